@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// Installs what `npm test`, `npm run demo` and `npm run bench` need before they start:
+// Samba AD DC, ldap-utils and friends through apt-get (as root), Chromium for the browser tests,
+// and the npm packages through `npm ci` when node_modules is missing or older than the lockfile.
+// Not root: prints exactly what to install and exits 1.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const forDemo = process.argv.includes('--demo');
+
+const debianPackages = [
+  ['samba', ['/usr/sbin/samba']],
+  ['samba-ad-dc', ['/usr/share/doc/samba-ad-dc']],
+  ['samba-ad-provision', ['/usr/share/doc/samba-ad-provision']],
+  ['ldap-utils', ['/usr/bin/ldapadd', '/usr/bin/ldapsearch']],
+  ['winbind', ['/usr/share/doc/winbind']],
+  ['krb5-user', ['/usr/bin/kinit']],
+  ['openssl', ['/usr/bin/openssl']],
+  ['iproute2', ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip']],
+  ...(forDemo ? [] : [['chromium', ['/usr/bin/chromium']]]),
+];
+
+const missing = debianPackages
+  .filter(([, paths]) => !paths.some((p) => existsSync(p)))
+  .map(([name]) => name);
+
+if (missing.length > 0) {
+  const isRoot = process.getuid?.() === 0;
+  if (!isRoot) {
+    console.error(
+      `device-writeback needs these Debian packages, which are not installed:\n  ${missing.join(' ')}\n` +
+        `Install them as root, then run again:\n  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y ${missing.join(' ')}\n` +
+        'The tests and the demo also run as root, because each Samba AD DC gets its own loopback address (ip addr add).',
+    );
+    process.exit(1);
+  }
+  console.error(`[prereqs] installing ${missing.join(' ')} with apt-get …`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const update = spawnSync('apt-get', ['update', '-q'], { stdio: ['ignore', 'inherit', 'inherit'], env });
+  const install =
+    update.status === 0
+      ? spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], {
+          stdio: ['ignore', 'inherit', 'inherit'],
+          env,
+        })
+      : update;
+  if (install.status !== 0) {
+    console.error(`[prereqs] apt-get failed (exit ${install.status}); install by hand: apt-get install -y ${missing.join(' ')}`);
+    process.exit(1);
+  }
+}
+
+if (process.getuid?.() !== 0) {
+  console.error(
+    'device-writeback tests and demo start Samba AD DCs on their own loopback addresses (ip addr add), which needs root.\n' +
+      'Run as root (for example in a throwaway VM or container).',
+  );
+  process.exit(1);
+}
+
+// npm packages: install when node_modules is missing or older than the lockfile.
+const lock = path.join(root, 'package-lock.json');
+const marker = path.join(root, 'node_modules', '.package-lock.json');
+const stale = !existsSync(marker) || statSync(marker).mtimeMs < statSync(lock).mtimeMs;
+if (stale) {
+  console.error('[prereqs] installing npm packages (npm ci) …');
+  execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+}

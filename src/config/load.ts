@@ -1,0 +1,141 @@
+// Loads device-writeback.yaml: finds it, parses the YAML, validates it against the schema, resolves
+// relative paths against the file's folder and wraps secret references.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { DwbError } from '../errors.js';
+import { configSchema, type RawConfig } from './schema.js';
+import { Secret, type SecretRef } from './secret.js';
+
+export interface EntraConfig {
+  tenantId: string;
+  clientId: string;
+  clientSecret?: Secret;
+  clientCertificate?: Secret;
+  graphUrl: string;
+  authorityHost: string;
+  caFile?: string;
+  pageSize: number;
+}
+
+export interface AdConfig {
+  url: string;
+  startTls: boolean;
+  bindDn: string;
+  password: Secret;
+  caFile?: string;
+  insecureSkipVerify: boolean;
+  domain?: string;
+  timeoutSeconds: number;
+}
+
+export interface Config {
+  /** Absolute path of the file it was read from. */
+  file: string;
+  entra?: EntraConfig;
+  ad: AdConfig;
+  writeback: RawConfig['writeback'];
+  state: { sqlite: string; postgres?: Secret };
+  web: { listen: string; token?: Secret };
+}
+
+export const DEFAULT_CONFIG_FILE = 'device-writeback.yaml';
+
+export function configPath(flag: string | undefined): string {
+  return path.resolve(flag ?? process.env.DWB_CONFIG ?? DEFAULT_CONFIG_FILE);
+}
+
+export function loadConfig(file: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new DwbError(
+      'DWB_CONFIG_NOT_FOUND',
+      code === 'ENOENT' ? `No configuration file at ${file}.` : `Cannot read ${file} (${code}).`,
+    );
+  }
+  return parseConfig(text, file);
+}
+
+export function parseConfig(text: string, file: string): Config {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]!;
+    throw new DwbError('DWB_CONFIG_PARSE', `${file}: invalid YAML: ${first.message.split('\n')[0]}`);
+  }
+  const data: unknown = doc.toJS() ?? {};
+  const parsed = configSchema.safeParse(data);
+  if (!parsed.success) throw configError(file, parsed.error);
+  return finish(parsed.data, file);
+}
+
+function keyPath(p: readonly PropertyKey[]): string {
+  return p.map((k) => (typeof k === 'number' ? `[${k}]` : String(k))).join('.').replace(/\.\[/g, '[');
+}
+
+function configError(file: string, error: z.ZodError): DwbError {
+  const lines: string[] = [];
+  let plainSecret = false;
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const where = keyPath([...issue.path, key]);
+        lines.push(`${where}: unknown key${suggest(issue.path.length === 0 ? ['entra', 'ad', 'writeback', 'state', 'web'] : [], key)}`);
+      }
+      continue;
+    }
+    const where = keyPath(issue.path) || '(top level)';
+    let message = issue.message;
+    if (issue.code === 'invalid_type' && /received undefined/.test(message)) {
+      message = `missing required key (expected ${issue.expected})`;
+    }
+    if ((issue as { params?: { plainSecret?: boolean } }).params?.plainSecret) plainSecret = true;
+    lines.push(`${where}: ${message}`);
+  }
+  const text = `${file} is not a valid configuration:\n  - ${lines.join('\n  - ')}`;
+  return new DwbError(plainSecret ? 'DWB_SECRET_PLAIN' : 'DWB_CONFIG_INVALID', text);
+}
+
+function suggest(candidates: string[], key: string): string {
+  const near = candidates.find((c) => c.toLowerCase() === key.toLowerCase());
+  return near ? ` (did you mean "${near}"?)` : '';
+}
+
+function finish(raw: RawConfig, file: string): Config {
+  const dir = path.dirname(file);
+  const abs = (p: string | undefined): string | undefined => (p === undefined ? undefined : path.resolve(dir, p));
+  const secret = (ref: SecretRef | undefined, key: string): Secret | undefined => {
+    if (!ref) return undefined;
+    const resolved: SecretRef = 'file' in ref ? { file: path.resolve(dir, ref.file) } : ref;
+    return new Secret(resolved, key);
+  };
+  const entra: EntraConfig | undefined = raw.entra && {
+    tenantId: raw.entra.tenantId,
+    clientId: raw.entra.clientId,
+    clientSecret: secret(raw.entra.clientSecret, 'entra.clientSecret'),
+    clientCertificate: secret(raw.entra.clientCertificate, 'entra.clientCertificate'),
+    graphUrl: raw.entra.graphUrl.replace(/\/+$/, ''),
+    authorityHost: raw.entra.authorityHost.replace(/\/+$/, ''),
+    caFile: abs(raw.entra.caFile),
+    pageSize: raw.entra.pageSize,
+  };
+  return {
+    file,
+    entra,
+    ad: {
+      ...raw.ad,
+      url: raw.ad.url.replace(/\/+$/, ''),
+      password: secret(raw.ad.password, 'ad.password')!,
+      caFile: abs(raw.ad.caFile),
+    },
+    writeback: raw.writeback,
+    state: {
+      sqlite: abs(raw.state.sqlite) ?? path.resolve(dir, 'device-writeback.db'),
+      postgres: secret(raw.state.postgres, 'state.postgres'),
+    },
+    web: { listen: raw.web.listen, token: secret(raw.web.token, 'web.token') },
+  };
+}

@@ -1,0 +1,310 @@
+// A throwaway Samba AD DC for labs, tests, the demo and the benchmarks: provisions a template forest
+// once, then starts any number of domain controllers from copies of it, each on its own loopback
+// address with a certificate this module issues, and stops them by PID.
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync, cpSync, readdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export type SchemaVersion = '2012_R2' | '2008_R2';
+
+export interface LabForest {
+  realm: string;
+  netbios: string;
+  domain: string;
+  domainDn: string;
+  configDn: string;
+  adminPassword: string;
+}
+
+export const defaultForest: LabForest = {
+  realm: 'CORP.EXAMPLE.TEST',
+  netbios: 'CORP',
+  domain: 'corp.example.test',
+  domainDn: 'DC=corp,DC=example,DC=test',
+  configDn: 'CN=Configuration,DC=corp,DC=example,DC=test',
+  adminPassword: 'Lab-Admin-Pa55word!',
+};
+
+export interface SambaTemplate {
+  dir: string;
+  schema: SchemaVersion;
+  forest: LabForest;
+  domainSid: string;
+  /** The CA that issued the DC certificate (PEM path). */
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/** What a host needs before a lab DC can run; returns the missing pieces, empty when ready. */
+export function missingPrerequisites(): string[] {
+  const missing: string[] = [];
+  const has = (p: string): boolean => existsSync(p);
+  if (!has('/usr/sbin/samba') && !has('/usr/bin/samba')) missing.push('samba (packages samba samba-ad-dc samba-ad-provision)');
+  if (!has('/usr/bin/samba-tool')) missing.push('samba-tool (package samba-ad-provision)');
+  if (!has('/usr/bin/ldapadd')) missing.push('ldapadd (package ldap-utils)');
+  if (!has('/usr/bin/openssl')) missing.push('openssl (package openssl)');
+  if (!has('/usr/sbin/ip') && !has('/sbin/ip') && !has('/usr/bin/ip')) missing.push('ip (package iproute2)');
+  return missing;
+}
+
+export const aptPackages = [
+  'samba',
+  'samba-ad-dc',
+  'samba-ad-provision',
+  'ldap-utils',
+  'winbind',
+  'krb5-user',
+  'openssl',
+  'iproute2',
+];
+
+/** Issues a CA and a DC certificate valid for every 127.0.0.x address and the lab host names. */
+async function issueCertificates(dir: string, forest: LabForest): Promise<{ caFile: string; certFile: string; keyFile: string }> {
+  mkdirSync(dir, { recursive: true });
+  const caKey = path.join(dir, 'ca-key.pem');
+  const caFile = path.join(dir, 'ca.pem');
+  const keyFile = path.join(dir, 'dc-key.pem');
+  const csr = path.join(dir, 'dc.csr');
+  const certFile = path.join(dir, 'dc.pem');
+  const ext = path.join(dir, 'dc.ext');
+  const ips = Array.from({ length: 253 }, (_, i) => `IP:127.0.0.${i + 2}`).join(',');
+  writeFileSync(
+    ext,
+    `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,DNS:dc1.${forest.domain},DNS:${forest.domain},IP:127.0.0.1,${ips}\n`,
+  );
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', caKey, '-out', caFile, '-days', '30', '-subj', `/O=device-writeback lab/CN=device-writeback lab CA`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', csr, '-subj', `/O=device-writeback lab/CN=dc1.${forest.domain}`]);
+  await run('openssl', ['x509', '-req', '-in', csr, '-CA', caFile, '-CAkey', caKey, '-CAcreateserial', '-out', certFile, '-days', '30', '-extfile', ext]);
+  chmodSync(keyFile, 0o600);
+  chmodSync(caKey, 0o600);
+  return { caFile, certFile, keyFile };
+}
+
+/** Provisions a forest into `dir` (about 5–10 s). */
+export async function provisionTemplate(dir: string, schema: SchemaVersion, forest: LabForest = defaultForest): Promise<SambaTemplate> {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const target = path.join(dir, 'dc');
+  const { stdout, stderr } = await run(
+    'samba-tool',
+    [
+      'domain',
+      'provision',
+      `--realm=${forest.realm}`,
+      `--domain=${forest.netbios}`,
+      '--server-role=dc',
+      '--dns-backend=NONE',
+      `--base-schema=${schema}`,
+      `--adminpass=${forest.adminPassword}`,
+      `--targetdir=${target}`,
+      '--host-name=dc1',
+      '--option=interfaces=127.0.0.2',
+      '--option=bind interfaces only=yes',
+    ],
+    { maxBuffer: 16 * 1024 * 1024 },
+  ).catch((err: { stderr?: string; message: string }) => {
+    throw new Error(`samba-tool domain provision failed: ${err.stderr?.slice(-2000) ?? err.message}`);
+  });
+  const domainSid = /DOMAIN SID:\s+(S-1-5-21-\d+-\d+-\d+)/.exec(`${stdout}\n${stderr}`)?.[1];
+  if (!domainSid) throw new Error('samba-tool domain provision did not print the domain SID');
+  const certs = await issueCertificates(path.join(dir, 'tls'), forest);
+  const template: SambaTemplate = { dir, schema, forest, domainSid, ...certs };
+  writeFileSync(path.join(dir, 'template.json'), JSON.stringify(template, null, 2));
+  return template;
+}
+
+export function readTemplate(dir: string): SambaTemplate {
+  return JSON.parse(readFileSync(path.join(dir, 'template.json'), 'utf8')) as SambaTemplate;
+}
+
+export interface SambaDc {
+  name: string;
+  address: string;
+  url: string;
+  dir: string;
+  pid: number;
+  template: SambaTemplate;
+  forest: LabForest;
+  domainSid: string;
+  caFile: string;
+  adminDn: string;
+  adminUpn: string;
+  adminPassword: string;
+  stop(): Promise<void>;
+}
+
+function waitForPort(host: string, port: number, timeoutMs: number, alive: () => boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = (): void => {
+      if (!alive()) return reject(new Error(`samba exited before listening on ${host}:${port}`));
+      const socket = net.connect({ host, port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve();
+      });
+      socket.once('error', () => {
+        socket.destroy();
+        if (Date.now() > deadline) reject(new Error(`samba did not listen on ${host}:${port} within ${timeoutMs} ms`));
+        else setTimeout(attempt, 50);
+      });
+    };
+    attempt();
+  });
+}
+
+async function ipAddr(action: 'add' | 'del', address: string): Promise<void> {
+  try {
+    await run('ip', ['addr', action, `${address}/8`, 'dev', 'lo']);
+  } catch (err) {
+    const text = String((err as { stderr?: string }).stderr ?? err);
+    if (action === 'add' && /File exists/.test(text)) return;
+    if (action === 'del' && /Cannot assign|not found/i.test(text)) return;
+    throw new Error(`ip addr ${action} ${address} failed: ${text}`);
+  }
+}
+
+/**
+ * Claims a free loopback address 127.0.0.N under `leaseDir` (atomic mkdir), so that parallel
+ * test workers never share one.
+ */
+function claimAddress(leaseDir: string, first: number): { address: string; release(): void } {
+  mkdirSync(leaseDir, { recursive: true });
+  for (let n = first; n < 255; n++) {
+    const lease = path.join(leaseDir, String(n));
+    try {
+      mkdirSync(lease);
+    } catch {
+      continue;
+    }
+    return { address: `127.0.0.${n}`, release: () => rmSync(lease, { recursive: true, force: true }) };
+  }
+  throw new Error('no free loopback address left in 127.0.0.0/8');
+}
+
+export interface StartOptions {
+  /** Folder where DC copies and address leases live. */
+  workDir: string;
+  name?: string;
+  /** Lowest N of 127.0.0.N to try. */
+  firstAddress?: number;
+  timeoutMs?: number;
+}
+
+/** Starts a DC from a copy of the template, on its own loopback address, with LDAPS on 636. */
+export async function startDc(template: SambaTemplate, options: StartOptions): Promise<SambaDc> {
+  const lease = claimAddress(path.join(options.workDir, 'addresses'), options.firstAddress ?? 10);
+  const address = lease.address;
+  const name = options.name ?? `dc-${address.split('.').pop()}`;
+  const dir = path.join(options.workDir, `${name}-${process.pid}-${Date.now().toString(36)}`);
+  const source = path.join(template.dir, 'dc');
+  cpSync(source, dir, { recursive: true });
+  const conf = path.join(dir, 'etc', 'smb.conf');
+  let text = readFileSync(conf, 'utf8').split(source).join(dir);
+  text = text
+    .replace(/^\s*interfaces = .*$/m, `\tinterfaces = ${address}`)
+    .replace(/^\s*server services = .*$/m, '\tserver services = ldap, kdc')
+    .replace(/^\s*log file = .*$/m, `\tlog file = ${path.join(dir, 'log.%m')}`)
+    .replace(
+      /\[global\]\n/,
+      `[global]\n\tpid directory = ${path.join(dir, 'pid')}\n\ttls enabled = yes\n\ttls keyfile = ${template.keyFile}\n\ttls certfile = ${template.certFile}\n\ttls cafile = ${template.caFile}\n\tldap server require strong auth = yes\n`,
+    );
+  writeFileSync(conf, text);
+  mkdirSync(path.join(dir, 'pid'), { recursive: true });
+  await ipAddr('add', address);
+  const child = spawn('samba', ['-s', conf, '-i'], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+  });
+  const pid = child.pid!;
+  writeFileSync(path.join(dir, 'samba.pid'), String(pid));
+  writeFileSync(path.join(dir, 'address'), address);
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    await killTree(pid, () => exited);
+    await ipAddr('del', address).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+    lease.release();
+  };
+  try {
+    await waitForPort(address, 636, options.timeoutMs ?? 30_000, () => !exited);
+  } catch (err) {
+    const log = (() => {
+      try {
+        return readFileSync(path.join(dir, 'log.samba'), 'utf8').slice(-2000);
+      } catch {
+        return '';
+      }
+    })();
+    await stop();
+    throw new Error(`${(err as Error).message}\n${log}`);
+  }
+  const forest = template.forest;
+  return {
+    name,
+    address,
+    url: `ldaps://${address}`,
+    dir,
+    pid,
+    template,
+    forest,
+    domainSid: template.domainSid,
+    caFile: template.caFile,
+    adminDn: `CN=Administrator,CN=Users,${forest.domainDn}`,
+    adminUpn: `Administrator@${forest.domain}`,
+    adminPassword: forest.adminPassword,
+    stop,
+  };
+}
+
+async function killTree(pid: number, exited: () => boolean): Promise<void> {
+  const signal = (sig: NodeJS.Signals): void => {
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+  signal('SIGTERM');
+  for (let i = 0; i < 50 && !exited() && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  if (!exited() && alive(pid)) signal('SIGKILL');
+  // samba's worker processes share the process group; make sure none survive.
+  signal('SIGKILL');
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Stops every DC left under workDir (after a crash) and removes their addresses. */
+export async function sweep(workDir: string): Promise<void> {
+  if (!existsSync(workDir)) return;
+  for (const entry of readdirSync(workDir)) {
+    const pidFile = path.join(workDir, entry, 'samba.pid');
+    if (!existsSync(pidFile)) continue;
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    if (pid > 0 && alive(pid)) await killTree(pid, () => false);
+    const addrFile = path.join(workDir, entry, 'address');
+    if (existsSync(addrFile)) await ipAddr('del', readFileSync(addrFile, 'utf8').trim()).catch(() => undefined);
+  }
+}
