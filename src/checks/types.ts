@@ -1,0 +1,31 @@
+// The shape of a check (SPEC §4): a stable id, a title, and a run function that says what it saw and
+// how to fix it. One file per check id lives beside this one; src/checks/index.ts lists them in order.
+import type { Config } from '../config/load.js';
+
+export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
+
+export interface CheckResult {
+  id: string;
+  title: string;
+  status: CheckStatus;
+  /** What the check saw. */
+  detail: string;
+  /** What to do about it; empty when nothing is needed. */
+  fix: string;
+}
+
+/**
+ * What checks share during one `check` run: the configuration and lazily opened, cached resources
+ * (an AD session as the connector, the RootDSE, the schema...), so each is opened once.
+ */
+export interface CheckContext {
+  config: Config;
+  /** Free-form cache for shared resources, keyed by name. */
+  cache: Map<string, unknown>;
+}
+
+export interface Check {
+  id: string;
+  title: string;
+  run(ctx: CheckContext): Promise<Omit<CheckResult, 'id' | 'title'>>;
+}

@@ -1,0 +1,60 @@
+// What the Entra connector hands to the rest of the engine: Graph devices as Graph names them, plus
+// the SIDs of their registered owners and users. Nothing here knows about LDAP.
+
+/** One device as the engine needs it (Graph v1.0 `device` properties, SPEC §2). */
+export interface CloudDevice {
+  /** Graph object id (the `id` property). */
+  id: string;
+  /** The device's own id (`deviceId`); expected to be a GUID, checked by the planner. */
+  deviceId: string;
+  displayName: string | null;
+  accountEnabled: boolean | null;
+  operatingSystem: string | null;
+  operatingSystemVersion: string | null;
+  /** Workplace, AzureAd or ServerAd. */
+  trustType: string | null;
+  isManaged: boolean | null;
+  isCompliant: boolean | null;
+  deviceVersion: number | null;
+  /** ISO 8601 date-time. */
+  approximateLastSignInDateTime: string | null;
+  physicalIds: string[];
+  alternativeSecurityIds: AlternativeSecurityId[];
+}
+
+export interface AlternativeSecurityId {
+  type: number;
+  identityProvider: string | null;
+  /** Base64 (Graph `Edm.Binary`). */
+  key: string;
+}
+
+/** A registered owner or user of a device. */
+export interface DevicePrincipal {
+  id: string;
+  userPrincipalName: string | null;
+  /** On-premises SID (S-1-5-21-…); null for cloud-only users. */
+  onPremisesSecurityIdentifier: string | null;
+}
+
+export interface DeviceRelations {
+  registeredOwners: DevicePrincipal[];
+  registeredUsers: DevicePrincipal[];
+}
+
+/** A device property set as it arrives in a delta page: any property but `id` may be absent. */
+export type PartialCloudDevice = Partial<CloudDevice> & { id: string };
+
+export type DeviceChange =
+  /** New or changed: carries only what Graph sent; merge with the last known state. */
+  | { kind: 'upsert'; device: PartialCloudDevice }
+  /** `@removed`: soft (changed) or hard (deleted) deletion; either way the device leaves AD. */
+  | { kind: 'removed'; id: string; reason: 'changed' | 'deleted' }
+  /** A device object that failed validation: quarantined with the reason, the rest go on. */
+  | { kind: 'invalid'; id?: string; deviceId?: string; reason: string };
+
+export interface DeltaPage {
+  changes: DeviceChange[];
+  /** Present on the last page only: where the next delta read starts. */
+  deltaLink?: string;
+}
