@@ -10,6 +10,7 @@ import {
   InvalidCredentialsError,
   type BerWriter,
   type Entry,
+  type Filter,
   type SearchOptions,
 } from 'ldapts';
 import { DwbError, causeText } from '../errors.js';
@@ -164,7 +165,7 @@ export type SearchScope = 'base' | 'one' | 'sub';
 
 export interface AdSearchOptions {
   scope?: SearchScope;
-  filter?: string;
+  filter?: string | Filter;
   attributes?: string[];
   /** Page size for the paged-results control; paging is on by default. */
   pageSize?: number | false;

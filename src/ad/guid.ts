@@ -31,14 +31,3 @@ export function bytesToGuid(bytes: Uint8Array): string {
   };
   return `${h(0, 4, true)}-${h(4, 6, true)}-${h(6, 8, true)}-${h(8, 10, false)}-${h(10, 16, false)}`;
 }
-
-/** A GUID as an LDAP filter value: every byte escaped as \\hh (RFC 4515). */
-export function guidFilterValue(text: string): string {
-  return bytesFilterValue(guidToBytes(text));
-}
-
-export function bytesFilterValue(bytes: Uint8Array): string {
-  let out = '';
-  for (const byte of bytes) out += `\\${byte.toString(16).padStart(2, '0')}`;
-  return out;
-}
