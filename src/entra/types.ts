@@ -54,7 +54,19 @@ export type DeviceChange =
   | { kind: 'invalid'; id?: string; deviceId?: string; reason: string };
 
 export interface DeltaPage {
+  /** Set by the connector so that a page and a reset can be told apart; optional for callers. */
+  kind?: 'page';
   changes: DeviceChange[];
   /** Present on the last page only: where the next delta read starts. */
   deltaLink?: string;
 }
+
+/** The delta link was refused (expired, or the tenant was moved): what follows is a full read. */
+export interface DeltaReset {
+  kind: 'reset';
+  /** Why, as Graph said it; logged and shown in the run history. */
+  reason: string;
+}
+
+/** What `EntraConnector.readDelta` yields: pages, and a reset before a fallback full read. */
+export type DeltaReadEvent = DeltaPage | DeltaReset;
