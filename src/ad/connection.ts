@@ -220,6 +220,24 @@ export class AdConnection {
     return result.searchEntries;
   }
 
+  /** Paged search yielding one page of entries at a time (memory grows with the page, not the result). */
+  async *searchPages(base: string, options: AdSearchOptions = {}): AsyncGenerator<AdEntry[]> {
+    const searchOptions: SearchOptions = {
+      scope: options.scope ?? 'sub',
+      filter: options.filter ?? '(objectClass=*)',
+      attributes: options.attributes ?? [],
+      explicitBufferAttributes: BUFFER_ATTRIBUTE_NAMES,
+      paged: { pageSize: options.pageSize === false ? 500 : (options.pageSize ?? 500) },
+    };
+    for await (const page of this.client.searchPaginated(base, searchOptions, options.controls)) {
+      yield page.searchEntries;
+    }
+  }
+
+  get isConnected(): boolean {
+    return this.client.isConnected;
+  }
+
   /** The entry at `dn`, or undefined when it does not exist. */
   async read(dn: string, attributes: string[] = [], controls?: Control[]): Promise<AdEntry | undefined> {
     try {

@@ -1,0 +1,262 @@
+// The sync rule's attribute flow (SPEC §2): a Graph device and its registered owners/users become
+// the desired msDS-Device object, every value already in the exact form AD stores and returns, so
+// that desired and actual compare byte for byte. A value that cannot be converted quarantines the
+// device with a stable code; attributes the schema lacks are simply not written.
+import { createHash } from 'node:crypto';
+import type { AttributeSchema, SchemaCapabilities } from '../ad/discovery.js';
+import { guidToBytes, isGuid } from '../ad/guid.js';
+import { sidToBytes } from '../ad/sid.js';
+import type { CloudDevice, DeviceRelations } from '../entra/types.js';
+
+/** Attribute name -> values, each value as the bytes AD holds. Absent attribute = no values. */
+export type AdValues = Map<string, Buffer[]>;
+
+export interface DesiredObject {
+  /** Lower-case GUID; also the CN. */
+  deviceId: string;
+  graphId: string;
+  displayName: string;
+  values: AdValues;
+}
+
+export type FlowResult = { ok: true; object: DesiredObject } | { ok: false; code: DeviceErrorCode; message: string };
+
+/** Per-device error codes (stable; shown in sync output, status and the console). */
+export type DeviceErrorCode =
+  | 'DWB_DEVICE_BAD_ID'
+  | 'DWB_DEVICE_NO_KEY'
+  | 'DWB_DEVICE_BAD_KEY'
+  | 'DWB_DEVICE_BAD_SID'
+  | 'DWB_DEVICE_VALUE_TOO_LONG'
+  | 'DWB_DEVICE_MISSING_VALUE'
+  | 'DWB_DEVICE_BAD_VALUE'
+  | 'DWB_DEVICE_INVALID'
+  | 'DWB_DEVICE_CONFLICT'
+  | 'DWB_DEVICE_WRITE_FAILED';
+
+/** Every attribute this product writes, in a stable order (the ones it owns on a managed object). */
+export const MANAGED_ATTRIBUTES = [
+  'msDS-DeviceID',
+  'displayName',
+  'msDS-IsEnabled',
+  'altSecurityIdentities',
+  'msDS-DeviceOSType',
+  'msDS-DeviceOSVersion',
+  'msDS-DevicePhysicalIDs',
+  'msDS-IsManaged',
+  'msDS-IsCompliant',
+  'msDS-DeviceTrustType',
+  'msDS-DeviceObjectVersion',
+  'msDS-ApproximateLastLogonTimeStamp',
+  'msDS-RegisteredOwner',
+  'msDS-RegisteredUsers',
+  'msDS-CloudAnchor',
+] as const;
+
+/** Attributes msDS-Device cannot exist without. */
+export const REQUIRED_ATTRIBUTES = ['msDS-DeviceID', 'msDS-IsEnabled', 'altSecurityIdentities', 'displayName'];
+
+/** Attributes that hold binary values (everything else is text). */
+export const BINARY_DEVICE_ATTRIBUTES = new Set(['msDS-DeviceID', 'msDS-RegisteredOwner', 'msDS-RegisteredUsers', 'msDS-CloudAnchor']);
+
+/** msDS-DeviceTrustType: 0 workplace-joined (registered), 1 Entra-joined, 2 hybrid (domain) joined. */
+const TRUST_TYPE_VALUES: Record<string, number> = { workplace: 0, azuread: 1, serverad: 2 };
+
+const ANCHOR_PREFIX = 'Device_';
+
+export function cloudAnchor(graphId: string): Buffer {
+  return Buffer.from(`${ANCHOR_PREFIX}${graphId}`, 'utf8');
+}
+
+/** True when an msDS-CloudAnchor value is one this product writes. */
+export function isProductAnchor(value: Buffer | undefined): boolean {
+  if (!value) return false;
+  return /^Device_[0-9A-Za-z-]{1,64}$/.test(value.toString('utf8'));
+}
+
+/** FILETIME (100-ns ticks since 1601-01-01 UTC) as AD's decimal text. */
+export function toFileTime(iso: string): string {
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) throw new TypeError(`not a date-time: ${JSON.stringify(iso)}`);
+  return ((BigInt(ms) + 11644473600000n) * 10000n).toString();
+}
+
+export function fromFileTime(text: string): Date {
+  return new Date(Number(BigInt(text) / 10000n - 11644473600000n));
+}
+
+const SHA1_TP_PUBKEY = /^X509:<SHA1-TP-PUBKEY>[0-9A-Fa-f]{40}[A-Za-z0-9+/]{43}=$/;
+
+/** Decodes a type-2 alternativeSecurityIds key (base64 of UTF-16LE text) to its altSecurityIdentities value. */
+export function decodeDeviceKey(base64: string): string {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(base64) || base64.length % 4 !== 0 || base64.length === 0) {
+    throw new TypeError('the key is not base64');
+  }
+  const bytes = Buffer.from(base64, 'base64');
+  if (bytes.length % 2 !== 0) throw new TypeError('the key is not UTF-16LE text (odd length)');
+  const text = bytes.toString('utf16le').replace(/\u0000+$/, '');
+  if (!text.startsWith('X509:<')) throw new TypeError(`the key does not start with "X509:<" (got ${JSON.stringify(text.slice(0, 24))})`);
+  if (/[^\x20-\x7e]/.test(text)) throw new TypeError('the key contains non-printable characters');
+  if (text.startsWith('X509:<SHA1-TP-PUBKEY>') && !SHA1_TP_PUBKEY.test(text)) {
+    throw new TypeError('the key is not X509:<SHA1-TP-PUBKEY> followed by a 40-hex thumbprint and a base64 SHA-256 hash');
+  }
+  return text;
+}
+
+/** The inverse, for the emulator and tests: altSecurityIdentities text -> Graph key. */
+export function encodeDeviceKey(text: string): string {
+  return Buffer.from(text, 'utf16le').toString('base64');
+}
+
+class FlowError extends Error {
+  constructor(
+    readonly code: DeviceErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function checkLength(schema: SchemaCapabilities, attribute: string, value: string): void {
+  const def: AttributeSchema | undefined = schema.attributes.get(attribute.toLowerCase());
+  const upper = def?.rangeUpper;
+  const length = [...value].length;
+  if (upper !== undefined && length > upper) {
+    throw new FlowError('DWB_DEVICE_VALUE_TOO_LONG', `${attribute} is ${length} characters long; the schema allows at most ${upper}`);
+  }
+  const lower = def?.rangeLower;
+  if (lower !== undefined && length < lower) {
+    throw new FlowError('DWB_DEVICE_BAD_VALUE', `${attribute} is ${length} characters long; the schema requires at least ${lower}`);
+  }
+}
+
+function text(schema: SchemaCapabilities, attribute: string, value: string): Buffer {
+  if (value.includes('\u0000')) throw new FlowError('DWB_DEVICE_BAD_VALUE', `${attribute} contains a NUL character`);
+  checkLength(schema, attribute, value);
+  return Buffer.from(value, 'utf8');
+}
+
+const bool = (v: boolean): Buffer => Buffer.from(v ? 'TRUE' : 'FALSE');
+
+function sid(value: string, role: string): Buffer {
+  try {
+    return sidToBytes(value);
+  } catch {
+    throw new FlowError('DWB_DEVICE_BAD_SID', `the ${role}'s onPremisesSecurityIdentifier ${JSON.stringify(value)} is not a SID`);
+  }
+}
+
+/** Computes the desired msDS-Device for a device, or why it cannot be written. */
+export function desiredObject(device: CloudDevice, relations: DeviceRelations | null, schema: SchemaCapabilities): FlowResult {
+  try {
+    return { ok: true, object: build(device, relations, schema) };
+  } catch (err) {
+    if (err instanceof FlowError) return { ok: false, code: err.code, message: err.message };
+    return { ok: false, code: 'DWB_DEVICE_INVALID', message: (err as Error).message };
+  }
+}
+
+function build(device: CloudDevice, relations: DeviceRelations | null, schema: SchemaCapabilities): DesiredObject {
+  if (typeof device.deviceId !== 'string' || !isGuid(device.deviceId)) {
+    throw new FlowError('DWB_DEVICE_BAD_ID', `deviceId ${JSON.stringify(device.deviceId)} is not a GUID`);
+  }
+  const deviceId = device.deviceId.replace(/[{}]/g, '').toLowerCase();
+  const values: AdValues = new Map();
+  const put = (attribute: string, v: Buffer[] | undefined): void => {
+    if (!v || v.length === 0) return;
+    if (!schema.has(attribute)) return; // not in this forest's schema: skipped, reported once by `check`
+    values.set(attribute, v);
+  };
+
+  put('msDS-DeviceID', [guidToBytes(deviceId)]);
+
+  const displayName = device.displayName ?? '';
+  if (displayName.trim() === '') throw new FlowError('DWB_DEVICE_MISSING_VALUE', 'displayName is empty; msDS-Device requires one');
+  put('displayName', [text(schema, 'displayName', displayName)]);
+
+  if (typeof device.accountEnabled !== 'boolean') {
+    throw new FlowError('DWB_DEVICE_MISSING_VALUE', 'accountEnabled is missing; msDS-IsEnabled is required');
+  }
+  put('msDS-IsEnabled', [bool(device.accountEnabled)]);
+
+  const keys = (device.alternativeSecurityIds ?? []).filter((k) => k.type === 2);
+  if (keys.length === 0) {
+    throw new FlowError('DWB_DEVICE_NO_KEY', 'the device has no alternativeSecurityIds key of type 2, so altSecurityIdentities (required) cannot be written');
+  }
+  const identities = keys.map((k, i) => {
+    try {
+      return decodeDeviceKey(k.key);
+    } catch (err) {
+      throw new FlowError('DWB_DEVICE_BAD_KEY', `alternativeSecurityIds[${i}]: ${(err as Error).message}`);
+    }
+  });
+  put('altSecurityIdentities', [...new Set(identities)].map((v) => text(schema, 'altSecurityIdentities', v)));
+
+  if (device.operatingSystem) put('msDS-DeviceOSType', [text(schema, 'msDS-DeviceOSType', device.operatingSystem)]);
+  if (device.operatingSystemVersion) put('msDS-DeviceOSVersion', [text(schema, 'msDS-DeviceOSVersion', device.operatingSystemVersion)]);
+  const physicalIds = [...new Set((device.physicalIds ?? []).filter((p) => p !== ''))];
+  put('msDS-DevicePhysicalIDs', physicalIds.map((p) => text(schema, 'msDS-DevicePhysicalIDs', p)));
+  if (typeof device.isManaged === 'boolean') put('msDS-IsManaged', [bool(device.isManaged)]);
+  if (typeof device.isCompliant === 'boolean') put('msDS-IsCompliant', [bool(device.isCompliant)]);
+  if (device.trustType) {
+    const trust = TRUST_TYPE_VALUES[device.trustType.toLowerCase()];
+    if (trust !== undefined) put('msDS-DeviceTrustType', [Buffer.from(String(trust))]);
+  }
+  if (typeof device.deviceVersion === 'number') {
+    if (!Number.isInteger(device.deviceVersion) || Math.abs(device.deviceVersion) > 0x7fffffff) {
+      throw new FlowError('DWB_DEVICE_BAD_VALUE', `deviceVersion ${device.deviceVersion} is not a 32-bit integer`);
+    }
+    put('msDS-DeviceObjectVersion', [Buffer.from(String(device.deviceVersion))]);
+  }
+  if (device.approximateLastSignInDateTime) {
+    let filetime: string;
+    try {
+      filetime = toFileTime(device.approximateLastSignInDateTime);
+    } catch (err) {
+      throw new FlowError('DWB_DEVICE_BAD_VALUE', `approximateLastSignInDateTime: ${(err as Error).message}`);
+    }
+    put('msDS-ApproximateLastLogonTimeStamp', [Buffer.from(filetime)]);
+  }
+  if (relations) {
+    const ownerSids = relations.registeredOwners
+      .map((o) => o.onPremisesSecurityIdentifier)
+      .filter((s): s is string => typeof s === 'string' && s !== '');
+    if (ownerSids[0]) put('msDS-RegisteredOwner', [sid(ownerSids[0], 'registered owner')]);
+    const userSids = [
+      ...new Set(
+        relations.registeredUsers
+          .map((u) => u.onPremisesSecurityIdentifier)
+          .filter((s): s is string => typeof s === 'string' && s !== '')
+          .map((s) => s.toUpperCase()),
+      ),
+    ];
+    put('msDS-RegisteredUsers', userSids.map((s) => sid(s, 'registered user')));
+  }
+  put('msDS-CloudAnchor', [cloudAnchor(device.id)]);
+  return { deviceId, graphId: device.id, displayName, values };
+}
+
+/** Canonical fingerprint of a set of AD values (order of multi-values ignored). */
+export function valuesHash(values: AdValues): string {
+  const h = createHash('sha256');
+  for (const attribute of MANAGED_ATTRIBUTES) {
+    const v = values.get(attribute);
+    if (!v || v.length === 0) continue;
+    h.update(attribute.toLowerCase());
+    h.update('\u0000');
+    for (const hex of v.map((b) => b.toString('hex')).sort()) {
+      h.update(hex);
+      h.update(',');
+    }
+    h.update('\n');
+  }
+  return h.digest('base64url');
+}
+
+/** Text form of a value for LDIF-style display (binary as base64). */
+export function displayValue(attribute: string, value: Buffer): { text: string; base64: boolean } {
+  if (BINARY_DEVICE_ATTRIBUTES.has(attribute) && attribute !== 'msDS-CloudAnchor') return { text: value.toString('base64'), base64: true };
+  const s = value.toString('utf8');
+  const safe = /^[\x20-\x7e]*$/.test(s) && !s.startsWith(' ') && !s.startsWith(':') && !s.startsWith('<') && !s.endsWith(' ');
+  return safe ? { text: s, base64: false } : { text: value.toString('base64'), base64: true };
+}

@@ -1,0 +1,638 @@
+// The writeback engine: one pass of import (Entra, full or delta) -> sync rule (scope, join,
+// attribute flow) -> export (AD). The watermark is committed only after every change it covers is
+// in AD, so a crash at any point followed by a restart converges with no duplicate and no loss.
+import type { Config } from '../config/load.js';
+import { type SchemaCapabilities } from '../ad/discovery.js';
+import { childDn } from '../ad/dn.js';
+import { isGuid } from '../ad/guid.js';
+import type { CloudDevice, DeltaPage, DeviceRelations, PartialCloudDevice } from '../entra/types.js';
+import { DwbError, causeText, ExitCode } from '../errors.js';
+import { logger } from '../log.js';
+import type { RunMode, StateStore } from '../state/store.js';
+import { type AdTarget, isTransient, ldapResultCode } from './ad-target.js';
+import { type AdValues, desiredObject, displayValue, valuesHash } from './attribute-flow.js';
+import { type ActualObject, type DeviceIssue, type Operation, isManaged, planDevice, planRemoval } from './planner.js';
+
+/** Where devices come from: the Entra connector, or anything that reads Graph the same way. */
+export interface DeviceSource {
+  readDelta(deltaLink: string | undefined): AsyncGenerator<DeltaPage | { kind: 'reset'; reason: string }>;
+  fetchRelations(deviceObjectIds: string[]): Promise<Map<string, DeviceRelations>>;
+}
+
+export interface SyncOptions {
+  full?: boolean;
+  dryRun?: boolean;
+  allowDeletes?: boolean;
+  adopt?: boolean;
+  onProgress?: (progress: SyncProgress) => void;
+  /** Stop after the current page (SIGINT/SIGTERM in `run`); the watermark is then not advanced. */
+  shouldStop?: () => boolean;
+}
+
+export interface SyncProgress {
+  phase: 'reading' | 'writing' | 'deleting' | 'done';
+  devices: number;
+  created: number;
+  updated: number;
+  deleted: number;
+  unchanged: number;
+  quarantined: number;
+}
+
+export interface PlannedOperation {
+  action: 'add' | 'modify' | 'delete';
+  dn: string;
+  deviceId: string;
+  adopt?: boolean;
+  /** LDIF of the change, as ldapmodify would take it. */
+  ldif: string;
+}
+
+export interface SyncSummary {
+  mode: RunMode;
+  dryRun: boolean;
+  created: number;
+  updated: number;
+  deleted: number;
+  unchanged: number;
+  quarantined: number;
+  adopted: number;
+  durationMs: number;
+  errors: { deviceId: string | null; code: string; message: string }[];
+  operations?: PlannedOperation[];
+  /** Deletions held back by writeback.deleteThreshold. */
+  deletionsHeld: number;
+  thresholdStopped: boolean;
+  /** Why the run is full (first run, --full, expired delta token, fullEverySeconds). */
+  reason: string;
+  watermarkCommitted: boolean;
+}
+
+export function exitCodeFor(summary: SyncSummary): number {
+  if (summary.thresholdStopped) return ExitCode.deleteThreshold;
+  if (summary.quarantined > 0) return ExitCode.quarantined;
+  return ExitCode.ok;
+}
+
+type SourceItem = DeltaPage | { kind: 'reset'; reason: string };
+
+function isReset(item: SourceItem): item is { kind: 'reset'; reason: string } {
+  return (item as { kind?: unknown }).kind === 'reset';
+}
+
+/** Merges a delta record into the last known state: an absent property keeps its old value. */
+export function mergeDevice(previous: CloudDevice | undefined, partial: PartialCloudDevice): CloudDevice {
+  const base: CloudDevice = previous ?? {
+    id: partial.id,
+    deviceId: '',
+    displayName: null,
+    accountEnabled: null,
+    operatingSystem: null,
+    operatingSystemVersion: null,
+    trustType: null,
+    isManaged: null,
+    isCompliant: null,
+    deviceVersion: null,
+    approximateLastSignInDateTime: null,
+    physicalIds: [],
+    alternativeSecurityIds: [],
+  };
+  const merged: CloudDevice = { ...base };
+  for (const [key, value] of Object.entries(partial)) {
+    if (value === undefined) continue;
+    (merged as unknown as Record<string, unknown>)[key] = value;
+  }
+  merged.physicalIds ??= [];
+  merged.alternativeSecurityIds ??= [];
+  return merged;
+}
+
+export function toLdif(op: Operation): string {
+  const line = (attribute: string, value: Buffer): string => {
+    const v = displayValue(attribute, value);
+    return v.base64 ? `${attribute}:: ${v.text}` : `${attribute}: ${v.text}`;
+  };
+  const dnLine = /^[\x20-\x7e]*$/.test(op.dn) && !op.dn.startsWith(' ') ? `dn: ${op.dn}` : `dn:: ${Buffer.from(op.dn).toString('base64')}`;
+  if (op.kind === 'add') {
+    const lines = [dnLine, 'changetype: add', 'objectClass: msDS-Device'];
+    for (const [attribute, values] of op.values) for (const v of values) lines.push(line(attribute, v));
+    return lines.join('\n');
+  }
+  if (op.kind === 'delete') return [dnLine, 'changetype: delete'].join('\n');
+  const lines = [dnLine, 'changetype: modify'];
+  for (const ch of op.changes) {
+    lines.push(`${ch.operation}: ${ch.attribute}`);
+    for (const v of ch.values) lines.push(line(ch.attribute, v));
+    lines.push('-');
+  }
+  return lines.join('\n');
+}
+
+interface Counters {
+  created: number;
+  updated: number;
+  deleted: number;
+  unchanged: number;
+  quarantined: number;
+  adopted: number;
+  devices: number;
+}
+
+/** What the engine knows about the connected forest (discovered once per session). */
+export interface TargetInfo {
+  containerDn: string;
+  schema: SchemaCapabilities;
+}
+
+interface PendingOperation {
+  op: Operation;
+  device: CloudDevice | undefined;
+  hash: string | undefined;
+}
+
+/** A full-mode index entry: enough to know, without re-reading, whether an object already matches. */
+interface IndexEntry {
+  dn: string;
+  hash: string;
+  managed: boolean;
+  objectGuid?: string;
+}
+
+export class SyncEngine {
+  constructor(
+    private readonly config: Config,
+    private readonly store: StateStore,
+    private readonly source: DeviceSource,
+    private readonly target: AdTarget,
+    private readonly info: TargetInfo,
+  ) {}
+
+  /** Why this pass must be full, or undefined for a delta pass. */
+  fullReason(options: SyncOptions): string | undefined {
+    if (options.full) return 'requested (--full)';
+    if (!this.store.deltaLink) return 'no watermark yet (first run)';
+    const last = this.store.lastFullAt;
+    if (!last || Date.now() - Date.parse(last) > this.config.writeback.fullEverySeconds * 1000) {
+      return `the last full reconcile is older than writeback.fullEverySeconds (${this.config.writeback.fullEverySeconds} s)`;
+    }
+    return undefined;
+  }
+
+  async sync(options: SyncOptions = {}): Promise<SyncSummary> {
+    const started = Date.now();
+    const dryRun = options.dryRun ?? false;
+    const reason = this.fullReason(options);
+    let mode: RunMode = reason ? 'full' : 'delta';
+    const runId = this.store.startRun(mode, dryRun);
+    const counters: Counters = { created: 0, updated: 0, deleted: 0, unchanged: 0, quarantined: 0, adopted: 0, devices: 0 };
+    const errors: SyncSummary['errors'] = [];
+    const operations: PlannedOperation[] | undefined = dryRun ? [] : undefined;
+    const run = new RunContext(this.config, this.store, this.source, this.target, this.info, options, counters, errors, operations);
+    let result: { deletionsHeld: number; thresholdStopped: boolean; watermarkCommitted: boolean; mode: RunMode; reason: string };
+    try {
+      if (mode === 'delta') {
+        const delta = await run.delta();
+        if (delta === 'reset') {
+          mode = 'full';
+          result = { ...(await run.full()), mode, reason: 'the delta token expired (Graph answered 410); reading everything again' };
+        } else {
+          result = { ...delta, mode, reason: 'delta' };
+        }
+      } else {
+        result = { ...(await run.full()), mode, reason: reason! };
+      }
+    } catch (err) {
+      const durationMs = Date.now() - started;
+      this.store.finishRun(runId, { mode, ...counters, outcome: 'failed', error: causeText(err), durationMs, errors });
+      throw err;
+    }
+    const summary: SyncSummary = {
+      mode: result.mode,
+      dryRun,
+      created: counters.created,
+      updated: counters.updated,
+      deleted: counters.deleted,
+      unchanged: counters.unchanged,
+      quarantined: counters.quarantined,
+      adopted: counters.adopted,
+      durationMs: Date.now() - started,
+      errors,
+      ...(operations ? { operations } : {}),
+      deletionsHeld: result.deletionsHeld,
+      thresholdStopped: result.thresholdStopped,
+      reason: result.reason,
+      watermarkCommitted: result.watermarkCommitted,
+    };
+    this.store.finishRun(runId, {
+      mode: summary.mode,
+      ...counters,
+      outcome: summary.thresholdStopped ? 'threshold' : summary.quarantined > 0 ? 'quarantined' : 'ok',
+      error: summary.thresholdStopped ? `${summary.deletionsHeld} deletions held back by writeback.deleteThreshold` : undefined,
+      durationMs: summary.durationMs,
+      errors,
+    });
+    options.onProgress?.({ phase: 'done', ...counters });
+    return summary;
+  }
+}
+
+/** Everything one pass needs; holds the counters. */
+class RunContext {
+  private readonly scope: Set<string>;
+  private readonly dryRun: boolean;
+
+  constructor(
+    private readonly config: Config,
+    private readonly store: StateStore,
+    private readonly source: DeviceSource,
+    private readonly target: AdTarget,
+    private readonly info: TargetInfo,
+    private readonly options: SyncOptions,
+    private readonly counters: Counters,
+    private readonly errors: SyncSummary['errors'],
+    private readonly operations: PlannedOperation[] | undefined,
+  ) {
+    this.scope = new Set(config.writeback.trustTypes.map((t) => t.toLowerCase()));
+    this.dryRun = options.dryRun ?? false;
+  }
+
+  private inScope(device: CloudDevice): boolean {
+    return typeof device.trustType === 'string' && this.scope.has(device.trustType.toLowerCase());
+  }
+
+  private progress(phase: SyncProgress['phase']): void {
+    this.options.onProgress?.({ phase, ...this.counters });
+  }
+
+  private quarantine(issue: DeviceIssue): void {
+    this.counters.quarantined++;
+    this.errors.push({ deviceId: issue.deviceId, code: issue.code, message: issue.message });
+    if (!this.dryRun) this.store.quarantine(issue);
+    logger().warn({ deviceId: issue.deviceId, graphId: issue.graphId, code: issue.code }, `device quarantined: ${issue.message}`);
+  }
+
+  private released(graphId: string): void {
+    if (!this.dryRun) this.store.release(graphId);
+  }
+
+  // --- full ---------------------------------------------------------------------------------
+
+  /** A full reconcile: every cloud device against every object in the container; repairs drift. */
+  async full(): Promise<{ deletionsHeld: number; thresholdStopped: boolean; watermarkCommitted: boolean }> {
+    const index = new Map<string, IndexEntry>();
+    for await (const page of this.target.scanContainer(this.info.containerDn)) {
+      for (const a of page) {
+        index.set(a.cn.toLowerCase(), { dn: a.dn, hash: valuesHash(a.values), managed: isManaged(a), objectGuid: a.objectGuid });
+      }
+    }
+    const seenCns = new Set<string>();
+    const seenGraphIds = new Set<string>();
+    let deltaLink: string | undefined;
+    let stopped = false;
+    for await (const item of this.source.readDelta(undefined)) {
+      if (isReset(item)) continue; // a reset during a full read changes nothing: it is already full
+      const devices: CloudDevice[] = [];
+      for (const change of item.changes) {
+        if (change.kind === 'upsert') {
+          const device = mergeDevice(undefined, change.device);
+          seenGraphIds.add(device.id);
+          devices.push(device);
+        } else if (change.kind === 'invalid') {
+          this.quarantine({
+            key: change.id ?? change.deviceId ?? 'unknown',
+            graphId: change.id ?? null,
+            deviceId: change.deviceId ?? null,
+            displayName: null,
+            code: 'DWB_DEVICE_INVALID',
+            message: change.reason,
+          });
+          if (change.id) seenGraphIds.add(change.id);
+          const stored = change.id ? this.store.getDevice(change.id) : undefined;
+          if (stored?.device.deviceId) seenCns.add(stored.device.deviceId.toLowerCase());
+        }
+        // a `removed` entry in a full read: the device is simply not seen, so it is deleted below
+      }
+      await this.processDevices(devices, 'full', (device) => {
+        const entry = index.get(device.deviceId?.toLowerCase?.() ?? '');
+        return entry ? { entry, read: () => this.target.readObject(0, entry.dn) } : undefined;
+      }, seenCns);
+      if (item.deltaLink) deltaLink = item.deltaLink;
+      if (this.options.shouldStop?.()) {
+        stopped = true;
+        break;
+      }
+    }
+    if (stopped || !deltaLink) {
+      return { deletionsHeld: 0, thresholdStopped: false, watermarkCommitted: false };
+    }
+    // Managed objects that no in-scope cloud device claimed leave AD.
+    const deletions: Operation[] = [];
+    for (const [cn, entry] of index) {
+      if (seenCns.has(cn) || !entry.managed) continue;
+      const known = this.store.getObject(cn);
+      deletions.push({
+        kind: 'delete',
+        deviceId: cn,
+        graphId: known?.graphId ?? null,
+        dn: entry.dn,
+        reason: 'the device no longer exists in Entra ID or is out of writeback.trustTypes',
+      });
+    }
+    const held = await this.applyDeletions(deletions);
+    if (!this.dryRun) {
+      // Forget cloud state of devices that the full read no longer returns.
+      this.store.transaction(() => {
+        for (const id of [...this.store.deviceIds()]) if (!seenGraphIds.has(id)) this.store.deleteDevice(id);
+      });
+    }
+    if (held > 0 || this.dryRun) return { deletionsHeld: held, thresholdStopped: held > 0, watermarkCommitted: false };
+    this.store.commitWatermark(deltaLink, 'full');
+    return { deletionsHeld: 0, thresholdStopped: false, watermarkCommitted: true };
+  }
+
+  // --- delta --------------------------------------------------------------------------------
+
+  async delta(): Promise<'reset' | { deletionsHeld: number; thresholdStopped: boolean; watermarkCommitted: boolean }> {
+    const upserts = new Map<string, PartialCloudDevice[]>();
+    const removed = new Map<string, string>();
+    let deltaLink: string | undefined;
+    for await (const item of this.source.readDelta(this.store.deltaLink)) {
+      if (isReset(item)) {
+        logger().info({ reason: item.reason }, 'delta token no longer valid; switching to a full read');
+        return 'reset';
+      }
+      for (const change of item.changes) {
+        if (change.kind === 'upsert') {
+          removed.delete(change.device.id);
+          const list = upserts.get(change.device.id) ?? [];
+          list.push(change.device);
+          upserts.set(change.device.id, list);
+        } else if (change.kind === 'removed') {
+          upserts.delete(change.id);
+          removed.set(change.id, change.reason);
+        } else {
+          this.quarantine({
+            key: change.id ?? change.deviceId ?? 'unknown',
+            graphId: change.id ?? null,
+            deviceId: change.deviceId ?? null,
+            displayName: null,
+            code: 'DWB_DEVICE_INVALID',
+            message: change.reason,
+          });
+        }
+      }
+      if (item.deltaLink) deltaLink = item.deltaLink;
+    }
+    // Merge partial records into the last known state.
+    const devices = new Map<string, CloudDevice>();
+    for (const [id, partials] of upserts) {
+      let device = this.store.getDevice(id)?.device;
+      for (const p of partials) device = mergeDevice(device, p);
+      devices.set(id, device!);
+    }
+    // Quarantined devices are retried every pass; they leave quarantine when they succeed.
+    for (const q of this.store.quarantined()) {
+      if (!q.graphId || devices.has(q.graphId) || removed.has(q.graphId)) continue;
+      const stored = this.store.getDevice(q.graphId);
+      if (stored) devices.set(q.graphId, stored.device);
+    }
+    const deletions = await this.processDevices([...devices.values()], 'delta', (device) => {
+      const cn = device.deviceId?.toLowerCase?.() ?? '';
+      if (!isGuid(cn)) return undefined;
+      const dn = childDn('CN', cn, this.info.containerDn);
+      return { entry: undefined, read: () => this.target.readObject(0, dn) };
+    }, new Set<string>());
+    const forget: { graphId: string; deviceId: string | undefined }[] = [];
+    for (const [graphId, why] of removed) {
+      const deviceId = (this.store.getDevice(graphId)?.device.deviceId ?? this.store.getObjectByGraphId(graphId)?.deviceId)?.toLowerCase();
+      forget.push({ graphId, deviceId });
+      if (!deviceId || !isGuid(deviceId)) continue;
+      const actual = await this.target.readObject(0, childDn('CN', deviceId, this.info.containerDn));
+      if (!actual) continue;
+      const op = planRemoval(actual, graphId, why === 'deleted' ? 'the device was deleted in Entra ID' : 'the device was soft-deleted in Entra ID');
+      if (op) deletions.push(op);
+    }
+    const held = await this.applyDeletions(deletions);
+    if (held === 0 && !this.dryRun) {
+      // Only now that the objects are gone does the engine forget the devices.
+      this.store.transaction(() => {
+        for (const f of forget) {
+          this.store.deleteDevice(f.graphId);
+          this.store.release(f.graphId);
+          if (f.deviceId) this.store.deleteObject(f.deviceId);
+        }
+      });
+    }
+    if (held > 0 || this.dryRun || !deltaLink) {
+      return { deletionsHeld: held, thresholdStopped: held > 0, watermarkCommitted: false };
+    }
+    this.store.commitWatermark(deltaLink, 'delta');
+    return { deletionsHeld: 0, thresholdStopped: false, watermarkCommitted: true };
+  }
+
+  // --- shared -------------------------------------------------------------------------------
+
+  /**
+   * Plans and applies one batch of cloud devices. `lookup` finds the actual object for a device:
+   * in full mode from the container index (re-read only when its fingerprint differs), in delta
+   * mode by reading CN=<deviceId>.
+   */
+  private async processDevices(
+    devices: CloudDevice[],
+    mode: RunMode,
+    lookup: (device: CloudDevice) => { entry: IndexEntry | undefined; read: () => Promise<ActualObject | undefined> } | undefined,
+    seenCns: Set<string>,
+  ): Promise<Operation[]> {
+    if (devices.length === 0) return [];
+    this.counters.devices += devices.length;
+    this.progress('reading');
+    const inScope = devices.filter((d) => this.inScope(d));
+    const outOfScope = devices.filter((d) => !this.inScope(d));
+    const relations = inScope.length > 0 ? await this.source.fetchRelations(inScope.map((d) => d.id)) : new Map<string, DeviceRelations>();
+    if (!this.dryRun) {
+      this.store.transaction(() => {
+        for (const d of inScope) this.store.putDevice(d, relations.get(d.id) ?? null);
+        for (const d of outOfScope) {
+          this.store.putDevice(d, null);
+          this.store.release(d.id);
+        }
+      });
+    }
+
+    const operations: PendingOperation[] = [];
+    const unchanged: { device: CloudDevice; dn: string; hash: string; objectGuid?: string }[] = [];
+    await mapLimit(inScope, 8, async (device) => {
+      const rel = relations.get(device.id) ?? null;
+      const flow = desiredObject(device, rel, this.info.schema);
+      const cn = flow.ok ? flow.object.deviceId : device.deviceId?.toLowerCase?.();
+      if (cn) seenCns.add(cn);
+      const found = lookup(device);
+      let actual: ActualObject | undefined;
+      if (found) {
+        const desiredHash = flow.ok ? valuesHash(flow.object.values) : undefined;
+        if (found.entry && found.entry.managed && desiredHash === found.entry.hash) {
+          this.counters.unchanged++;
+          unchanged.push({ device, dn: found.entry.dn, hash: desiredHash, objectGuid: found.entry.objectGuid });
+          return;
+        }
+        actual = await found.read();
+      }
+      const identity = { graphId: device.id, deviceId: device.deviceId ?? null, displayName: device.displayName };
+      const plan = planDevice(flow, identity, actual, this.info.containerDn, { adopt: this.options.adopt ?? false });
+      if (plan.kind === 'issue') this.quarantine(plan.issue);
+      else if (plan.kind === 'unchanged') {
+        this.counters.unchanged++;
+        unchanged.push({ device, dn: actual!.dn, hash: valuesHash(actual!.values), objectGuid: actual!.objectGuid });
+      } else operations.push({ op: plan.operation, device, hash: flow.ok ? valuesHash(flow.object.values) : undefined });
+    });
+    if (!this.dryRun && unchanged.length > 0) {
+      this.store.transaction(() => {
+        for (const u of unchanged) this.recordSuccess(u.device, u.dn, u.hash, u.objectGuid);
+      });
+    }
+    await this.apply(operations);
+
+    // Out of scope (writeback.trustTypes): a managed object of ours leaves AD. In full mode the
+    // end-of-run sweep removes it (they are not marked seen); in delta mode it is read here and
+    // returned, so that the deletion threshold applies to it.
+    const removals: Operation[] = [];
+    if (mode === 'delta') {
+      for (const device of outOfScope) {
+        const actual = await lookup(device)?.read();
+        const op = actual ? planRemoval(actual, device.id, 'the device is out of writeback.trustTypes') : undefined;
+        if (op) removals.push(op);
+      }
+    }
+    return removals;
+  }
+
+  private recordSuccess(device: CloudDevice, dn: string, hash: string, objectGuid?: string): void {
+    if (this.dryRun) return;
+    this.store.putObject({ deviceId: device.deviceId.toLowerCase(), graphId: device.id, dn, objectGuid: objectGuid ?? null, hash });
+    this.store.release(device.id);
+  }
+
+  /** Applies operations with bounded concurrency; a per-object failure quarantines that device. */
+  private async apply(items: PendingOperation[]): Promise<void> {
+    if (items.length === 0) return;
+    if (this.operations) {
+      for (const { op } of items) this.countPlanned(op);
+      return;
+    }
+    this.progress('writing');
+    await mapLimit(items, this.target.size, async ({ op, device, hash }, slot) => {
+      try {
+        await this.applyOne(op, slot);
+        this.countApplied(op);
+        if (op.kind === 'delete') {
+          this.store.deleteObject(op.deviceId);
+        } else if (device && hash) {
+          this.recordSuccess(device, op.dn, hash);
+        }
+      } catch (err) {
+        if (isTransient(err)) throw new DwbError('DWB_AD_UNREACHABLE', `the domain controller stopped answering during the sync: ${causeText(err)}`);
+        const code = ldapResultCode(err);
+        this.quarantine({
+          key: device?.id ?? op.deviceId,
+          graphId: device?.id ?? op.graphId,
+          deviceId: op.deviceId,
+          displayName: device?.displayName ?? null,
+          code: 'DWB_DEVICE_WRITE_FAILED',
+          message: `${op.kind} ${op.dn} failed${code !== undefined ? ` (LDAP ${code})` : ''}: ${causeText(err)}`,
+        });
+      }
+      if ((this.counters.created + this.counters.updated + this.counters.deleted) % 100 === 0) this.progress('writing');
+    });
+  }
+
+  /** One operation, made idempotent against what a crashed earlier run may have left behind. */
+  private async applyOne(op: Operation, slot: number): Promise<void> {
+    if (op.kind === 'add') {
+      try {
+        await this.target.add(slot, op.dn, op.values);
+      } catch (err) {
+        if (ldapResultCode(err) !== 68) throw err; // entryAlreadyExists: re-plan as a modify
+        const actual = await this.target.readObject(slot, op.dn);
+        if (!actual) throw err;
+        if (!isManaged(actual)) throw new Error(`${op.dn} appeared meanwhile and is not managed by device-writeback`);
+        const plan = planDevice(
+          { ok: true, object: { deviceId: op.deviceId, graphId: op.graphId, displayName: op.displayName, values: op.values } },
+          op,
+          actual,
+          this.info.containerDn,
+          { adopt: false },
+        );
+        if (plan.kind === 'operation' && plan.operation.kind === 'modify') await this.target.modify(slot, op.dn, plan.operation.changes);
+      }
+      return;
+    }
+    if (op.kind === 'modify') {
+      try {
+        await this.target.modify(slot, op.dn, op.changes);
+      } catch (err) {
+        // noSuchAttribute on a delete of an attribute already gone: drop those and retry once.
+        if (ldapResultCode(err) !== 16) throw err;
+        const actual = await this.target.readObject(slot, op.dn);
+        if (!actual) throw err;
+        const changes = op.changes.filter((c) => c.operation === 'replace' || actual.values.has(c.attribute));
+        if (changes.length > 0) await this.target.modify(slot, op.dn, changes);
+      }
+      return;
+    }
+    try {
+      await this.target.del(slot, op.dn);
+    } catch (err) {
+      if (ldapResultCode(err) !== 32) throw err; // already gone
+    }
+  }
+
+  private countPlanned(op: Operation): void {
+    this.operations!.push({
+      action: op.kind,
+      dn: op.dn,
+      deviceId: op.deviceId,
+      ...(op.kind === 'modify' && op.adopt ? { adopt: true } : {}),
+      ldif: toLdif(op),
+    });
+    this.countApplied(op);
+  }
+
+  private countApplied(op: Operation): void {
+    if (op.kind === 'add') this.counters.created++;
+    else if (op.kind === 'delete') this.counters.deleted++;
+    else {
+      this.counters.updated++;
+      if (op.adopt) this.counters.adopted++;
+    }
+  }
+
+  /** Applies deletions unless they exceed writeback.deleteThreshold; returns how many were held. */
+  private async applyDeletions(deletions: Operation[]): Promise<number> {
+    if (deletions.length === 0) return 0;
+    const threshold = this.config.writeback.deleteThreshold;
+    if (deletions.length > threshold && !this.options.allowDeletes) {
+      logger().warn(
+        { deletions: deletions.length, threshold },
+        `this pass would delete ${deletions.length} objects, more than writeback.deleteThreshold (${threshold}); nothing was deleted and the watermark was not advanced. Check why so many devices left Entra ID, then run "device-writeback sync --allow-deletes" to confirm.`,
+      );
+      return deletions.length;
+    }
+    this.progress('deleting');
+    await this.apply(deletions.map((op) => ({ op, device: undefined, hash: undefined })));
+    return 0;
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; the worker index is passed as the slot. */
+export async function mapLimit<T>(items: T[], limit: number, fn: (item: T, slot: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async (_, slot) => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await fn(item, slot);
+    }
+  });
+  await Promise.all(workers);
+}
+
+export type { AdValues };

@@ -1,0 +1,219 @@
+// The engine end to end against the real Samba DC, with an in-memory device source.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bufs, str, strs } from '../../src/ad/connection.js';
+import { guidToBytes } from '../../src/ad/guid.js';
+import { sidToBytes } from '../../src/ad/sid.js';
+import { decodeDeviceKey, toFileTime } from '../../src/sync/attribute-flow.js';
+import { FakeSource, sampleDevice } from '../support/fake-source.js';
+import { addUser, ldapsearch, useDc, type LabUser } from '../support/samba.js';
+import { buildEngine, labConfig } from '../support/engine.js';
+
+const lab = useDc();
+let container: string;
+let users: LabUser[];
+
+beforeAll(async () => {
+  container = `CN=RegisteredDevices,${lab.dc.forest.domainDn}`;
+  await lab.admin.add(container, { objectClass: ['top', 'msDS-DeviceContainer'] });
+  users = [];
+  for (const name of ['alice', 'bob', 'carol']) users.push(await addUser(lab, name, `Pw-${name}-12345!`));
+});
+
+async function readDevice(deviceId: string) {
+  return lab.admin.read(`CN=${deviceId},${container}`, ['*']);
+}
+
+describe('sync engine against Samba', () => {
+  const source = new FakeSource();
+  let ctx: Awaited<ReturnType<typeof buildEngine>>;
+
+  beforeAll(async () => {
+    for (let i = 1; i <= 6; i++) {
+      source.put(sampleDevice(i), {
+        registeredOwners: [{ id: `u${i}`, userPrincipalName: users[i % 3]!.userPrincipalName, onPremisesSecurityIdentifier: users[i % 3]!.sid }],
+        registeredUsers: [
+          { id: `u${i}`, userPrincipalName: null, onPremisesSecurityIdentifier: users[i % 3]!.sid },
+          { id: 'ux', userPrincipalName: null, onPremisesSecurityIdentifier: users[(i + 1) % 3]!.sid },
+        ],
+      });
+    }
+    ctx = await buildEngine(labConfig(lab.dc), source);
+  });
+  afterAll(async () => ctx?.close());
+
+  it('a first sync is full and writes every attribute exactly', async () => {
+    const summary = await ctx.engine.sync();
+    expect(summary).toMatchObject({ mode: 'full', created: 6, updated: 0, deleted: 0, quarantined: 0, watermarkCommitted: true });
+    const d = sampleDevice(1);
+    const e = (await readDevice(d.deviceId))!;
+    expect(strs(e, 'objectClass')).toContain('msDS-Device');
+    expect(bufs(e, 'msDS-DeviceID')[0]!.equals(guidToBytes(d.deviceId))).toBe(true);
+    expect(str(e, 'displayName')).toBe('DEVICE-1');
+    expect(str(e, 'msDS-IsEnabled')).toBe('TRUE');
+    expect(strs(e, 'altSecurityIdentities')).toEqual([decodeDeviceKey(d.alternativeSecurityIds[0]!.key)]);
+    expect(str(e, 'altSecurityIdentities')).toMatch(/^X509:<SHA1-TP-PUBKEY>[0-9A-F]{40}[A-Za-z0-9+/]{43}=$/);
+    expect(str(e, 'msDS-DeviceOSType')).toBe('Windows');
+    expect(str(e, 'msDS-DeviceOSVersion')).toBe('10.0.22631.3447');
+    expect(strs(e, 'msDS-DevicePhysicalIDs').sort()).toEqual([...d.physicalIds].sort());
+    expect(str(e, 'msDS-IsManaged')).toBe('FALSE');
+    expect(str(e, 'msDS-DeviceObjectVersion')).toBe('2');
+    expect(str(e, 'msDS-ApproximateLastLogonTimeStamp')).toBe(toFileTime('2026-11-20T08:15:30Z'));
+    expect(bufs(e, 'msDS-RegisteredOwner')[0]!.equals(sidToBytes(users[1]!.sid))).toBe(true);
+    expect(bufs(e, 'msDS-RegisteredUsers').map((b) => b.toString('hex')).sort()).toEqual(
+      [users[1]!.sid, users[2]!.sid].map((s) => sidToBytes(s).toString('hex')).sort(),
+    );
+    expect(bufs(e, 'msDS-CloudAnchor')[0]!.toString('utf8')).toBe(`Device_${d.id}`);
+    // The raw tool agrees on the FILETIME and the GUID bytes.
+    const ldif = await ldapsearch(lab.dc, `CN=${d.deviceId},${container}`, ['-s', 'base', 'msDS-DeviceID', 'msDS-ApproximateLastLogonTimeStamp']);
+    expect(ldif).toContain(`msDS-DeviceID:: ${guidToBytes(d.deviceId).toString('base64')}`);
+    expect(ldif).toContain(`msDS-ApproximateLastLogonTimeStamp: ${toFileTime('2026-11-20T08:15:30Z')}`);
+  });
+
+  it('a delta sync with nothing to do changes nothing', async () => {
+    const summary = await ctx.engine.sync();
+    expect(summary).toMatchObject({ mode: 'delta', created: 0, updated: 0, deleted: 0, quarantined: 0 });
+  });
+
+  it('one delta applies exactly the cloud changes (partial records merged)', async () => {
+    const [d1, d2, d3, d4, d5] = [1, 2, 3, 4, 5].map((n) => sampleDevice(n));
+    source.patch(d1!.id, { displayName: 'RENAMED-1' });
+    source.patch(d2!.id, { accountEnabled: false });
+    source.patch(d3!.id, { operatingSystemVersion: '10.0.26100.1' });
+    source.remove(d4!.id, 'deleted');
+    source.remove(d5!.id, 'changed');
+    source.put(sampleDevice(7));
+    const summary = await ctx.engine.sync();
+    expect(summary).toMatchObject({ mode: 'delta', created: 1, updated: 3, deleted: 2, quarantined: 0 });
+    const e1 = (await readDevice(d1!.deviceId))!;
+    expect(str(e1, 'displayName')).toBe('RENAMED-1');
+    // attributes absent from the partial record were kept
+    expect(str(e1, 'msDS-DeviceOSVersion')).toBe('10.0.22631.3447');
+    expect(bufs(e1, 'msDS-RegisteredOwner')).toHaveLength(1);
+    expect(str((await readDevice(d2!.deviceId))!, 'msDS-IsEnabled')).toBe('FALSE');
+    expect(str((await readDevice(d3!.deviceId))!, 'msDS-DeviceOSVersion')).toBe('10.0.26100.1');
+    expect(await readDevice(d4!.deviceId)).toBeUndefined();
+    expect(await readDevice(d5!.deviceId)).toBeUndefined();
+    expect(await readDevice(sampleDevice(7).deviceId)).toBeDefined();
+  });
+
+  it('a soft-deleted device that is restored is written again', async () => {
+    source.put(sampleDevice(5));
+    const summary = await ctx.engine.sync();
+    expect(summary.created).toBe(1);
+    expect(await readDevice(sampleDevice(5).deviceId)).toBeDefined();
+  });
+
+  it('quarantines bad devices with a clear error and writes the rest', async () => {
+    source.put(sampleDevice(20, { deviceId: 'not-a-guid' }));
+    source.put(sampleDevice(21, { displayName: 'x'.repeat(257) }));
+    source.put(sampleDevice(22, { alternativeSecurityIds: [{ type: 2, identityProvider: null, key: Buffer.from('garbage', 'utf16le').toString('base64') }] }));
+    source.put(sampleDevice(23, { alternativeSecurityIds: [] }));
+    source.put(sampleDevice(24), {
+      registeredOwners: [{ id: 'bad', userPrincipalName: null, onPremisesSecurityIdentifier: 'S-1-5-21-nope' }],
+      registeredUsers: [],
+    });
+    source.put(sampleDevice(25, { displayName: 'Hostile ,+"\\<>;=#*()\u00e9 name' }));
+    source.invalid('00000000-0000-4000-8000-00000000beef', 'alternativeSecurityIds: expected array');
+    const summary = await ctx.engine.sync();
+    expect(summary.created).toBe(1);
+    expect(summary.quarantined).toBe(6);
+    const codes = Object.fromEntries(summary.errors.map((e) => [e.deviceId ?? 'none', e.code]));
+    expect(codes['not-a-guid']).toBe('DWB_DEVICE_BAD_ID');
+    expect(codes[sampleDevice(21).deviceId]).toBe('DWB_DEVICE_VALUE_TOO_LONG');
+    expect(codes[sampleDevice(22).deviceId]).toBe('DWB_DEVICE_BAD_KEY');
+    expect(codes[sampleDevice(23).deviceId]).toBe('DWB_DEVICE_NO_KEY');
+    expect(codes[sampleDevice(24).deviceId]).toBe('DWB_DEVICE_BAD_SID');
+    expect(str((await readDevice(sampleDevice(25).deviceId))!, 'displayName')).toBe('Hostile ,+"\\<>;=#*()\u00e9 name');
+    expect(ctx.store.countQuarantined()).toBe(6);
+    // nothing was written outside the container
+    const stray = await lab.admin.search(lab.dc.forest.domainDn, { filter: '(objectClass=msDS-Device)', attributes: ['cn'] });
+    expect(stray.every((s) => s.dn.toLowerCase().endsWith(`,${container.toLowerCase()}`))).toBe(true);
+  });
+
+  it('a quarantined device leaves quarantine once the cloud fixes it', async () => {
+    source.patch(sampleDevice(21).id, { displayName: 'FIXED-21' });
+    const summary = await ctx.engine.sync();
+    expect(summary.created).toBe(1);
+    expect(ctx.store.quarantined().map((q) => q.deviceId)).not.toContain(sampleDevice(21).deviceId);
+    expect(str((await readDevice(sampleDevice(21).deviceId))!, 'displayName')).toBe('FIXED-21');
+  });
+
+  it('leaves unmanaged objects alone and reports a conflict', async () => {
+    const foreign = sampleDevice(30);
+    await lab.admin.add(`CN=${foreign.deviceId},${container}`, {
+      objectClass: ['msDS-Device'],
+      'msDS-DeviceID': guidToBytes(foreign.deviceId),
+      displayName: 'Written by someone else',
+      'msDS-IsEnabled': 'TRUE',
+      altSecurityIdentities: 'X509:<SHA1-TP-PUBKEY>0000000000000000000000000000000000000000AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+    });
+    await lab.admin.add(`CN=stranger,${container}`, {
+      objectClass: ['msDS-Device'],
+      'msDS-DeviceID': guidToBytes('99999999-9999-4999-8999-999999999999'),
+      displayName: 'Stranger',
+      'msDS-IsEnabled': 'TRUE',
+      altSecurityIdentities: 'X509:<SHA1-TP-PUBKEY>1111111111111111111111111111111111111111AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+    });
+    source.put(foreign);
+    const summary = await ctx.engine.sync({ full: true });
+    expect(summary.errors.find((e) => e.deviceId === foreign.deviceId)?.code).toBe('DWB_DEVICE_CONFLICT');
+    expect(str((await readDevice(foreign.deviceId))!, 'displayName')).toBe('Written by someone else');
+    expect(await lab.admin.read(`CN=stranger,${container}`)).toBeDefined();
+  });
+
+  it('--adopt takes over an unmanaged object with the same msDS-DeviceID', async () => {
+    const foreign = sampleDevice(30);
+    const summary = await ctx.engine.sync({ full: true, adopt: true });
+    expect(summary.adopted).toBe(1);
+    const e = (await readDevice(foreign.deviceId))!;
+    expect(str(e, 'displayName')).toBe('DEVICE-30');
+    expect(bufs(e, 'msDS-CloudAnchor')[0]!.toString()).toBe(`Device_${foreign.id}`);
+    expect(await lab.admin.read(`CN=stranger,${container}`)).toBeDefined();
+  });
+
+  it('--dry-run lists operations and writes nothing', async () => {
+    source.patch(sampleDevice(6).id, { displayName: 'DRY' });
+    const before = await ldapsearch(lab.dc, container, ['-s', 'one', '*']);
+    const summary = await ctx.engine.sync({ dryRun: true });
+    expect(summary.dryRun).toBe(true);
+    expect(summary.updated).toBe(1);
+    expect(summary.operations?.[0]?.ldif).toContain('replace: displayName\ndisplayName: DRY');
+    expect(await ldapsearch(lab.dc, container, ['-s', 'one', '*'])).toBe(before);
+    const applied = await ctx.engine.sync();
+    expect(applied.updated).toBe(1);
+  });
+
+  it('a full reconcile repairs drift: hand edits put back, hand deletes re-created', async () => {
+    const d1 = sampleDevice(1);
+    const d3 = sampleDevice(3);
+    await lab.admin.modify(`CN=${d1.deviceId},${container}`, [{ operation: 'replace', type: 'displayName', values: ['edited by hand'] }]);
+    await lab.admin.del(`CN=${d3.deviceId},${container}`);
+    const delta = await ctx.engine.sync();
+    expect(delta.updated + delta.created).toBe(0);
+    const full = await ctx.engine.sync({ full: true });
+    expect(full).toMatchObject({ mode: 'full', created: 1, updated: 1, deleted: 0 });
+    expect(str((await readDevice(d1.deviceId))!, 'displayName')).toBe('RENAMED-1');
+    expect(await readDevice(d3.deviceId)).toBeDefined();
+  });
+
+  it('the deletion threshold holds back deletions and the watermark', async () => {
+    ctx.engine['config'].writeback.deleteThreshold = 1;
+    const link = ctx.store.deltaLink;
+    source.remove(sampleDevice(1).id, 'deleted');
+    source.remove(sampleDevice(2).id, 'deleted');
+    const held = await ctx.engine.sync();
+    expect(held).toMatchObject({ thresholdStopped: true, deletionsHeld: 2, deleted: 0 });
+    expect(ctx.store.deltaLink).toBe(link);
+    expect(await readDevice(sampleDevice(1).deviceId)).toBeDefined();
+    const allowed = await ctx.engine.sync({ allowDeletes: true });
+    expect(allowed).toMatchObject({ deleted: 2, thresholdStopped: false });
+    expect(await readDevice(sampleDevice(1).deviceId)).toBeUndefined();
+  });
+
+  it('an expired delta token falls back to a full read', async () => {
+    source.expired = true;
+    const summary = await ctx.engine.sync();
+    expect(summary.mode).toBe('full');
+    expect(summary.reason).toMatch(/expired/);
+  });
+});
