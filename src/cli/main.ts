@@ -16,7 +16,7 @@ function version(): string {
 export function buildProgram(): Command {
   const program = new Command('device-writeback')
     .description(
-      'Writes Microsoft Entra ID devices back to on-premises Active Directory as msDS-Device objects,\nso that AD FS can grant device-based conditional access.',
+      'Writes Microsoft Entra ID devices back to on-premises Active Directory as msDS-Device objects, so that AD FS can grant device-based conditional access.',
     )
     .version(version())
     .showHelpAfterError('(run with --help for usage)')

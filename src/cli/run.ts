@@ -1,0 +1,66 @@
+// `device-writeback run`: the service. Delta every writeback.intervalSeconds, full every
+// writeback.fullEverySeconds, the web console with /metrics and /healthz; SIGINT/SIGTERM stop it
+// cleanly after the current batch.
+import type { Command } from 'commander';
+import { logger } from '../log.js';
+import { WritebackService } from '../sync/service.js';
+import { openSyncSession } from '../sync/session.js';
+import { action, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
+
+interface RunFlags extends GlobalOptions {
+  listen?: string;
+}
+
+/** Optional extras `run` starts beside the service (the web console registers itself here). */
+export type ServiceExtra = (ctx: { service: WritebackService; listen: string }) => Promise<{ close(): Promise<void> }>;
+export const serviceExtras: ServiceExtra[] = [];
+
+export function register(program: Command): void {
+  const command = program
+    .command('run')
+    .description('run the writeback service: delta every writeback.intervalSeconds, full reconcile every writeback.fullEverySeconds, web console, /metrics, /healthz')
+    .option('--listen <host:port>', 'where the web console listens (default web.listen, 127.0.0.1:8080)');
+  withCommonOptions(command);
+  command.action(
+    action<RunFlags>(async (opts) => {
+      const config = readConfig(opts);
+      const listen = opts.listen ?? config.web.listen;
+      const session = await openSyncSession(config);
+      const service = new WritebackService(session);
+      const extras: { close(): Promise<void> }[] = [];
+      try {
+        for (const extra of serviceExtras) extras.push(await extra({ service, listen }));
+      } catch (err) {
+        for (const e of extras) await e.close();
+        await session.close();
+        throw err;
+      }
+      let signals = 0;
+      const onSignal = (signal: NodeJS.Signals): void => {
+        signals++;
+        if (signals > 1) {
+          logger().warn({ signal }, 'second signal: exiting now');
+          process.exit(130);
+        }
+        logger().info({ signal }, 'stopping: finishing the current batch, then exiting');
+        void service.stop();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      logger().info(
+        { container: session.info.containerDn, intervalSeconds: config.writeback.intervalSeconds, fullEverySeconds: config.writeback.fullEverySeconds },
+        'writeback service started',
+      );
+      try {
+        await service.start();
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        for (const e of extras) await e.close().catch(() => undefined);
+        await session.close();
+        logger().info('writeback service stopped');
+      }
+      return 0;
+    }),
+  );
+}

@@ -1,0 +1,121 @@
+// `device-writeback sync`: one pass (delta, or full when there is no watermark or with --full).
+import type { Command } from 'commander';
+import { SingleBar } from 'cli-progress';
+import { exitCodeFor, type SyncProgress, type SyncSummary } from '../sync/engine.js';
+import { openSyncSession } from '../sync/session.js';
+import { action, out, outJson, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
+
+interface SyncFlags extends GlobalOptions {
+  full?: boolean;
+  dryRun?: boolean;
+  allowDeletes?: boolean;
+  adopt?: boolean;
+}
+
+export function register(program: Command): void {
+  const command = program
+    .command('sync')
+    .description('one writeback pass: read devices from Entra ID (delta, or full) and write them to the device container')
+    .option('--full', 'full reconcile: compare every device and every object, repair drift')
+    .option('--dry-run', 'print the LDAP operations that would be made, and write nothing')
+    .option('--allow-deletes', 'delete even when more than writeback.deleteThreshold objects would go')
+    .option('--adopt', 'take over unmanaged objects whose msDS-DeviceID matches a cloud device (migration from Azure AD Connect)');
+  withCommonOptions(command, { json: true });
+  command.addHelpText(
+    'after',
+    '\nExit codes: 0 done, 1 failed, 2 configuration error, 3 some devices quarantined (see `status`),\n4 deletions held back by writeback.deleteThreshold (nothing was deleted; rerun with --allow-deletes).',
+  );
+  command.action(
+    action<SyncFlags>(async (opts) => {
+      const config = readConfig(opts);
+      const session = await openSyncSession(config);
+      const bar = process.stderr.isTTY && !opts.json ? new ProgressBar() : undefined;
+      try {
+        const summary = await session.engine.sync({
+          full: opts.full,
+          dryRun: opts.dryRun,
+          allowDeletes: opts.allowDeletes,
+          adopt: opts.adopt,
+          onProgress: bar ? (p) => bar.update(p) : undefined,
+        });
+        bar?.stop();
+        if (opts.json) outJson(jsonSummary(summary));
+        else printSummary(summary, session.info.containerDn);
+        return exitCodeFor(summary);
+      } finally {
+        bar?.stop();
+        await session.close();
+      }
+    }),
+  );
+}
+
+/** The SPEC §3 shape, plus a few extra fields. */
+export function jsonSummary(s: SyncSummary): Record<string, unknown> {
+  return {
+    mode: s.mode,
+    dryRun: s.dryRun,
+    created: s.created,
+    updated: s.updated,
+    deleted: s.deleted,
+    unchanged: s.unchanged,
+    quarantined: s.quarantined,
+    durationMs: s.durationMs,
+    errors: s.errors,
+    ...(s.dryRun ? { operations: s.operations ?? [] } : {}),
+    adopted: s.adopted,
+    deletionsHeld: s.deletionsHeld,
+    thresholdStopped: s.thresholdStopped,
+    reason: s.reason,
+    watermarkCommitted: s.watermarkCommitted,
+  };
+}
+
+function printSummary(s: SyncSummary, containerDn: string): void {
+  if (s.dryRun) {
+    out(`Dry run (${s.mode}): nothing was written. Planned LDAP operations on ${containerDn}:`);
+    for (const op of s.operations ?? []) out(`\n${op.ldif}`);
+    if ((s.operations ?? []).length === 0) out('  (none)');
+    out('');
+  }
+  out(`${s.dryRun ? 'Would have' : 'Sync'} ${s.mode === 'full' ? 'full' : 'delta'} pass (${s.reason}) in ${(s.durationMs / 1000).toFixed(1)} s`);
+  out(
+    `  created ${s.created}, updated ${s.updated}${s.adopted ? ` (adopted ${s.adopted})` : ''}, deleted ${s.deleted}, unchanged ${s.unchanged}, quarantined ${s.quarantined}`,
+  );
+  if (s.thresholdStopped) {
+    out(
+      `\n  ${s.deletionsHeld} objects would be deleted, more than writeback.deleteThreshold: NOTHING was deleted and the watermark was not advanced.\n  Check why so many devices left Entra ID; to go ahead, run: device-writeback sync --allow-deletes`,
+    );
+  }
+  if (s.errors.length > 0) {
+    out('\nQuarantined devices (retried on every pass; see `device-writeback status`):');
+    for (const e of s.errors.slice(0, 20)) out(`  ${e.deviceId ?? '(no deviceId)'}  ${e.code}  ${e.message}`);
+    if (s.errors.length > 20) out(`  … and ${s.errors.length - 20} more`);
+  }
+}
+
+class ProgressBar {
+  private bar: SingleBar | undefined;
+
+  update(p: SyncProgress): void {
+    if (p.phase === 'done') return this.stop();
+    const done = p.created + p.updated + p.deleted + p.unchanged + p.quarantined;
+    if (!this.bar) {
+      this.bar = new SingleBar(
+        {
+          stream: process.stderr,
+          format: ' {phase} | {done} devices handled of {total} read | +{created} ~{updated} -{deleted} ={unchanged} !{quarantined}',
+          hideCursor: true,
+        },
+      );
+      this.bar.start(Math.max(p.devices, 1), done, { ...p, done, total: p.devices });
+    }
+    this.bar.setTotal(Math.max(p.devices, 1));
+    this.bar.update(done, { ...p, done, total: p.devices });
+  }
+
+  stop(): void {
+    this.bar?.stop();
+    this.bar = undefined;
+  }
+}
