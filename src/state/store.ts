@@ -95,6 +95,12 @@ CREATE TABLE IF NOT EXISTS run_errors (
   message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS run_errors_run ON run_errors(run_id);
+CREATE TABLE IF NOT EXISTS unmanaged (
+  dn TEXT PRIMARY KEY,
+  device_id TEXT,
+  display_name TEXT,
+  seen_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS quarantine (
   key TEXT PRIMARY KEY,
   graph_id TEXT,
@@ -347,6 +353,35 @@ export class StateStore {
 
   countObjects(): number {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM objects').get() as { n: number }).n;
+  }
+
+  // --- unmanaged objects (seen by the last full reconcile) ------------------------------------
+
+  replaceUnmanaged(objects: { dn: string; deviceId: string | null; displayName: string | null }[]): void {
+    const now = new Date().toISOString();
+    this.transaction(() => {
+      this.db.prepare('DELETE FROM unmanaged').run();
+      const insert = this.db.prepare('INSERT OR REPLACE INTO unmanaged(dn, device_id, display_name, seen_at) VALUES(?, ?, ?, ?)');
+      for (const o of objects) insert.run(o.dn, o.deviceId, o.displayName, now);
+    });
+  }
+
+  unmanagedObjects(): { dn: string; deviceId: string | null; displayName: string | null; seenAt: string }[] {
+    return this.db.prepare('SELECT dn, device_id AS deviceId, display_name AS displayName, seen_at AS seenAt FROM unmanaged ORDER BY dn').all() as {
+      dn: string;
+      deviceId: string | null;
+      displayName: string | null;
+      seenAt: string;
+    }[];
+  }
+
+  countUnmanaged(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM unmanaged').get() as { n: number }).n;
+  }
+
+  /** Read-only access for reporting queries (the console's device list); never for writes. */
+  get database(): Database.Database {
+    return this.db;
   }
 
   // --- runs ------------------------------------------------------------------------------

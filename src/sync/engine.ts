@@ -4,7 +4,7 @@
 import type { Config } from '../config/load.js';
 import { type SchemaCapabilities } from '../ad/discovery.js';
 import { childDn } from '../ad/dn.js';
-import { isGuid } from '../ad/guid.js';
+import { bytesToGuid, isGuid } from '../ad/guid.js';
 import type { CloudDevice, DeltaPage, DeviceRelations, PartialCloudDevice } from '../entra/types.js';
 import { DwbError, causeText, ExitCode } from '../errors.js';
 import { logger } from '../log.js';
@@ -280,11 +280,22 @@ class RunContext {
   /** A full reconcile: every cloud device against every object in the container; repairs drift. */
   async full(): Promise<{ deletionsHeld: number; thresholdStopped: boolean; watermarkCommitted: boolean }> {
     const index = new Map<string, IndexEntry>();
+    const unmanaged: { dn: string; deviceId: string | null; displayName: string | null }[] = [];
     for await (const page of this.target.scanContainer(this.info.containerDn)) {
       for (const a of page) {
-        index.set(a.cn.toLowerCase(), { dn: a.dn, hash: valuesHash(a.values), managed: isManaged(a), objectGuid: a.objectGuid });
+        const managed = isManaged(a);
+        index.set(a.cn.toLowerCase(), { dn: a.dn, hash: valuesHash(a.values), managed, objectGuid: a.objectGuid });
+        if (!managed) {
+          const id = a.values.get('msDS-DeviceID')?.[0];
+          unmanaged.push({
+            dn: a.dn,
+            deviceId: id && id.length === 16 ? bytesToGuid(id) : null,
+            displayName: a.values.get('displayName')?.[0]?.toString('utf8') ?? null,
+          });
+        }
       }
     }
+    if (!this.dryRun) this.store.replaceUnmanaged(unmanaged);
     const seenCns = new Set<string>();
     const seenGraphIds = new Set<string>();
     let deltaLink: string | undefined;
