@@ -127,6 +127,7 @@ export class EntraConnector {
     let resets = 0;
     let pages = 0;
     let devices = 0;
+    let full = deltaLink === undefined;
     const startFull = (reason: string): DeltaReadEvent => {
       resets++;
       if (resets > 3) {
@@ -138,14 +139,17 @@ export class EntraConnector {
       this.log.warn({ component: 'entra', reason }, 'delta token refused; starting a full read');
       this.observer.onReset(reason);
       url = this.fullReadUrl();
+      full = true;
       pages = 0;
+      devices = 0;
       return { kind: 'reset', reason };
     };
     if (deltaLink !== undefined && !this.isGraphUrl(deltaLink)) {
       yield startFull(`the saved delta link is not on entra.graphUrl ${this.graphOrigin}`);
     }
-    this.log.info(
-      { component: 'entra', mode: url === this.fullReadUrl() ? 'full' : 'delta' },
+    // A delta read runs every few seconds in `run`: only full reads are worth an info line.
+    this.log[full ? 'info' : 'debug'](
+      { component: 'entra', mode: full ? 'full' : 'delta' },
       'reading devices from Microsoft Graph',
     );
     for (;;) {
@@ -192,7 +196,10 @@ export class EntraConnector {
       }
       if (delta !== undefined) {
         this.assertGraphUrl(delta, '@odata.deltaLink');
-        this.log.info({ component: 'entra', pages, changes: devices }, 'device read complete');
+        this.log[full ? 'info' : 'debug'](
+          { component: 'entra', pages, changes: devices },
+          'device read complete',
+        );
         const out: DeltaPage = { kind: 'page', changes, deltaLink: delta };
         yield out;
         return;
