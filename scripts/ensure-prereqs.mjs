@@ -23,9 +23,7 @@ const debianPackages = [
   ...(forDemo ? [] : [['chromium', ['/usr/bin/chromium']]]),
 ];
 
-const missing = debianPackages
-  .filter(([, paths]) => !paths.some((p) => existsSync(p)))
-  .map(([name]) => name);
+const missing = debianPackages.filter(([, paths]) => !paths.some((p) => existsSync(p))).map(([name]) => name);
 
 if (missing.length > 0) {
   const isRoot = process.getuid?.() === 0;
@@ -48,7 +46,9 @@ if (missing.length > 0) {
         })
       : update;
   if (install.status !== 0) {
-    console.error(`[prereqs] apt-get failed (exit ${install.status}); install by hand: apt-get install -y ${missing.join(' ')}`);
+    console.error(
+      `[prereqs] apt-get failed (exit ${install.status}); install by hand: apt-get install -y ${missing.join(' ')}`,
+    );
     process.exit(1);
   }
 }

@@ -43,7 +43,8 @@ function redactDeep(value: unknown, depth = 0): unknown {
   return value;
 }
 
-const SECRET_KEY = /^(password|passwd|secret|clientSecret|client_secret|token|accessToken|access_token|authorization|cookie|adminPassword|assertion|client_assertion)$/i;
+const SECRET_KEY =
+  /^(password|passwd|secret|clientSecret|client_secret|token|accessToken|access_token|authorization|cookie|adminPassword|assertion|client_assertion)$/i;
 
 let root: Logger = createLogger('info');
 

@@ -87,9 +87,13 @@ export function parseLdapUrl(url: string, startTls: boolean): ParsedLdapUrl {
     );
   }
   if (scheme === 'ldaps' && startTls) {
-    throw new DwbError('DWB_AD_URL_INVALID', `ad.url ${url} is already LDAPS; ad.startTls applies only to ldap:// URLs.`, {
-      fix: 'Remove ad.startTls, or use an ldap:// URL with it.',
-    });
+    throw new DwbError(
+      'DWB_AD_URL_INVALID',
+      `ad.url ${url} is already LDAPS; ad.startTls applies only to ldap:// URLs.`,
+      {
+        fix: 'Remove ad.startTls, or use an ldap:// URL with it.',
+      },
+    );
   }
   const host = parsed.hostname.replace(/^\[|\]$/g, '');
   const port = parsed.port ? Number(parsed.port) : scheme === 'ldaps' ? 636 : 389;
@@ -104,9 +108,13 @@ function tlsOptions(endpoint: AdEndpoint, host: string): ConnectionOptions {
     try {
       options.ca = readFileSync(endpoint.caFile);
     } catch (err) {
-      throw new DwbError('DWB_AD_TLS_FAILED', `cannot read ad.caFile ${endpoint.caFile}: ${causeText(err)}.`, {
-        fix: 'Point ad.caFile at a readable PEM file with the CA certificate of the domain controller.',
-      });
+      throw new DwbError(
+        'DWB_AD_TLS_FAILED',
+        `cannot read ad.caFile ${endpoint.caFile}: ${causeText(err)}.`,
+        {
+          fix: 'Point ad.caFile at a readable PEM file with the CA certificate of the domain controller.',
+        },
+      );
     }
   }
   if (endpoint.insecureSkipVerify) {
@@ -149,7 +157,10 @@ export function describeConnectError(err: unknown, where: string): DwbError {
   if (typeof code === 'string' && (TLS_CODES.has(code) || /certificate|SSL|TLS/i.test(text))) {
     return new DwbError('DWB_AD_TLS_FAILED', `TLS with ${where} failed: ${text}.`);
   }
-  if (typeof code === 'string' && ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EAI_AGAIN'].includes(code)) {
+  if (
+    typeof code === 'string' &&
+    ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EAI_AGAIN'].includes(code)
+  ) {
     return new DwbError('DWB_AD_UNREACHABLE', `cannot reach ${where}: ${text}.`);
   }
   if (/timeout|timed out/i.test(text)) {
@@ -265,7 +276,11 @@ export class AdConnection {
     await this.client.modify(
       dn,
       changes.map(
-        (c) => new Change({ operation: c.operation, modification: new Attribute({ type: c.type, values: c.values }) }),
+        (c) =>
+          new Change({
+            operation: c.operation,
+            modification: new Attribute({ type: c.type, values: c.values }),
+          }),
       ),
       controls,
     );

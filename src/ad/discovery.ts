@@ -64,7 +64,11 @@ export function functionalLevelName(level: number | undefined): string {
 }
 
 /** The classes the product needs; all three arrived with the Windows Server 2012 R2 schema. */
-export const REQUIRED_CLASSES = ['msDS-Device', 'msDS-DeviceContainer', 'msDS-DeviceRegistrationService'] as const;
+export const REQUIRED_CLASSES = [
+  'msDS-Device',
+  'msDS-DeviceContainer',
+  'msDS-DeviceRegistrationService',
+] as const;
 
 /** The attributes of SPEC §2 (besides displayName and altSecurityIdentities, which every schema has). */
 export const DEVICE_ATTRIBUTES = [
@@ -120,9 +124,15 @@ export interface SchemaCapabilities {
 
 export async function discoverSchema(conn: AdConnection, schemaNc: string): Promise<SchemaCapabilities> {
   const classFilter = `(&(objectClass=classSchema)(|${REQUIRED_CLASSES.map((c) => filter`(lDAPDisplayName=${c})`).join('')}))`;
-  const classEntries = await conn.search(schemaNc, { scope: 'one', filter: classFilter, attributes: ['lDAPDisplayName'] });
+  const classEntries = await conn.search(schemaNc, {
+    scope: 'one',
+    filter: classFilter,
+    attributes: ['lDAPDisplayName'],
+  });
   const foundClasses = new Set(classEntries.map((e) => (str(e, 'lDAPDisplayName') ?? '').toLowerCase()));
-  const classes = Object.fromEntries(REQUIRED_CLASSES.map((c) => [c, foundClasses.has(c.toLowerCase())])) as SchemaCapabilities['classes'];
+  const classes = Object.fromEntries(
+    REQUIRED_CLASSES.map((c) => [c, foundClasses.has(c.toLowerCase())]),
+  ) as SchemaCapabilities['classes'];
 
   const attrFilter = `(&(objectClass=attributeSchema)(|${DEVICE_ATTRIBUTES.map((a) => filter`(lDAPDisplayName=${a})`).join('')}))`;
   const attrEntries = await conn.search(schemaNc, {

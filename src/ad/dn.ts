@@ -45,7 +45,8 @@ export function parseDn(dn: string): Rdn[][] {
     if (i >= n) throw new TypeError(`invalid DN (no "=" in RDN): ${dn}`);
     i++; // '='
     type = type.trim();
-    if (!/^([A-Za-z][A-Za-z0-9-]*|\d+(\.\d+)*)$/.test(type)) throw new TypeError(`invalid attribute type "${type}" in DN: ${dn}`);
+    if (!/^([A-Za-z][A-Za-z0-9-]*|\d+(\.\d+)*)$/.test(type))
+      throw new TypeError(`invalid attribute type "${type}" in DN: ${dn}`);
     const bytes: number[] = [];
     let lastSignificant = 0;
     if (dn[i] === '#') {

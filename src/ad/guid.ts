@@ -1,7 +1,8 @@
 // GUIDs: the text form (8-4-4-4-12 hex) and Active Directory's 16-byte binary form, in which the
 // first three groups are little-endian (as objectGUID and msDS-DeviceID are stored).
 
-const GUID_RE = /^\{?([0-9a-fA-F]{8})-([0-9a-fA-F]{4})-([0-9a-fA-F]{4})-([0-9a-fA-F]{4})-([0-9a-fA-F]{12})\}?$/;
+const GUID_RE =
+  /^\{?([0-9a-fA-F]{8})-([0-9a-fA-F]{4})-([0-9a-fA-F]{4})-([0-9a-fA-F]{4})-([0-9a-fA-F]{12})\}?$/;
 
 export function isGuid(text: string): boolean {
   return GUID_RE.test(text);

@@ -17,7 +17,12 @@ export function sidToBytes(text: string): Buffer {
   if (!m) throw new TypeError(`not a SID: ${JSON.stringify(text)}`);
   const authority = BigInt(m[1]!);
   if (authority >= 1n << 48n) throw new TypeError(`SID authority out of range: ${text}`);
-  const subs = m[2] ? m[2].slice(1).split('-').map((s) => BigInt(s)) : [];
+  const subs = m[2]
+    ? m[2]
+        .slice(1)
+        .split('-')
+        .map((s) => BigInt(s))
+    : [];
   const buf = Buffer.alloc(8 + 4 * subs.length);
   buf[0] = 1;
   buf[1] = subs.length;

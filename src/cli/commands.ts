@@ -1,10 +1,11 @@
 // The list of subcommands; each module registers itself on the program.
 import type { Command } from 'commander';
 import { register as devices } from './devices.js';
+import { register as initAd } from './init-ad.js';
 import { register as run } from './run.js';
 import { register as status } from './status.js';
 import { register as sync } from './sync.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [sync, run, devices, status];
+export const commands: RegisterCommand[] = [initAd, sync, run, devices, status];

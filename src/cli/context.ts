@@ -15,9 +15,16 @@ export interface GlobalOptions {
 export function withCommonOptions(command: Command, options: { json?: boolean } = {}): Command {
   command
     .addOption(
-      new Option('-c, --config <file>', 'configuration file (default ./device-writeback.yaml, or $DWB_CONFIG)'),
+      new Option(
+        '-c, --config <file>',
+        'configuration file (default ./device-writeback.yaml, or $DWB_CONFIG)',
+      ),
     )
-    .addOption(new Option('--log-level <level>', 'log level for the JSON logs on stderr').choices(logLevels as string[]).default('info'));
+    .addOption(
+      new Option('--log-level <level>', 'log level for the JSON logs on stderr')
+        .choices(logLevels as string[])
+        .default('info'),
+    );
   if (options.json) command.option('--json', 'print the result as JSON on stdout');
   return command;
 }

@@ -15,7 +15,9 @@ interface DevicesFlags extends GlobalOptions {
 export function register(program: Command): void {
   const command = program
     .command('devices')
-    .description('list the devices in the AD device container, managed (written by device-writeback) or not, with their last sync')
+    .description(
+      'list the devices in the AD device container, managed (written by device-writeback) or not, with their last sync',
+    )
     .option('--search <text>', 'only devices whose display name, deviceId or OS contains this text');
   withCommonOptions(command, { json: true });
   command.action(
@@ -23,7 +25,13 @@ export function register(program: Command): void {
       const config = readConfig(opts);
       refusePostgres(config);
       const conn = await AdConnection.open(
-        { url: config.ad.url, startTls: config.ad.startTls, caFile: config.ad.caFile, insecureSkipVerify: config.ad.insecureSkipVerify, timeoutSeconds: config.ad.timeoutSeconds },
+        {
+          url: config.ad.url,
+          startTls: config.ad.startTls,
+          caFile: config.ad.caFile,
+          insecureSkipVerify: config.ad.insecureSkipVerify,
+          timeoutSeconds: config.ad.timeoutSeconds,
+        },
         { user: config.ad.bindDn, password: config.ad.password.reveal() },
       );
       let store: StateStore | undefined;
@@ -32,12 +40,17 @@ export function register(program: Command): void {
         const devices = await listContainer(conn, target.containerDn, opts.search);
         store = StateStore.open(config.state.sqlite, { writer: false });
         const synced = store.lastSyncTimes(devices.map((d) => d.deviceId ?? '').filter(Boolean));
-        const rows = devices.map((d) => ({ ...d, lastSync: d.managed && d.deviceId ? (synced.get(d.deviceId) ?? null) : null }));
+        const rows = devices.map((d) => ({
+          ...d,
+          lastSync: d.managed && d.deviceId ? (synced.get(d.deviceId) ?? null) : null,
+        }));
         if (opts.json) {
           outJson(rows);
           return 0;
         }
-        out(`${target.containerDn}: ${rows.length} device${rows.length === 1 ? '' : 's'}${opts.search ? ` matching "${opts.search}"` : ''}`);
+        out(
+          `${target.containerDn}: ${rows.length} device${rows.length === 1 ? '' : 's'}${opts.search ? ` matching "${opts.search}"` : ''}`,
+        );
         if (rows.length === 0) return 0;
         const table = [
           ['DISPLAY NAME', 'DEVICE ID', 'ENABLED', 'OS', 'MANAGED', 'LAST SYNC'],
@@ -51,7 +64,15 @@ export function register(program: Command): void {
           ]),
         ];
         const widths = table[0]!.map((_, i) => Math.min(40, Math.max(...table.map((row) => row[i]!.length))));
-        for (const row of table) out(row.map((c, i) => (c.length > widths[i]! ? `${c.slice(0, widths[i]! - 1)}…` : c.padEnd(widths[i]!))).join('  ').trimEnd());
+        for (const row of table)
+          out(
+            row
+              .map((c, i) =>
+                c.length > widths[i]! ? `${c.slice(0, widths[i]! - 1)}…` : c.padEnd(widths[i]!),
+              )
+              .join('  ')
+              .trimEnd(),
+          );
         return 0;
       } finally {
         store?.close();

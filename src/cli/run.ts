@@ -12,13 +12,18 @@ interface RunFlags extends GlobalOptions {
 }
 
 /** Optional extras `run` starts beside the service (the web console registers itself here). */
-export type ServiceExtra = (ctx: { service: WritebackService; listen: string }) => Promise<{ close(): Promise<void> }>;
+export type ServiceExtra = (ctx: {
+  service: WritebackService;
+  listen: string;
+}) => Promise<{ close(): Promise<void> }>;
 export const serviceExtras: ServiceExtra[] = [];
 
 export function register(program: Command): void {
   const command = program
     .command('run')
-    .description('run the writeback service: delta every writeback.intervalSeconds, full reconcile every writeback.fullEverySeconds, web console, /metrics, /healthz')
+    .description(
+      'run the writeback service: delta every writeback.intervalSeconds, full reconcile every writeback.fullEverySeconds, web console, /metrics, /healthz',
+    )
     .option('--listen <host:port>', 'where the web console listens (default web.listen, 127.0.0.1:8080)');
   withCommonOptions(command);
   command.action(
@@ -48,7 +53,11 @@ export function register(program: Command): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       logger().info(
-        { container: session.info.containerDn, intervalSeconds: config.writeback.intervalSeconds, fullEverySeconds: config.writeback.fullEverySeconds },
+        {
+          container: session.info.containerDn,
+          intervalSeconds: config.writeback.intervalSeconds,
+          fullEverySeconds: config.writeback.fullEverySeconds,
+        },
         'writeback service started',
       );
       try {

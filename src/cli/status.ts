@@ -33,7 +33,9 @@ export function statusReport(store: StateStore): Record<string, unknown> {
 }
 
 export function register(program: Command): void {
-  const command = program.command('status').description('last runs, watermark age, counts, and quarantined devices with their errors');
+  const command = program
+    .command('status')
+    .description('last runs, watermark age, counts, and quarantined devices with their errors');
   withCommonOptions(command, { json: true });
   command.action(
     action<GlobalOptions>(async (opts) => {
@@ -48,8 +50,12 @@ export function register(program: Command): void {
         }
         const runs = store.recentRuns(10);
         out(`State store: ${config.state.sqlite}`);
-        out(`Watermark:   committed ${ageText(store.watermarkAt)}; last full reconcile ${ageText(store.lastFullAt)}`);
-        out(`Counts:      ${store.countObjects()} managed objects, ${store.countDevices()} cloud devices known, ${store.countQuarantined()} quarantined`);
+        out(
+          `Watermark:   committed ${ageText(store.watermarkAt)}; last full reconcile ${ageText(store.lastFullAt)}`,
+        );
+        out(
+          `Counts:      ${store.countObjects()} managed objects, ${store.countDevices()} cloud devices known, ${store.countQuarantined()} quarantined`,
+        );
         out('\nLast runs:');
         if (runs.length === 0) out('  none yet — run `device-writeback sync`');
         for (const r of runs) {
@@ -60,7 +66,10 @@ export function register(program: Command): void {
         const q = store.quarantined();
         out(`\nQuarantine (${q.length}):`);
         if (q.length === 0) out('  empty');
-        for (const e of q) out(`  ${e.deviceId ?? e.key}  ${e.displayName ?? ''}  ${e.code}: ${e.message}  (${e.attempts} attempts, since ${e.firstSeen})`);
+        for (const e of q)
+          out(
+            `  ${e.deviceId ?? e.key}  ${e.displayName ?? ''}  ${e.code}: ${e.message}  (${e.attempts} attempts, since ${e.firstSeen})`,
+          );
         return 0;
       } finally {
         store.close();

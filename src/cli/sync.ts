@@ -15,11 +15,16 @@ interface SyncFlags extends GlobalOptions {
 export function register(program: Command): void {
   const command = program
     .command('sync')
-    .description('one writeback pass: read devices from Entra ID (delta, or full) and write them to the device container')
+    .description(
+      'one writeback pass: read devices from Entra ID (delta, or full) and write them to the device container',
+    )
     .option('--full', 'full reconcile: compare every device and every object, repair drift')
     .option('--dry-run', 'print the LDAP operations that would be made, and write nothing')
     .option('--allow-deletes', 'delete even when more than writeback.deleteThreshold objects would go')
-    .option('--adopt', 'take over unmanaged objects whose msDS-DeviceID matches a cloud device (migration from Azure AD Connect)');
+    .option(
+      '--adopt',
+      'take over unmanaged objects whose msDS-DeviceID matches a cloud device (migration from Azure AD Connect)',
+    );
   withCommonOptions(command, { json: true });
   command.addHelpText(
     'after',
@@ -78,7 +83,9 @@ function printSummary(s: SyncSummary, containerDn: string): void {
     if ((s.operations ?? []).length === 0) out('  (none)');
     out('');
   }
-  out(`${s.dryRun ? 'Would have' : 'Sync'} ${s.mode === 'full' ? 'full' : 'delta'} pass (${s.reason}) in ${(s.durationMs / 1000).toFixed(1)} s`);
+  out(
+    `${s.dryRun ? 'Would have' : 'Sync'} ${s.mode === 'full' ? 'full' : 'delta'} pass (${s.reason}) in ${(s.durationMs / 1000).toFixed(1)} s`,
+  );
   out(
     `  created ${s.created}, updated ${s.updated}${s.adopted ? ` (adopted ${s.adopted})` : ''}, deleted ${s.deleted}, unchanged ${s.unchanged}, quarantined ${s.quarantined}`,
   );
@@ -101,13 +108,12 @@ class ProgressBar {
     if (p.phase === 'done') return this.stop();
     const done = p.created + p.updated + p.deleted + p.unchanged + p.quarantined;
     if (!this.bar) {
-      this.bar = new SingleBar(
-        {
-          stream: process.stderr,
-          format: ' {phase} | {done} devices handled of {total} read | +{created} ~{updated} -{deleted} ={unchanged} !{quarantined}',
-          hideCursor: true,
-        },
-      );
+      this.bar = new SingleBar({
+        stream: process.stderr,
+        format:
+          ' {phase} | {done} devices handled of {total} read | +{created} ~{updated} -{deleted} ={unchanged} !{quarantined}',
+        hideCursor: true,
+      });
       this.bar.start(Math.max(p.devices, 1), done, { ...p, done, total: p.devices });
     }
     this.bar.setTotal(Math.max(p.devices, 1));

@@ -73,7 +73,10 @@ export function parseConfig(text: string, file: string): Config {
 }
 
 function keyPath(p: readonly PropertyKey[]): string {
-  return p.map((k) => (typeof k === 'number' ? `[${k}]` : String(k))).join('.').replace(/\.\[/g, '[');
+  return p
+    .map((k) => (typeof k === 'number' ? `[${k}]` : String(k)))
+    .join('.')
+    .replace(/\.\[/g, '[');
 }
 
 function configError(file: string, error: z.ZodError): DwbError {
@@ -83,7 +86,9 @@ function configError(file: string, error: z.ZodError): DwbError {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
         const where = keyPath([...issue.path, key]);
-        lines.push(`${where}: unknown key${suggest(issue.path.length === 0 ? ['entra', 'ad', 'writeback', 'state', 'web'] : [], key)}`);
+        lines.push(
+          `${where}: unknown key${suggest(issue.path.length === 0 ? ['entra', 'ad', 'writeback', 'state', 'web'] : [], key)}`,
+        );
       }
       continue;
     }
@@ -106,7 +111,8 @@ function suggest(candidates: string[], key: string): string {
 
 function finish(raw: RawConfig, file: string): Config {
   const dir = path.dirname(file);
-  const abs = (p: string | undefined): string | undefined => (p === undefined ? undefined : path.resolve(dir, p));
+  const abs = (p: string | undefined): string | undefined =>
+    p === undefined ? undefined : path.resolve(dir, p);
   const secret = (ref: SecretRef | undefined, key: string): Secret | undefined => {
     if (!ref) return undefined;
     const resolved: SecretRef = 'file' in ref ? { file: path.resolve(dir, ref.file) } : ref;

@@ -29,7 +29,7 @@ const secret = z.any().superRefine((value, ctx) => {
 
 const hostPort = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):\d{1,5}$/, 'expected host:port, such as 127.0.0.1:8080');
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, such as 127.0.0.1:8080');
 
 export const trustTypeValues = ['Workplace', 'AzureAd', 'ServerAd'] as const;
 
@@ -77,7 +77,10 @@ export const configSchema = z.strictObject({
       intervalSeconds: z.number().positive().default(5),
       fullEverySeconds: z.number().positive().default(86400),
       deleteThreshold: z.number().int().min(0).default(500),
-      trustTypes: z.array(z.enum(trustTypeValues)).min(1).default([...trustTypeValues]),
+      trustTypes: z
+        .array(z.enum(trustTypeValues))
+        .min(1)
+        .default([...trustTypeValues]),
       concurrency: z.number().int().min(1).max(32).default(4),
     })
     .prefault({}),

@@ -26,19 +26,26 @@ export class Secret {
     if ('env' in this.ref) {
       value = process.env[this.ref.env];
       if (value === undefined || value === '') {
-        throw new DwbError('DWB_SECRET_MISSING', `${this.key}: the environment variable ${this.ref.env} is not set.`);
+        throw new DwbError(
+          'DWB_SECRET_MISSING',
+          `${this.key}: the environment variable ${this.ref.env} is not set.`,
+        );
       }
     } else {
       try {
         value = readFileSync(this.ref.file, 'utf8');
       } catch (err) {
-        throw new DwbError('DWB_SECRET_MISSING', `${this.key}: cannot read ${this.ref.file} (${(err as NodeJS.ErrnoException).code ?? 'error'}).`);
+        throw new DwbError(
+          'DWB_SECRET_MISSING',
+          `${this.key}: cannot read ${this.ref.file} (${(err as NodeJS.ErrnoException).code ?? 'error'}).`,
+        );
       }
       // A PEM keeps its newlines; a password file loses its trailing newline.
       if (!value.includes('-----BEGIN')) value = value.replace(/\r?\n$/, '');
     }
     registerSecret(value);
-    for (const line of value.split(/\r?\n/)) if (line.length >= 16 && !line.startsWith('-----')) registerSecret(line);
+    for (const line of value.split(/\r?\n/))
+      if (line.length >= 16 && !line.startsWith('-----')) registerSecret(line);
     this.cached = value;
     return value;
   }

@@ -2,7 +2,16 @@
 // once, then starts any number of domain controllers from copies of it, each on its own loopback
 // address with a certificate this module issues, and stops them by PID.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync, cpSync, readdirSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  chmodSync,
+  cpSync,
+  readdirSync,
+} from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -44,7 +53,8 @@ export interface SambaTemplate {
 export function missingPrerequisites(): string[] {
   const missing: string[] = [];
   const has = (p: string): boolean => existsSync(p);
-  if (!has('/usr/sbin/samba') && !has('/usr/bin/samba')) missing.push('samba (packages samba samba-ad-dc samba-ad-provision)');
+  if (!has('/usr/sbin/samba') && !has('/usr/bin/samba'))
+    missing.push('samba (packages samba samba-ad-dc samba-ad-provision)');
   if (!has('/usr/bin/samba-tool')) missing.push('samba-tool (package samba-ad-provision)');
   if (!has('/usr/bin/ldapadd')) missing.push('ldapadd (package ldap-utils)');
   if (!has('/usr/bin/openssl')) missing.push('openssl (package openssl)');
@@ -64,7 +74,10 @@ export const aptPackages = [
 ];
 
 /** Issues a CA and a DC certificate valid for every 127.0.0.x address and the lab host names. */
-async function issueCertificates(dir: string, forest: LabForest): Promise<{ caFile: string; certFile: string; keyFile: string }> {
+async function issueCertificates(
+  dir: string,
+  forest: LabForest,
+): Promise<{ caFile: string; certFile: string; keyFile: string }> {
   mkdirSync(dir, { recursive: true });
   const caKey = path.join(dir, 'ca-key.pem');
   const caFile = path.join(dir, 'ca.pem');
@@ -77,16 +90,65 @@ async function issueCertificates(dir: string, forest: LabForest): Promise<{ caFi
     ext,
     `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,DNS:dc1.${forest.domain},DNS:${forest.domain},IP:127.0.0.1,${ips}\n`,
   );
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', caKey, '-out', caFile, '-days', '30', '-subj', `/O=device-writeback lab/CN=device-writeback lab CA`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', csr, '-subj', `/O=device-writeback lab/CN=dc1.${forest.domain}`]);
-  await run('openssl', ['x509', '-req', '-in', csr, '-CA', caFile, '-CAkey', caKey, '-CAcreateserial', '-out', certFile, '-days', '30', '-extfile', ext]);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    caKey,
+    '-out',
+    caFile,
+    '-days',
+    '30',
+    '-subj',
+    `/O=device-writeback lab/CN=device-writeback lab CA`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
+  await run('openssl', [
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    keyFile,
+    '-out',
+    csr,
+    '-subj',
+    `/O=device-writeback lab/CN=dc1.${forest.domain}`,
+  ]);
+  await run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    caFile,
+    '-CAkey',
+    caKey,
+    '-CAcreateserial',
+    '-out',
+    certFile,
+    '-days',
+    '30',
+    '-extfile',
+    ext,
+  ]);
   chmodSync(keyFile, 0o600);
   chmodSync(caKey, 0o600);
   return { caFile, certFile, keyFile };
 }
 
 /** Provisions a forest into `dir` (about 5–10 s). */
-export async function provisionTemplate(dir: string, schema: SchemaVersion, forest: LabForest = defaultForest): Promise<SambaTemplate> {
+export async function provisionTemplate(
+  dir: string,
+  schema: SchemaVersion,
+  forest: LabForest = defaultForest,
+): Promise<SambaTemplate> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const target = path.join(dir, 'dc');
@@ -150,7 +212,8 @@ function waitForPort(host: string, port: number, timeoutMs: number, alive: () =>
       });
       socket.once('error', () => {
         socket.destroy();
-        if (Date.now() > deadline) reject(new Error(`samba did not listen on ${host}:${port} within ${timeoutMs} ms`));
+        if (Date.now() > deadline)
+          reject(new Error(`samba did not listen on ${host}:${port} within ${timeoutMs} ms`));
         else setTimeout(attempt, 50);
       });
     };
@@ -305,6 +368,7 @@ export async function sweep(workDir: string): Promise<void> {
     const pid = Number(readFileSync(pidFile, 'utf8'));
     if (pid > 0 && alive(pid)) await killTree(pid, () => false);
     const addrFile = path.join(workDir, entry, 'address');
-    if (existsSync(addrFile)) await ipAddr('del', readFileSync(addrFile, 'utf8').trim()).catch(() => undefined);
+    if (existsSync(addrFile))
+      await ipAddr('del', readFileSync(addrFile, 'utf8').trim()).catch(() => undefined);
   }
 }

@@ -133,7 +133,10 @@ function takeWriterLock(dbFile: string): LockHandle {
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = openSync(lockFile, 'wx');
-      writeSync(fd, JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString() }));
+      writeSync(
+        fd,
+        JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString() }),
+      );
       closeSync(fd);
       let released = false;
       return {
@@ -145,7 +148,10 @@ function takeWriterLock(dbFile: string): LockHandle {
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new DwbError('DWB_STATE_UNAVAILABLE', `cannot create the lock file ${lockFile}: ${causeText(err)}`);
+        throw new DwbError(
+          'DWB_STATE_UNAVAILABLE',
+          `cannot create the lock file ${lockFile}: ${causeText(err)}`,
+        );
       }
       let holder: { pid?: number; host?: string; since?: string } = {};
       try {
@@ -228,13 +234,19 @@ export class StateStore {
   // --- watermark and metadata -------------------------------------------------------------
 
   getMeta(key: string): string | undefined {
-    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as
+      { value: string } | undefined;
     return row?.value;
   }
 
   setMeta(key: string, value: string | undefined): void {
     if (value === undefined) this.db.prepare('DELETE FROM meta WHERE key = ?').run(key);
-    else this.db.prepare('INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+    else
+      this.db
+        .prepare(
+          'INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+        )
+        .run(key, value);
   }
 
   get deltaLink(): string | undefined {
@@ -267,8 +279,7 @@ export class StateStore {
 
   getDevice(graphId: string): StoredDevice | undefined {
     const row = this.db.prepare('SELECT json, relations FROM devices WHERE graph_id = ?').get(graphId) as
-      | { json: string; relations: string | null }
-      | undefined;
+      { json: string; relations: string | null } | undefined;
     if (!row) return undefined;
     return {
       device: JSON.parse(row.json) as CloudDevice,
@@ -277,9 +288,9 @@ export class StateStore {
   }
 
   getDeviceByDeviceId(deviceId: string): StoredDevice | undefined {
-    const row = this.db.prepare('SELECT graph_id FROM devices WHERE device_id = ? LIMIT 1').get(deviceId.toLowerCase()) as
-      | { graph_id: string }
-      | undefined;
+    const row = this.db
+      .prepare('SELECT graph_id FROM devices WHERE device_id = ? LIMIT 1')
+      .get(deviceId.toLowerCase()) as { graph_id: string } | undefined;
     return row ? this.getDevice(row.graph_id) : undefined;
   }
 
@@ -290,7 +301,13 @@ export class StateStore {
          ON CONFLICT(graph_id) DO UPDATE SET device_id = excluded.device_id, json = excluded.json,
            relations = excluded.relations, updated_at = excluded.updated_at`,
       )
-      .run(device.id, device.deviceId?.toLowerCase() ?? null, JSON.stringify(device), relations ? JSON.stringify(relations) : null, new Date().toISOString());
+      .run(
+        device.id,
+        device.deviceId?.toLowerCase() ?? null,
+        JSON.stringify(device),
+        relations ? JSON.stringify(relations) : null,
+        new Date().toISOString(),
+      );
   }
 
   deleteDevice(graphId: string): void {
@@ -299,7 +316,9 @@ export class StateStore {
 
   /** Graph ids of every known device (used to find what a full read no longer returns). */
   *deviceIds(): IterableIterator<string> {
-    for (const row of this.db.prepare('SELECT graph_id FROM devices').iterate() as IterableIterator<{ graph_id: string }>) {
+    for (const row of this.db.prepare('SELECT graph_id FROM devices').iterate() as IterableIterator<{
+      graph_id: string;
+    }>) {
       yield row.graph_id;
     }
   }
@@ -312,12 +331,28 @@ export class StateStore {
 
   getObject(deviceId: string): ObjectRecord | undefined {
     const row = this.db
-      .prepare('SELECT device_id, graph_id, dn, object_guid, hash, last_synced_at FROM objects WHERE device_id = ?')
+      .prepare(
+        'SELECT device_id, graph_id, dn, object_guid, hash, last_synced_at FROM objects WHERE device_id = ?',
+      )
       .get(deviceId.toLowerCase()) as
-      | { device_id: string; graph_id: string; dn: string; object_guid: string | null; hash: string; last_synced_at: string }
+      | {
+          device_id: string;
+          graph_id: string;
+          dn: string;
+          object_guid: string | null;
+          hash: string;
+          last_synced_at: string;
+        }
       | undefined;
     return row
-      ? { deviceId: row.device_id, graphId: row.graph_id, dn: row.dn, objectGuid: row.object_guid, hash: row.hash, lastSyncedAt: row.last_synced_at }
+      ? {
+          deviceId: row.device_id,
+          graphId: row.graph_id,
+          dn: row.dn,
+          objectGuid: row.object_guid,
+          hash: row.hash,
+          lastSyncedAt: row.last_synced_at,
+        }
       : undefined;
   }
 
@@ -329,11 +364,19 @@ export class StateStore {
            object_guid = COALESCE(excluded.object_guid, objects.object_guid), hash = excluded.hash,
            last_synced_at = excluded.last_synced_at`,
       )
-      .run(record.deviceId.toLowerCase(), record.graphId, record.dn, record.objectGuid, record.hash, record.lastSyncedAt ?? new Date().toISOString());
+      .run(
+        record.deviceId.toLowerCase(),
+        record.graphId,
+        record.dn,
+        record.objectGuid,
+        record.hash,
+        record.lastSyncedAt ?? new Date().toISOString(),
+      );
   }
 
   getObjectByGraphId(graphId: string): ObjectRecord | undefined {
-    const row = this.db.prepare('SELECT device_id FROM objects WHERE graph_id = ? LIMIT 1').get(graphId) as { device_id: string } | undefined;
+    const row = this.db.prepare('SELECT device_id FROM objects WHERE graph_id = ? LIMIT 1').get(graphId) as
+      { device_id: string } | undefined;
     return row ? this.getObject(row.device_id) : undefined;
   }
 
@@ -361,13 +404,19 @@ export class StateStore {
     const now = new Date().toISOString();
     this.transaction(() => {
       this.db.prepare('DELETE FROM unmanaged').run();
-      const insert = this.db.prepare('INSERT OR REPLACE INTO unmanaged(dn, device_id, display_name, seen_at) VALUES(?, ?, ?, ?)');
+      const insert = this.db.prepare(
+        'INSERT OR REPLACE INTO unmanaged(dn, device_id, display_name, seen_at) VALUES(?, ?, ?, ?)',
+      );
       for (const o of objects) insert.run(o.dn, o.deviceId, o.displayName, now);
     });
   }
 
   unmanagedObjects(): { dn: string; deviceId: string | null; displayName: string | null; seenAt: string }[] {
-    return this.db.prepare('SELECT dn, device_id AS deviceId, display_name AS displayName, seen_at AS seenAt FROM unmanaged ORDER BY dn').all() as {
+    return this.db
+      .prepare(
+        'SELECT dn, device_id AS deviceId, display_name AS displayName, seen_at AS seenAt FROM unmanaged ORDER BY dn',
+      )
+      .all() as {
       dn: string;
       deviceId: string | null;
       displayName: string | null;
@@ -427,13 +476,18 @@ export class StateStore {
           result.durationMs,
           id,
         );
-      const insert = this.db.prepare('INSERT INTO run_errors(run_id, device_id, code, message) VALUES(?, ?, ?, ?)');
+      const insert = this.db.prepare(
+        'INSERT INTO run_errors(run_id, device_id, code, message) VALUES(?, ?, ?, ?)',
+      );
       for (const e of result.errors.slice(0, 1000)) insert.run(id, e.deviceId, e.code, e.message);
     });
   }
 
   recentRuns(limit = 20): RunRecord[] {
-    const rows = this.db.prepare('SELECT * FROM runs ORDER BY id DESC LIMIT ?').all(limit) as Record<string, unknown>[];
+    const rows = this.db.prepare('SELECT * FROM runs ORDER BY id DESC LIMIT ?').all(limit) as Record<
+      string,
+      unknown
+    >[];
     return rows.map((r) => ({
       id: r.id as number,
       startedAt: r.started_at as string,
@@ -452,7 +506,9 @@ export class StateStore {
   }
 
   runErrors(runId: number): { deviceId: string | null; code: string; message: string }[] {
-    return this.db.prepare('SELECT device_id AS deviceId, code, message FROM run_errors WHERE run_id = ?').all(runId) as {
+    return this.db
+      .prepare('SELECT device_id AS deviceId, code, message FROM run_errors WHERE run_id = ?')
+      .all(runId) as {
       deviceId: string | null;
       code: string;
       message: string;
@@ -461,7 +517,14 @@ export class StateStore {
 
   // --- quarantine ------------------------------------------------------------------------
 
-  quarantine(entry: { key: string; graphId: string | null; deviceId: string | null; displayName: string | null; code: string; message: string }): void {
+  quarantine(entry: {
+    key: string;
+    graphId: string | null;
+    deviceId: string | null;
+    displayName: string | null;
+    code: string;
+    message: string;
+  }): void {
     const now = new Date().toISOString();
     this.db
       .prepare(
@@ -479,7 +542,10 @@ export class StateStore {
   }
 
   quarantined(): QuarantineEntry[] {
-    const rows = this.db.prepare('SELECT * FROM quarantine ORDER BY last_seen DESC').all() as Record<string, unknown>[];
+    const rows = this.db.prepare('SELECT * FROM quarantine ORDER BY last_seen DESC').all() as Record<
+      string,
+      unknown
+    >[];
     return rows.map((r) => ({
       key: r.key as string,
       graphId: (r.graph_id as string | null) ?? null,

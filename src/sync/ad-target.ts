@@ -16,7 +16,11 @@ export function isTransient(err: unknown): boolean {
   if (err instanceof DwbError) return err.code === 'DWB_AD_UNREACHABLE' || err.code === 'DWB_AD_TIMEOUT';
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'number') return TRANSIENT_RESULT_CODES.has(code);
-  if (typeof code === 'string' && ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)) return true;
+  if (
+    typeof code === 'string' &&
+    ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)
+  )
+    return true;
   const text = causeText(err);
   return /connection closed|socket|timeout|timed out|not connected|ECONNRESET|closed/i.test(text);
 }
@@ -52,7 +56,8 @@ export class AdTarget {
   constructor(
     private readonly config: AdConfig,
     readonly size: number,
-    private readonly observe: (operation: string, resultCode: number | 'ok' | 'error') => void = () => undefined,
+    private readonly observe: (operation: string, resultCode: number | 'ok' | 'error') => void = () =>
+      undefined,
   ) {
     this.sessions = new Array<AdConnection | undefined>(size).fill(undefined);
     this.opening = new Array<Promise<AdConnection> | undefined>(size).fill(undefined);
@@ -98,7 +103,11 @@ export class AdTarget {
    * Runs `body` on session `slot`, reconnecting and retrying transient failures with backoff
    * (about 10 s in all). Other errors are thrown as they are, for the caller to judge.
    */
-  async withSession<T>(slot: number, operation: string, body: (conn: AdConnection) => Promise<T>): Promise<T> {
+  async withSession<T>(
+    slot: number,
+    operation: string,
+    body: (conn: AdConnection) => Promise<T>,
+  ): Promise<T> {
     const delays = [100, 300, 700, 1500, 3000, 5000];
     for (let attempt = 0; ; attempt++) {
       try {
@@ -110,7 +119,10 @@ export class AdTarget {
         const code = ldapResultCode(err);
         this.observe(operation, code ?? 'error');
         if (!isTransient(err) || attempt >= delays.length) throw err;
-        logger().warn({ operation, attempt: attempt + 1, cause: causeText(err) }, 'transient LDAP failure; reconnecting and retrying');
+        logger().warn(
+          { operation, attempt: attempt + 1, cause: causeText(err) },
+          'transient LDAP failure; reconnecting and retrying',
+        );
         await this.drop(slot % this.size);
         await sleep(delays[attempt]! * (0.75 + Math.random() * 0.5));
       }
@@ -126,7 +138,12 @@ export class AdTarget {
   /** Every direct child of the container, page by page. */
   async *scanContainer(containerDn: string): AsyncGenerator<ActualObject[]> {
     const conn = await this.session(0);
-    for await (const page of conn.searchPages(containerDn, { scope: 'one', filter: '(objectClass=*)', attributes: READ_ATTRIBUTES, pageSize: 1000 })) {
+    for await (const page of conn.searchPages(containerDn, {
+      scope: 'one',
+      filter: '(objectClass=*)',
+      attributes: READ_ATTRIBUTES,
+      pageSize: 1000,
+    })) {
       this.observe('search', 'ok');
       yield page.map(toActualObject);
     }

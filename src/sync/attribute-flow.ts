@@ -19,7 +19,8 @@ export interface DesiredObject {
   values: AdValues;
 }
 
-export type FlowResult = { ok: true; object: DesiredObject } | { ok: false; code: DeviceErrorCode; message: string };
+export type FlowResult =
+  { ok: true; object: DesiredObject } | { ok: false; code: DeviceErrorCode; message: string };
 
 /** Per-device error codes (stable; shown in sync output, status and the console). */
 export type DeviceErrorCode =
@@ -54,10 +55,20 @@ export const MANAGED_ATTRIBUTES = [
 ] as const;
 
 /** Attributes msDS-Device cannot exist without. */
-export const REQUIRED_ATTRIBUTES = ['msDS-DeviceID', 'msDS-IsEnabled', 'altSecurityIdentities', 'displayName'];
+export const REQUIRED_ATTRIBUTES = [
+  'msDS-DeviceID',
+  'msDS-IsEnabled',
+  'altSecurityIdentities',
+  'displayName',
+];
 
 /** Attributes that hold binary values (everything else is text). */
-export const BINARY_DEVICE_ATTRIBUTES = new Set(['msDS-DeviceID', 'msDS-RegisteredOwner', 'msDS-RegisteredUsers', 'msDS-CloudAnchor']);
+export const BINARY_DEVICE_ATTRIBUTES = new Set([
+  'msDS-DeviceID',
+  'msDS-RegisteredOwner',
+  'msDS-RegisteredUsers',
+  'msDS-CloudAnchor',
+]);
 
 /** msDS-DeviceTrustType: 0 workplace-joined (registered), 1 Entra-joined, 2 hybrid (domain) joined. */
 const TRUST_TYPE_VALUES: Record<string, number> = { workplace: 0, azuread: 1, serverad: 2 };
@@ -96,10 +107,13 @@ export function decodeDeviceKey(base64: string): string {
   const bytes = Buffer.from(base64, 'base64');
   if (bytes.length % 2 !== 0) throw new TypeError('the key is not UTF-16LE text (odd length)');
   const text = bytes.toString('utf16le').replace(/\u0000+$/, '');
-  if (!text.startsWith('X509:<')) throw new TypeError(`the key does not start with "X509:<" (got ${JSON.stringify(text.slice(0, 24))})`);
+  if (!text.startsWith('X509:<'))
+    throw new TypeError(`the key does not start with "X509:<" (got ${JSON.stringify(text.slice(0, 24))})`);
   if (/[^\x20-\x7e]/.test(text)) throw new TypeError('the key contains non-printable characters');
   if (text.startsWith('X509:<SHA1-TP-PUBKEY>') && !SHA1_TP_PUBKEY.test(text)) {
-    throw new TypeError('the key is not X509:<SHA1-TP-PUBKEY> followed by a 40-hex thumbprint and a base64 SHA-256 hash');
+    throw new TypeError(
+      'the key is not X509:<SHA1-TP-PUBKEY> followed by a 40-hex thumbprint and a base64 SHA-256 hash',
+    );
   }
   return text;
 }
@@ -123,16 +137,23 @@ function checkLength(schema: SchemaCapabilities, attribute: string, value: strin
   const upper = def?.rangeUpper;
   const length = [...value].length;
   if (upper !== undefined && length > upper) {
-    throw new FlowError('DWB_DEVICE_VALUE_TOO_LONG', `${attribute} is ${length} characters long; the schema allows at most ${upper}`);
+    throw new FlowError(
+      'DWB_DEVICE_VALUE_TOO_LONG',
+      `${attribute} is ${length} characters long; the schema allows at most ${upper}`,
+    );
   }
   const lower = def?.rangeLower;
   if (lower !== undefined && length < lower) {
-    throw new FlowError('DWB_DEVICE_BAD_VALUE', `${attribute} is ${length} characters long; the schema requires at least ${lower}`);
+    throw new FlowError(
+      'DWB_DEVICE_BAD_VALUE',
+      `${attribute} is ${length} characters long; the schema requires at least ${lower}`,
+    );
   }
 }
 
 function text(schema: SchemaCapabilities, attribute: string, value: string): Buffer {
-  if (value.includes('\u0000')) throw new FlowError('DWB_DEVICE_BAD_VALUE', `${attribute} contains a NUL character`);
+  if (value.includes('\u0000'))
+    throw new FlowError('DWB_DEVICE_BAD_VALUE', `${attribute} contains a NUL character`);
   checkLength(schema, attribute, value);
   return Buffer.from(value, 'utf8');
 }
@@ -143,12 +164,19 @@ function sid(value: string, role: string): Buffer {
   try {
     return sidToBytes(value);
   } catch {
-    throw new FlowError('DWB_DEVICE_BAD_SID', `the ${role}'s onPremisesSecurityIdentifier ${JSON.stringify(value)} is not a SID`);
+    throw new FlowError(
+      'DWB_DEVICE_BAD_SID',
+      `the ${role}'s onPremisesSecurityIdentifier ${JSON.stringify(value)} is not a SID`,
+    );
   }
 }
 
 /** Computes the desired msDS-Device for a device, or why it cannot be written. */
-export function desiredObject(device: CloudDevice, relations: DeviceRelations | null, schema: SchemaCapabilities): FlowResult {
+export function desiredObject(
+  device: CloudDevice,
+  relations: DeviceRelations | null,
+  schema: SchemaCapabilities,
+): FlowResult {
   try {
     return { ok: true, object: build(device, relations, schema) };
   } catch (err) {
@@ -157,7 +185,11 @@ export function desiredObject(device: CloudDevice, relations: DeviceRelations | 
   }
 }
 
-function build(device: CloudDevice, relations: DeviceRelations | null, schema: SchemaCapabilities): DesiredObject {
+function build(
+  device: CloudDevice,
+  relations: DeviceRelations | null,
+  schema: SchemaCapabilities,
+): DesiredObject {
   if (typeof device.deviceId !== 'string' || !isGuid(device.deviceId)) {
     throw new FlowError('DWB_DEVICE_BAD_ID', `deviceId ${JSON.stringify(device.deviceId)} is not a GUID`);
   }
@@ -172,7 +204,8 @@ function build(device: CloudDevice, relations: DeviceRelations | null, schema: S
   put('msDS-DeviceID', [guidToBytes(deviceId)]);
 
   const displayName = device.displayName ?? '';
-  if (displayName.trim() === '') throw new FlowError('DWB_DEVICE_MISSING_VALUE', 'displayName is empty; msDS-Device requires one');
+  if (displayName.trim() === '')
+    throw new FlowError('DWB_DEVICE_MISSING_VALUE', 'displayName is empty; msDS-Device requires one');
   put('displayName', [text(schema, 'displayName', displayName)]);
 
   if (typeof device.accountEnabled !== 'boolean') {
@@ -182,7 +215,10 @@ function build(device: CloudDevice, relations: DeviceRelations | null, schema: S
 
   const keys = (device.alternativeSecurityIds ?? []).filter((k) => k.type === 2);
   if (keys.length === 0) {
-    throw new FlowError('DWB_DEVICE_NO_KEY', 'the device has no alternativeSecurityIds key of type 2, so altSecurityIdentities (required) cannot be written');
+    throw new FlowError(
+      'DWB_DEVICE_NO_KEY',
+      'the device has no alternativeSecurityIds key of type 2, so altSecurityIdentities (required) cannot be written',
+    );
   }
   const identities = keys.map((k, i) => {
     try {
@@ -191,12 +227,20 @@ function build(device: CloudDevice, relations: DeviceRelations | null, schema: S
       throw new FlowError('DWB_DEVICE_BAD_KEY', `alternativeSecurityIds[${i}]: ${(err as Error).message}`);
     }
   });
-  put('altSecurityIdentities', [...new Set(identities)].map((v) => text(schema, 'altSecurityIdentities', v)));
+  put(
+    'altSecurityIdentities',
+    [...new Set(identities)].map((v) => text(schema, 'altSecurityIdentities', v)),
+  );
 
-  if (device.operatingSystem) put('msDS-DeviceOSType', [text(schema, 'msDS-DeviceOSType', device.operatingSystem)]);
-  if (device.operatingSystemVersion) put('msDS-DeviceOSVersion', [text(schema, 'msDS-DeviceOSVersion', device.operatingSystemVersion)]);
+  if (device.operatingSystem)
+    put('msDS-DeviceOSType', [text(schema, 'msDS-DeviceOSType', device.operatingSystem)]);
+  if (device.operatingSystemVersion)
+    put('msDS-DeviceOSVersion', [text(schema, 'msDS-DeviceOSVersion', device.operatingSystemVersion)]);
   const physicalIds = [...new Set((device.physicalIds ?? []).filter((p) => p !== ''))];
-  put('msDS-DevicePhysicalIDs', physicalIds.map((p) => text(schema, 'msDS-DevicePhysicalIDs', p)));
+  put(
+    'msDS-DevicePhysicalIDs',
+    physicalIds.map((p) => text(schema, 'msDS-DevicePhysicalIDs', p)),
+  );
   if (typeof device.isManaged === 'boolean') put('msDS-IsManaged', [bool(device.isManaged)]);
   if (typeof device.isCompliant === 'boolean') put('msDS-IsCompliant', [bool(device.isCompliant)]);
   if (device.trustType) {
@@ -205,7 +249,10 @@ function build(device: CloudDevice, relations: DeviceRelations | null, schema: S
   }
   if (typeof device.deviceVersion === 'number') {
     if (!Number.isInteger(device.deviceVersion) || Math.abs(device.deviceVersion) > 0x7fffffff) {
-      throw new FlowError('DWB_DEVICE_BAD_VALUE', `deviceVersion ${device.deviceVersion} is not a 32-bit integer`);
+      throw new FlowError(
+        'DWB_DEVICE_BAD_VALUE',
+        `deviceVersion ${device.deviceVersion} is not a 32-bit integer`,
+      );
     }
     put('msDS-DeviceObjectVersion', [Buffer.from(String(device.deviceVersion))]);
   }
@@ -231,7 +278,10 @@ function build(device: CloudDevice, relations: DeviceRelations | null, schema: S
           .map((s) => s.toUpperCase()),
       ),
     ];
-    put('msDS-RegisteredUsers', userSids.map((s) => sid(s, 'registered user')));
+    put(
+      'msDS-RegisteredUsers',
+      userSids.map((s) => sid(s, 'registered user')),
+    );
   }
   put('msDS-CloudAnchor', [cloudAnchor(device.id)]);
   return { deviceId, graphId: device.id, displayName, values };
@@ -256,8 +306,14 @@ export function valuesHash(values: AdValues): string {
 
 /** Text form of a value for LDIF-style display (binary as base64). */
 export function displayValue(attribute: string, value: Buffer): { text: string; base64: boolean } {
-  if (BINARY_DEVICE_ATTRIBUTES.has(attribute) && attribute !== 'msDS-CloudAnchor') return { text: value.toString('base64'), base64: true };
+  if (BINARY_DEVICE_ATTRIBUTES.has(attribute) && attribute !== 'msDS-CloudAnchor')
+    return { text: value.toString('base64'), base64: true };
   const s = value.toString('utf8');
-  const safe = /^[\x20-\x7e]*$/.test(s) && !s.startsWith(' ') && !s.startsWith(':') && !s.startsWith('<') && !s.endsWith(' ');
+  const safe =
+    /^[\x20-\x7e]*$/.test(s) &&
+    !s.startsWith(' ') &&
+    !s.startsWith(':') &&
+    !s.startsWith('<') &&
+    !s.endsWith(' ');
   return safe ? { text: s, base64: false } : { text: value.toString('base64'), base64: true };
 }

@@ -11,7 +11,14 @@ import { logger } from '../log.js';
 import type { RunMode, StateStore } from '../state/store.js';
 import { type AdTarget, isTransient, ldapResultCode } from './ad-target.js';
 import { type AdValues, desiredObject, displayValue, valuesHash } from './attribute-flow.js';
-import { type ActualObject, type DeviceIssue, type Operation, isManaged, planDevice, planRemoval } from './planner.js';
+import {
+  type ActualObject,
+  type DeviceIssue,
+  type Operation,
+  isManaged,
+  planDevice,
+  planRemoval,
+} from './planner.js';
 
 /** Where devices come from: the Entra connector, or anything that reads Graph the same way. */
 export interface DeviceSource {
@@ -112,7 +119,10 @@ export function toLdif(op: Operation): string {
     const v = displayValue(attribute, value);
     return v.base64 ? `${attribute}:: ${v.text}` : `${attribute}: ${v.text}`;
   };
-  const dnLine = /^[\x20-\x7e]*$/.test(op.dn) && !op.dn.startsWith(' ') ? `dn: ${op.dn}` : `dn:: ${Buffer.from(op.dn).toString('base64')}`;
+  const dnLine =
+    /^[\x20-\x7e]*$/.test(op.dn) && !op.dn.startsWith(' ')
+      ? `dn: ${op.dn}`
+      : `dn:: ${Buffer.from(op.dn).toString('base64')}`;
   if (op.kind === 'add') {
     const lines = [dnLine, 'changetype: add', 'objectClass: msDS-Device'];
     for (const [attribute, values] of op.values) for (const v of values) lines.push(line(attribute, v));
@@ -184,17 +194,45 @@ export class SyncEngine {
     const reason = this.fullReason(options);
     let mode: RunMode = reason ? 'full' : 'delta';
     const runId = this.store.startRun(mode, dryRun);
-    const counters: Counters = { created: 0, updated: 0, deleted: 0, unchanged: 0, quarantined: 0, adopted: 0, devices: 0 };
+    const counters: Counters = {
+      created: 0,
+      updated: 0,
+      deleted: 0,
+      unchanged: 0,
+      quarantined: 0,
+      adopted: 0,
+      devices: 0,
+    };
     const errors: SyncSummary['errors'] = [];
     const operations: PlannedOperation[] | undefined = dryRun ? [] : undefined;
-    const run = new RunContext(this.config, this.store, this.source, this.target, this.info, options, counters, errors, operations);
-    let result: { deletionsHeld: number; thresholdStopped: boolean; watermarkCommitted: boolean; mode: RunMode; reason: string };
+    const run = new RunContext(
+      this.config,
+      this.store,
+      this.source,
+      this.target,
+      this.info,
+      options,
+      counters,
+      errors,
+      operations,
+    );
+    let result: {
+      deletionsHeld: number;
+      thresholdStopped: boolean;
+      watermarkCommitted: boolean;
+      mode: RunMode;
+      reason: string;
+    };
     try {
       if (mode === 'delta') {
         const delta = await run.delta();
         if (delta === 'reset') {
           mode = 'full';
-          result = { ...(await run.full()), mode, reason: 'the delta token expired (Graph answered 410); reading everything again' };
+          result = {
+            ...(await run.full()),
+            mode,
+            reason: 'the delta token expired (Graph answered 410); reading everything again',
+          };
         } else {
           result = { ...delta, mode, reason: 'delta' };
         }
@@ -203,7 +241,14 @@ export class SyncEngine {
       }
     } catch (err) {
       const durationMs = Date.now() - started;
-      this.store.finishRun(runId, { mode, ...counters, outcome: 'failed', error: causeText(err), durationMs, errors });
+      this.store.finishRun(runId, {
+        mode,
+        ...counters,
+        outcome: 'failed',
+        error: causeText(err),
+        durationMs,
+        errors,
+      });
       throw err;
     }
     const summary: SyncSummary = {
@@ -227,7 +272,9 @@ export class SyncEngine {
       mode: summary.mode,
       ...counters,
       outcome: summary.thresholdStopped ? 'threshold' : summary.quarantined > 0 ? 'quarantined' : 'ok',
-      error: summary.thresholdStopped ? `${summary.deletionsHeld} deletions held back by writeback.deleteThreshold` : undefined,
+      error: summary.thresholdStopped
+        ? `${summary.deletionsHeld} deletions held back by writeback.deleteThreshold`
+        : undefined,
       durationMs: summary.durationMs,
       errors,
     });
@@ -268,7 +315,10 @@ class RunContext {
     this.counters.quarantined++;
     this.errors.push({ deviceId: issue.deviceId, code: issue.code, message: issue.message });
     if (!this.dryRun) this.store.quarantine(issue);
-    logger().warn({ deviceId: issue.deviceId, graphId: issue.graphId, code: issue.code }, `device quarantined: ${issue.message}`);
+    logger().warn(
+      { deviceId: issue.deviceId, graphId: issue.graphId, code: issue.code },
+      `device quarantined: ${issue.message}`,
+    );
   }
 
   private released(graphId: string): void {
@@ -284,7 +334,12 @@ class RunContext {
     for await (const page of this.target.scanContainer(this.info.containerDn)) {
       for (const a of page) {
         const managed = isManaged(a);
-        index.set(a.cn.toLowerCase(), { dn: a.dn, hash: valuesHash(a.values), managed, objectGuid: a.objectGuid });
+        index.set(a.cn.toLowerCase(), {
+          dn: a.dn,
+          hash: valuesHash(a.values),
+          managed,
+          objectGuid: a.objectGuid,
+        });
         if (!managed) {
           const id = a.values.get('msDS-DeviceID')?.[0];
           unmanaged.push({
@@ -323,10 +378,15 @@ class RunContext {
         }
         // a `removed` entry in a full read: the device is simply not seen, so it is deleted below
       }
-      await this.processDevices(devices, 'full', (device) => {
-        const entry = index.get(device.deviceId?.toLowerCase?.() ?? '');
-        return entry ? { entry, read: () => this.target.readObject(0, entry.dn) } : undefined;
-      }, seenCns);
+      await this.processDevices(
+        devices,
+        'full',
+        (device) => {
+          const entry = index.get(device.deviceId?.toLowerCase?.() ?? '');
+          return entry ? { entry, read: () => this.target.readObject(0, entry.dn) } : undefined;
+        },
+        seenCns,
+      );
       if (item.deltaLink) deltaLink = item.deltaLink;
       if (this.options.shouldStop?.()) {
         stopped = true;
@@ -356,14 +416,17 @@ class RunContext {
         for (const id of [...this.store.deviceIds()]) if (!seenGraphIds.has(id)) this.store.deleteDevice(id);
       });
     }
-    if (held > 0 || this.dryRun) return { deletionsHeld: held, thresholdStopped: held > 0, watermarkCommitted: false };
+    if (held > 0 || this.dryRun)
+      return { deletionsHeld: held, thresholdStopped: held > 0, watermarkCommitted: false };
     this.store.commitWatermark(deltaLink, 'full');
     return { deletionsHeld: 0, thresholdStopped: false, watermarkCommitted: true };
   }
 
   // --- delta --------------------------------------------------------------------------------
 
-  async delta(): Promise<'reset' | { deletionsHeld: number; thresholdStopped: boolean; watermarkCommitted: boolean }> {
+  async delta(): Promise<
+    'reset' | { deletionsHeld: number; thresholdStopped: boolean; watermarkCommitted: boolean }
+  > {
     const upserts = new Map<string, PartialCloudDevice[]>();
     const removed = new Map<string, string>();
     let deltaLink: string | undefined;
@@ -407,20 +470,31 @@ class RunContext {
       const stored = this.store.getDevice(q.graphId);
       if (stored) devices.set(q.graphId, stored.device);
     }
-    const deletions = await this.processDevices([...devices.values()], 'delta', (device) => {
-      const cn = device.deviceId?.toLowerCase?.() ?? '';
-      if (!isGuid(cn)) return undefined;
-      const dn = childDn('CN', cn, this.info.containerDn);
-      return { entry: undefined, read: () => this.target.readObject(0, dn) };
-    }, new Set<string>());
+    const deletions = await this.processDevices(
+      [...devices.values()],
+      'delta',
+      (device) => {
+        const cn = device.deviceId?.toLowerCase?.() ?? '';
+        if (!isGuid(cn)) return undefined;
+        const dn = childDn('CN', cn, this.info.containerDn);
+        return { entry: undefined, read: () => this.target.readObject(0, dn) };
+      },
+      new Set<string>(),
+    );
     const forget: { graphId: string; deviceId: string | undefined }[] = [];
     for (const [graphId, why] of removed) {
-      const deviceId = (this.store.getDevice(graphId)?.device.deviceId ?? this.store.getObjectByGraphId(graphId)?.deviceId)?.toLowerCase();
+      const deviceId = (
+        this.store.getDevice(graphId)?.device.deviceId ?? this.store.getObjectByGraphId(graphId)?.deviceId
+      )?.toLowerCase();
       forget.push({ graphId, deviceId });
       if (!deviceId || !isGuid(deviceId)) continue;
       const actual = await this.target.readObject(0, childDn('CN', deviceId, this.info.containerDn));
       if (!actual) continue;
-      const op = planRemoval(actual, graphId, why === 'deleted' ? 'the device was deleted in Entra ID' : 'the device was soft-deleted in Entra ID');
+      const op = planRemoval(
+        actual,
+        graphId,
+        why === 'deleted' ? 'the device was deleted in Entra ID' : 'the device was soft-deleted in Entra ID',
+      );
       if (op) deletions.push(op);
     }
     const held = await this.applyDeletions(deletions);
@@ -451,7 +525,9 @@ class RunContext {
   private async processDevices(
     devices: CloudDevice[],
     mode: RunMode,
-    lookup: (device: CloudDevice) => { entry: IndexEntry | undefined; read: () => Promise<ActualObject | undefined> } | undefined,
+    lookup: (
+      device: CloudDevice,
+    ) => { entry: IndexEntry | undefined; read: () => Promise<ActualObject | undefined> } | undefined,
     seenCns: Set<string>,
   ): Promise<Operation[]> {
     if (devices.length === 0) return [];
@@ -459,7 +535,10 @@ class RunContext {
     this.progress('reading');
     const inScope = devices.filter((d) => this.inScope(d));
     const outOfScope = devices.filter((d) => !this.inScope(d));
-    const relations = inScope.length > 0 ? await this.source.fetchRelations(inScope.map((d) => d.id)) : new Map<string, DeviceRelations>();
+    const relations =
+      inScope.length > 0
+        ? await this.source.fetchRelations(inScope.map((d) => d.id))
+        : new Map<string, DeviceRelations>();
     if (!this.dryRun) {
       this.store.transaction(() => {
         for (const d of inScope) this.store.putDevice(d, relations.get(d.id) ?? null);
@@ -483,18 +562,39 @@ class RunContext {
         const desiredHash = flow.ok ? valuesHash(flow.object.values) : undefined;
         if (found.entry && found.entry.managed && desiredHash === found.entry.hash) {
           this.counters.unchanged++;
-          unchanged.push({ device, dn: found.entry.dn, hash: desiredHash, objectGuid: found.entry.objectGuid });
+          unchanged.push({
+            device,
+            dn: found.entry.dn,
+            hash: desiredHash,
+            objectGuid: found.entry.objectGuid,
+          });
           return;
         }
         actual = await found.read();
       }
-      const identity = { graphId: device.id, deviceId: device.deviceId ?? null, displayName: device.displayName };
-      const plan = planDevice(flow, identity, actual, this.info.containerDn, { adopt: this.options.adopt ?? false });
+      const identity = {
+        graphId: device.id,
+        deviceId: device.deviceId ?? null,
+        displayName: device.displayName,
+      };
+      const plan = planDevice(flow, identity, actual, this.info.containerDn, {
+        adopt: this.options.adopt ?? false,
+      });
       if (plan.kind === 'issue') this.quarantine(plan.issue);
       else if (plan.kind === 'unchanged') {
         this.counters.unchanged++;
-        unchanged.push({ device, dn: actual!.dn, hash: valuesHash(actual!.values), objectGuid: actual!.objectGuid });
-      } else operations.push({ op: plan.operation, device, hash: flow.ok ? valuesHash(flow.object.values) : undefined });
+        unchanged.push({
+          device,
+          dn: actual!.dn,
+          hash: valuesHash(actual!.values),
+          objectGuid: actual!.objectGuid,
+        });
+      } else
+        operations.push({
+          op: plan.operation,
+          device,
+          hash: flow.ok ? valuesHash(flow.object.values) : undefined,
+        });
     });
     if (!this.dryRun && unchanged.length > 0) {
       this.store.transaction(() => {
@@ -510,7 +610,9 @@ class RunContext {
     if (mode === 'delta') {
       for (const device of outOfScope) {
         const actual = await lookup(device)?.read();
-        const op = actual ? planRemoval(actual, device.id, 'the device is out of writeback.trustTypes') : undefined;
+        const op = actual
+          ? planRemoval(actual, device.id, 'the device is out of writeback.trustTypes')
+          : undefined;
         if (op) removals.push(op);
       }
     }
@@ -519,7 +621,13 @@ class RunContext {
 
   private recordSuccess(device: CloudDevice, dn: string, hash: string, objectGuid?: string): void {
     if (this.dryRun) return;
-    this.store.putObject({ deviceId: device.deviceId.toLowerCase(), graphId: device.id, dn, objectGuid: objectGuid ?? null, hash });
+    this.store.putObject({
+      deviceId: device.deviceId.toLowerCase(),
+      graphId: device.id,
+      dn,
+      objectGuid: objectGuid ?? null,
+      hash,
+    });
     this.store.release(device.id);
   }
 
@@ -541,7 +649,11 @@ class RunContext {
           this.recordSuccess(device, op.dn, hash);
         }
       } catch (err) {
-        if (isTransient(err)) throw new DwbError('DWB_AD_UNREACHABLE', `the domain controller stopped answering during the sync: ${causeText(err)}`);
+        if (isTransient(err))
+          throw new DwbError(
+            'DWB_AD_UNREACHABLE',
+            `the domain controller stopped answering during the sync: ${causeText(err)}`,
+          );
         const code = ldapResultCode(err);
         this.quarantine({
           key: device?.id ?? op.deviceId,
@@ -552,7 +664,8 @@ class RunContext {
           message: `${op.kind} ${op.dn} failed${code !== undefined ? ` (LDAP ${code})` : ''}: ${causeText(err)}`,
         });
       }
-      if ((this.counters.created + this.counters.updated + this.counters.deleted) % 100 === 0) this.progress('writing');
+      if ((this.counters.created + this.counters.updated + this.counters.deleted) % 100 === 0)
+        this.progress('writing');
     });
   }
 
@@ -565,15 +678,25 @@ class RunContext {
         if (ldapResultCode(err) !== 68) throw err; // entryAlreadyExists: re-plan as a modify
         const actual = await this.target.readObject(slot, op.dn);
         if (!actual) throw err;
-        if (!isManaged(actual)) throw new Error(`${op.dn} appeared meanwhile and is not managed by device-writeback`);
+        if (!isManaged(actual))
+          throw new Error(`${op.dn} appeared meanwhile and is not managed by device-writeback`);
         const plan = planDevice(
-          { ok: true, object: { deviceId: op.deviceId, graphId: op.graphId, displayName: op.displayName, values: op.values } },
+          {
+            ok: true,
+            object: {
+              deviceId: op.deviceId,
+              graphId: op.graphId,
+              displayName: op.displayName,
+              values: op.values,
+            },
+          },
           op,
           actual,
           this.info.containerDn,
           { adopt: false },
         );
-        if (plan.kind === 'operation' && plan.operation.kind === 'modify') await this.target.modify(slot, op.dn, plan.operation.changes);
+        if (plan.kind === 'operation' && plan.operation.kind === 'modify')
+          await this.target.modify(slot, op.dn, plan.operation.changes);
       }
       return;
     }
@@ -635,7 +758,11 @@ class RunContext {
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; the worker index is passed as the slot. */
-export async function mapLimit<T>(items: T[], limit: number, fn: (item: T, slot: number) => Promise<void>): Promise<void> {
+export async function mapLimit<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T, slot: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async (_, slot) => {
     while (next < items.length) {

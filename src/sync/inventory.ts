@@ -15,7 +15,15 @@ export interface ContainerDevice {
   managed: boolean;
 }
 
-const ATTRIBUTES = ['cn', 'msDS-DeviceID', 'displayName', 'msDS-IsEnabled', 'msDS-DeviceOSType', 'msDS-DeviceOSVersion', 'msDS-CloudAnchor'];
+const ATTRIBUTES = [
+  'cn',
+  'msDS-DeviceID',
+  'displayName',
+  'msDS-IsEnabled',
+  'msDS-DeviceOSType',
+  'msDS-DeviceOSVersion',
+  'msDS-CloudAnchor',
+];
 
 /** A search filter matching `text` in the display name, the CN (deviceId) or the OS. */
 export function deviceSearchFilter(text: string | undefined): string {
@@ -24,9 +32,18 @@ export function deviceSearchFilter(text: string | undefined): string {
   return `(&(objectClass=msDS-Device)(|(displayName=*${v}*)(cn=*${v}*)(msDS-DeviceOSType=*${v}*)))`;
 }
 
-export async function listContainer(conn: AdConnection, containerDn: string, search?: string): Promise<ContainerDevice[]> {
+export async function listContainer(
+  conn: AdConnection,
+  containerDn: string,
+  search?: string,
+): Promise<ContainerDevice[]> {
   const out: ContainerDevice[] = [];
-  for await (const page of conn.searchPages(containerDn, { scope: 'one', filter: deviceSearchFilter(search), attributes: ATTRIBUTES, pageSize: 1000 })) {
+  for await (const page of conn.searchPages(containerDn, {
+    scope: 'one',
+    filter: deviceSearchFilter(search),
+    attributes: ATTRIBUTES,
+    pageSize: 1000,
+  })) {
     for (const e of page) {
       const id = buf(e, 'msDS-DeviceID');
       const enabled = str(e, 'msDS-IsEnabled');

@@ -106,7 +106,15 @@ export function planDevice(
   const desired: DesiredObject = flow.object;
   const base = { deviceId: desired.deviceId, graphId: desired.graphId, displayName: desired.displayName };
   if (!actual) {
-    return { kind: 'operation', operation: { kind: 'add', ...base, dn: childDn('CN', desired.deviceId, containerDn), values: desired.values } };
+    return {
+      kind: 'operation',
+      operation: {
+        kind: 'add',
+        ...base,
+        dn: childDn('CN', desired.deviceId, containerDn),
+        values: desired.values,
+      },
+    };
   }
   const managed = isManaged(actual);
   let adopt = false;
@@ -130,12 +138,17 @@ export function planDevice(
     adopt = true;
   }
   const changes = diffValues(desired.values, actual.values);
-  if (changes.length === 0) return { kind: 'unchanged', deviceId: desired.deviceId, graphId: desired.graphId };
+  if (changes.length === 0)
+    return { kind: 'unchanged', deviceId: desired.deviceId, graphId: desired.graphId };
   return { kind: 'operation', operation: { kind: 'modify', ...base, dn: actual.dn, changes, adopt } };
 }
 
 /** Plans the removal of an object whose device left the cloud or the scope; unmanaged objects stay. */
-export function planRemoval(actual: ActualObject, graphId: string | null, reason: string): Operation | undefined {
+export function planRemoval(
+  actual: ActualObject,
+  graphId: string | null,
+  reason: string,
+): Operation | undefined {
   if (!isManaged(actual)) return undefined;
   return { kind: 'delete', deviceId: actual.cn.toLowerCase(), graphId, dn: actual.dn, reason };
 }
@@ -159,10 +172,20 @@ export interface Plan {
  * The whole-container plan of a full reconcile: every desired device against every actual object;
  * managed objects with no desired device are deleted.
  */
-export function planFull(desired: DesiredEntry[], actual: ActualObject[], containerDn: string, options: { adopt: boolean }): Plan {
+export function planFull(
+  desired: DesiredEntry[],
+  actual: ActualObject[],
+  containerDn: string,
+  options: { adopt: boolean },
+): Plan {
   const byCn = new Map(actual.map((a) => [a.cn.toLowerCase(), a]));
   const claimed = new Set<string>();
-  const plan: Plan = { operations: [], issues: [], unchanged: 0, unmanaged: actual.filter((a) => !isManaged(a)) };
+  const plan: Plan = {
+    operations: [],
+    issues: [],
+    unchanged: 0,
+    unmanaged: actual.filter((a) => !isManaged(a)),
+  };
   for (const entry of desired) {
     const cn = entry.flow.ok ? entry.flow.object.deviceId : entry.deviceId?.toLowerCase();
     const found = cn ? byCn.get(cn) : undefined;

@@ -73,7 +73,12 @@ export class WritebackService {
     };
     if (!this.lastCycle) return { healthy: true, reason: 'starting: no cycle has finished yet', ...base };
     if (!this.lastCycle.ok) {
-      return { healthy: false, reason: `the last cycle failed: ${this.lastCycle.error?.code ?? ''} ${this.lastCycle.error?.message ?? ''}`.trim(), ...base };
+      return {
+        healthy: false,
+        reason:
+          `the last cycle failed: ${this.lastCycle.error?.code ?? ''} ${this.lastCycle.error?.message ?? ''}`.trim(),
+        ...base,
+      };
     }
     if (this.lastCycle.summary?.thresholdStopped) {
       return {
@@ -84,7 +89,11 @@ export class WritebackService {
     }
     const staleAfter = Math.max(3 * this.intervalMs, 30_000);
     if (this.lastSuccessAt && now - Date.parse(this.lastSuccessAt) > staleAfter && !this.running) {
-      return { healthy: false, reason: `no successful cycle for ${Math.round((now - Date.parse(this.lastSuccessAt)) / 1000)} s`, ...base };
+      return {
+        healthy: false,
+        reason: `no successful cycle for ${Math.round((now - Date.parse(this.lastSuccessAt)) / 1000)} s`,
+        ...base,
+      };
     }
     return { healthy: true, reason: 'the last cycle succeeded', ...base };
   }
@@ -121,7 +130,9 @@ export class WritebackService {
         `cycle ${summary.mode}: +${summary.created} ~${summary.updated} -${summary.deleted} =${summary.unchanged} !${summary.quarantined}${summary.thresholdStopped ? ` (deletions held: ${summary.deletionsHeld})` : ''}`,
       );
     } catch (err) {
-      const error = isDwbError(err) ? { code: err.code, message: err.message } : { code: 'DWB_INTERNAL', message: causeText(err) };
+      const error = isDwbError(err)
+        ? { code: err.code, message: err.message }
+        : { code: 'DWB_INTERNAL', message: causeText(err) };
       record = { startedAt, finishedAt: new Date().toISOString(), ok: false, error };
       logger().error({ code: error.code }, `cycle failed: ${error.message}`);
     }
@@ -141,13 +152,12 @@ export class WritebackService {
     if (this.runNow) return Promise.resolve();
     this.nextRunAt = new Date(Date.now() + ms);
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done(): void {
+      const done = (): void => {
         clearTimeout(timer);
-        self.wake = undefined;
+        this.wake = undefined;
         resolve();
-      }
+      };
+      const timer = setTimeout(done, ms);
       this.wake = done;
     });
   }

@@ -25,9 +25,13 @@ export interface SessionHooks {
 
 export function requireEntra(config: Config): NonNullable<Config['entra']> {
   if (!config.entra) {
-    throw new DwbError('DWB_CONFIG_INVALID', `${config.file} has no entra: section, so there is nothing to read devices from.`, {
-      fix: 'Add the entra: section (tenantId, clientId, clientSecret or clientCertificate, graphUrl); see "Entra ID" in the README, or run `device-writeback emulator` for a local one.',
-    });
+    throw new DwbError(
+      'DWB_CONFIG_INVALID',
+      `${config.file} has no entra: section, so there is nothing to read devices from.`,
+      {
+        fix: 'Add the entra: section (tenantId, clientId, clientSecret or clientCertificate, graphUrl); see "Entra ID" in the README, or run `device-writeback emulator` for a local one.',
+      },
+    );
   }
   return config.entra;
 }

@@ -2,7 +2,13 @@
 // names it in msDS-DeviceLocation (that is where AD FS looks); without one, CN=RegisteredDevices in
 // ad.domain (or the connector's own domain). Also checks the schema has the device classes.
 import { type AdConnection, str, strs } from '../ad/connection.js';
-import { deviceContainerDn, deviceRegistrationDns, discoverSchema, readRootDse, type RootDse } from '../ad/discovery.js';
+import {
+  deviceContainerDn,
+  deviceRegistrationDns,
+  discoverSchema,
+  readRootDse,
+  type RootDse,
+} from '../ad/discovery.js';
 import { dnEquals, domainToDn } from '../ad/dn.js';
 import type { AdConfig } from '../config/load.js';
 import { DwbError } from '../errors.js';
@@ -51,12 +57,19 @@ export async function resolveTarget(conn: AdConnection, ad: AdConfig): Promise<R
   }
   const container = await conn.read(containerDn, ['objectClass']);
   if (!container) {
-    throw new DwbError('DWB_AD_CONTAINER_MISSING', `the device container ${containerDn} does not exist (or the connector cannot read it).`);
+    throw new DwbError(
+      'DWB_AD_CONTAINER_MISSING',
+      `the device container ${containerDn} does not exist (or the connector cannot read it).`,
+    );
   }
   if (!strs(container, 'objectClass').some((c) => c.toLowerCase() === 'msds-devicecontainer')) {
-    throw new DwbError('DWB_AD_CONTAINER_MISSING', `${containerDn} exists but is not an msDS-DeviceContainer.`, {
-      fix: 'Point msDS-DeviceLocation at an msDS-DeviceContainer: run `device-writeback check` for details and `device-writeback init-ad` to repair.',
-    });
+    throw new DwbError(
+      'DWB_AD_CONTAINER_MISSING',
+      `${containerDn} exists but is not an msDS-DeviceContainer.`,
+      {
+        fix: 'Point msDS-DeviceLocation at an msDS-DeviceContainer: run `device-writeback check` for details and `device-writeback init-ad` to repair.',
+      },
+    );
   }
   return { rootDse, schema, containerDn: container.dn || containerDn, source };
 }

@@ -17,7 +17,12 @@ function ldifValue(ldif: string, name: string): string {
 
 describe('codecs against Samba', () => {
   it('GUID and SID bytes match what samba-tool prints', async () => {
-    const shown = await sambaTool(lab.dc, ['user', 'show', 'Administrator', '--attributes=objectGUID,objectSid']);
+    const shown = await sambaTool(lab.dc, [
+      'user',
+      'show',
+      'Administrator',
+      '--attributes=objectGUID,objectSid',
+    ]);
     const guidText = /objectGUID: ([0-9a-f-]{36})/.exec(shown)![1]!;
     const sidText = /objectSid: (S-1-[0-9-]+)/.exec(shown)![1]!;
     const ldif = await ldapsearch(lab.dc, lab.dc.adminDn, ['-s', 'base', 'objectGUID', 'objectSid']);
@@ -32,7 +37,10 @@ describe('codecs against Samba', () => {
   it('finds an object by its binary GUID in a filter', async () => {
     const entry = await lab.admin.read(lab.dc.adminDn, ['objectGUID']);
     const guid = bytesToGuid(buf(entry!, 'objectGUID')!);
-    const found = await lab.admin.search(lab.dc.forest.domainDn, { filter: binaryEquals('objectGUID', guidToBytes(guid)), attributes: ['cn'] });
+    const found = await lab.admin.search(lab.dc.forest.domainDn, {
+      filter: binaryEquals('objectGUID', guidToBytes(guid)),
+      attributes: ['cn'],
+    });
     expect(found.map((e) => e.dn)).toEqual([lab.dc.adminDn]);
   });
 
@@ -40,7 +48,9 @@ describe('codecs against Samba', () => {
     const hostile = '#dév,+"\\<>;=*()x ';
     const dn = childDn('CN', hostile, `CN=Users,${lab.dc.forest.domainDn}`);
     await lab.admin.add(dn, { objectClass: ['top', 'container'] });
-    await lab.admin.add(childDn('CN', 'decoy', `CN=Users,${lab.dc.forest.domainDn}`), { objectClass: ['top', 'container'] });
+    await lab.admin.add(childDn('CN', 'decoy', `CN=Users,${lab.dc.forest.domainDn}`), {
+      objectClass: ['top', 'container'],
+    });
     const found = await lab.admin.search(`CN=Users,${lab.dc.forest.domainDn}`, {
       scope: 'one',
       filter: filter`(cn=${hostile})`,
@@ -50,7 +60,10 @@ describe('codecs against Samba', () => {
     expect(str(found[0]!, 'cn')).toBe(hostile);
     expect(parseDn(found[0]!.dn)[0]![0]!.value).toBe(hostile);
     // A wildcard in user data is a literal, not a pattern.
-    const star = await lab.admin.search(`CN=Users,${lab.dc.forest.domainDn}`, { scope: 'one', filter: filter`(cn=${'*'})` });
+    const star = await lab.admin.search(`CN=Users,${lab.dc.forest.domainDn}`, {
+      scope: 'one',
+      filter: filter`(cn=${'*'})`,
+    });
     expect(star).toHaveLength(0);
   });
 });

@@ -1,12 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { bytesToGuid, guidToBytes, isGuid } from '../../src/ad/guid.js';
 import { bytesToSid, readSid, sidToBytes } from '../../src/ad/sid.js';
-import { childDn, dnEquals, dnToDomain, domainToDn, escapeDnValue, firstRdnValue, isDirectChild, parentDn, parseDn } from '../../src/ad/dn.js';
+import {
+  childDn,
+  dnEquals,
+  dnToDomain,
+  domainToDn,
+  escapeDnValue,
+  firstRdnValue,
+  isDirectChild,
+  parentDn,
+  parseDn,
+} from '../../src/ad/dn.js';
 import { escapeFilterValue, filter } from '../../src/ad/filter.js';
 
 describe('GUID codec', () => {
   it('puts the first three groups little-endian', () => {
-    expect(guidToBytes('00112233-4455-6677-8899-aabbccddeeff').toString('hex')).toBe('33221100554477668899aabbccddeeff');
+    expect(guidToBytes('00112233-4455-6677-8899-aabbccddeeff').toString('hex')).toBe(
+      '33221100554477668899aabbccddeeff',
+    );
   });
   it('round-trips and lower-cases', () => {
     const text = '6F9619FF-8B86-D011-B42D-00C04FC964FF';
@@ -26,7 +38,12 @@ describe('SID codec', () => {
     expect(sidToBytes('S-1-5-32-544').toString('hex')).toBe('01020000000000052000000020020000');
   });
   it('round-trips domain SIDs', () => {
-    for (const sid of ['S-1-5-21-1861414007-246399542-3503338937-500', 'S-1-1-0', 'S-1-5-18', 'S-1-5-21-4294967295-1-2-3']) {
+    for (const sid of [
+      'S-1-5-21-1861414007-246399542-3503338937-500',
+      'S-1-1-0',
+      'S-1-5-18',
+      'S-1-5-21-4294967295-1-2-3',
+    ]) {
       expect(bytesToSid(sidToBytes(sid))).toBe(sid);
     }
   });

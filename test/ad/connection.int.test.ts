@@ -8,7 +8,13 @@ const lab = useDc();
 describe('AdConnection against Samba', () => {
   it('binds over LDAPS with the CA verified and reads the RootDSE', async () => {
     const conn = await AdConnection.open(
-      { url: lab.dc.url, startTls: false, caFile: lab.dc.caFile, insecureSkipVerify: false, timeoutSeconds: 5 },
+      {
+        url: lab.dc.url,
+        startTls: false,
+        caFile: lab.dc.caFile,
+        insecureSkipVerify: false,
+        timeoutSeconds: 5,
+      },
       { user: lab.dc.adminUpn, password: lab.dc.adminPassword },
     );
     const root = await conn.read('', ['defaultNamingContext']);
@@ -18,7 +24,13 @@ describe('AdConnection against Samba', () => {
 
   it('refuses a wrong password with DWB_AD_BIND_FAILED', async () => {
     const err = await AdConnection.open(
-      { url: lab.dc.url, startTls: false, caFile: lab.dc.caFile, insecureSkipVerify: false, timeoutSeconds: 5 },
+      {
+        url: lab.dc.url,
+        startTls: false,
+        caFile: lab.dc.caFile,
+        insecureSkipVerify: false,
+        timeoutSeconds: 5,
+      },
       { user: lab.dc.adminUpn, password: 'wrong-password' },
     ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DwbError);

@@ -25,7 +25,11 @@ function fail(text: string): DwbError {
 describe('configuration', () => {
   it('fills the SPEC defaults', () => {
     const config = parseConfig(minimal, '/etc/dwb/device-writeback.yaml');
-    expect(config.writeback).toMatchObject({ intervalSeconds: 5, fullEverySeconds: 86400, deleteThreshold: 500 });
+    expect(config.writeback).toMatchObject({
+      intervalSeconds: 5,
+      fullEverySeconds: 86400,
+      deleteThreshold: 500,
+    });
     expect(config.writeback.trustTypes).toEqual(['Workplace', 'AzureAd', 'ServerAd']);
     expect(config.web.listen).toBe('127.0.0.1:8080');
     expect(config.ad.startTls).toBe(false);
@@ -35,7 +39,10 @@ describe('configuration', () => {
   });
 
   it('resolves relative paths against the configuration file', () => {
-    const config = parseConfig(`${minimal}  caFile: ./ca.pem\nstate:\n  sqlite: data/dwb.db\n`, '/etc/dwb/device-writeback.yaml');
+    const config = parseConfig(
+      `${minimal}  caFile: ./ca.pem\nstate:\n  sqlite: data/dwb.db\n`,
+      '/etc/dwb/device-writeback.yaml',
+    );
     expect(config.ad.caFile).toBe('/etc/dwb/ca.pem');
     expect(config.state.sqlite).toBe('/etc/dwb/data/dwb.db');
   });
@@ -80,7 +87,10 @@ describe('configuration', () => {
   it('reads secrets from env and file only when used, and never prints them', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'dwb-cfg-'));
     writeFileSync(path.join(dir, 'pw'), 's3cret-from-file\n');
-    const config = parseConfig(minimal.replace('{ env: DWB_AD_PASSWORD }', '{ file: pw }'), path.join(dir, 'c.yaml'));
+    const config = parseConfig(
+      minimal.replace('{ env: DWB_AD_PASSWORD }', '{ file: pw }'),
+      path.join(dir, 'c.yaml'),
+    );
     expect(config.ad.password.reveal()).toBe('s3cret-from-file');
     expect(JSON.stringify(config)).not.toContain('s3cret-from-file');
     const missing = parseConfig(minimal, path.join(dir, 'c.yaml'));

@@ -12,7 +12,10 @@ import { resolveTarget } from '../../src/sync/target.js';
 
 let counter = 0;
 
-export function labConfig(dc: SambaDc, options: { bindDn?: string; password?: string; extra?: string; dir?: string } = {}): Config {
+export function labConfig(
+  dc: SambaDc,
+  options: { bindDn?: string; password?: string; extra?: string; dir?: string } = {},
+): Config {
   const envName = `DWB_TEST_AD_PASSWORD_${process.pid}_${++counter}`;
   process.env[envName] = options.password ?? dc.adminPassword;
   const dir = options.dir ?? mkdtempSync(path.join(os.tmpdir(), 'dwb-engine-'));
@@ -29,7 +32,10 @@ ${options.extra ?? ''}`;
   return parseConfig(yaml, path.join(dir, 'device-writeback.yaml'));
 }
 
-export async function buildEngine(config: Config, source: DeviceSource): Promise<{ engine: SyncEngine; store: StateStore; target: AdTarget; close(): Promise<void> }> {
+export async function buildEngine(
+  config: Config,
+  source: DeviceSource,
+): Promise<{ engine: SyncEngine; store: StateStore; target: AdTarget; close(): Promise<void> }> {
   const store = StateStore.open(config.state.sqlite, { writer: true });
   const target = new AdTarget(config.ad, config.writeback.concurrency);
   const info = await target.withSession(0, 'discover', (c: AdConnection) => resolveTarget(c, config.ad));

@@ -2,7 +2,13 @@
 // for engine tests that need exact control of what "the cloud" says. The Graph emulator and the
 // real connector are tested end to end elsewhere; LDAP is always the real Samba DC.
 import { createHash } from 'node:crypto';
-import type { CloudDevice, DeltaPage, DeviceChange, DeviceRelations, PartialCloudDevice } from '../../src/entra/types.js';
+import type {
+  CloudDevice,
+  DeltaPage,
+  DeviceChange,
+  DeviceRelations,
+  PartialCloudDevice,
+} from '../../src/entra/types.js';
 import type { DeviceSource } from '../../src/sync/engine.js';
 import { encodeDeviceKey } from '../../src/sync/attribute-flow.js';
 
@@ -63,7 +69,9 @@ export class FakeSource implements DeviceSource {
     this.log.push({ kind: 'invalid', id, reason });
   }
 
-  async *readDelta(deltaLink: string | undefined): AsyncGenerator<DeltaPage | { kind: 'reset'; reason: string }> {
+  async *readDelta(
+    deltaLink: string | undefined,
+  ): AsyncGenerator<DeltaPage | { kind: 'reset'; reason: string }> {
     if (deltaLink && this.expired) {
       this.expired = false;
       yield { kind: 'reset', reason: 'syncStateNotFound' };
@@ -90,7 +98,8 @@ export class FakeSource implements DeviceSource {
   async fetchRelations(ids: string[]): Promise<Map<string, DeviceRelations>> {
     this.relationCalls++;
     const out = new Map<string, DeviceRelations>();
-    for (const id of ids) out.set(id, this.relations.get(id) ?? { registeredOwners: [], registeredUsers: [] });
+    for (const id of ids)
+      out.set(id, this.relations.get(id) ?? { registeredOwners: [], registeredUsers: [] });
     return out;
   }
 }

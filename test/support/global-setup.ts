@@ -27,7 +27,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
       provisionTemplate(path.join(root, 'template-2012_R2'), '2012_R2'),
       provisionTemplate(path.join(root, 'template-2008_R2'), '2008_R2'),
     ]);
-    console.log(`[samba] templates provisioned in ${((Date.now() - started) / 1000).toFixed(1)} s under ${root}`);
+    console.log(
+      `[samba] templates provisioned in ${((Date.now() - started) / 1000).toFixed(1)} s under ${root}`,
+    );
   }
   project.provide('sambaRoot', root);
   project.provide('sambaUnavailable', unavailable);

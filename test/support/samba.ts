@@ -15,7 +15,9 @@ export type { SambaDc, LabUser };
 export async function startTestDc(schema: SchemaVersion = '2012_R2'): Promise<SambaDc> {
   const unavailable = inject('sambaUnavailable');
   if (unavailable) {
-    throw new Error(`Samba AD DC tests cannot run here: ${unavailable}. Run "npm test" as root so that it installs them.`);
+    throw new Error(
+      `Samba AD DC tests cannot run here: ${unavailable}. Run "npm test" as root so that it installs them.`,
+    );
   }
   const root = inject('sambaRoot');
   const template = readTemplate(path.join(root, `template-${schema}`));
@@ -39,7 +41,11 @@ export function useDc(schema: SchemaVersion = '2012_R2'): { dc: SambaDc; admin: 
   return holder;
 }
 
-export async function addUser(lab: { dc: SambaDc; admin: AdConnection }, name: string, password: string): Promise<LabUser> {
+export async function addUser(
+  lab: { dc: SambaDc; admin: AdConnection },
+  name: string,
+  password: string,
+): Promise<LabUser> {
   return createUser(lab.admin, lab.dc, name, password);
 }
 
@@ -47,7 +53,21 @@ export async function addUser(lab: { dc: SambaDc; admin: AdConnection }, name: s
 export async function ldapsearch(dc: SambaDc, base: string, args: string[] = []): Promise<string> {
   const { stdout } = await run(
     'ldapsearch',
-    ['-LLL', '-o', 'ldif-wrap=no', '-H', dc.url, '-x', '-D', dc.adminUpn, '-w', dc.adminPassword, '-b', base, ...args],
+    [
+      '-LLL',
+      '-o',
+      'ldif-wrap=no',
+      '-H',
+      dc.url,
+      '-x',
+      '-D',
+      dc.adminUpn,
+      '-w',
+      dc.adminPassword,
+      '-b',
+      base,
+      ...args,
+    ],
     { env: { ...process.env, LDAPTLS_CACERT: dc.caFile }, maxBuffer: 256 * 1024 * 1024 },
   );
   return stdout;
@@ -55,8 +75,12 @@ export async function ldapsearch(dc: SambaDc, base: string, args: string[] = [])
 
 /** samba-tool against the DC's own database (as the DC's root user would run it). */
 export async function sambaTool(dc: SambaDc, args: string[]): Promise<string> {
-  const { stdout } = await run('samba-tool', [...args, '-s', path.join(dc.dir, 'etc', 'smb.conf'), '-H', path.join(dc.dir, 'private', 'sam.ldb')], {
-    maxBuffer: 64 * 1024 * 1024,
-  });
+  const { stdout } = await run(
+    'samba-tool',
+    [...args, '-s', path.join(dc.dir, 'etc', 'smb.conf'), '-H', path.join(dc.dir, 'private', 'sam.ldb')],
+    {
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
   return stdout;
 }

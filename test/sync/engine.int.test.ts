@@ -30,7 +30,13 @@ describe('sync engine against Samba', () => {
   beforeAll(async () => {
     for (let i = 1; i <= 6; i++) {
       source.put(sampleDevice(i), {
-        registeredOwners: [{ id: `u${i}`, userPrincipalName: users[i % 3]!.userPrincipalName, onPremisesSecurityIdentifier: users[i % 3]!.sid }],
+        registeredOwners: [
+          {
+            id: `u${i}`,
+            userPrincipalName: users[i % 3]!.userPrincipalName,
+            onPremisesSecurityIdentifier: users[i % 3]!.sid,
+          },
+        ],
         registeredUsers: [
           { id: `u${i}`, userPrincipalName: null, onPremisesSecurityIdentifier: users[i % 3]!.sid },
           { id: 'ux', userPrincipalName: null, onPremisesSecurityIdentifier: users[(i + 1) % 3]!.sid },
@@ -43,7 +49,14 @@ describe('sync engine against Samba', () => {
 
   it('a first sync is full and writes every attribute exactly', async () => {
     const summary = await ctx.engine.sync();
-    expect(summary).toMatchObject({ mode: 'full', created: 6, updated: 0, deleted: 0, quarantined: 0, watermarkCommitted: true });
+    expect(summary).toMatchObject({
+      mode: 'full',
+      created: 6,
+      updated: 0,
+      deleted: 0,
+      quarantined: 0,
+      watermarkCommitted: true,
+    });
     const d = sampleDevice(1);
     const e = (await readDevice(d.deviceId))!;
     expect(strs(e, 'objectClass')).toContain('msDS-Device');
@@ -59,12 +72,19 @@ describe('sync engine against Samba', () => {
     expect(str(e, 'msDS-DeviceObjectVersion')).toBe('2');
     expect(str(e, 'msDS-ApproximateLastLogonTimeStamp')).toBe(toFileTime('2026-11-20T08:15:30Z'));
     expect(bufs(e, 'msDS-RegisteredOwner')[0]!.equals(sidToBytes(users[1]!.sid))).toBe(true);
-    expect(bufs(e, 'msDS-RegisteredUsers').map((b) => b.toString('hex')).sort()).toEqual(
-      [users[1]!.sid, users[2]!.sid].map((s) => sidToBytes(s).toString('hex')).sort(),
-    );
+    expect(
+      bufs(e, 'msDS-RegisteredUsers')
+        .map((b) => b.toString('hex'))
+        .sort(),
+    ).toEqual([users[1]!.sid, users[2]!.sid].map((s) => sidToBytes(s).toString('hex')).sort());
     expect(bufs(e, 'msDS-CloudAnchor')[0]!.toString('utf8')).toBe(`Device_${d.id}`);
     // The raw tool agrees on the FILETIME and the GUID bytes.
-    const ldif = await ldapsearch(lab.dc, `CN=${d.deviceId},${container}`, ['-s', 'base', 'msDS-DeviceID', 'msDS-ApproximateLastLogonTimeStamp']);
+    const ldif = await ldapsearch(lab.dc, `CN=${d.deviceId},${container}`, [
+      '-s',
+      'base',
+      'msDS-DeviceID',
+      'msDS-ApproximateLastLogonTimeStamp',
+    ]);
     expect(ldif).toContain(`msDS-DeviceID:: ${guidToBytes(d.deviceId).toString('base64')}`);
     expect(ldif).toContain(`msDS-ApproximateLastLogonTimeStamp: ${toFileTime('2026-11-20T08:15:30Z')}`);
   });
@@ -106,10 +126,18 @@ describe('sync engine against Samba', () => {
   it('quarantines bad devices with a clear error and writes the rest', async () => {
     source.put(sampleDevice(20, { deviceId: 'not-a-guid' }));
     source.put(sampleDevice(21, { displayName: 'x'.repeat(257) }));
-    source.put(sampleDevice(22, { alternativeSecurityIds: [{ type: 2, identityProvider: null, key: Buffer.from('garbage', 'utf16le').toString('base64') }] }));
+    source.put(
+      sampleDevice(22, {
+        alternativeSecurityIds: [
+          { type: 2, identityProvider: null, key: Buffer.from('garbage', 'utf16le').toString('base64') },
+        ],
+      }),
+    );
     source.put(sampleDevice(23, { alternativeSecurityIds: [] }));
     source.put(sampleDevice(24), {
-      registeredOwners: [{ id: 'bad', userPrincipalName: null, onPremisesSecurityIdentifier: 'S-1-5-21-nope' }],
+      registeredOwners: [
+        { id: 'bad', userPrincipalName: null, onPremisesSecurityIdentifier: 'S-1-5-21-nope' },
+      ],
       registeredUsers: [],
     });
     source.put(sampleDevice(25, { displayName: 'Hostile ,+"\\<>;=#*()\u00e9 name' }));
@@ -123,10 +151,15 @@ describe('sync engine against Samba', () => {
     expect(codes[sampleDevice(22).deviceId]).toBe('DWB_DEVICE_BAD_KEY');
     expect(codes[sampleDevice(23).deviceId]).toBe('DWB_DEVICE_NO_KEY');
     expect(codes[sampleDevice(24).deviceId]).toBe('DWB_DEVICE_BAD_SID');
-    expect(str((await readDevice(sampleDevice(25).deviceId))!, 'displayName')).toBe('Hostile ,+"\\<>;=#*()\u00e9 name');
+    expect(str((await readDevice(sampleDevice(25).deviceId))!, 'displayName')).toBe(
+      'Hostile ,+"\\<>;=#*()\u00e9 name',
+    );
     expect(ctx.store.countQuarantined()).toBe(6);
     // nothing was written outside the container
-    const stray = await lab.admin.search(lab.dc.forest.domainDn, { filter: '(objectClass=msDS-Device)', attributes: ['cn'] });
+    const stray = await lab.admin.search(lab.dc.forest.domainDn, {
+      filter: '(objectClass=msDS-Device)',
+      attributes: ['cn'],
+    });
     expect(stray.every((s) => s.dn.toLowerCase().endsWith(`,${container.toLowerCase()}`))).toBe(true);
   });
 
@@ -145,14 +178,16 @@ describe('sync engine against Samba', () => {
       'msDS-DeviceID': guidToBytes(foreign.deviceId),
       displayName: 'Written by someone else',
       'msDS-IsEnabled': 'TRUE',
-      altSecurityIdentities: 'X509:<SHA1-TP-PUBKEY>0000000000000000000000000000000000000000AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+      altSecurityIdentities:
+        'X509:<SHA1-TP-PUBKEY>0000000000000000000000000000000000000000AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
     });
     await lab.admin.add(`CN=stranger,${container}`, {
       objectClass: ['msDS-Device'],
       'msDS-DeviceID': guidToBytes('99999999-9999-4999-8999-999999999999'),
       displayName: 'Stranger',
       'msDS-IsEnabled': 'TRUE',
-      altSecurityIdentities: 'X509:<SHA1-TP-PUBKEY>1111111111111111111111111111111111111111AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+      altSecurityIdentities:
+        'X509:<SHA1-TP-PUBKEY>1111111111111111111111111111111111111111AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
     });
     source.put(foreign);
     const summary = await ctx.engine.sync({ full: true });
@@ -186,7 +221,9 @@ describe('sync engine against Samba', () => {
   it('a full reconcile repairs drift: hand edits put back, hand deletes re-created', async () => {
     const d1 = sampleDevice(1);
     const d3 = sampleDevice(3);
-    await lab.admin.modify(`CN=${d1.deviceId},${container}`, [{ operation: 'replace', type: 'displayName', values: ['edited by hand'] }]);
+    await lab.admin.modify(`CN=${d1.deviceId},${container}`, [
+      { operation: 'replace', type: 'displayName', values: ['edited by hand'] },
+    ]);
     await lab.admin.del(`CN=${d3.deviceId},${container}`);
     const delta = await ctx.engine.sync();
     expect(delta.updated + delta.created).toBe(0);
