@@ -1,6 +1,7 @@
 // The list of subcommands; each module registers itself on the program.
 import type { Command } from 'commander';
 import { register as devices } from './devices.js';
+import { register as emulator } from './emulator.js';
 import { register as initAd } from './init-ad.js';
 import { register as run } from './run.js';
 import { register as status } from './status.js';
@@ -8,4 +9,4 @@ import { register as sync } from './sync.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [initAd, sync, run, devices, status];
+export const commands: RegisterCommand[] = [initAd, sync, run, devices, status, emulator];

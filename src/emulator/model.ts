@@ -1,0 +1,224 @@
+// The directory objects the emulator holds, named and shaped as Microsoft Graph v1.0 documents
+// them (`device`, `user`), plus the property lists that $select, defaults and validation use.
+
+export interface EmulatedAlternativeSecurityId {
+  type: number;
+  identityProvider: string | null;
+  /** Base64 (Edm.Binary). */
+  key: string;
+}
+
+/** A Graph `device` with every property the emulator serves; SPEC §2 names the ones the product reads. */
+export interface EmulatedDevice {
+  id: string;
+  deletedDateTime: string | null;
+  accountEnabled: boolean;
+  approximateLastSignInDateTime: string | null;
+  complianceExpirationDateTime: string | null;
+  createdDateTime: string | null;
+  deviceCategory: string | null;
+  deviceId: string;
+  deviceMetadata: string | null;
+  deviceOwnership: string | null;
+  deviceVersion: number | null;
+  displayName: string;
+  domainName: string | null;
+  enrollmentProfileName: string | null;
+  enrollmentType: string | null;
+  externalSourceName: string | null;
+  isCompliant: boolean | null;
+  isManaged: boolean | null;
+  isRooted: boolean | null;
+  managementType: string | null;
+  manufacturer: string | null;
+  mdmAppId: string | null;
+  model: string | null;
+  onPremisesLastSyncDateTime: string | null;
+  onPremisesSecurityIdentifier: string | null;
+  onPremisesSyncEnabled: boolean | null;
+  operatingSystem: string | null;
+  operatingSystemVersion: string | null;
+  physicalIds: string[];
+  profileType: string | null;
+  registrationDateTime: string | null;
+  sourceType: string | null;
+  systemLabels: string[];
+  trustType: string | null;
+  extensionAttributes: Record<string, string | null>;
+  alternativeSecurityIds: EmulatedAlternativeSecurityId[];
+}
+
+export type DeviceProperty = keyof EmulatedDevice;
+
+/** Every device property in the order Graph returns them; the default when there is no $select. */
+export const deviceProperties: readonly DeviceProperty[] = [
+  'id',
+  'deletedDateTime',
+  'accountEnabled',
+  'approximateLastSignInDateTime',
+  'complianceExpirationDateTime',
+  'createdDateTime',
+  'deviceCategory',
+  'deviceId',
+  'deviceMetadata',
+  'deviceOwnership',
+  'deviceVersion',
+  'displayName',
+  'domainName',
+  'enrollmentProfileName',
+  'enrollmentType',
+  'externalSourceName',
+  'isCompliant',
+  'isManaged',
+  'isRooted',
+  'managementType',
+  'manufacturer',
+  'mdmAppId',
+  'model',
+  'onPremisesLastSyncDateTime',
+  'onPremisesSecurityIdentifier',
+  'onPremisesSyncEnabled',
+  'operatingSystem',
+  'operatingSystemVersion',
+  'physicalIds',
+  'profileType',
+  'registrationDateTime',
+  'sourceType',
+  'systemLabels',
+  'trustType',
+  'extensionAttributes',
+  'alternativeSecurityIds',
+];
+
+/** A Graph `user`, limited to what device ownership needs plus Graph's default properties. */
+export interface EmulatedUser {
+  id: string;
+  accountEnabled: boolean;
+  businessPhones: string[];
+  displayName: string | null;
+  givenName: string | null;
+  jobTitle: string | null;
+  mail: string | null;
+  mailNickname: string | null;
+  mobilePhone: string | null;
+  officeLocation: string | null;
+  onPremisesSamAccountName: string | null;
+  onPremisesSecurityIdentifier: string | null;
+  onPremisesSyncEnabled: boolean | null;
+  preferredLanguage: string | null;
+  surname: string | null;
+  userPrincipalName: string;
+}
+
+export type UserProperty = keyof EmulatedUser;
+
+export const userProperties: readonly UserProperty[] = [
+  'id',
+  'accountEnabled',
+  'businessPhones',
+  'displayName',
+  'givenName',
+  'jobTitle',
+  'mail',
+  'mailNickname',
+  'mobilePhone',
+  'officeLocation',
+  'onPremisesSamAccountName',
+  'onPremisesSecurityIdentifier',
+  'onPremisesSyncEnabled',
+  'preferredLanguage',
+  'surname',
+  'userPrincipalName',
+];
+
+/**
+ * What Graph v1.0 returns for a user without $select. Notably not `onPremisesSecurityIdentifier`:
+ * clients must ask for it, and the emulator makes them.
+ */
+export const defaultUserProperties: readonly UserProperty[] = [
+  'businessPhones',
+  'displayName',
+  'givenName',
+  'jobTitle',
+  'mail',
+  'mobilePhone',
+  'officeLocation',
+  'preferredLanguage',
+  'surname',
+  'userPrincipalName',
+  'id',
+];
+
+/** The two device relationships the product reads. */
+export type DeviceRelation = 'registeredOwners' | 'registeredUsers';
+export const deviceRelations: readonly DeviceRelation[] = ['registeredOwners', 'registeredUsers'];
+
+export function emptyExtensionAttributes(): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  for (let i = 1; i <= 15; i++) out[`extensionAttribute${i}`] = null;
+  return out;
+}
+
+/** A device with Graph's defaults for everything not given. */
+export function completeDevice(
+  input: Partial<EmulatedDevice> & Pick<EmulatedDevice, 'id' | 'deviceId' | 'displayName'>,
+): EmulatedDevice {
+  return {
+    deletedDateTime: null,
+    accountEnabled: true,
+    approximateLastSignInDateTime: null,
+    complianceExpirationDateTime: null,
+    createdDateTime: null,
+    deviceCategory: null,
+    deviceMetadata: null,
+    deviceOwnership: null,
+    deviceVersion: null,
+    domainName: null,
+    enrollmentProfileName: null,
+    enrollmentType: null,
+    externalSourceName: null,
+    isCompliant: null,
+    isManaged: null,
+    isRooted: null,
+    managementType: null,
+    manufacturer: null,
+    mdmAppId: null,
+    model: null,
+    onPremisesLastSyncDateTime: null,
+    onPremisesSecurityIdentifier: null,
+    onPremisesSyncEnabled: null,
+    operatingSystem: null,
+    operatingSystemVersion: null,
+    physicalIds: [],
+    profileType: null,
+    registrationDateTime: null,
+    sourceType: null,
+    systemLabels: [],
+    trustType: null,
+    extensionAttributes: emptyExtensionAttributes(),
+    alternativeSecurityIds: [],
+    ...input,
+  };
+}
+
+export function completeUser(
+  input: Partial<EmulatedUser> & Pick<EmulatedUser, 'id' | 'userPrincipalName'>,
+): EmulatedUser {
+  return {
+    accountEnabled: true,
+    businessPhones: [],
+    displayName: null,
+    givenName: null,
+    jobTitle: null,
+    mail: null,
+    mailNickname: null,
+    mobilePhone: null,
+    officeLocation: null,
+    onPremisesSamAccountName: null,
+    onPremisesSecurityIdentifier: null,
+    onPremisesSyncEnabled: null,
+    preferredLanguage: null,
+    surname: null,
+    ...input,
+  };
+}
