@@ -13,6 +13,7 @@ import {
   readdirSync,
 } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -189,7 +190,7 @@ export interface SambaDc {
   address: string;
   url: string;
   dir: string;
-  pid: number;
+  readonly pid: number;
   template: SambaTemplate;
   forest: LabForest;
   domainSid: string;
@@ -197,7 +198,12 @@ export interface SambaDc {
   adminDn: string;
   adminUpn: string;
   adminPassword: string;
+  /** Stops and removes the DC, its address and its files. */
   stop(): Promise<void>;
+  /** Kills the samba process only (the DC is down; data and address stay), as a crash would. */
+  kill(): Promise<void>;
+  /** Starts the same DC again (after kill), on the same address with the same data. */
+  restart(): Promise<void>;
 }
 
 function waitForPort(host: string, port: number, timeoutMs: number, alive: () => boolean): Promise<void> {
@@ -226,25 +232,68 @@ async function ipAddr(action: 'add' | 'del', address: string): Promise<void> {
     await run('ip', ['addr', action, `${address}/8`, 'dev', 'lo']);
   } catch (err) {
     const text = String((err as { stderr?: string }).stderr ?? err);
-    if (action === 'add' && /File exists/.test(text)) return;
+    // A leftover of a crashed run whose lease we now hold.
+    if (action === 'add' && /File exists|already assigned/i.test(text)) return;
     if (action === 'del' && /Cannot assign|not found/i.test(text)) return;
     throw new Error(`ip addr ${action} ${address} failed: ${text}`);
   }
 }
 
+/** Loopback address leases are machine-wide, so that parallel test runs never share an address. */
+export const LEASE_DIR = path.join(os.tmpdir(), 'dwb-loopback-leases');
+
 /**
- * Claims a free loopback address 127.0.0.N under `leaseDir` (atomic mkdir), so that parallel
- * test workers never share one.
+ * Claims a free loopback address 127.0.0.N (atomic mkdir of a lease holding the owner's pid); a
+ * lease whose owner process is dead is taken over.
  */
-function claimAddress(leaseDir: string, first: number): { address: string; release(): void } {
-  mkdirSync(leaseDir, { recursive: true });
+async function claimAddress(first: number): Promise<{ address: string; release(): void }> {
+  for (let n = first; n < 255; ) {
+    const lease = claimLease(n);
+    // Someone outside our leases (an older run, another tool) may already serve LDAPS there.
+    if (!(await listening(lease.address, 636))) return lease;
+    n = Number(lease.address.split('.').pop()) + 1;
+    // keep the lease of the busy address until we return, so we do not take it again; then drop it
+    setTimeout(() => lease.release(), 60_000).unref();
+  }
+  throw new Error('no free loopback address left in 127.0.0.0/8');
+}
+
+function listening(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (result: boolean): void => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.setTimeout(300, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+function claimLease(first: number): { address: string; release(): void } {
+  mkdirSync(LEASE_DIR, { recursive: true });
   for (let n = first; n < 255; n++) {
-    const lease = path.join(leaseDir, String(n));
+    const lease = path.join(LEASE_DIR, String(n));
     try {
       mkdirSync(lease);
     } catch {
-      continue;
+      let owner = 0;
+      try {
+        owner = Number(readFileSync(path.join(lease, 'pid'), 'utf8'));
+      } catch {
+        /* being written, or half-made: leave it */
+        continue;
+      }
+      if (owner > 0 && alive(owner)) continue;
+      rmSync(lease, { recursive: true, force: true });
+      try {
+        mkdirSync(lease);
+      } catch {
+        continue;
+      }
     }
+    writeFileSync(path.join(lease, 'pid'), String(process.pid));
     return { address: `127.0.0.${n}`, release: () => rmSync(lease, { recursive: true, force: true }) };
   }
   throw new Error('no free loopback address left in 127.0.0.0/8');
@@ -261,7 +310,7 @@ export interface StartOptions {
 
 /** Starts a DC from a copy of the template, on its own loopback address, with LDAPS on 636. */
 export async function startDc(template: SambaTemplate, options: StartOptions): Promise<SambaDc> {
-  const lease = claimAddress(path.join(options.workDir, 'addresses'), options.firstAddress ?? 10);
+  const lease = await claimAddress(options.firstAddress ?? 10);
   const address = lease.address;
   const name = options.name ?? `dc-${address.split('.').pop()}`;
   const dir = path.join(options.workDir, `${name}-${process.pid}-${Date.now().toString(36)}`);
@@ -280,28 +329,36 @@ export async function startDc(template: SambaTemplate, options: StartOptions): P
   writeFileSync(conf, text);
   mkdirSync(path.join(dir, 'pid'), { recursive: true });
   await ipAddr('add', address);
-  const child = spawn('samba', ['-s', conf, '-i'], {
-    detached: true,
-    stdio: ['ignore', 'ignore', 'ignore'],
-  });
-  let exited = false;
-  child.once('exit', () => {
-    exited = true;
-  });
-  const pid = child.pid!;
-  writeFileSync(path.join(dir, 'samba.pid'), String(pid));
+  const pidFile = path.join(dir, 'samba.pid');
   writeFileSync(path.join(dir, 'address'), address);
+  let current: { pid: number; exited: () => boolean } | undefined;
+  const launch = async (): Promise<void> => {
+    const child = spawn('samba', ['-s', conf, '-i'], { detached: true, stdio: ['ignore', 'ignore', 'ignore'] });
+    let exited = false;
+    child.once('exit', () => {
+      exited = true;
+    });
+    current = { pid: child.pid!, exited: () => exited };
+    writeFileSync(pidFile, String(child.pid));
+    await waitForPort(address, 636, options.timeoutMs ?? 30_000, () => !exited);
+  };
+  const kill = async (): Promise<void> => {
+    if (!current) return;
+    const { pid, exited } = current;
+    current = undefined;
+    await killTree(pid, exited);
+  };
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
-    await killTree(pid, () => exited);
+    await kill();
     await ipAddr('del', address).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
     lease.release();
   };
   try {
-    await waitForPort(address, 636, options.timeoutMs ?? 30_000, () => !exited);
+    await launch();
   } catch (err) {
     const log = (() => {
       try {
@@ -319,7 +376,9 @@ export async function startDc(template: SambaTemplate, options: StartOptions): P
     address,
     url: `ldaps://${address}`,
     dir,
-    pid,
+    get pid() {
+      return current?.pid ?? 0;
+    },
     template,
     forest,
     domainSid: template.domainSid,
@@ -328,6 +387,11 @@ export async function startDc(template: SambaTemplate, options: StartOptions): P
     adminUpn: `Administrator@${forest.domain}`,
     adminPassword: forest.adminPassword,
     stop,
+    kill,
+    restart: async () => {
+      await kill();
+      await launch();
+    },
   };
 }
 
