@@ -440,13 +440,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     );
     if (expireDeltaTokens) store.expireDeltaTokens();
     if (expireAccessTokens) identity.expireAccessTokens();
-    return reply
-      .code(201)
-      .send({
-        rules: added,
-        expiredDeltaTokens: expireDeltaTokens === true,
-        expiredAccessTokens: expireAccessTokens === true,
-      });
+    return reply.code(201).send({
+      rules: added,
+      expiredDeltaTokens: expireDeltaTokens === true,
+      expiredAccessTokens: expireAccessTokens === true,
+    });
   });
   const deviceAction =
     (action: (id: string) => unknown) =>
@@ -508,7 +506,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   url = `https://${urlHost}:${boundPort}`;
   if (!isLoopback(host))
     log.warn({ host }, 'the emulator listens beyond loopback; its admin routes have no authentication');
-  log.info({ url, devices: store.counts().active, dataFile: options.dataFile }, 'Graph emulator started');
+  log.debug({ url, devices: store.counts().active, dataFile: options.dataFile }, 'Graph emulator started');
 
   let closed = false;
   return {
