@@ -1,7 +1,7 @@
 // Wires one writeback session from the configuration: state store, Entra connector, AD target and
 // the engine. `sync` uses one session for one pass; `run` keeps it for many cycles.
 import type { Config } from '../config/load.js';
-import { EntraConnector, type EntraConnectorOptions } from '../entra/connector.js';
+import type { EntraConnectorOptions } from '../entra/connector.js';
 import { DwbError } from '../errors.js';
 import { StateStore } from '../state/store.js';
 import { AdTarget } from './ad-target.js';
@@ -51,6 +51,8 @@ export async function openSyncSession(config: Config, hooks: SessionHooks = {}):
   const store = StateStore.open(config.state.sqlite, { writer: true });
   const target = new AdTarget(config.ad, config.writeback.concurrency, hooks.ldapObserver);
   try {
+    // Loaded on demand: @azure/identity is slow to import, and status/devices/check do not need it.
+    const { EntraConnector } = await import('../entra/connector.js');
     const source = new EntraConnector(entra, hooks.entra);
     const info = await target.withSession(0, 'discover', (c) => resolveTarget(c, config.ad));
     const engine = new SyncEngine(config, store, source, target, info);
