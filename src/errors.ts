@@ -87,6 +87,14 @@ export const errorCatalog = {
     exit: ExitCode.failure,
     fix: 'A forest holds one device registration configuration. Use --domain matching the existing msDS-DeviceLocation, or delete the existing DeviceRegistrationService object first if it is stale.',
   },
+  DWB_AD_OBJECT_CONFLICT: {
+    exit: ExitCode.failure,
+    fix: 'An object that init-ad needs to create already exists with another class. Rename or delete it (after checking what uses it), then run init-ad again.',
+  },
+  DWB_AD_DOMAIN_NOT_ON_DC: {
+    exit: ExitCode.usage,
+    fix: 'Point ad.url at a domain controller of the domain named by --domain, or choose a domain this domain controller holds.',
+  },
   DWB_AD_CONTAINER_MISSING: {
     exit: ExitCode.failure,
     fix: 'Run `device-writeback init-ad` to create the device container, then run again.',

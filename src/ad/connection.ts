@@ -8,7 +8,7 @@ import {
   Client,
   Control,
   InvalidCredentialsError,
-  type BerWriter,
+  BerWriter,
   type Entry,
   type Filter,
   type SearchOptions,
@@ -57,9 +57,12 @@ export class SdFlagsControl extends Control {
   }
 
   protected override writeControl(writer: BerWriter): void {
-    writer.startSequence();
-    writer.writeInt(this.flags);
-    writer.endSequence();
+    // The controlValue is an OCTET STRING that wraps the BER of SEQUENCE { flags INTEGER }.
+    const value = new BerWriter();
+    value.startSequence();
+    value.writeInt(this.flags);
+    value.endSequence();
+    writer.writeBuffer(value.buffer, 0x04);
   }
 }
 

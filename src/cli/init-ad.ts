@@ -1,0 +1,192 @@
+// `device-writeback init-ad`: prepares the forest (SPEC §2), the equivalent of
+// Initialize-ADSyncDeviceWriteback. Runs as an enterprise admin (--admin, DWB_ADMIN_PASSWORD or a
+// prompt); needs only ad.url and the TLS settings from the configuration file, never the
+// connector's password.
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import type { AdEndpoint } from '../ad/connection.js';
+import { configPath, loadConfig, parseConfig, type Config } from '../config/load.js';
+import { DwbError, isDwbError } from '../errors.js';
+import { registerSecret } from '../log.js';
+import { prepareForest, type PreparationReport } from '../prepare/index.js';
+import { action, out, outJson, withCommonOptions, type GlobalOptions } from './context.js';
+import { canPrompt, promptHidden } from './prompt.js';
+
+interface InitAdFlags extends GlobalOptions {
+  domain?: string;
+  connectorAccount?: string;
+  admin?: string;
+  dryRun?: boolean;
+}
+
+export function register(program: Command): void {
+  const command = program
+    .command('init-ad')
+    .description(
+      "prepare the forest for device writeback: the Device Registration Service objects, the device container\nand the connector account's rights (run once, as an enterprise admin; a second run changes nothing)",
+    )
+    .option(
+      '--domain <dns>',
+      'domain for CN=RegisteredDevices (default: ad.domain, else the forest root domain)',
+    )
+    .option(
+      '--connector-account <name>',
+      'account that writes the devices: sAMAccountName, DOMAIN\\name, UPN or DN (default: ad.bindDn)',
+    )
+    .option(
+      '--admin <user>',
+      'enterprise admin to bind as: UPN, DOMAIN\\name or DN (default: $DWB_ADMIN_USER)',
+    )
+    .option('--dry-run', 'print the LDIF and SDDL that would be applied, and change nothing');
+  withCommonOptions(command, { json: true });
+  command.addHelpText(
+    'after',
+    '\nThe admin password comes from DWB_ADMIN_PASSWORD, or is prompted for (not echoed) on a terminal.\nOnly ad.url and its TLS settings are needed from the configuration file.',
+  );
+  command.action(
+    action<InitAdFlags>(async (opts) => {
+      const config = readPreparationConfig(opts.config);
+      const connectorAccount = opts.connectorAccount ?? config.ad.bindDn;
+      if (!connectorAccount) {
+        throw new DwbError(
+          'DWB_USAGE',
+          'no connector account: give --connector-account, or set ad.bindDn in the configuration.',
+        );
+      }
+      const adminUser = opts.admin ?? process.env.DWB_ADMIN_USER;
+      if (!adminUser) {
+        throw new DwbError(
+          'DWB_USAGE',
+          'init-ad binds as an enterprise admin: give --admin <user> (UPN, DOMAIN\\name or DN) or set DWB_ADMIN_USER.',
+        );
+      }
+      const password = await adminPassword(adminUser);
+      const report = await prepareForest(
+        adEndpoint(config),
+        { user: adminUser, password },
+        { domain: opts.domain ?? config.ad.domain, connectorAccount, dryRun: opts.dryRun },
+      ).catch((err: unknown) => {
+        if (isDwbError(err) && err.code === 'DWB_AD_BIND_FAILED') {
+          throw new DwbError(
+            'DWB_AD_BIND_FAILED',
+            `${err.message.replace(/\.$/, '')} for the administrator ${adminUser}.`,
+            {
+              fix: 'Check --admin (UPN, DOMAIN\\name or DN of an enterprise admin) and the password in DWB_ADMIN_PASSWORD.',
+            },
+          );
+        }
+        throw err;
+      });
+      if (opts.json) outJson(jsonReport(report));
+      else printReport(report);
+      return 0;
+    }),
+  );
+}
+
+export function adEndpoint(config: { ad: Omit<Config['ad'], 'bindDn'> }): AdEndpoint {
+  return {
+    url: config.ad.url,
+    startTls: config.ad.startTls,
+    caFile: config.ad.caFile,
+    insecureSkipVerify: config.ad.insecureSkipVerify,
+    timeoutSeconds: config.ad.timeoutSeconds,
+  };
+}
+
+type PreparationConfig = Omit<Config, 'ad'> & { ad: Omit<Config['ad'], 'bindDn'> & { bindDn?: string } };
+
+/**
+ * The configuration as init-ad needs it: like every command's, except that ad.bindDn and
+ * ad.password may be absent (the forest is often prepared before the connector is configured).
+ */
+export function readPreparationConfig(flag: string | undefined): PreparationConfig {
+  const file = configPath(flag);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return loadConfig(file); // throws the usual DWB_CONFIG_NOT_FOUND
+  }
+  let data: unknown;
+  try {
+    data = parseYaml(text);
+  } catch {
+    return parseConfig(text, file); // the usual YAML error, with its position
+  }
+  const ad = (data as { ad?: Record<string, unknown> } | null)?.ad;
+  if (ad && typeof ad === 'object' && (ad.bindDn === undefined || ad.password === undefined)) {
+    const hadBindDn = ad.bindDn !== undefined;
+    const patched = {
+      ...(data as object),
+      ad: { bindDn: 'unset', password: { env: 'DWB_AD_PASSWORD_NOT_NEEDED_BY_INIT_AD' }, ...ad },
+    };
+    const config = parseConfig(stringifyYaml(patched), file) as PreparationConfig;
+    if (!hadBindDn) config.ad.bindDn = undefined;
+    return config;
+  }
+  return parseConfig(text, file);
+}
+
+async function adminPassword(adminUser: string): Promise<string> {
+  const fromEnv = process.env.DWB_ADMIN_PASSWORD;
+  if (fromEnv) {
+    registerSecret(fromEnv);
+    return fromEnv;
+  }
+  if (!canPrompt()) {
+    throw new DwbError(
+      'DWB_ADMIN_PASSWORD_MISSING',
+      `no password for ${adminUser}: DWB_ADMIN_PASSWORD is not set and this is not a terminal.`,
+    );
+  }
+  const typed = await promptHidden(`Password for ${adminUser}: `);
+  if (!typed) throw new DwbError('DWB_ADMIN_PASSWORD_MISSING', `no password was typed for ${adminUser}.`);
+  registerSecret(typed);
+  return typed;
+}
+
+export function jsonReport(report: PreparationReport): Record<string, unknown> {
+  return {
+    changes: report.changes,
+    dryRun: report.dryRun,
+    domain: report.domain,
+    containerDn: report.containerDn,
+    serviceDn: report.serviceDn,
+    connector: report.connector,
+    warnings: report.warnings,
+    ...(report.dryRun ? { ldif: report.ldif } : {}),
+  };
+}
+
+function printReport(report: PreparationReport): void {
+  const width = Math.max(...report.changes.map((c) => c.action.length));
+  out(
+    report.dryRun
+      ? `Dry run: nothing was written. init-ad would make these changes (domain ${report.domain}, connector ${report.connector.displayName}):`
+      : `Forest prepared for device writeback (domain ${report.domain}, connector ${report.connector.displayName}):`,
+  );
+  out('');
+  for (const c of report.changes) {
+    out(`  ${c.action.padEnd(width)}  ${c.dn}`);
+    out(`  ${' '.repeat(width)}  ${c.detail}`);
+    for (const ace of c.aces ?? []) out(`  ${' '.repeat(width)}    ${ace}`);
+  }
+  for (const w of report.warnings) out(`\nWarning: ${w}`);
+  const count = (a: string): number => report.changes.filter((c) => c.action === a).length;
+  out('');
+  if (report.dryRun) {
+    out('LDIF and SDDL of these changes:');
+    out('');
+    out(report.ldif.trimEnd());
+    out('');
+    out('Run the same command without --dry-run to apply them.');
+  } else if (count('create') + count('modify') === 0) {
+    out('Nothing to change: the forest was already prepared.');
+  } else {
+    out(
+      `${count('create')} created, ${count('modify')} modified, ${count('none')} unchanged. Next: device-writeback check`,
+    );
+  }
+}

@@ -1,0 +1,197 @@
+import { describe, expect, it } from 'vitest';
+import { fromSddl, toSddl } from '../../src/ad/security-descriptor.js';
+import { DwbError } from '../../src/errors.js';
+import { planToLdif } from '../../src/prepare/ldif.js';
+import { planPreparation, type PreparationState } from '../../src/prepare/plan.js';
+
+const DOMAIN_SID = 'S-1-5-21-1-2-3';
+const CONNECTOR_SID = `${DOMAIN_SID}-1105`;
+const DEVICE = '5df2b673-6d41-4774-b3e8-d52e8ee9ff99';
+const CONFIG_NC = 'CN=Configuration,DC=corp,DC=example,DC=test';
+const DRC = `CN=Device Registration Configuration,CN=Services,${CONFIG_NC}`;
+const DRSS = `CN=Device Registration Services,${DRC}`;
+const DRS = `CN=DeviceRegistrationService,${DRSS}`;
+const CONTAINER = 'CN=RegisteredDevices,DC=corp,DC=example,DC=test';
+
+const missing = (dn: string) => ({ dn, exists: false, classes: [] as string[] });
+const present = (dn: string, cls: string) => ({ dn, exists: true, classes: ['top', cls] });
+
+function freshForest(): PreparationState {
+  return {
+    forestRootDomain: 'corp.example.test',
+    configurationNc: CONFIG_NC,
+    domain: {
+      dnsName: 'corp.example.test',
+      dn: 'DC=corp,DC=example,DC=test',
+      netbiosName: 'CORP',
+      sid: DOMAIN_SID,
+      heldByThisDc: true,
+    },
+    connector: {
+      given: 'svc',
+      dn: 'CN=svc,CN=Users,DC=corp,DC=example,DC=test',
+      sid: CONNECTOR_SID,
+      displayName: 'CORP\\svc',
+    },
+    missingClasses: [],
+    deviceClassGuid: DEVICE,
+    configuration: missing(DRC),
+    services: missing(DRSS),
+    service: missing(DRS),
+    otherServices: [],
+    container: missing(CONTAINER),
+  };
+}
+
+function preparedForest(): PreparationState {
+  const state = freshForest();
+  return {
+    ...state,
+    configuration: {
+      ...present(DRC, 'container'),
+      descriptor: fromSddl(
+        `D:AI(A;;RPLCLORC;;;AU)(A;CI;RPLCLORC;;;${CONNECTOR_SID})(A;CIID;GA;;;EA)`,
+        DOMAIN_SID,
+      ),
+    },
+    services: present(DRSS, 'msDS-DeviceRegistrationServiceContainer'),
+    service: {
+      ...present(DRS, 'msDS-DeviceRegistrationService'),
+      deviceLocation: CONTAINER,
+      isEnabled: 'TRUE',
+    },
+    container: {
+      ...present(CONTAINER, 'msDS-DeviceContainer'),
+      descriptor: fromSddl(
+        `D:AI(A;;RPLCLORC;;;AU)(OA;;CCDC;${DEVICE};;${CONNECTOR_SID})(OA;CIIO;RPWP;;${DEVICE};${CONNECTOR_SID})(A;;RPLCLORC;;;${CONNECTOR_SID})(A;CIID;GA;;;EA)`,
+        DOMAIN_SID,
+      ),
+    },
+  };
+}
+
+describe('planPreparation', () => {
+  it('creates every object of a fresh forest, the container before the service that names it', () => {
+    const plan = planPreparation(freshForest());
+    expect(plan.changes.map((c) => [c.action, c.dn])).toEqual([
+      ['create', CONTAINER],
+      ['modify', CONTAINER],
+      ['create', DRC],
+      ['create', DRSS],
+      ['create', DRS],
+      ['modify', DRC],
+    ]);
+    const service = plan.changes[4]!.step;
+    expect(service).toEqual({
+      kind: 'create',
+      dn: DRS,
+      attributes: {
+        objectClass: ['msDS-DeviceRegistrationService'],
+        'msDS-DeviceLocation': [CONTAINER],
+        'msDS-IsEnabled': ['TRUE'],
+      },
+    });
+    expect(plan.changes[1]!.aces).toEqual([
+      `(OA;;CCDC;${DEVICE};;${CONNECTOR_SID})`,
+      `(OA;CIIO;RPWP;;${DEVICE};${CONNECTOR_SID})`,
+      `(A;;RPLCLORC;;;${CONNECTOR_SID})`,
+    ]);
+    expect(plan.changes[5]!.aces).toEqual([`(A;CI;RPLCLORC;;;${CONNECTOR_SID})`]);
+  });
+
+  it('changes nothing in a prepared forest', () => {
+    const plan = planPreparation(preparedForest());
+    expect(plan.changes.map((c) => c.action)).toEqual(['none', 'none', 'none', 'none', 'none', 'none']);
+    expect(plan.changes.every((c) => c.step === undefined)).toBe(true);
+  });
+
+  it('adds only the missing ACEs, in canonical order, and keeps the rest of the DACL', () => {
+    const state = preparedForest();
+    state.container.descriptor = fromSddl(
+      `D:AI(D;;SD;;;WD)(A;;RPLCLORC;;;AU)(OA;;CCDC;${DEVICE};;${CONNECTOR_SID})(A;CIID;GA;;;EA)`,
+      DOMAIN_SID,
+    );
+    const change = planPreparation(state).changes[1]!;
+    expect(change.action).toBe('modify');
+    expect(change.aces).toEqual([
+      `(OA;CIIO;RPWP;;${DEVICE};${CONNECTOR_SID})`,
+      `(A;;RPLCLORC;;;${CONNECTOR_SID})`,
+    ]);
+    const step = change.step;
+    if (step?.kind !== 'grant' || !step.after) throw new Error('expected a grant with a DACL after');
+    expect(toSddl(step.after, DOMAIN_SID)).toBe(
+      `D:AI(D;;SD;;;WD)(A;;RPLCLORC;;;AU)(OA;;CCDC;${DEVICE};;${CONNECTOR_SID})(OA;CIIO;RPWP;;${DEVICE};${CONNECTOR_SID})(A;;RPLCLORC;;;${CONNECTOR_SID})(A;CIID;GA;;;EA)`,
+    );
+  });
+
+  it('repairs an empty msDS-DeviceLocation or one that names something that is not a device container', () => {
+    const empty = preparedForest();
+    empty.service = { ...empty.service, deviceLocation: undefined };
+    expect(planPreparation(empty).changes[4]).toMatchObject({
+      action: 'modify',
+      step: { kind: 'modify', changes: [{ type: 'msDS-DeviceLocation', values: [CONTAINER] }] },
+    });
+    const wrongClass = preparedForest();
+    wrongClass.service = { ...wrongClass.service, deviceLocation: 'CN=Users,DC=corp,DC=example,DC=test' };
+    wrongClass.locationTarget = present('CN=Users,DC=corp,DC=example,DC=test', 'container');
+    expect(planPreparation(wrongClass).changes[4]!.detail).toMatch(/not an msDS-DeviceContainer/);
+  });
+
+  it('stops when the forest already has a configuration pointing at another device container', () => {
+    const state = preparedForest();
+    state.service = {
+      ...state.service,
+      deviceLocation: 'CN=RegisteredDevices,DC=other,DC=corp,DC=example,DC=test',
+    };
+    state.locationTarget = present(
+      'CN=RegisteredDevices,DC=other,DC=corp,DC=example,DC=test',
+      'msDS-DeviceContainer',
+    );
+    expect(() => planPreparation(state)).toThrow(expect.objectContaining({ code: 'DWB_AD_DRS_ELSEWHERE' }));
+  });
+
+  it('refuses to create a second msDS-DeviceRegistrationService', () => {
+    const state = freshForest();
+    state.otherServices = [`CN=Old DRS,${DRSS}`];
+    const err = (() => {
+      try {
+        planPreparation(state);
+      } catch (e) {
+        return e;
+      }
+    })() as DwbError;
+    expect(err.code).toBe('DWB_AD_DRS_ELSEWHERE');
+    expect(err.message).toContain(`CN=Old DRS,${DRSS}`);
+  });
+
+  it('refuses a forest without the device classes, and an object of the wrong class', () => {
+    const old = freshForest();
+    old.missingClasses = ['msDS-Device', 'msDS-DeviceContainer', 'msDS-DeviceRegistrationService'];
+    expect(() => planPreparation(old)).toThrow(/2012 R2 schema/);
+    const clash = freshForest();
+    clash.container = present(CONTAINER, 'container');
+    expect(() => planPreparation(clash)).toThrow(expect.objectContaining({ code: 'DWB_AD_OBJECT_CONFLICT' }));
+  });
+});
+
+describe('planToLdif', () => {
+  it('renders creations, repairs and DACL changes, with the SD-flags control and the SDDL', () => {
+    const state = preparedForest();
+    state.service = { ...state.service, isEnabled: 'FALSE' };
+    state.configuration.descriptor = fromSddl('D:AI(A;;RPLCLORC;;;AU)', DOMAIN_SID);
+    const ldif = planToLdif(planPreparation(state));
+    expect(ldif).toContain(
+      `dn: ${DRS}\nchangetype: modify\nreplace: msDS-IsEnabled\nmsDS-IsEnabled: TRUE\n-`,
+    );
+    expect(ldif).toContain(`# ACEs to add (SDDL): (A;CI;RPLCLORC;;;${CONNECTOR_SID})`);
+    expect(ldif).toContain(`# DACL after (SDDL):  D:AI(A;;RPLCLORC;;;AU)(A;CI;RPLCLORC;;;${CONNECTOR_SID})`);
+    expect(ldif).toContain(
+      'control: 1.2.840.113556.1.4.801 true:: MAMCAQQ=\nreplace: nTSecurityDescriptor\nnTSecurityDescriptor:: ',
+    );
+    expect(ldif).toContain(`# unchanged: ${CONTAINER}`);
+
+    const fresh = planToLdif(planPreparation(freshForest()));
+    expect(fresh).toContain(`dn: ${CONTAINER}\nchangetype: add\nobjectClass: msDS-DeviceContainer`);
+    expect(fresh).toContain(`msDS-DeviceLocation: ${CONTAINER}`);
+  });
+});
