@@ -2,15 +2,20 @@
 // succeeds. The connector and the outcome are cached in the check context, so that entra.owners
 // reuses the signed-in connector and is skipped when this check failed.
 import type { EntraConfig } from '../config/load.js';
-import { EntraConnector, type ProbeResult } from '../entra/connector.js';
+import type { EntraConnector, ProbeResult } from '../entra/connector.js';
 import { CheckSkipped, pass, skip } from './support.js';
 import type { Check, CheckContext } from './types.js';
 
-export function entraConnector(ctx: CheckContext, entra: EntraConfig): EntraConnector {
+/** The connector of this check run, created once (and loaded on demand: @azure/identity is slow to import). */
+export async function entraConnector(ctx: CheckContext, entra: EntraConfig): Promise<EntraConnector> {
   let connector = ctx.cache.get('entra.connector') as EntraConnector | undefined;
   if (!connector) {
-    connector = new EntraConnector(entra);
-    ctx.cache.set('entra.connector', connector);
+    const { EntraConnector } = await import('../entra/connector.js');
+    connector = ctx.cache.get('entra.connector') as EntraConnector | undefined;
+    if (!connector) {
+      connector = new EntraConnector(entra);
+      ctx.cache.set('entra.connector', connector);
+    }
   }
   return connector;
 }
@@ -19,7 +24,7 @@ export function entraConnector(ctx: CheckContext, entra: EntraConfig): EntraConn
 export function entraProbe(ctx: CheckContext, entra: EntraConfig): Promise<ProbeResult> {
   let probe = ctx.cache.get('entra.probe') as Promise<ProbeResult> | undefined;
   if (!probe) {
-    probe = Promise.resolve().then(() => entraConnector(ctx, entra).probe(1));
+    probe = entraConnector(ctx, entra).then((connector) => connector.probe(1));
     probe.catch(() => undefined); // reported by whoever awaits it
     ctx.cache.set('entra.probe', probe);
   }
@@ -33,7 +38,7 @@ export async function requireEntraConnection(ctx: CheckContext, entra: EntraConf
   } catch {
     throw new CheckSkipped('no connection to Microsoft Graph (see entra.connect)');
   }
-  return entraConnector(ctx, entra);
+  return await entraConnector(ctx, entra);
 }
 
 export const entraConnect: Check = {
