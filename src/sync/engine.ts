@@ -535,10 +535,17 @@ class RunContext {
     this.progress('reading');
     const inScope = devices.filter((d) => this.inScope(d));
     const outOfScope = devices.filter((d) => !this.inScope(d));
-    const relations =
+    const fetched =
       inScope.length > 0
         ? await this.source.fetchRelations(inScope.map((d) => d.id))
         : new Map<string, DeviceRelations>();
+    // The connector leaves out a device whose owners could not be read: keep its last known ones
+    // rather than writing it without an owner.
+    const relations = new Map<string, DeviceRelations>();
+    for (const d of inScope) {
+      const r = fetched.get(d.id) ?? this.store.getDevice(d.id)?.relations ?? undefined;
+      if (r) relations.set(d.id, r);
+    }
     if (!this.dryRun) {
       this.store.transaction(() => {
         for (const d of inScope) this.store.putDevice(d, relations.get(d.id) ?? null);
