@@ -1,6 +1,8 @@
 // The list of subcommands; each module registers itself on the program.
 import type { Command } from 'commander';
+import { register as claims } from './claims.js';
 import { register as check } from './check.js';
+import { register as demo } from './demo.js';
 import { register as devices } from './devices.js';
 import { register as emulator } from './emulator.js';
 import { register as initAd } from './init-ad.js';
@@ -10,4 +12,4 @@ import { register as sync } from './sync.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [initAd, check, sync, run, devices, status, emulator];
+export const commands: RegisterCommand[] = [initAd, check, sync, run, devices, status, emulator, demo, claims];

@@ -1,0 +1,77 @@
+// Writes the demo's device-writeback.yaml (SPEC §5) and its secrets: each secret is a file of its
+// own (mode 0600) next to the configuration, referenced as { file: … }, so the configuration can be
+// shown, copied and reused without ever showing a password.
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface DemoSecrets {
+  /** The connector account's password (ad.password). */
+  adPassword: string;
+  /** The emulator app registration's client secret (entra.clientSecret). */
+  clientSecret: string;
+  /** The lab administrator's password, for init-ad (DWB_ADMIN_PASSWORD). */
+  adminPassword: string;
+}
+
+export interface DemoConfigSettings {
+  dir: string;
+  tenantId: string;
+  clientId: string;
+  graphUrl: string;
+  emulatorCaFile: string;
+  adUrl: string;
+  adCaFile: string;
+  bindDn: string;
+  domain: string;
+  intervalSeconds: number;
+  webListen: string;
+}
+
+export interface DemoConfigFile {
+  file: string;
+  secretsDir: string;
+  adminPasswordFile: string;
+}
+
+function writeSecret(file: string, value: string): void {
+  writeFileSync(file, `${value}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
+const q = (value: string): string => JSON.stringify(value);
+
+export function writeDemoConfig(settings: DemoConfigSettings, secrets: DemoSecrets): DemoConfigFile {
+  const secretsDir = path.join(settings.dir, 'secrets');
+  mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
+  writeSecret(path.join(secretsDir, 'ad-password'), secrets.adPassword);
+  writeSecret(path.join(secretsDir, 'entra-client-secret'), secrets.clientSecret);
+  const adminPasswordFile = path.join(secretsDir, 'admin-password');
+  writeSecret(adminPasswordFile, secrets.adminPassword);
+  const file = path.join(settings.dir, 'device-writeback.yaml');
+  const text = `# Written by \`device-writeback demo\` for its throwaway lab (Samba AD DC + Graph emulator).
+# Secrets are files in secrets/ next to this file, never values in it.
+entra:
+  tenantId: ${settings.tenantId}
+  clientId: ${settings.clientId}
+  clientSecret: { file: secrets/entra-client-secret }
+  graphUrl: ${settings.graphUrl}
+  authorityHost: ${settings.graphUrl}
+  caFile: ${q(settings.emulatorCaFile)}
+ad:
+  url: ${settings.adUrl}
+  bindDn: ${q(settings.bindDn)}
+  password: { file: secrets/ad-password }
+  caFile: ${q(settings.adCaFile)}
+  domain: ${settings.domain}
+writeback:
+  intervalSeconds: ${settings.intervalSeconds}
+  fullEverySeconds: 3600
+  deleteThreshold: 500
+state:
+  sqlite: device-writeback.db
+web:
+  listen: ${settings.webListen}
+`;
+  writeFileSync(file, text, { mode: 0o600 });
+  return { file, secretsDir, adminPasswordFile };
+}

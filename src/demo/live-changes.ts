@@ -1,0 +1,131 @@
+// The live part of the demo: while `run` is going, change devices in the emulator (as an Entra
+// administrator would) and watch Active Directory over LDAP until each change is there, measuring
+// the delay from the change in the cloud to the object in AD.
+import { bufs, str, type AdConnection } from '../ad/connection.js';
+import { childDn } from '../ad/dn.js';
+import type { DirectoryStore } from '../emulator/store.js';
+import type { EmulatedDevice } from '../emulator/model.js';
+
+export interface LiveChange {
+  kind: 'rename' | 'disable' | 'delete';
+  device: EmulatedDevice;
+  /** What is done in Entra ID, in words. */
+  description: string;
+  /** Milliseconds from the change in the emulator until LDAP shows it. */
+  delayMs: number;
+}
+
+type AdState =
+  { exists: false } | { exists: true; displayName: string | undefined; enabled: boolean | undefined };
+
+async function readAd(session: AdConnection, dn: string): Promise<AdState> {
+  const entry = await session.read(dn, ['displayName', 'msDS-IsEnabled']);
+  if (!entry) return { exists: false };
+  const enabled = str(entry, 'msDS-IsEnabled');
+  return {
+    exists: true,
+    displayName: bufs(entry, 'displayName')[0]?.toString('utf8') ?? str(entry, 'displayName'),
+    enabled: enabled === undefined ? undefined : enabled.toUpperCase() === 'TRUE',
+  };
+}
+
+/** Polls every `pollMs` until `seen` holds; returns the milliseconds since `since`. */
+async function waitUntil(
+  session: AdConnection,
+  dn: string,
+  seen: (state: AdState) => boolean,
+  since: number,
+  options: { pollMs: number; timeoutMs: number; aborted: () => boolean },
+): Promise<number> {
+  for (;;) {
+    if (options.aborted()) throw new Error('interrupted');
+    if (seen(await readAd(session, dn))) return Date.now() - since;
+    if (Date.now() - since > options.timeoutMs) {
+      throw new Error(`${dn} did not show the change within ${options.timeoutMs / 1000} s`);
+    }
+    await new Promise((r) => setTimeout(r, options.pollMs));
+  }
+}
+
+/**
+ * Picks three enabled devices (so that "disable" changes something) whose display names are unique,
+ * so that a reader can find them in the `devices` table.
+ */
+export function pickDevices(store: DirectoryStore): [EmulatedDevice, EmulatedDevice, EmulatedDevice] {
+  const all = store.listDevices();
+  const names = new Map<string, number>();
+  for (const d of all) names.set(d.displayName, (names.get(d.displayName) ?? 0) + 1);
+  const candidates = all.filter(
+    (d) => d.accountEnabled && d.trustType !== null && names.get(d.displayName) === 1,
+  );
+  const [a, b, c] = [candidates[1], candidates[5], candidates[9]];
+  if (!a || !b || !c)
+    throw new Error('the emulator has too few enabled devices with unique names; use --devices 30 or more');
+  return [a, b, c];
+}
+
+export interface LiveChangeOptions {
+  store: DirectoryStore;
+  session: AdConnection;
+  containerDn: string;
+  pollMs?: number;
+  timeoutMs?: number;
+  aborted?: () => boolean;
+  /** Called once the change is made in the emulator, before waiting for AD. */
+  onChange?: (description: string) => void;
+  /** Called when AD shows the change. */
+  onSeen?: (change: LiveChange) => void;
+}
+
+/** Renames one device, disables another, deletes a third; one after the other. */
+export async function liveChanges(options: LiveChangeOptions): Promise<LiveChange[]> {
+  const { store, session, containerDn } = options;
+  const wait = {
+    pollMs: options.pollMs ?? 100,
+    timeoutMs: options.timeoutMs ?? 30_000,
+    aborted: options.aborted ?? (() => false),
+  };
+  const [renamed, disabled, deleted] = pickDevices(store);
+  const dnOf = (d: EmulatedDevice): string => childDn('CN', d.deviceId.toLowerCase(), containerDn);
+  const results: LiveChange[] = [];
+
+  const change = async (
+    kind: LiveChange['kind'],
+    device: EmulatedDevice,
+    description: string,
+    apply: () => void,
+    seen: (state: AdState) => boolean,
+  ): Promise<void> => {
+    options.onChange?.(description);
+    const t0 = Date.now();
+    apply();
+    const delayMs = await waitUntil(session, dnOf(device), seen, t0, wait);
+    const done: LiveChange = { kind, device, description, delayMs };
+    results.push(done);
+    options.onSeen?.(done);
+  };
+
+  const newName = `${renamed.displayName}-RENAMED`;
+  await change(
+    'rename',
+    renamed,
+    `rename "${renamed.displayName}" to "${newName}"`,
+    () => store.updateDevice(renamed.id, { displayName: newName }),
+    (s) => s.exists && s.displayName === newName,
+  );
+  await change(
+    'disable',
+    disabled,
+    `disable "${disabled.displayName}" (accountEnabled = false)`,
+    () => store.updateDevice(disabled.id, { accountEnabled: false }),
+    (s) => s.exists && s.enabled === false,
+  );
+  await change(
+    'delete',
+    deleted,
+    `delete "${deleted.displayName}"`,
+    () => store.deleteDevice(deleted.id),
+    (s) => !s.exists,
+  );
+  return results;
+}
