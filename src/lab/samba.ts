@@ -247,7 +247,7 @@ export const LEASE_DIR = path.join(os.tmpdir(), 'dwb-loopback-leases');
  * lease whose owner process is dead is taken over.
  */
 async function claimAddress(first: number): Promise<{ address: string; release(): void }> {
-  for (let n = first; n < 255; ) {
+  for (let n = first; n < 255;) {
     const lease = claimLease(n);
     // Someone outside our leases (an older run, another tool) may already serve LDAPS there.
     if (!(await listening(lease.address, 636))) return lease;
@@ -333,7 +333,10 @@ export async function startDc(template: SambaTemplate, options: StartOptions): P
   writeFileSync(path.join(dir, 'address'), address);
   let current: { pid: number; exited: () => boolean } | undefined;
   const launch = async (): Promise<void> => {
-    const child = spawn('samba', ['-s', conf, '-i'], { detached: true, stdio: ['ignore', 'ignore', 'ignore'] });
+    const child = spawn('samba', ['-s', conf, '-i'], {
+      detached: true,
+      stdio: ['ignore', 'ignore', 'ignore'],
+    });
     let exited = false;
     child.once('exit', () => {
       exited = true;

@@ -3,7 +3,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/device-writeback.js');
+export const BIN = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../bin/device-writeback.js',
+);
 
 export interface CliResult {
   code: number | null;
@@ -18,7 +21,10 @@ export interface CliProcess {
   output(): { stdout: string; stderr: string };
 }
 
-export function startCli(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): CliProcess {
+export function startCli(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): CliProcess {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd,
     env: { ...process.env, ...options.env, FORCE_COLOR: '0' },
@@ -34,6 +40,9 @@ export function startCli(args: string[], options: { env?: Record<string, string>
   return { child, done, output: () => ({ stdout, stderr }) };
 }
 
-export function runCli(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<CliResult> {
   return startCli(args, options).done;
 }

@@ -18,8 +18,15 @@ export async function startLabEnv(
   options: { emulator?: EmulatorOptions; bindDn?: string; password?: string; writeback?: string } = {},
 ): Promise<LabEnv> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dwb-e2e-'));
-  const emulator = await startEmulator({ dataDir: path.join(dir, 'emulator'), domainSid: dc.domainSid, ...options.emulator });
-  const env = { DWB_AD_PASSWORD: options.password ?? dc.adminPassword, DWB_CLIENT_SECRET: emulator.clientSecret };
+  const emulator = await startEmulator({
+    dataDir: path.join(dir, 'emulator'),
+    domainSid: dc.domainSid,
+    ...options.emulator,
+  });
+  const env = {
+    DWB_AD_PASSWORD: options.password ?? dc.adminPassword,
+    DWB_CLIENT_SECRET: emulator.clientSecret,
+  };
   const configFile = path.join(dir, 'device-writeback.yaml');
   writeFileSync(
     configFile,

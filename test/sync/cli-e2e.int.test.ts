@@ -21,7 +21,11 @@ async function cli(args: string[]): Promise<CliResult> {
 }
 
 async function adDevices(): Promise<Map<string, Awaited<ReturnType<typeof lab.admin.search>>[number]>> {
-  const entries = await lab.admin.search(container, { scope: 'one', filter: '(objectClass=msDS-Device)', attributes: ['*'] });
+  const entries = await lab.admin.search(container, {
+    scope: 'one',
+    filter: '(objectClass=msDS-Device)',
+    attributes: ['*'],
+  });
   return new Map(entries.map((e) => [str(e, 'cn')!.toLowerCase(), e]));
 }
 
@@ -38,7 +42,9 @@ beforeAll(async () => {
   container = `CN=RegisteredDevices,${lab.dc.forest.domainDn}`;
   await lab.admin.add(container, { objectClass: ['top', 'msDS-DeviceContainer'] });
   users = [await addUser(lab, 'alice', 'Alice-Pa55word!'), await addUser(lab, 'bob', 'Bob-Pa55word!')];
-  env = await startLabEnv(lab.dc, { emulator: { devices: 40, ownerSids: users.map((u) => u.sid), seed: 'cli-e2e' } });
+  env = await startLabEnv(lab.dc, {
+    emulator: { devices: 40, ownerSids: users.map((u) => u.sid), seed: 'cli-e2e' },
+  });
 });
 afterAll(async () => {
   await env?.emulator.close();
@@ -68,7 +74,9 @@ describe('device-writeback CLI end to end (emulator + Samba)', () => {
   });
 
   it('one delta sync applies exactly the cloud changes', async () => {
-    const devices = [...inScopeCloud().values()].filter((d) => env.emulator.store.relation(d.id, 'registeredOwners').length > 0);
+    const devices = [...inScopeCloud().values()].filter(
+      (d) => env.emulator.store.relation(d.id, 'registeredOwners').length > 0,
+    );
     const [a, b, c, d, e] = devices;
     env.emulator.store.updateDevice(a!.id, { displayName: 'Renamed laptop' });
     env.emulator.store.updateDevice(b!.id, { accountEnabled: !b!.accountEnabled });
@@ -80,7 +88,9 @@ describe('device-writeback CLI end to end (emulator + Samba)', () => {
     expect(summary).toMatchObject({ mode: 'delta', created: 0, updated: 3, deleted: 2 });
     const ad = await adDevices();
     expect(str(ad.get(a!.deviceId.toLowerCase())!, 'displayName')).toBe('Renamed laptop');
-    expect(str(ad.get(b!.deviceId.toLowerCase())!, 'msDS-IsEnabled')).toBe(b!.accountEnabled ? 'FALSE' : 'TRUE');
+    expect(str(ad.get(b!.deviceId.toLowerCase())!, 'msDS-IsEnabled')).toBe(
+      b!.accountEnabled ? 'FALSE' : 'TRUE',
+    );
     expect(str(ad.get(c!.deviceId.toLowerCase())!, 'msDS-DeviceOSVersion')).toBe('99.1.2');
     expect(ad.has(d!.deviceId.toLowerCase())).toBe(false);
     expect(ad.has(e!.deviceId.toLowerCase())).toBe(false);
@@ -94,9 +104,18 @@ describe('device-writeback CLI end to end (emulator + Samba)', () => {
     env.emulator.store.updateDevice(d.id, { displayName: 'Dry run name' });
     const before = await ldapsearch(lab.dc, container, ['-s', 'one', '*']);
     const r = await cli(['sync', '--dry-run', '--json']);
-    const summary = JSON.parse(r.stdout) as { dryRun: boolean; updated: number; operations: { action: string; dn: string; ldif: string }[] };
+    const summary = JSON.parse(r.stdout) as {
+      dryRun: boolean;
+      updated: number;
+      operations: { action: string; dn: string; ldif: string }[];
+    };
     expect(summary.dryRun).toBe(true);
-    expect(summary.operations).toEqual([expect.objectContaining({ action: 'modify', ldif: expect.stringContaining('displayName: Dry run name') })]);
+    expect(summary.operations).toEqual([
+      expect.objectContaining({
+        action: 'modify',
+        ldif: expect.stringContaining('displayName: Dry run name'),
+      }),
+    ]);
     expect(await ldapsearch(lab.dc, container, ['-s', 'one', '*'])).toBe(before);
     const human = await cli(['sync', '--dry-run']);
     expect(human.stdout).toContain('changetype: modify');
@@ -106,21 +125,35 @@ describe('device-writeback CLI end to end (emulator + Samba)', () => {
 
   it('devices and status show what is there', async () => {
     await cli(['sync']);
-    const devices = JSON.parse((await cli(['devices', '--json'])).stdout) as { dn: string; deviceId: string; displayName: string; managed: boolean; enabled: boolean }[];
+    const devices = JSON.parse((await cli(['devices', '--json'])).stdout) as {
+      dn: string;
+      deviceId: string;
+      displayName: string;
+      managed: boolean;
+      enabled: boolean;
+    }[];
     expect(devices.length).toBe((await adDevices()).size);
     expect(devices.every((d) => d.managed && d.dn.endsWith(container))).toBe(true);
-    const found = JSON.parse((await cli(['devices', '--search', 'Dry run', '--json'])).stdout) as { displayName: string }[];
+    const found = JSON.parse((await cli(['devices', '--search', 'Dry run', '--json'])).stdout) as {
+      displayName: string;
+    }[];
     expect(found.map((d) => d.displayName)).toEqual(['Dry run name']);
     const table = await cli(['devices']);
     expect(table.stdout).toMatch(/DISPLAY NAME\s+DEVICE ID/);
-    const status = JSON.parse((await cli(['status', '--json'])).stdout) as { counts: { managedObjects: number }; lastRuns: { outcome: string }[]; watermark: { committedAt: string } };
+    const status = JSON.parse((await cli(['status', '--json'])).stdout) as {
+      counts: { managedObjects: number };
+      lastRuns: { outcome: string }[];
+      watermark: { committedAt: string };
+    };
     expect(status.counts.managedObjects).toBe(devices.length);
     expect(status.watermark.committedAt).toBeTruthy();
     expect(status.lastRuns.length).toBeGreaterThan(3);
   });
 
   it('run writes changes back in seconds, refuses a second writer, and stops cleanly on SIGTERM', async () => {
-    const service = startCli(['run', '--config', env.configFile, '--listen', '127.0.0.1:0'], { env: env.env });
+    const service = startCli(['run', '--config', env.configFile, '--listen', '127.0.0.1:0'], {
+      env: env.env,
+    });
     try {
       await waitFor(() => service.output().stderr.includes('cycle'), 20_000);
       const second = await cli(['sync']);
@@ -128,7 +161,11 @@ describe('device-writeback CLI end to end (emulator + Samba)', () => {
       expect(second.stderr).toContain('DWB_STATE_LOCKED');
       const d = [...inScopeCloud().values()][1]!;
       env.emulator.store.updateDevice(d.id, { displayName: 'Changed while running' });
-      await waitFor(async () => str((await adDevices()).get(d.deviceId.toLowerCase())!, 'displayName') === 'Changed while running', 20_000);
+      await waitFor(
+        async () =>
+          str((await adDevices()).get(d.deviceId.toLowerCase())!, 'displayName') === 'Changed while running',
+        20_000,
+      );
     } finally {
       service.child.kill('SIGTERM');
     }
@@ -139,16 +176,24 @@ describe('device-writeback CLI end to end (emulator + Samba)', () => {
   });
 
   it('no secret appears in any output or log line', async () => {
-    const bad = await runCli(['sync', '--config', env.configFile, '--log-level', 'debug'], { env: { ...env.env, DWB_AD_PASSWORD: 'Wrong-But-Secret-Pa55' } });
+    const bad = await runCli(['sync', '--config', env.configFile, '--log-level', 'debug'], {
+      env: { ...env.env, DWB_AD_PASSWORD: 'Wrong-But-Secret-Pa55' },
+    });
     outputs.push(bad);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('DWB_AD_BIND_FAILED');
     outputs.push(await cli(['sync', '--log-level', 'trace']));
-    const secrets = [lab.dc.adminPassword, env.emulator.clientSecret, 'Wrong-But-Secret-Pa55', 'Alice-Pa55word!'];
-    for (const o of outputs) for (const s of secrets) {
-      expect(o.stdout).not.toContain(s);
-      expect(o.stderr).not.toContain(s);
-    }
+    const secrets = [
+      lab.dc.adminPassword,
+      env.emulator.clientSecret,
+      'Wrong-But-Secret-Pa55',
+      'Alice-Pa55word!',
+    ];
+    for (const o of outputs)
+      for (const s of secrets) {
+        expect(o.stdout).not.toContain(s);
+        expect(o.stderr).not.toContain(s);
+      }
   });
 });
 

@@ -31,7 +31,10 @@ beforeAll(async () => {
   container = `CN=RegisteredDevices,${lab.dc.forest.domainDn}`;
   await lab.admin.add(container, { objectClass: ['top', 'msDS-DeviceContainer'] });
   const users = [await addUser(lab, 'dana', 'Dana-Pa55word!'), await addUser(lab, 'eric', 'Eric-Pa55word!')];
-  env = await startLabEnv(lab.dc, { emulator: { devices: 300, ownerSids: users.map((u) => u.sid), seed: 'crash' }, writeback: '  deleteThreshold: 100000' });
+  env = await startLabEnv(lab.dc, {
+    emulator: { devices: 300, ownerSids: users.map((u) => u.sid), seed: 'crash' },
+    writeback: '  deleteThreshold: 100000',
+  });
 });
 afterAll(async () => env?.emulator.close());
 
@@ -65,10 +68,17 @@ async function assertConverged(): Promise<void> {
       .filter((d) => ['Workplace', 'AzureAd', 'ServerAd'].includes(String(d.trustType)))
       .map((d) => [d.deviceId.toLowerCase(), d]),
   );
-  const all = await lab.admin.search(lab.dc.forest.domainDn, { filter: '(objectClass=msDS-Device)', attributes: ['cn', 'msDS-DeviceID', 'displayName', 'msDS-IsEnabled'] });
+  const all = await lab.admin.search(lab.dc.forest.domainDn, {
+    filter: '(objectClass=msDS-Device)',
+    attributes: ['cn', 'msDS-DeviceID', 'displayName', 'msDS-IsEnabled'],
+  });
   const ids = all.map((e) => bytesToGuid(bufs(e, 'msDS-DeviceID')[0]!));
   expect(new Set(ids).size, 'duplicate msDS-DeviceID').toBe(ids.length);
-  const inContainer = new Map(all.filter((e) => e.dn.toLowerCase().endsWith(container.toLowerCase())).map((e) => [str(e, 'cn')!.toLowerCase(), e]));
+  const inContainer = new Map(
+    all
+      .filter((e) => e.dn.toLowerCase().endsWith(container.toLowerCase()))
+      .map((e) => [str(e, 'cn')!.toLowerCase(), e]),
+  );
   expect(inContainer.size).toBe(all.length);
   const statusRun = await runCli(['status', '--json', '--config', env.configFile], { env: env.env });
   expect(statusRun.code, statusRun.stderr).toBe(0);
@@ -107,7 +117,9 @@ describe('crash safety', () => {
     const final = await runCli(['sync', '--json', '--config', env.configFile], { env: env.env });
     expect([0, 3]).toContain(final.code);
     await assertConverged();
-    const again = JSON.parse((await runCli(['sync', '--json', '--config', env.configFile], { env: env.env })).stdout) as Record<string, number>;
+    const again = JSON.parse(
+      (await runCli(['sync', '--json', '--config', env.configFile], { env: env.env })).stdout,
+    ) as Record<string, number>;
     expect(again).toMatchObject({ created: 0, updated: 0, deleted: 0 });
   }, 300_000);
 
