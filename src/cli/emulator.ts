@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { DwbError } from '../errors.js';
 import { registerSecret } from '../log.js';
-import { startEmulator, type EmulatorOptions } from '../emulator/index.js';
+import { parseListen, startEmulator, type EmulatorOptions } from '../emulator/index.js';
 import { action, withCommonOptions, type GlobalOptions } from './context.js';
 
 interface EmulatorCommandOptions extends GlobalOptions {
@@ -68,6 +68,11 @@ export function emulatorOptionsFromFlags(opts: EmulatorCommandOptions, cwd = pro
       throw new DwbError('DWB_USAGE', `cannot read --client-cert ${file}: ${(err as Error).message}`);
     }
   });
+  try {
+    parseListen(opts.listen);
+  } catch (err) {
+    throw new DwbError('DWB_USAGE', (err as Error).message);
+  }
   const dataFile = opts.data ? path.resolve(cwd, opts.data) : undefined;
   return {
     listen: opts.listen,
@@ -135,7 +140,15 @@ export function register(program: Command): void {
   withCommonOptions(command, { json: true });
   command.action(
     action<EmulatorCommandOptions>(async (opts) => {
-      const emulator = await startEmulator(emulatorOptionsFromFlags(opts));
+      const options = emulatorOptionsFromFlags(opts);
+      const emulator = await startEmulator(options).catch((err: unknown) => {
+        if ((err as { code?: string }).code === 'EADDRINUSE') {
+          throw new DwbError('DWB_USAGE', `${opts.listen} is already in use.`, {
+            fix: 'Stop the other process or choose another port with --listen (port 0 picks a free one).',
+          });
+        }
+        throw err;
+      });
       const counts = emulator.store.counts();
       // The emulator's own secret is printed on purpose (like Azurite's well-known key); after
       // that it is registered so that no log line can ever contain it.

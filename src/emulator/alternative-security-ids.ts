@@ -2,7 +2,7 @@
 // base64 of the UTF-16LE text `X509:<SHA1-TP-PUBKEY>` + the certificate's SHA-1 thumbprint (40 hex
 // digits) + base64 of the SHA-256 hash of its public key; the writeback copies it to AD's
 // `altSecurityIdentities`, where AD FS finds the device by the certificate it presents.
-import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { createCertificate, createCertificateAuthority, type KeyedCertificate } from '../tls/certificates.js';
 import type { EmulatedAlternativeSecurityId } from './model.js';
 
@@ -29,7 +29,7 @@ export function certificateKeyParts(certPem: string): {
   publicKeySha256Base64: string;
 } {
   const cert = new X509Certificate(certPem);
-  const spki = createPublicKey(cert.publicKey).export({ type: 'spki', format: 'der' });
+  const spki = cert.publicKey.export({ type: 'spki', format: 'der' });
   return {
     sha1Thumbprint: createHash('sha1').update(cert.raw).digest('hex').toUpperCase(),
     publicKeySha256Base64: createHash('sha256').update(spki).digest('base64'),

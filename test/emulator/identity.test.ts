@@ -127,7 +127,7 @@ describe('token endpoint', () => {
     ],
     ['an unknown resource', { scope: 'https://vault.azure.net/.default' }, 400, 'invalid_resource', 500011],
     ['another grant type', { grant_type: 'password' }, 400, 'unsupported_grant_type', 70003],
-  ])('refuses %s', async (_what, overrides, status, error, code) => {
+  ])('refuses %s', async (_what, overrides: Record<string, string>, status, error, code) => {
     const form = tokenForm(overrides);
     if (overrides.client_secret === '') delete form.client_secret;
     const result = await request<Record<string, unknown>>(
