@@ -87,6 +87,10 @@ export const errorCatalog = {
     exit: ExitCode.failure,
     fix: 'A forest holds one device registration configuration. Use --domain matching the existing msDS-DeviceLocation, or delete the existing DeviceRegistrationService object first if it is stale.',
   },
+  DWB_AD_DRS_BROKEN: {
+    exit: ExitCode.failure,
+    fix: 'msDS-DeviceLocation is a system-only attribute: it can be set only when the DeviceRegistrationService object is created. Delete that object as an enterprise admin (note any AD FS device registration settings on it first), then run init-ad again: it recreates it pointing at the device container.',
+  },
   DWB_AD_OBJECT_CONFLICT: {
     exit: ExitCode.failure,
     fix: 'An object that init-ad needs to create already exists with another class. Rename or delete it (after checking what uses it), then run init-ad again.',
@@ -134,6 +138,10 @@ export const errorCatalog = {
   DWB_WEB_TOKEN_REQUIRED: {
     exit: ExitCode.usage,
     fix: 'Set web.token (as { env: NAME } or { file: PATH }) or listen on a loopback address such as 127.0.0.1.',
+  },
+  DWB_WEB_LISTEN_FAILED: {
+    exit: ExitCode.failure,
+    fix: 'Choose another address or port with --listen (or web.listen), or stop the process that uses it.',
   },
   DWB_PREREQ_MISSING: {
     exit: ExitCode.failure,

@@ -20,21 +20,22 @@ export const adDeviceLocation: Check = {
     const { conn } = await adSession(ctx);
     const { serviceDn, service, location } = await deviceRegistration(ctx);
     if (!service) throw new CheckSkipped(`no Device Registration Service object (see ad.drs-object)`);
-    if (!location) {
-      return fail(`msDS-DeviceLocation of ${serviceDn} is empty`, runInitAd(ctx.config));
-    }
-    const repair = runInitAd(ctx.config, { domain: ctx.config.ad.domain ?? dnToDomain(location) });
+    // msDS-DeviceLocation is system-only: it is set when the object is created and cannot be rewritten.
+    const recreate = `Delete ${serviceDn} as an enterprise admin (note any AD FS device registration settings on it first), then: ${runInitAd(ctx.config)}`;
+    if (!location) return fail(`msDS-DeviceLocation of ${serviceDn} is empty`, recreate);
     const target = await conn.read(location, ['objectClass']);
     if (!target) {
       return fail(
-        `msDS-DeviceLocation names ${location}, which does not exist (or the connector cannot read it)`,
-        repair,
+        /\\0ADEL:/i.test(location)
+          ? `msDS-DeviceLocation names a deleted object (${location}): the device container was deleted`
+          : `msDS-DeviceLocation names ${location}, which does not exist (or the connector cannot read it)`,
+        recreate,
       );
     }
     if (!hasObjectClass(target, 'msDS-DeviceContainer')) {
       return fail(
         `msDS-DeviceLocation names ${location}, which is a ${mostSpecificClass(target)}, not an msDS-DeviceContainer`,
-        repair,
+        recreate,
       );
     }
     const configured = ctx.config.ad.domain ? deviceContainerDn(domainToDn(ctx.config.ad.domain)) : undefined;

@@ -234,18 +234,21 @@ export function planPreparation(state: PreparationState): PreparationPlan {
     );
   } else {
     if (!hasClass(service.classes, SERVICE_CLASS)) throw conflict(service.dn, service.classes, SERVICE_CLASS);
-    const fixes: { type: string; values: string[] }[] = [];
-    const why: string[] = [];
     if (!locationIsOurs) {
-      fixes.push({ type: 'msDS-DeviceLocation', values: [containerDn] });
-      why.push(
+      // msDS-DeviceLocation is system-only: LDAP may set it when the object is created, never later.
+      const what =
         location === undefined
-          ? `msDS-DeviceLocation was empty, now ${containerDn}`
+          ? 'is empty'
           : state.locationTarget?.exists
-            ? `msDS-DeviceLocation named ${location}, which is not an msDS-DeviceContainer; now ${containerDn}`
-            : `msDS-DeviceLocation named ${location}, which does not exist; now ${containerDn}`,
+            ? `names ${location}, which is a ${state.locationTarget.classes[state.locationTarget.classes.length - 1] ?? 'object'}, not an msDS-DeviceContainer`
+            : `names ${location}, which does not exist`;
+      throw new DwbError(
+        'DWB_AD_DRS_BROKEN',
+        `msDS-DeviceLocation of ${service.dn} ${what}. It cannot be corrected in place (the attribute is system-only). init-ad did not change anything.`,
       );
     }
+    const fixes: { type: string; values: string[] }[] = [];
+    const why: string[] = [];
     if ((service.isEnabled ?? '').toUpperCase() !== 'TRUE') {
       fixes.push({ type: 'msDS-IsEnabled', values: ['TRUE'] });
       why.push(`msDS-IsEnabled was ${service.isEnabled ?? 'empty'}, now TRUE`);

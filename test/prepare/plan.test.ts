@@ -124,17 +124,30 @@ describe('planPreparation', () => {
     );
   });
 
-  it('repairs an empty msDS-DeviceLocation or one that names something that is not a device container', () => {
+  it('stops on a msDS-DeviceLocation that is empty or names something that is not a device container', () => {
+    // The attribute is system-only: it cannot be rewritten, only set when the object is created.
     const empty = preparedForest();
     empty.service = { ...empty.service, deviceLocation: undefined };
-    expect(planPreparation(empty).changes[4]).toMatchObject({
-      action: 'modify',
-      step: { kind: 'modify', changes: [{ type: 'msDS-DeviceLocation', values: [CONTAINER] }] },
-    });
+    expect(() => planPreparation(empty)).toThrow(expect.objectContaining({ code: 'DWB_AD_DRS_BROKEN' }));
     const wrongClass = preparedForest();
     wrongClass.service = { ...wrongClass.service, deviceLocation: 'CN=Users,DC=corp,DC=example,DC=test' };
     wrongClass.locationTarget = present('CN=Users,DC=corp,DC=example,DC=test', 'container');
-    expect(planPreparation(wrongClass).changes[4]!.detail).toMatch(/not an msDS-DeviceContainer/);
+    expect(() => planPreparation(wrongClass)).toThrow(
+      /names CN=Users,DC=corp,DC=example,DC=test, which is a container/,
+    );
+    const gone = preparedForest();
+    gone.service = { ...gone.service, deviceLocation: 'CN=Gone,DC=corp,DC=example,DC=test' };
+    gone.locationTarget = missing('CN=Gone,DC=corp,DC=example,DC=test');
+    expect(() => planPreparation(gone)).toThrow(/which does not exist/);
+  });
+
+  it('turns a disabled Device Registration Service back on', () => {
+    const state = preparedForest();
+    state.service = { ...state.service, isEnabled: 'FALSE' };
+    expect(planPreparation(state).changes[4]).toMatchObject({
+      action: 'modify',
+      step: { kind: 'modify', changes: [{ type: 'msDS-IsEnabled', values: ['TRUE'] }] },
+    });
   });
 
   it('stops when the forest already has a configuration pointing at another device container', () => {
