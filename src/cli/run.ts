@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { logger } from '../log.js';
 import { WritebackService } from '../sync/service.js';
-import { openSyncSession } from '../sync/session.js';
+import { openSyncSession, type SessionHooks } from '../sync/session.js';
 import { action, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
 
 interface RunFlags extends GlobalOptions {
@@ -17,6 +17,8 @@ export type ServiceExtra = (ctx: {
   listen: string;
 }) => Promise<{ close(): Promise<void> }>;
 export const serviceExtras: ServiceExtra[] = [];
+/** Observers `run` passes to its session (the console's metrics set them). */
+export const sessionHooks: SessionHooks = {};
 
 export function register(program: Command): void {
   const command = program
@@ -30,7 +32,9 @@ export function register(program: Command): void {
     action<RunFlags>(async (opts) => {
       const config = readConfig(opts);
       const listen = opts.listen ?? config.web.listen;
-      const session = await openSyncSession(config);
+      // The console, /metrics and /healthz register themselves (loaded by `run` only).
+      (await import('../web/register.js')).preflight(config, listen);
+      const session = await openSyncSession(config, sessionHooks);
       const service = new WritebackService(session);
       const extras: { close(): Promise<void> }[] = [];
       try {

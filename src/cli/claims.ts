@@ -1,0 +1,223 @@
+// `device-writeback claims (--device <deviceId> | --cert <pem-file>) [--user <upn or SID>]`: looks a
+// device up in AD as AD FS does and prints the device claims AD FS would issue, and why a claim is
+// absent. Exit 0 when AD FS would authenticate the device; 1 when it is not found, ambiguous or
+// disabled (an answer, not a crash).
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { AdConnection } from '../ad/connection.js';
+import { readDeviceCertificate, type DeviceCertificate } from '../claims/certificate.js';
+import { previewClaims, type ClaimsPreview, type ClaimsUser } from '../claims/device-claims.js';
+import { findDevice, resolveUser, type DeviceLookup, type LookupResult } from '../claims/lookup.js';
+import { DwbError, ExitCode, causeText } from '../errors.js';
+import { resolveTarget } from '../sync/target.js';
+import { action, out, outJson, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
+
+interface ClaimsFlags extends GlobalOptions {
+  device?: string;
+  cert?: string;
+  user?: string;
+}
+
+export type ClaimsOutcome = 'found' | 'not-found' | 'ambiguous' | 'disabled';
+
+export interface ClaimsReport {
+  outcome: ClaimsOutcome;
+  found: boolean;
+  lookup: {
+    by: 'certificate' | 'deviceId';
+    deviceId?: string;
+    certificate?: Omit<DeviceCertificate, 'altSecurityIdentitySpki' | 'subjectPublicKeyInfoHash'> & {
+      subjectPublicKeyInfoHash: string;
+    };
+    searchBase: string;
+    matchedBy: LookupResult['matchedBy'];
+  };
+  answer: string;
+  preview: ClaimsPreview | null;
+  candidates: string[];
+  nearMisses: LookupResult['nearMisses'];
+}
+
+function readCertificateFile(file: string): DeviceCertificate {
+  let data: Buffer;
+  try {
+    data = readFileSync(file);
+  } catch (err) {
+    throw new DwbError('DWB_USAGE', `cannot read --cert ${file}: ${causeText(err)}.`, {
+      fix: 'Give the path of the device certificate as a PEM (or DER) file.',
+    });
+  }
+  return readDeviceCertificate(data, `--cert ${file}`);
+}
+
+/** The whole question, answered from the directory. */
+export async function claimsReport(
+  conn: AdConnection,
+  containerDn: string,
+  domainDn: string,
+  schema: Parameters<typeof previewClaims>[1],
+  lookup: DeviceLookup,
+  userInput: string | undefined,
+): Promise<ClaimsReport> {
+  const user: ClaimsUser | undefined = userInput ? await resolveUser(conn, domainDn, userInput) : undefined;
+  const found = await findDevice(conn, containerDn, lookup);
+  const described =
+    lookup.by === 'certificate'
+      ? `altSecurityIdentities ${lookup.certificate.altSecurityIdentity}`
+      : `msDS-DeviceID ${lookup.deviceId.toLowerCase()}`;
+  const base: Omit<ClaimsReport, 'outcome' | 'found' | 'answer' | 'preview'> = {
+    lookup: {
+      by: lookup.by,
+      ...(lookup.by === 'deviceId' ? { deviceId: lookup.deviceId.toLowerCase() } : {}),
+      ...(lookup.by === 'certificate'
+        ? {
+            certificate: {
+              subject: lookup.certificate.subject,
+              issuer: lookup.certificate.issuer,
+              serialNumber: lookup.certificate.serialNumber,
+              validFrom: lookup.certificate.validFrom,
+              validTo: lookup.certificate.validTo,
+              thumbprint: lookup.certificate.thumbprint,
+              publicKeyHash: lookup.certificate.publicKeyHash,
+              subjectPublicKeyInfoHash: lookup.certificate.subjectPublicKeyInfoHash,
+              altSecurityIdentity: lookup.certificate.altSecurityIdentity,
+            },
+          }
+        : {}),
+      searchBase: containerDn,
+      matchedBy: found.matchedBy,
+    },
+    candidates: found.objects.map((o) => o.dn),
+    nearMisses: found.nearMisses,
+  };
+  if (found.outcome === 'not-found') {
+    let answer = `No device in ${containerDn} has ${described}: AD FS would not recognise this device and issues no device claims.`;
+    if (found.nearMisses.length > 0) {
+      answer += ` ${found.nearMisses.length === 1 ? 'One object has' : `${found.nearMisses.length} objects have`} this certificate's thumbprint with another public-key hash (${found.nearMisses.map((m) => m.dn).join('; ')}): the key in Entra ID does not belong to this certificate.`;
+    } else if (lookup.by === 'certificate') {
+      answer +=
+        ' Check that the device is written back (device-writeback devices --search …) and that this is the certificate the device presents.';
+    }
+    return { ...base, outcome: 'not-found', found: false, answer, preview: null };
+  }
+  if (found.outcome === 'ambiguous') {
+    return {
+      ...base,
+      outcome: 'ambiguous',
+      found: false,
+      answer: `${found.objects.length} objects in ${containerDn} have ${described} (${found.objects.map((o) => o.dn).join('; ')}): AD FS cannot tell which device this is, so it issues no device claims. Remove the duplicate.`,
+      preview: null,
+    };
+  }
+  const preview = previewClaims(found.objects[0]!, schema, user);
+  return {
+    ...base,
+    outcome: preview.authenticated ? 'found' : 'disabled',
+    found: true,
+    answer: preview.verdict,
+    preview,
+  };
+}
+
+function printReport(report: ClaimsReport): void {
+  const cert = report.lookup.certificate;
+  if (cert) {
+    out(`Certificate: ${cert.subject} (issuer ${cert.issuer})`);
+    out(`  SHA-1 thumbprint:       ${cert.thumbprint}`);
+    out(`  SHA-256 public key:     ${cert.publicKeyHash}`);
+    out(`  altSecurityIdentities:  ${cert.altSecurityIdentity}`);
+  } else {
+    out(`Device: msDS-DeviceID ${report.lookup.deviceId}`);
+  }
+  out(`  searched under:         ${report.lookup.searchBase}`);
+  const p = report.preview;
+  if (!p) {
+    out('');
+    out(report.answer);
+    return;
+  }
+  out('');
+  out(`Found: ${p.dn}`);
+  out(
+    `  ${p.displayName ?? '(no display name)'} · ${p.enabled === null ? 'enabled: unknown' : p.enabled ? 'enabled' : 'DISABLED'} · ${p.managedByWriteback ? 'written by device-writeback' : 'not written by device-writeback (unmanaged)'}`,
+  );
+  if (report.lookup.matchedBy === 'subjectPublicKeyInfo') {
+    out(
+      '  (matched by the SHA-256 of the whole SubjectPublicKeyInfo, the variant some tools write; Windows clients hash the public key itself)',
+    );
+  }
+  out('');
+  out(p.verdict);
+  const issued = p.claims.filter((c) => c.value !== null);
+  const absent = p.claims.filter((c) => c.value === null);
+  if (issued.length > 0) {
+    out('');
+    out('Claims AD FS issues:');
+    const width = Math.max(...issued.map((c) => c.type.length));
+    for (const c of issued) out(`  ${c.type.padEnd(width)}  ${c.value}${c.note ? `  (${c.note})` : ''}`);
+  }
+  if (absent.length > 0) {
+    out('');
+    out('Not issued:');
+    const width = Math.max(...absent.map((c) => c.type.length));
+    for (const c of absent) out(`  ${c.type.padEnd(width)}  ${c.absentReason}`);
+  }
+  if (p.user) {
+    const who = `${p.user.userPrincipalName ?? p.user.input} (${p.user.sid})`;
+    out('');
+    out(
+      p.user.isRegisteredOwner
+        ? `User ${who} is the registered owner of this device: isregistereduser = true.`
+        : `User ${who} is not the registered owner${p.registeredOwner ? ` (that is ${p.registeredOwner})` : ' (the device has none)'}: isregistereduser = false${p.user.isRegisteredUser ? ', although the user is one of its registered users' : ''}.`,
+    );
+  }
+}
+
+export function register(program: Command): void {
+  const command = program
+    .command('claims')
+    .description(
+      'look a device up in AD as AD FS does (by its certificate, or by deviceId) and print the device claims AD FS would issue',
+    )
+    .option('--device <deviceId>', 'the device to look up, by deviceId (msDS-DeviceID)')
+    .option('--cert <pem-file>', 'the device certificate to look up, as AD FS does (altSecurityIdentities)')
+    .option('--user <upn or SID>', 'the signing-in user, to compute isregistereduser');
+  withCommonOptions(command, { json: true });
+  command.action(
+    action<ClaimsFlags>(async (opts) => {
+      if ((opts.device ? 1 : 0) + (opts.cert ? 1 : 0) !== 1) {
+        throw new DwbError('DWB_USAGE', 'give exactly one of --device <deviceId> or --cert <pem-file>.');
+      }
+      const lookup: DeviceLookup = opts.cert
+        ? { by: 'certificate', certificate: readCertificateFile(opts.cert) }
+        : { by: 'deviceId', deviceId: opts.device! };
+      const config = readConfig(opts);
+      const conn = await AdConnection.open(
+        {
+          url: config.ad.url,
+          startTls: config.ad.startTls,
+          caFile: config.ad.caFile,
+          insecureSkipVerify: config.ad.insecureSkipVerify,
+          timeoutSeconds: config.ad.timeoutSeconds,
+        },
+        { user: config.ad.bindDn, password: config.ad.password.reveal() },
+      );
+      try {
+        const target = await resolveTarget(conn, config.ad);
+        const report = await claimsReport(
+          conn,
+          target.containerDn,
+          target.rootDse.defaultNamingContext,
+          target.schema,
+          lookup,
+          opts.user,
+        );
+        if (opts.json) outJson(report);
+        else printReport(report);
+        return report.outcome === 'found' ? ExitCode.ok : ExitCode.failure;
+      } finally {
+        await conn.close();
+      }
+    }),
+  );
+}

@@ -1,0 +1,44 @@
+// What every console page can reach: the running service and its session, the device index, the
+// metrics, the console's own LDAP session, and the last check report.
+import type { CheckReport } from '../checks/index.js';
+import type { Config } from '../config/load.js';
+import type { AdTarget } from '../sync/ad-target.js';
+import type { WritebackService } from '../sync/service.js';
+import type { SyncSession } from '../sync/session.js';
+import type { DeviceIndex } from './device-index.js';
+import type { WritebackMetrics } from './metrics.js';
+
+export interface CheckRun {
+  startedAt: string;
+  durationMs: number;
+  report?: CheckReport;
+  error?: string;
+}
+
+export interface ConsoleContext {
+  service: WritebackService;
+  session: SyncSession;
+  config: Config;
+  index: DeviceIndex;
+  metrics: WritebackMetrics;
+  /** The console's own LDAP session (one connection as the connector), apart from the engine's pool. */
+  ad: AdTarget;
+  runChecks(config: Config): Promise<CheckReport>;
+  checks: { last?: CheckRun; running?: Promise<void> };
+}
+
+/** Bounds a live directory read so that a page answers even when the DC does not. */
+export async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what} did not answer within ${Math.round(ms / 1000)} s`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

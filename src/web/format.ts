@@ -1,0 +1,54 @@
+// Small text formats the pages share: times in UTC, ages, durations, and AD values in the form an
+// administrator reads them (GUIDs, SIDs, FILETIMEs decoded).
+import { bytesToGuid } from '../ad/guid.js';
+import { bytesToSid } from '../ad/sid.js';
+import { fromFileTime } from '../sync/attribute-flow.js';
+
+export function timeText(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return iso;
+  return new Date(ms)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC');
+}
+
+export function ageText(iso: string | null | undefined, now = Date.now()): string {
+  if (!iso) return 'never';
+  const s = Math.round((now - Date.parse(iso)) / 1000);
+  if (Number.isNaN(s)) return iso;
+  if (s < 0) return `in ${Math.max(1, -s)} s`;
+  if (s < 120) return `${s} s ago`;
+  if (s < 7200) return `${Math.round(s / 60)} min ago`;
+  if (s < 172800) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} days ago`;
+}
+
+export function durationText(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return '—';
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.round(ms / 60_000)} min`;
+}
+
+/** One AD value as text: binary GUIDs and SIDs decoded, FILETIMEs with their date. */
+export function adValueText(attribute: string, value: Buffer): string {
+  try {
+    switch (attribute) {
+      case 'msDS-DeviceID':
+        return value.length === 16 ? bytesToGuid(value) : `0x${value.toString('hex')}`;
+      case 'msDS-RegisteredOwner':
+      case 'msDS-RegisteredUsers':
+        return bytesToSid(value);
+      case 'msDS-ApproximateLastLogonTimeStamp': {
+        const text = value.toString('utf8');
+        return /^\d+$/.test(text) ? `${timeText(fromFileTime(text).toISOString())} (${text})` : text;
+      }
+      default:
+        return value.toString('utf8');
+    }
+  } catch {
+    return `0x${value.toString('hex')}`;
+  }
+}

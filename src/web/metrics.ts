@@ -1,0 +1,171 @@
+// Prometheus metrics for `run` (prom-client, a registry of our own): what each cycle did, the state
+// of the store, Graph requests and throttling, LDAP operations by result code, and the default
+// process metrics. The connectors report through observer hooks; gauges are read at scrape time.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { EntraObserver } from '../entra/observer.js';
+import type { StateStore } from '../state/store.js';
+import type { CycleRecord, ServiceHealth } from '../sync/service.js';
+
+export type LdapObserver = (operation: string, resultCode: number | 'ok' | 'error') => void;
+
+/** Where the scrape-time gauges read from (set once the service exists). */
+export interface MetricsSource {
+  store: StateStore;
+  health(): ServiceHealth;
+}
+
+const PREFIX = 'device_writeback_';
+
+export class WritebackMetrics {
+  readonly registry = new Registry();
+  private source: MetricsSource | undefined;
+
+  readonly objectsCreated = new Counter({
+    name: `${PREFIX}objects_created_total`,
+    help: 'msDS-Device objects created in AD',
+    registers: [this.registry],
+  });
+  readonly objectsUpdated = new Counter({
+    name: `${PREFIX}objects_updated_total`,
+    help: 'msDS-Device objects modified in AD',
+    registers: [this.registry],
+  });
+  readonly objectsDeleted = new Counter({
+    name: `${PREFIX}objects_deleted_total`,
+    help: 'msDS-Device objects deleted from AD',
+    registers: [this.registry],
+  });
+  readonly objectsQuarantined = new Counter({
+    name: `${PREFIX}objects_quarantined_total`,
+    help: 'devices quarantined by a cycle (a device quarantined again in a later cycle counts again)',
+    registers: [this.registry],
+  });
+  readonly cycles = new Counter({
+    name: `${PREFIX}cycles_total`,
+    help: 'sync cycles by mode (full, delta) and outcome (ok, quarantined, threshold, failed)',
+    labelNames: ['mode', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly cycleDuration = new Histogram({
+    name: `${PREFIX}cycle_duration_seconds`,
+    help: 'duration of sync cycles',
+    labelNames: ['mode'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800],
+    registers: [this.registry],
+  });
+  readonly graphRequests = new Counter({
+    name: `${PREFIX}graph_requests_total`,
+    help: 'HTTP requests to Microsoft Graph and the identity platform, by route and status (0: no answer)',
+    labelNames: ['route', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly graphThrottled = new Counter({
+    name: `${PREFIX}graph_throttled_retries_total`,
+    help: 'Graph requests retried after throttling (429, 503...), by route and status',
+    labelNames: ['route', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly graphDeltaResets = new Counter({
+    name: `${PREFIX}graph_delta_resets_total`,
+    help: 'delta tokens refused by Graph (a full read followed)',
+    registers: [this.registry],
+  });
+  readonly graphInvalidDevices = new Counter({
+    name: `${PREFIX}graph_invalid_devices_total`,
+    help: 'device records from Graph that failed validation',
+    registers: [this.registry],
+  });
+  readonly ldapOperations = new Counter({
+    name: `${PREFIX}ldap_operations_total`,
+    help: 'LDAP operations by operation and result (success, or the LDAP result code, or error when the server did not answer)',
+    labelNames: ['operation', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly ldapErrors = new Counter({
+    name: `${PREFIX}ldap_errors_total`,
+    help: 'failed LDAP operations by operation and result code (error: no LDAP answer)',
+    labelNames: ['operation', 'result_code'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    const gauge = (name: string, help: string, read: (s: MetricsSource) => number | undefined): void => {
+      const g: Gauge = new Gauge({
+        name: `${PREFIX}${name}`,
+        help,
+        registers: [this.registry],
+        collect: () => {
+          if (!this.source) return;
+          const value = read(this.source);
+          if (value === undefined) g.reset();
+          else g.set(value);
+        },
+      });
+    };
+    gauge('managed_devices', 'msDS-Device objects written and managed by device-writeback', (s) =>
+      s.store.countObjects(),
+    );
+    gauge('quarantined_devices', 'devices in quarantine now', (s) => s.store.countQuarantined());
+    gauge(
+      'unmanaged_objects',
+      'objects in the device container not written by device-writeback (last full reconcile)',
+      (s) => s.store.countUnmanaged(),
+    );
+    gauge('cloud_devices', 'cloud devices the engine knows (last known state)', (s) =>
+      s.store.countDevices(),
+    );
+    gauge('watermark_age_seconds', 'seconds since the delta watermark was last committed', (s) => {
+      const at = s.store.watermarkAt;
+      return at ? Math.max(0, (Date.now() - Date.parse(at)) / 1000) : undefined;
+    });
+    gauge('last_success_timestamp_seconds', 'Unix time of the end of the last successful cycle', (s) => {
+      const at = s.health().lastSuccessAt;
+      return at ? Date.parse(at) / 1000 : undefined;
+    });
+    gauge('healthy', '1 while /healthz answers 200, 0 otherwise', (s) => (s.health().healthy ? 1 : 0));
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  bind(source: MetricsSource): void {
+    this.source = source;
+  }
+
+  readonly ldapObserver: LdapObserver = (operation, resultCode) => {
+    const result = resultCode === 'ok' ? 'success' : String(resultCode);
+    this.ldapOperations.inc({ operation, result });
+    if (resultCode !== 'ok') this.ldapErrors.inc({ operation, result_code: String(resultCode) });
+  };
+
+  readonly entraObserver: EntraObserver = {
+    onRequest: (route, status) => this.graphRequests.inc({ route, status: String(status) }),
+    onThrottle: (route, status) => this.graphThrottled.inc({ route, status: String(status) }),
+    onReset: () => this.graphDeltaResets.inc(),
+    onInvalidDevice: () => this.graphInvalidDevices.inc(),
+  };
+
+  /** The service's cycle listener. */
+  readonly onCycle = (cycle: CycleRecord): void => {
+    const seconds = Math.max(0, (Date.parse(cycle.finishedAt) - Date.parse(cycle.startedAt)) / 1000);
+    const s = cycle.summary;
+    if (cycle.ok && s) {
+      this.objectsCreated.inc(s.created);
+      this.objectsUpdated.inc(s.updated);
+      this.objectsDeleted.inc(s.deleted);
+      this.objectsQuarantined.inc(s.quarantined);
+      const outcome = s.thresholdStopped ? 'threshold' : s.quarantined > 0 ? 'quarantined' : 'ok';
+      this.cycles.inc({ mode: s.mode, outcome });
+      this.cycleDuration.observe({ mode: s.mode }, s.durationMs / 1000);
+    } else {
+      this.cycles.inc({ mode: 'unknown', outcome: 'failed' });
+      this.cycleDuration.observe({ mode: 'unknown' }, seconds);
+    }
+  };
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

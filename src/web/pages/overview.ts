@@ -1,0 +1,142 @@
+// Overview: is the service healthy, what did the last cycle do, when is the next one, how old is
+// the watermark, how many devices are managed, unmanaged and quarantined, and the last errors.
+import type { ConsoleContext } from '../context.js';
+import { ageText, durationText, timeText } from '../format.js';
+import { badge, href, html, type SafeHtml } from '../html.js';
+
+interface RecentError {
+  runId: number;
+  startedAt: string;
+  deviceId: string | null;
+  code: string;
+  message: string;
+}
+
+export function overviewPage(ctx: ConsoleContext, csrf: string): { title: string; body: SafeHtml } {
+  const health = ctx.service.health();
+  const store = ctx.session.store;
+  const counts = ctx.index.counts();
+  const last = health.lastCycle;
+  const s = last?.summary;
+  const errors = store.database
+    .prepare(
+      `SELECT e.run_id AS runId, r.started_at AS startedAt, e.device_id AS deviceId, e.code, e.message
+       FROM run_errors e JOIN runs r ON r.id = e.run_id ORDER BY e.run_id DESC, e.rowid DESC LIMIT 10`,
+    )
+    .all() as RecentError[];
+  const failedRuns = store.recentRuns(20).filter((r) => r.outcome === 'failed' || r.outcome === 'threshold');
+  const card = (label: string, value: number, link: string): SafeHtml =>
+    html`<div class="card">
+      <a href="${link}"
+        ><div class="label">${label}</div>
+        <div class="value">${value.toLocaleString('en-US')}</div></a
+      >
+    </div>`;
+  const entra = ctx.config.entra;
+  const body = html` <h1>Overview</h1>
+    <section class="health ${health.healthy ? 'ok' : 'bad'}" aria-labelledby="health-title">
+      <strong id="health-title">${health.healthy ? 'Healthy' : 'Unhealthy'}</strong> — ${health.reason}.
+      ${health.running ? html` A cycle is running now.` : health.nextRunAt ? html` Next cycle ${ageText(health.nextRunAt)} (${timeText(health.nextRunAt)}).` : ''}
+    </section>
+    <form method="post" action="/run" class="inline">
+      <input type="hidden" name="_csrf" value="${csrf}" />
+      <button type="submit">Run a cycle now</button>
+    </form>
+
+    <h2>Devices</h2>
+    <div class="cards">
+      ${card('Managed (written by device-writeback)', counts.managed, href('/devices', { state: 'managed' }))}
+      ${card('Unmanaged objects in the container', counts.unmanaged, href('/devices', { state: 'unmanaged' }))}
+      ${card('Quarantined', counts.quarantined, '/quarantine')}
+      ${card('Known in Entra ID, not written', counts['not-written'], href('/devices', { state: 'not-written' }))}
+      ${card('All rows', counts.all, '/devices')}
+    </div>
+
+    <h2>Sync</h2>
+    <dl class="facts">
+      <dt>Last cycle</dt>
+      <dd>
+        ${
+          last
+            ? s
+              ? html`${badge(s.thresholdStopped ? 'threshold' : s.quarantined > 0 ? 'quarantined' : 'ok', s.thresholdStopped ? 'deletions held' : s.quarantined > 0 ? 'quarantined some' : 'ok')}
+                ${s.mode}, ${timeText(last.startedAt)}: ${s.created} created, ${s.updated} updated,
+                ${s.deleted} deleted, ${s.unchanged} unchanged, ${s.quarantined} quarantined, in
+                ${durationText(s.durationMs)}`
+              : html`${badge('failed')} ${timeText(last.startedAt)}:
+                  <span class="mono">${last.error?.code}</span> ${last.error?.message}`
+            : 'none yet in this process'
+        }
+      </dd>
+      <dt>Last successful cycle</dt>
+      <dd>
+        ${health.lastSuccessAt ? `${timeText(health.lastSuccessAt)} (${ageText(health.lastSuccessAt)})` : 'none yet in this process'}
+      </dd>
+      <dt>Delta watermark</dt>
+      <dd>
+        ${store.watermarkAt ? `committed ${ageText(store.watermarkAt)} (${timeText(store.watermarkAt)})` : 'none yet: the next cycle is a full import'}
+      </dd>
+      <dt>Last full reconcile</dt>
+      <dd>${store.lastFullAt ? `${ageText(store.lastFullAt)} (${timeText(store.lastFullAt)})` : 'never'}</dd>
+      <dt>Schedule</dt>
+      <dd>
+        delta every ${ctx.config.writeback.intervalSeconds} s, full reconcile every
+        ${ctx.config.writeback.fullEverySeconds} s, deletion threshold ${ctx.config.writeback.deleteThreshold}
+      </dd>
+      <dt>Device container</dt>
+      <dd class="mono">${ctx.session.info.containerDn}</dd>
+      <dt>Domain controller</dt>
+      <dd class="mono">${ctx.config.ad.url}</dd>
+      <dt>Connector account</dt>
+      <dd class="mono">${ctx.config.ad.bindDn}</dd>
+      <dt>Microsoft Graph</dt>
+      <dd class="mono">
+        ${entra ? `${entra.graphUrl} (tenant ${entra.tenantId}, client ${entra.clientId})` : '—'}
+      </dd>
+    </dl>
+
+    <h2>Last errors</h2>
+    ${
+      errors.length === 0 && failedRuns.length === 0
+        ? html`<p class="muted">No device errors in the recorded runs.</p>`
+        : html`<table>
+            <caption>
+              The most recent per-device errors and failed runs
+            </caption>
+            <thead>
+              <tr>
+                <th scope="col">Run</th>
+                <th scope="col">When</th>
+                <th scope="col">Device</th>
+                <th scope="col">Code</th>
+                <th scope="col">Message</th>
+              </tr>
+            </thead>
+            <tbody>
+              ${failedRuns.slice(0, 5).map(
+                (r) =>
+                  html`<tr>
+                    <td><a href="/runs/${r.id}">#${r.id}</a></td>
+                    <td>${timeText(r.startedAt)}</td>
+                    <td>—</td>
+                    <td>${badge(r.outcome)}</td>
+                    <td class="wrap">${r.error ?? ''}</td>
+                  </tr>`,
+              )}
+              ${errors.map(
+                (e) =>
+                  html`<tr>
+                    <td><a href="/runs/${e.runId}">#${e.runId}</a></td>
+                    <td>${timeText(e.startedAt)}</td>
+                    <td>
+                      ${e.deviceId ? html`<a class="mono" href="${href(`/devices/${encodeURIComponent(e.deviceId)}`)}">${e.deviceId}</a>` : '—'}
+                    </td>
+                    <td class="mono">${e.code}</td>
+                    <td class="wrap">${e.message}</td>
+                  </tr>`,
+              )}
+            </tbody>
+          </table>`
+    }`;
+  return { title: 'Overview', body };
+}

@@ -1,0 +1,143 @@
+// The console's device index over a real state store (no DC): search, filters, paging, and that it
+// follows the engine's writes (new, renamed, deleted, written, unmanaged, quarantined devices).
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StateStore } from '../../src/state/store.js';
+import { DeviceIndex } from '../../src/web/device-index.js';
+import { sampleDevice } from '../support/fake-source.js';
+
+let store: StateStore;
+const owner = (n: number) => ({
+  registeredOwners: [
+    {
+      id: `u${n}`,
+      userPrincipalName: `user${n % 3}@corp.example.test`,
+      onPremisesSecurityIdentifier: `S-1-5-21-1-2-3-${1100 + (n % 3)}`,
+    },
+  ],
+  registeredUsers: [],
+});
+
+beforeEach(() => {
+  store = StateStore.open(path.join(mkdtempSync(path.join(os.tmpdir(), 'dwb-index-')), 'state.db'), {
+    writer: true,
+  });
+  for (let n = 1; n <= 30; n++) {
+    const d = sampleDevice(n, {
+      operatingSystem: n % 3 === 0 ? 'iOS' : 'Windows',
+      accountEnabled: n % 5 !== 0,
+    });
+    store.putDevice(d, owner(n));
+    if (n <= 20)
+      store.putObject({
+        deviceId: d.deviceId,
+        graphId: d.id,
+        dn: `CN=${d.deviceId},CN=RegisteredDevices,DC=x`,
+        objectGuid: null,
+        hash: 'h',
+      });
+  }
+});
+afterEach(() => store.close());
+
+describe('DeviceIndex', () => {
+  it('lists everything sorted by display name, paged', () => {
+    const index = new DeviceIndex(store);
+    const page = index.query({ pageSize: 7, page: 2 });
+    expect(page.total).toBe(30);
+    expect(page.pages).toBe(5);
+    const all = index.query({ pageSize: 200 }).rows.map((r) => r.displayName);
+    expect(all).toEqual([...all].sort((a, b) => (a!.toLowerCase() < b!.toLowerCase() ? -1 : 1)));
+    expect(page.rows.map((r) => r.displayName)).toEqual(all.slice(7, 14));
+    // a page past the end shows the last one
+    expect(index.query({ pageSize: 7, page: 99 }).page).toBe(5);
+  });
+
+  it('searches name, deviceId, OS and owner, case-insensitively; filters combine', () => {
+    const index = new DeviceIndex(store);
+    expect(index.query({ search: 'device-12' }).rows.map((r) => r.displayName)).toEqual(['DEVICE-12']);
+    expect(
+      index.query({ search: sampleDevice(7).deviceId.toUpperCase() }).rows.map((r) => r.displayName),
+    ).toEqual(['DEVICE-7']);
+    expect(index.query({ os: 'iOS' }).total).toBe(10);
+    expect(index.query({ owner: 'USER1@' }).total).toBe(10);
+    expect(index.query({ enabled: false }).total).toBe(6);
+    expect(index.query({ state: 'managed' }).total).toBe(20);
+    expect(index.query({ state: 'not-written' }).total).toBe(10);
+    expect(
+      index.query({ state: 'managed', os: 'iOS', enabled: true }).rows.map((r) => r.displayName),
+    ).toEqual(['DEVICE-12', 'DEVICE-18', 'DEVICE-3', 'DEVICE-6', 'DEVICE-9']);
+    expect(index.query({ search: 'nothing like this' }).total).toBe(0);
+  });
+
+  it('finds hostile names literally', () => {
+    const hostile = `<script>alert("x")</script> & 'quotes' %_\\*`;
+    store.putDevice(sampleDevice(99, { displayName: hostile }), null);
+    const index = new DeviceIndex(store);
+    expect(index.query({ search: '<script>' }).rows.map((r) => r.displayName)).toEqual([hostile]);
+    expect(index.query({ search: '%_\\*' }).rows.map((r) => r.displayName)).toEqual([hostile]);
+    expect(index.query({ search: '%' }).total).toBe(1);
+  });
+
+  it('follows the engine: new, renamed, deleted, written and forgotten devices, quarantine, unmanaged objects', () => {
+    const index = new DeviceIndex(store);
+    expect(index.query({}).total).toBe(30);
+    store.putDevice(sampleDevice(31), null);
+    store.putDevice({ ...sampleDevice(2), displayName: 'AAA renamed' }, owner(2));
+    store.deleteDevice(sampleDevice(3).id);
+    store.deleteObject(sampleDevice(4).deviceId);
+    const d25 = sampleDevice(25);
+    store.putObject({
+      deviceId: d25.deviceId,
+      graphId: d25.id,
+      dn: `CN=${d25.deviceId},CN=RegisteredDevices,DC=x`,
+      objectGuid: null,
+      hash: 'h',
+    });
+    store.quarantine({
+      key: sampleDevice(26).id,
+      graphId: sampleDevice(26).id,
+      deviceId: sampleDevice(26).deviceId,
+      displayName: 'DEVICE-26',
+      code: 'DWB_DEVICE_NO_KEY',
+      message: 'no key',
+    });
+    store.replaceUnmanaged([
+      { dn: 'CN=legacy,CN=RegisteredDevices,DC=x', deviceId: null, displayName: 'Legacy laptop' },
+    ]);
+    const page = index.query({ pageSize: 200 });
+    expect(page.total).toBe(31);
+    expect(page.rows[0]!.displayName).toBe('AAA renamed');
+    expect(page.rows.some((r) => r.displayName === 'DEVICE-3')).toBe(false);
+    expect(index.get(sampleDevice(4).id)!.state).toBe('not-written');
+    expect(index.get(d25.id)!.state).toBe('managed');
+    expect(index.get(sampleDevice(26).id)).toMatchObject({
+      state: 'quarantined',
+      quarantine: { code: 'DWB_DEVICE_NO_KEY' },
+    });
+    expect(index.query({ state: 'unmanaged' }).rows.map((r) => [r.displayName, r.key])).toEqual([
+      ['Legacy laptop', 'ad:CN=legacy,CN=RegisteredDevices,DC=x'],
+    ]);
+    expect(index.get(sampleDevice(5).deviceId)!.key).toBe(sampleDevice(5).id);
+    expect(index.counts()).toMatchObject({ all: 31, unmanaged: 1, quarantined: 1 });
+    store.release(sampleDevice(26).id);
+    expect(index.get(sampleDevice(26).id)!.state).toBe('not-written');
+  });
+
+  it('survives many changes at once (re-sort) and a reopened store', () => {
+    const index = new DeviceIndex(store);
+    store.transaction(() => {
+      for (let n = 100; n < 800; n++) store.putDevice(sampleDevice(n, { displayName: `bulk-${n}` }), null);
+    });
+    expect(index.query({ search: 'bulk-' }).total).toBe(700);
+    expect(index.query({ pageSize: 3 }).rows.map((r) => r.displayName)).toEqual([
+      'bulk-100',
+      'bulk-101',
+      'bulk-102',
+    ]);
+    const again = new DeviceIndex(store);
+    expect(again.query({}).total).toBe(730);
+  });
+});
