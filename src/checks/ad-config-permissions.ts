@@ -27,7 +27,7 @@ export const adConfigPermissions: Check = {
       const entry = await conn.read(dn, ['objectClass']);
       if (!entry) {
         problems.push(`cannot see ${dn} (it does not exist, or the connector may not read it)`);
-        continue;
+        break; // what is below it cannot be judged either
       }
       const sd = await daclAsConnector(ctx, dn);
       if (!sd) {

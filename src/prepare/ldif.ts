@@ -47,8 +47,8 @@ function changeToLdif(change: PlannedChange, domainSid: string | undefined): str
       lines.push(...comment(`DACL after (SDDL):  ${toSddl(step.after, domainSid)}`));
       lines.push(
         ldifLine('dn', step.dn),
+        SD_FLAGS_DACL_CONTROL, // RFC 2849: controls come between dn and changetype
         'changetype: modify',
-        SD_FLAGS_DACL_CONTROL,
         'replace: nTSecurityDescriptor',
         ldifLine('nTSecurityDescriptor', encodeSecurityDescriptor(step.after)),
         '-',

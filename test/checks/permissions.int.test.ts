@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { SambaDc } from '../../src/lab/samba.js';
 import { addUser, sambaTool, useDc, type LabUser } from '../support/samba.js';
+import { writeFileSync } from 'node:fs';
 import { byId, checkJson, dwb, leakedSecrets, writeLabConfig, type LabConfig } from '../support/forest.js';
 
 const run = promisify(execFile);
@@ -135,5 +136,27 @@ describe('connector rights removed, then restored by init-ad', () => {
     expect(result.code).toBe(0);
     expect(byId(report, 'ad.container-permissions').status).toBe('pass');
     expect(byId(report, 'ad.config-permissions').status).toBe('pass');
+  });
+
+  it('the LDIF of --dry-run, applied with ldapmodify, grants the same rights that init-ad would', async () => {
+    const container = `CN=RegisteredDevices,${lab.dc.forest.domainDn}`;
+    await setDacl(lab.dc, container, withoutTrustee(await sddlOf(lab.dc, container), connector.sid));
+    expect(byId((await checkJson(config)).report, 'ad.container-permissions').status).toBe('fail');
+    const dry = await dwb(config, ['init-ad', ...admin, '--dry-run', '--json']);
+    const ldifFile = path.join(config.dir, 'grant.ldif');
+    writeFileSync(ldifFile, (JSON.parse(dry.stdout) as { ldif: string }).ldif);
+    await run(
+      'ldapmodify',
+      ['-H', lab.dc.url, '-x', '-D', lab.dc.adminUpn, '-w', lab.dc.adminPassword, '-f', ldifFile],
+      {
+        env: { ...process.env, LDAPTLS_CACERT: lab.dc.caFile },
+      },
+    );
+    expect(byId((await checkJson(config)).report, 'ad.container-permissions').status).toBe('pass');
+    const after = await dwb(config, ['init-ad', ...admin, '--json']);
+    const actions = (JSON.parse(after.stdout) as { changes: { action: string }[] }).changes.map(
+      (c) => c.action,
+    );
+    expect(actions).toEqual(['none', 'none', 'none', 'none', 'none', 'none']);
   });
 });

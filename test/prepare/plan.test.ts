@@ -199,7 +199,7 @@ describe('planToLdif', () => {
     expect(ldif).toContain(`# ACEs to add (SDDL): (A;CI;RPLCLORC;;;${CONNECTOR_SID})`);
     expect(ldif).toContain(`# DACL after (SDDL):  D:AI(A;;RPLCLORC;;;AU)(A;CI;RPLCLORC;;;${CONNECTOR_SID})`);
     expect(ldif).toContain(
-      'control: 1.2.840.113556.1.4.801 true:: MAMCAQQ=\nreplace: nTSecurityDescriptor\nnTSecurityDescriptor:: ',
+      `dn: ${DRC}\ncontrol: 1.2.840.113556.1.4.801 true:: MAMCAQQ=\nchangetype: modify\nreplace: nTSecurityDescriptor\nnTSecurityDescriptor:: `,
     );
     expect(ldif).toContain(`# unchanged: ${CONTAINER}`);
 
