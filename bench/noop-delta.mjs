@@ -1,0 +1,182 @@
+#!/usr/bin/env node
+// Benchmark 3, no-op delta: what one delta cycle of `run` costs when nothing changed, with 1,000,
+// 10,000 and 100,000 devices in the emulator and in the state store. The goal is that it does not
+// grow with the directory (largest / smallest <= 1.5).
+//
+// AD holds the same 1,000 objects (--in-ad) at every size: writing 100,000 objects into Samba takes
+// far longer than the 10-minute budget, and a no-op delta does not read AD at all. The devices
+// beyond the first 1,000 are created in the emulator with trustType null, which puts them out of
+// writeback.trustTypes: the engine reads them on the first (full) pass and keeps them in its state
+// store like any other device, but never writes them to AD. Each size starts `run` with a fresh
+// state store; the first cycle is the full pass, the following ones are the measured no-op deltas
+// (--samples of them, after one warm-up). The raw baseline is one HTTPS GET of an up-to-date delta
+// link (nothing new) against the same emulator.
+import { performance } from 'node:perf_hooks';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  adminConnection,
+  countChildren,
+  createDeviceContainer,
+  createLogger,
+  dist,
+  flags,
+  machine,
+  percentile,
+  report,
+  ROOT,
+  round,
+  startDc,
+  startEmulator,
+  startRun,
+  template,
+  workspace,
+  writeConfig,
+} from './lib/lab.mjs';
+import { graphClient } from './lib/graph.mjs';
+
+const NAME = 'noop-delta';
+const log = createLogger(NAME);
+const opts = flags(
+  { devices: 100_000, samples: 30, sizes: '', inAd: 1000, interval: 0.25 },
+  { sizes: { type: 'string' }, 'in-ad': { type: 'string' }, interval: { type: 'string' } },
+);
+opts.inAd = Number(opts['in-ad'] ?? opts.inAd);
+const sizes = (
+  opts.sizes
+    ? String(opts.sizes).split(',').map(Number)
+    : [1000, 10_000, 100_000].filter((n) => n <= opts.devices)
+)
+  .filter((n) => n > 0)
+  .sort((a, b) => a - b);
+
+async function countStateDevices(file) {
+  const Database = createRequire(path.join(ROOT, 'package.json'))('better-sqlite3');
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare('SELECT count(*) AS n FROM devices').get().n;
+  } finally {
+    db.close();
+  }
+}
+
+async function rawDeltaGets(client, emulator, samples) {
+  // $deltatoken=latest: an empty page and a delta link from now on; then GET that link, which has nothing new.
+  const first = await client.get(`${emulator.url}/v1.0/devices/delta?$deltatoken=latest`);
+  const link = first['@odata.deltaLink'];
+  const times = [];
+  let current = link;
+  for (let i = 0; i < samples; i++) {
+    const t = performance.now();
+    const page = await client.get(current);
+    times.push(performance.now() - t);
+    current = page['@odata.deltaLink'] ?? current;
+  }
+  return times;
+}
+
+async function main() {
+  const ws = workspace(NAME);
+  const startedAt = new Date().toISOString();
+  const host = machine();
+  try {
+    const { seededDevice } = await dist('emulator/seed.js');
+    const tpl = await template(ws, log);
+    const { dc } = await startDc(ws, tpl);
+    const conn = await adminConnection(ws, dc);
+    const containerDn = `CN=RegisteredDevices,${dc.forest.domainDn}`;
+    await createDeviceContainer(conn, containerDn);
+    const emulator = await startEmulator(ws, { domainSid: dc.domainSid });
+    const seedOptions = { domainSid: dc.domainSid };
+    emulator.store.seed(Math.min(opts.inAd, sizes[0] ?? opts.inAd), seedOptions);
+    let inEmulator = emulator.store.counts().active;
+    const client = graphClient(emulator);
+    ws.defer(() => client.close());
+    const results = [];
+    for (const size of sizes) {
+      // Grow the emulator: the first --in-ad devices in scope (written to AD), the rest out of scope.
+      const grow = performance.now();
+      if (size > inEmulator && inEmulator < opts.inAd) {
+        emulator.store.seed(Math.min(size, opts.inAd), seedOptions);
+        inEmulator = emulator.store.counts().active;
+      }
+      for (let i = inEmulator; i < size; i++) {
+        const { device } = seededDevice(i, seedOptions);
+        emulator.store.createDevice({ ...device, trustType: null });
+      }
+      inEmulator = emulator.store.counts().active;
+      log(
+        `${size} devices in the emulator (grown in ${((performance.now() - grow) / 1000).toFixed(1)} s); starting run …`,
+      );
+      const config = writeConfig(ws, {
+        name: `size-${size}`,
+        dc,
+        emulator,
+        writeback: { intervalSeconds: opts.interval },
+      });
+      const run = startRun(ws, config);
+      await run.waitForCycles(1);
+      const full = run.cycles[0];
+      log(`  first (full) cycle: ${full.durationMs} ms (+${full.created} =${full.unchanged})`);
+      await run.waitForCycles(2 + opts.samples);
+      await run.stop();
+      const deltas = run.cycles.slice(2, 2 + opts.samples);
+      if (deltas.some((c) => c.mode !== 'delta' || c.created + c.updated + c.deleted > 0)) {
+        throw new Error(
+          `size ${size}: a measured cycle was not a no-op delta: ${JSON.stringify(deltas.map((c) => c.msg))}`,
+        );
+      }
+      const durations = deltas.map((c) => c.durationMs);
+      const first = run.cycles[1];
+      const last = run.cycles[1 + opts.samples];
+      const cpuPerCycle =
+        first.cpuMs !== null && last.cpuMs !== null ? (last.cpuMs - first.cpuMs) / opts.samples : null;
+      const raw = await rawDeltaGets(client, emulator, opts.samples);
+      const row = {
+        devicesInEmulator: inEmulator,
+        devicesInState: await countStateDevices(path.join(path.dirname(config), 'state.db')),
+        objectsInAd: await countChildren(conn, containerDn),
+        firstFullCycleMs: full.durationMs,
+        deltaCycleMs: {
+          p50: percentile(durations, 50),
+          p95: percentile(durations, 95),
+          max: Math.max(...durations),
+          samples: durations.length,
+        },
+        cpuMsPerCycle: round(cpuPerCycle, 1),
+        rawDeltaGetMs: { p50: round(percentile(raw, 50), 1), p95: round(percentile(raw, 95), 1) },
+      };
+      results.push(row);
+      log(
+        `  no-op delta: p50 ${row.deltaCycleMs.p50} ms, p95 ${row.deltaCycleMs.p95} ms; raw delta GET p50 ${row.rawDeltaGetMs.p50} ms`,
+      );
+    }
+    const smallest = results[0];
+    const largest = results[results.length - 1];
+    const ratio =
+      smallest && largest ? largest.deltaCycleMs.p50 / Math.max(1, smallest.deltaCycleMs.p50) : null;
+    report(NAME, {
+      benchmark: NAME,
+      startedAt,
+      machine: host,
+      method:
+        '`run` (spawned CLI, writeback.intervalSeconds ' +
+        opts.interval +
+        ") with a fresh state store per size; the first cycle is the full pass, then one warm-up delta, then the measured no-op delta cycles (durationMs from run's own cycle log lines; CPU from /proc/<pid>/stat). Raw baseline: HTTPS GET of an up-to-date delta link.",
+      adNote: `AD holds ${opts.inAd} objects at every size: the devices beyond them are out of writeback.trustTypes (trustType null in the emulator), read and kept in the state store but not written, because writing 100,000 objects into Samba does not fit the time budget and a no-op delta does not read AD.`,
+      sizes: results,
+      ratioLargestToSmallest: round(ratio, 2),
+      goal: { ratioAtMost: 1.5, met: ratio !== null && ratio <= 1.5 },
+      loadAverageAtEnd: os.loadavg().map((l) => round(l)),
+      finishedAt: new Date().toISOString(),
+    });
+  } finally {
+    await ws.cleanup();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`${NAME} failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exitCode = 1;
+});

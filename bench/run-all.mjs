@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+// `npm run bench`: builds the product when the sources are newer than dist/, provisions one Samba
+// AD DC template for all of them, then runs the four benchmarks one after the other (each in its
+// own process, exactly as when run alone), passing them the same flags. Each prints its one JSON
+// object on stdout; a summary goes to stderr at the end.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { dist, ROOT } from './lib/lab.mjs';
+
+const BENCHMARKS = ['initial-writeback', 'latency', 'noop-delta', 'full-reconcile'];
+
+function newestMtime(dir) {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+function buildIfStale() {
+  const marker = path.join(ROOT, 'dist', 'cli', 'main.js');
+  if (existsSync(marker) && statSync(marker).mtimeMs >= newestMtime(path.join(ROOT, 'src'))) return;
+  process.stderr.write('[bench] building the product (npm run build) …\n');
+  const built = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (built.status !== 0) throw new Error('npm run build failed');
+}
+
+function runOne(name, args, env) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, [path.join(ROOT, 'bench', `${name}.mjs`), ...args], {
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      process.stdout.write(d);
+    });
+    child.once('close', (code) => {
+      let result;
+      try {
+        result = JSON.parse(stdout);
+      } catch {
+        result = undefined;
+      }
+      resolve({ name, code: code ?? 1, seconds: (Date.now() - started) / 1000, result });
+    });
+  });
+}
+
+function headline(run) {
+  const r = run.result;
+  if (!r) return `failed (exit ${run.code})`;
+  switch (run.name) {
+    case 'initial-writeback':
+      return `sync ${r.product.objectsPerSecond} obj/s vs ldapadd ${r.ldapadd.objectsPerSecond} obj/s, ratio ${r.ratio} (goal >= 0.9)${r.concurrencySweep ? `; best writeback.concurrency ${r.concurrencySweep.best}` : ''}`;
+    case 'latency':
+      return r.results
+        .map(
+          (x) =>
+            `${x.intervalSeconds} s: p50 ${x.p50Ms} ms, p95 ${x.p95Ms} ms, max ${x.maxMs} ms (goal p95 <= ${x.goalP95Ms} ms)`,
+        )
+        .join('; ');
+    case 'noop-delta':
+      return `${r.sizes.map((s) => `${s.devicesInEmulator}: ${s.deltaCycleMs.p50} ms`).join(', ')}; ratio ${r.ratioLargestToSmallest} (goal <= 1.5)`;
+    case 'full-reconcile':
+      return `${r.sizes.map((s) => `${s.label} (${s.devicesInEmulator} devices): ratio ${s.ratio}, peak RSS ${s.product.peakRssMB} MB`).join('; ')} (goals <= 2x, < 256 MB)`;
+    default:
+      return '';
+  }
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  buildIfStale();
+  const samba = await dist('lab/samba.js');
+  const missing = samba.missingPrerequisites();
+  if (missing.length > 0 || process.getuid?.() !== 0) {
+    throw new Error(
+      `the benchmarks need root and Samba (missing: ${missing.join(', ') || 'root'}); npm run bench installs them as root`,
+    );
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dwb-bench-template-'));
+  const started = Date.now();
+  const runs = [];
+  try {
+    process.stderr.write(
+      '[bench] provisioning one Samba AD DC template (2012 R2 schema) for all benchmarks …\n',
+    );
+    await samba.provisionTemplate(dir, '2012_R2');
+    const env = { ...process.env, DWB_BENCH_TEMPLATE: dir };
+    for (const name of BENCHMARKS) {
+      process.stderr.write(`\n[bench] ${name} …\n`);
+      runs.push(await runOne(name, args, env));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  process.stderr.write(
+    `\n[bench] done in ${((Date.now() - started) / 1000).toFixed(0)} s; results in bench/results/\n`,
+  );
+  for (const run of runs)
+    process.stderr.write(
+      `  ${run.name.padEnd(18)} ${run.seconds.toFixed(0).padStart(4)} s  ${headline(run)}\n`,
+    );
+  if (runs.some((r) => r.code !== 0)) process.exitCode = 1;
+}
+
+main().catch((err) => {
+  process.stderr.write(`[bench] ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});
