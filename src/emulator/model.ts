@@ -153,10 +153,16 @@ export const defaultUserProperties: readonly UserProperty[] = [
 export type DeviceRelation = 'registeredOwners' | 'registeredUsers';
 export const deviceRelations: readonly DeviceRelation[] = ['registeredOwners', 'registeredUsers'];
 
+const noExtensionAttributes: Readonly<Record<string, string | null>> = Object.freeze(
+  Object.fromEntries(Array.from({ length: 15 }, (_, i) => [`extensionAttribute${i + 1}`, null])),
+);
+
+/**
+ * The 15 empty extension attributes. Shared and frozen: the store replaces a property value as a
+ * whole and never edits it in place, and 100k devices should not carry 100k copies of nothing.
+ */
 export function emptyExtensionAttributes(): Record<string, string | null> {
-  const out: Record<string, string | null> = {};
-  for (let i = 1; i <= 15; i++) out[`extensionAttribute${i}`] = null;
-  return out;
+  return noExtensionAttributes as Record<string, string | null>;
 }
 
 /** A device with Graph's defaults for everything not given. */

@@ -15,12 +15,6 @@ export interface SeedOptions {
   upnSuffix?: string;
 }
 
-export interface SeededDevice {
-  device: EmulatedDevice;
-  registeredOwners: string[];
-  registeredUsers: string[];
-}
-
 /** All times are relative to this instant, so that seeded data never depends on the clock. */
 const REFERENCE_TIME = Date.parse('2025-06-01T00:00:00Z');
 const DAY_MS = 86_400_000;
@@ -129,7 +123,7 @@ export function defaultDomainSid(seed = 'device-writeback'): string {
 }
 
 function isoAt(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
 }
 
 /** User j of a seeded directory. With `ownerSids`, user j carries `ownerSids[j]`. */
@@ -180,6 +174,8 @@ function sixteenDigits(prng: Prng): string {
 export function seededDevice(
   index: number,
   options: SeedOptions = {},
+  /** Object id of seeded user j when the caller already has it (saves regenerating the user). */
+  userIdOf: (userIndex: number) => string | undefined = (j) => seededUser(j, options).id,
 ): { device: EmulatedDevice; ownerUserIndex: number | undefined } {
   const seed = options.seed ?? 'device-writeback';
   const prng = new Prng(`${seed}:device:${index}`);
@@ -209,7 +205,7 @@ export function seededDevice(
   const managed = trustType === 'ServerAd' || trustType === 'AzureAd' ? prng.chance(0.9) : prng.chance(0.6);
   const compliant = managed ? prng.chance(0.85) : null;
   const owner = trustType === 'ServerAd' ? undefined : ownerIndex(index, options);
-  const ownerObjectId = owner === undefined ? undefined : seededUser(owner, options).id;
+  const ownerObjectId = owner === undefined ? undefined : userIdOf(owner);
 
   let displayName: string;
   let manufacturer: string;
