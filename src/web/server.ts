@@ -182,7 +182,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   });
   app.addHook('onSend', async (_req, reply, payload) => {
     reply.header('X-Content-Type-Options', 'nosniff');
-    reply.header('Referrer-Policy', 'no-referrer');
+    reply.header('Referrer-Policy', 'same-origin'); // 'no-referrer' would make browsers send Origin: null on our own forms
     reply.header('X-Frame-Options', 'DENY');
     reply.header(
       'Content-Security-Policy',
