@@ -237,8 +237,16 @@ export class DirectoryStore {
   }
 
   /** Updates properties; records only those whose value really changed. Returns their names. */
-  updateDevice(id: string, patch: Partial<EmulatedDevice>): string[] {
+  updateDevice(id: string, update: Partial<EmulatedDevice>): string[] {
     const record = this.requireActive(id);
+    // As in Graph, extensionAttributes are patched key by key.
+    const patch =
+      update.extensionAttributes === undefined
+        ? update
+        : {
+            ...update,
+            extensionAttributes: { ...record.device.extensionAttributes, ...update.extensionAttributes },
+          };
     const changed: string[] = [];
     for (const [property, value] of Object.entries(patch)) {
       if (property === 'id' || !knownDeviceProperties.has(property)) continue;

@@ -322,6 +322,21 @@ describe('writes', () => {
       displayName: 'Renamed',
       isCompliant: true,
     });
+    await request(emulator, 'PATCH', `/v1.0/devices/${id}`, {
+      token,
+      body: { extensionAttributes: { extensionAttribute1: 'one' } },
+    });
+    await request(emulator, 'PATCH', `/v1.0/devices/${id}`, {
+      token,
+      body: { extensionAttributes: { extensionAttribute2: 'two' } },
+    });
+    const extension = (await get(`/v1.0/devices/${id}?$select=extensionAttributes`)).json
+      .extensionAttributes as Record<string, unknown>;
+    expect(extension).toMatchObject({
+      extensionAttribute1: 'one',
+      extensionAttribute2: 'two',
+      extensionAttribute3: null,
+    });
 
     expect((await request(emulator, 'DELETE', `/v1.0/devices/${id}`, { token })).status).toBe(204);
     expectGraphError(await get(`/v1.0/devices/${id}`), 404, 'Request_ResourceNotFound');
