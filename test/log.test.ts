@@ -20,7 +20,10 @@ describe('logging', () => {
     const { stream, lines } = capture();
     const log = createLogger('debug', stream);
     log.info('connecting with Sup3r-Secret-Value');
-    log.info({ password: 'anything', nested: { clientSecret: 'x', note: 'has Sup3r-Secret-Value inside' } }, 'fields');
+    log.info(
+      { password: 'anything', nested: { clientSecret: 'x', note: 'has Sup3r-Secret-Value inside' } },
+      'fields',
+    );
     log.error({ err: new Error('bind failed for Sup3r-Secret-Value') }, 'error');
     log.info({ header: 'Authorization: Bearer eyJhbGciOi.abc.def' }, 'token');
     const text = lines().join('\n');
@@ -47,5 +50,20 @@ describe('error registry', () => {
     const err = new DwbError('DWB_AD_TLS_REQUIRED', 'plain LDAP');
     expect(err.exitCode).toBe(2);
     expect(err.describe()).toMatch(/^DWB_AD_TLS_REQUIRED: plain LDAP\n {2}What to do: /);
+  });
+});
+
+describe('README', () => {
+  it('documents every error code of the registry', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { deviceErrorCatalog } = await import('../src/sync/attribute-flow.js');
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const missing = [...Object.keys(errorCatalog), ...Object.keys(deviceErrorCatalog)].filter(
+      (c) => !readme.includes(`\`${c}\``),
+    );
+    expect(
+      missing,
+      'run `npm run build && node scripts/error-table.mjs` and paste it into README "Errors and exit codes"',
+    ).toEqual([]);
   });
 });

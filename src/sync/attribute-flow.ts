@@ -23,17 +23,24 @@ export type FlowResult =
   { ok: true; object: DesiredObject } | { ok: false; code: DeviceErrorCode; message: string };
 
 /** Per-device error codes (stable; shown in sync output, status and the console). */
-export type DeviceErrorCode =
-  | 'DWB_DEVICE_BAD_ID'
-  | 'DWB_DEVICE_NO_KEY'
-  | 'DWB_DEVICE_BAD_KEY'
-  | 'DWB_DEVICE_BAD_SID'
-  | 'DWB_DEVICE_VALUE_TOO_LONG'
-  | 'DWB_DEVICE_MISSING_VALUE'
-  | 'DWB_DEVICE_BAD_VALUE'
-  | 'DWB_DEVICE_INVALID'
-  | 'DWB_DEVICE_CONFLICT'
-  | 'DWB_DEVICE_WRITE_FAILED';
+export const deviceErrorCatalog = {
+  DWB_DEVICE_BAD_ID: 'the deviceId is not a GUID, so it cannot become msDS-DeviceID or the CN',
+  DWB_DEVICE_NO_KEY:
+    'no alternativeSecurityIds key of type 2: altSecurityIdentities (required by msDS-Device) cannot be written',
+  DWB_DEVICE_BAD_KEY:
+    'a type-2 key is not base64 of UTF-16LE "X509:<SHA1-TP-PUBKEY>" + 40 hex + base64 SHA-256',
+  DWB_DEVICE_BAD_SID: "a registered owner's or user's onPremisesSecurityIdentifier is not a SID",
+  DWB_DEVICE_VALUE_TOO_LONG: "a value is longer than the schema's rangeUpper (displayName: 256 characters)",
+  DWB_DEVICE_MISSING_VALUE: 'a value msDS-Device requires (displayName, accountEnabled) is missing',
+  DWB_DEVICE_BAD_VALUE: 'a value cannot be converted (NUL character, bad date, number out of range)',
+  DWB_DEVICE_INVALID: 'Graph returned a device record that failed validation',
+  DWB_DEVICE_CONFLICT:
+    'CN=<deviceId> is taken by an object device-writeback did not write (see sync --adopt)',
+  DWB_DEVICE_WRITE_FAILED:
+    'the domain controller refused the add, modify or delete of this one object (LDAP code in the message)',
+} as const;
+
+export type DeviceErrorCode = keyof typeof deviceErrorCatalog;
 
 /** Every attribute this product writes, in a stable order (the ones it owns on a managed object). */
 export const MANAGED_ATTRIBUTES = [
