@@ -1,6 +1,7 @@
 // Undo list of the demo: every resource (DC, address, emulator, `run`, files) registers how to
 // release it as soon as it exists, and the list runs once, newest first, whether the demo ends
 // normally, fails, or is interrupted (Ctrl-C, SIGTERM, SIGHUP).
+import { readdirSync, readFileSync } from 'node:fs';
 import { causeText } from '../errors.js';
 
 export interface CleanupAction {
@@ -85,5 +86,28 @@ export class Cleanup {
 export class Interrupted extends Error {
   constructor(readonly signal: NodeJS.Signals) {
     super(`interrupted by ${signal}`);
+  }
+}
+
+/**
+ * Sends `signal` to this process's direct children (samba-tool while provisioning, a command being
+ * run): a Ctrl-C on a terminal reaches them anyway, a SIGTERM sent to the demo alone does not.
+ */
+export function signalChildren(signal: NodeJS.Signals): void {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    try {
+      // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may contain spaces, so parse after ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid) process.kill(Number(entry), signal);
+    } catch {
+      /* gone meanwhile */
+    }
   }
 }

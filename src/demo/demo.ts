@@ -13,7 +13,7 @@ import { startEmulator, type RunningEmulator } from '../emulator/index.js';
 import { DwbError, causeText } from '../errors.js';
 import { adminSession } from '../lab/directory.js';
 import type { SambaDc } from '../lab/samba.js';
-import { Cleanup, Interrupted } from './cleanup.js';
+import { Cleanup, Interrupted, signalChildren } from './cleanup.js';
 import {
   commandPrefix,
   humanLogLine,
@@ -117,6 +117,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       `\n${signal === 'SIGINT' ? 'Ctrl-C' : signal}: stopping the demo and removing what it created …`,
     );
     interruptRunningCommands();
+    // samba-tool, while provisioning, must not go on for seconds (the DC itself is stopped below).
+    if (!dc) signalChildren('SIGINT');
     for (const wake of wakeOnInterrupt.splice(0)) wake();
   });
   const checkInterrupt = (): void => {
@@ -154,7 +156,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           for (const p of missing) steps.detail(`  how to get it: ${p.fix ?? ''}`);
           throw new DwbError(
             'DWB_PREREQ_MISSING',
-            `the demo cannot run here: ${missing.map((p) => p.what).join(', ')} missing.`,
+            `the demo needs ${missing.map((p) => p.what).join(' and ')}.`,
             {
               fix: missing.map((p) => p.fix).join(' '),
             },
@@ -436,8 +438,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       await finish(steps, cleanup, dir);
       return 130;
     }
-    steps.line('');
-    steps.line(`The demo stopped at step ${steps.current}: ${causeText(err)}`);
+    if (!(err instanceof DwbError && err.code === 'DWB_PREREQ_MISSING')) {
+      steps.line('');
+      steps.line(`The demo stopped at step ${steps.current}: ${causeText(err)}`);
+    }
     if (dir && existsSync(path.join(dir, 'run.log'))) {
       const tail = readFileSync(path.join(dir, 'run.log'), 'utf8').trimEnd().split('\n').slice(-10);
       steps.line('Last lines of the `run` log:');

@@ -1,0 +1,94 @@
+// `device-writeback demo` end to end, as a newcomer runs it: the built CLI, a real Samba AD DC, the
+// emulator, every step's outcome read from its output, and nothing left behind afterwards (no samba
+// process, no loopback address, no temporary folder). Also: as a non-root user it says what is
+// missing and how to get it, and creates nothing.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, inject, it } from 'vitest';
+import { runCli, type CliResult } from '../support/cli.js';
+
+function processesMentioning(text: string): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (cmdline.includes(text)) found.push(`${entry}: ${cmdline}`);
+    } catch {
+      /* gone */
+    }
+  }
+  return found;
+}
+
+function loopbackAddresses(): string {
+  return execFileSync('ip', ['-4', '-o', 'addr', 'show', 'dev', 'lo'], { encoding: 'utf8' });
+}
+
+describe('device-writeback demo', () => {
+  it('runs every step against a throwaway lab and removes it afterwards', { timeout: 240_000 }, async () => {
+    const unavailable = inject('sambaUnavailable');
+    if (unavailable)
+      throw new Error(`the demo test needs Samba and root: ${unavailable}. Run "npm test" as root.`);
+
+    const result: CliResult = await runCli(['demo']);
+    const out = result.stdout;
+    const context = `exit ${result.code}\n--- stdout ---\n${out}\n--- stderr ---\n${result.stderr}`;
+    expect(result.code, context).toBe(0);
+
+    // Every numbered step ran, in order.
+    const titles = [...out.matchAll(/^\[(\d+)\/12\]/gm)].map((m) => Number(m[1]));
+    expect(titles).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+
+    // The outcomes of the steps, as the user reads them.
+    expect(out).toMatch(/Provisioning a throwaway Samba AD DC \(Windows Server 2012 R2 schema\)/);
+    expect(out).toMatch(/✔ ldaps:\/\/127\.0\.0\.\d+ \(LDAPS/);
+    expect(out).toMatch(/✔ 6 users and svc-writeback/);
+    expect(out).toMatch(/✔ 200 devices, 6 users/);
+    expect(out).toMatch(/clientSecret: \{ file: secrets\/entra-client-secret \}/);
+    expect(out).toMatch(/\$ node bin\/device-writeback\.js check --config \S+device-writeback\.yaml/);
+    expect(out).toMatch(/✖\s+ad\.drs-object\s+fail/);
+    expect(out).toMatch(/exit code 1, as expected/);
+    expect(out).toMatch(
+      /DWB_ADMIN_PASSWORD="\$\(cat \S+\/secrets\/admin-password\)" node bin\/device-writeback\.js init-ad --connector-account svc-writeback --admin Administrator@corp\.example\.test/,
+    );
+    expect(out).toMatch(/✔ forest prepared/);
+    expect(out).toMatch(/0 failed, 0 skipped/);
+    expect(out).toMatch(/created 200, updated 0, deleted 0, unchanged 0, quarantined 0/);
+    expect(out).toMatch(/✔ 200 msDS-Device objects in CN=RegisteredDevices,DC=corp,DC=example,DC=test/);
+    expect(out).toMatch(/CN=RegisteredDevices,DC=corp,DC=example,DC=test: 200 devices/);
+    for (const change of ['rename', 'disable', 'delete'])
+      expect(out).toMatch(new RegExp(`Entra ID: ${change} `));
+    expect([...out.matchAll(/→ seen in AD after \d+\.\d s/g)]).toHaveLength(3);
+    expect(out).toMatch(/✔ 3 changes written back/);
+    expect(out).toMatch(
+      /Stopped and removed: `run`, .*the Graph emulator, the DC \(samba\) and its address 127\.0\.0\.\d+, \/\S+/,
+    );
+
+    // No secret in the output: the passwords live in files the output only names.
+    expect(out).not.toMatch(/Dwb-[A-Za-z0-9_-]{20}/);
+
+    // Nothing left behind.
+    const dir = /Everything goes into (\/\S+?), removed at the end/.exec(out)?.[1];
+    const address = /✔ ldaps:\/\/(127\.0\.0\.\d+) \(LDAPS/.exec(out)?.[1];
+    expect(dir).toBeDefined();
+    expect(address).toBeDefined();
+    expect(existsSync(dir!)).toBe(false);
+    expect(processesMentioning(dir!)).toEqual([]);
+    expect(loopbackAddresses()).not.toContain(` ${address}/`);
+  });
+
+  it('as a non-root user, says what is missing and how to get it, and starts nothing', async () => {
+    if (process.getuid?.() !== 0) return; // only root can switch to another user for this check
+    const output = execFileSync(
+      'sh',
+      ['-c', `runuser -u nobody -- "${process.execPath}" bin/device-writeback.js demo 2>&1; echo "exit=$?"`],
+      { encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' } },
+    );
+    expect(output).toMatch(/✖ root: running as uid \d+, not root/);
+    expect(output).toMatch(/sudo npm run demo/);
+    expect(output).toMatch(/DWB_PREREQ_MISSING: the demo needs root\./);
+    expect(output).toMatch(/exit=1$/m);
+    expect(output).not.toMatch(/\[2\/12\]/); // nothing was provisioned or started
+  });
+});
