@@ -26,8 +26,8 @@ export interface ConsoleOptions {
   listen: string;
   /** The metrics the session's observers feed (a new registry otherwise). */
   metrics?: WritebackMetrics;
-  /** Overrides config.web.token (tests). */
-  token?: string;
+  /** Overrides config.web.token; null: no token (tests). */
+  token?: string | null;
   runChecks?: ConsoleContext['runChecks'];
 }
 
@@ -96,7 +96,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   const { service } = options;
   const session = service.session;
   const config = session.config;
-  const token = options.token ?? config.web.token?.reveal();
+  const token = options.token === null ? undefined : (options.token ?? config.web.token?.reveal());
   const address = assertListenAllowed(options.listen, token);
   const guard = new ConsoleGuard(token, address);
   const metrics = options.metrics ?? new WritebackMetrics();
