@@ -1,9 +1,12 @@
 // Device certificates and the `alternativeSecurityIds` key Entra derives from them. A type-2 key is
 // base64 of the UTF-16LE text `X509:<SHA1-TP-PUBKEY>` + the certificate's SHA-1 thumbprint (40 hex
 // digits) + base64 of the SHA-256 hash of its public key; the writeback copies it to AD's
-// `altSecurityIdentities`, where AD FS finds the device by the certificate it presents.
+// `altSecurityIdentities`, where AD FS finds the device by the certificate it presents. "Its public
+// key" is RFC 5280's subjectPublicKey (the BIT STRING contents inside SubjectPublicKeyInfo), which
+// is what Windows hashes ([MS-DVRJ] 2.3.3) and what `claims` looks for first.
 import { createHash, X509Certificate } from 'node:crypto';
 import { createCertificate, createCertificateAuthority, type KeyedCertificate } from '../tls/certificates.js';
+import * as der from '../tls/der.js';
 import type { EmulatedAlternativeSecurityId } from './model.js';
 
 export const X509_KEY_PREFIX = 'X509:<SHA1-TP-PUBKEY>';
@@ -30,9 +33,13 @@ export function certificateKeyParts(certPem: string): {
 } {
   const cert = new X509Certificate(certPem);
   const spki = cert.publicKey.export({ type: 'spki', format: 'der' });
+  const bits = der.children(spki, der.readTlv(spki))[1];
+  if (!bits) throw new Error('certificate without a subjectPublicKey');
+  // The BIT STRING contents, without its unused-bits octet.
+  const subjectPublicKey = spki.subarray(bits.valueStart + 1, bits.end);
   return {
     sha1Thumbprint: createHash('sha1').update(cert.raw).digest('hex').toUpperCase(),
-    publicKeySha256Base64: createHash('sha256').update(spki).digest('base64'),
+    publicKeySha256Base64: createHash('sha256').update(subjectPublicKey).digest('base64'),
   };
 }
 

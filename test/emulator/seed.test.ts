@@ -2,6 +2,7 @@
 // a prefix of a larger one), realistic (platforms, trust types, keys and physical ids in Entra's
 // formats), owners by domain SID or by real SIDs; devices from certificates; seed files.
 import { describe, expect, it } from 'vitest';
+import { readDeviceCertificate } from '../../src/claims/certificate.js';
 import {
   alternativeSecurityIdForCertificate,
   applySeedFile,
@@ -112,6 +113,10 @@ describe('devices from certificates', () => {
       `X509:<SHA1-TP-PUBKEY>${parts.sha1Thumbprint}${parts.publicKeySha256Base64}`,
     );
     expect(decodeAlternativeSecurityIdKey(altId.key)).toMatch(KEY_TEXT);
+    // The same value the claims command computes for AD FS's lookup.
+    expect(decodeAlternativeSecurityIdKey(altId.key)).toBe(
+      readDeviceCertificate(certificate.certPem).altSecurityIdentity,
+    );
 
     const store = new DirectoryStore();
     const user = store.createUser({
