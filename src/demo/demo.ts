@@ -533,12 +533,22 @@ function printSummary(steps: StepReporter, f: SummaryFacts): void {
     ['status', `status ${c}`],
     ['devices', `devices --search iPhone ${c}`],
     ['claims', `claims --device ${sample} ${c}`],
-    ['sync', `sync --full --dry-run ${c}`],
     ['check', `check --json ${c}`],
   ];
   for (const [name, line] of suggestions)
     if (f.commands.size === 0 || f.commands.has(name)) steps.detail(`${cmd} ${line}`);
   if (f.consoleUrl) steps.detail(`open ${f.consoleUrl} in a browser on this machine`);
+  // Changes in the cloud, through the emulator's admin routes; `run` writes them back within seconds.
+  const curl = `curl --cacert ${f.emulator.caFile}`;
+  const soft = f.changes.find((x) => x.kind === 'disable')?.device;
+  if (soft) {
+    steps.detail(`${curl} -X POST ${f.emulator.url}/_emulator/devices/${soft.id}/soft-delete`);
+    steps.detail(`    (soft-deletes "${soft.displayName}": it leaves AD; .../restore brings it back)`);
+  }
+  steps.detail(
+    `${curl} -H 'content-type: application/json' -d '{"devices": 300}' ${f.emulator.url}/_emulator/seed`,
+  );
+  steps.detail('    (100 more devices in Entra ID: watch them arrive with `devices` or in the console)');
   steps.detail(`${cmd} emulator --devices 1000     (a Graph emulator of your own)`);
   steps.detail('README.md, "Configuration": point it at your own forest and tenant');
   if (f.keep) {
