@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { InsufficientAccessError } from 'ldapts';
 import { bufs } from '../../src/ad/connection.js';
 import { guidToBytes } from '../../src/ad/guid.js';
+import { prepareForestWith } from '../../src/prepare/index.js';
 import { addUser, useDc, type LabUser } from '../support/samba.js';
 import {
   byId,
@@ -168,16 +169,10 @@ describe('init-ad on a fresh forest', () => {
       'svc-writeback@corp.example.test',
       connector.dn,
     ]) {
-      const run = await dwb(config, [
-        'init-ad',
-        ...admin,
-        '--dry-run',
-        '--json',
-        '--connector-account',
-        name,
-      ]);
-      expect(run.code).toBe(0);
-      sids.add((JSON.parse(run.stdout) as InitAdJson).connector.sid);
+      // In-process: the code path of the CLI, without a process per form.
+      const report = await prepareForestWith(lab.admin, { connectorAccount: name, dryRun: true });
+      expect(report.changes.every((c) => c.action === 'none')).toBe(true);
+      sids.add(report.connector.sid);
     }
     expect([...sids]).toEqual([connector.sid]);
     const unknown = await dwb(config, ['init-ad', ...admin, '--connector-account', 'nobody-here']);
