@@ -355,7 +355,9 @@ class RunContext {
     const seenGraphIds = new Set<string>();
     let deltaLink: string | undefined;
     let stopped = false;
-    for await (const item of this.source.readDelta(undefined)) {
+    // One page of look-ahead: while a page is written to AD, the next one is read from Graph and
+    // its owners are fetched, so the slower side (usually the DC) sets the pace.
+    for await (const { item, relations } of lookahead(this.prepared(this.source.readDelta(undefined)))) {
       if (isReset(item)) continue; // a reset during a full read changes nothing: it is already full
       const devices: CloudDevice[] = [];
       for (const change of item.changes) {
@@ -386,6 +388,7 @@ class RunContext {
           return entry ? { entry, read: () => this.target.readObject(0, entry.dn) } : undefined;
         },
         seenCns,
+        relations,
       );
       if (item.deltaLink) deltaLink = item.deltaLink;
       if (this.options.shouldStop?.()) {
@@ -517,6 +520,29 @@ class RunContext {
 
   // --- shared -------------------------------------------------------------------------------
 
+  /** Starts fetching the owners of a page's in-scope devices as soon as the page arrives. */
+  private async *prepared(
+    source: AsyncIterable<SourceItem>,
+  ): AsyncGenerator<{ item: SourceItem; relations?: Promise<Map<string, DeviceRelations>> }> {
+    for await (const item of source) {
+      if (isReset(item)) {
+        yield { item };
+        continue;
+      }
+      const ids = item.changes
+        .filter((c): c is Extract<typeof c, { kind: 'upsert' }> => c.kind === 'upsert')
+        .map((c) => mergeDevice(undefined, c.device))
+        .filter((d) => this.inScope(d))
+        .map((d) => d.id);
+      const relations =
+        ids.length > 0
+          ? this.source.fetchRelations(ids)
+          : Promise.resolve(new Map<string, DeviceRelations>());
+      relations.catch(() => undefined); // awaited by the consumer; this only avoids an early unhandled rejection
+      yield { item, relations };
+    }
+  }
+
   /**
    * Plans and applies one batch of cloud devices. `lookup` finds the actual object for a device:
    * in full mode from the container index (re-read only when its fingerprint differs), in delta
@@ -529,14 +555,16 @@ class RunContext {
       device: CloudDevice,
     ) => { entry: IndexEntry | undefined; read: () => Promise<ActualObject | undefined> } | undefined,
     seenCns: Set<string>,
+    prefetched?: Promise<Map<string, DeviceRelations>>,
   ): Promise<Operation[]> {
     if (devices.length === 0) return [];
     this.counters.devices += devices.length;
     this.progress('reading');
     const inScope = devices.filter((d) => this.inScope(d));
     const outOfScope = devices.filter((d) => !this.inScope(d));
-    const fetched =
-      inScope.length > 0
+    const fetched = prefetched
+      ? await prefetched
+      : inScope.length > 0
         ? await this.source.fetchRelations(inScope.map((d) => d.id))
         : new Map<string, DeviceRelations>();
     // The connector leaves out a device whose owners could not be read: keep its last known ones
@@ -781,3 +809,20 @@ export async function mapLimit<T>(
 }
 
 export type { AdValues };
+
+/** Iterates `source` one item ahead: the next item is being produced while the current is consumed. */
+export async function* lookahead<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+  const it = source[Symbol.asyncIterator]();
+  let next = it.next();
+  try {
+    for (;;) {
+      const current = await next;
+      if (current.done) return;
+      next = it.next();
+      next.catch(() => undefined); // surfaces when awaited on the next turn
+      yield current.value;
+    }
+  } finally {
+    await it.return?.();
+  }
+}
