@@ -12,4 +12,14 @@ import { register as sync } from './sync.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [initAd, check, sync, run, devices, status, emulator, demo, claims];
+export const commands: RegisterCommand[] = [
+  initAd,
+  check,
+  sync,
+  run,
+  devices,
+  status,
+  emulator,
+  demo,
+  claims,
+];

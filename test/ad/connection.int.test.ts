@@ -11,7 +11,14 @@ import { useDc } from '../support/samba.js';
 const lab = useDc();
 
 function endpoint(overrides: Partial<Parameters<typeof AdConnection.open>[0]> = {}) {
-  return { url: lab.dc.url, startTls: false, caFile: lab.dc.caFile, insecureSkipVerify: false, timeoutSeconds: 5, ...overrides };
+  return {
+    url: lab.dc.url,
+    startTls: false,
+    caFile: lab.dc.caFile,
+    insecureSkipVerify: false,
+    timeoutSeconds: 5,
+    ...overrides,
+  };
 }
 
 async function failure(p: Promise<unknown>): Promise<DwbError> {
@@ -25,7 +32,10 @@ async function failure(p: Promise<unknown>): Promise<DwbError> {
 
 describe('AdConnection against Samba', () => {
   it('binds over LDAPS with the CA verified and discovers the RootDSE and schema', async () => {
-    const conn = await AdConnection.open(endpoint(), { user: lab.dc.adminUpn, password: lab.dc.adminPassword });
+    const conn = await AdConnection.open(endpoint(), {
+      user: lab.dc.adminUpn,
+      password: lab.dc.adminPassword,
+    });
     const root = await readRootDse(conn);
     expect(root.defaultNamingContext).toBe(lab.dc.forest.domainDn);
     expect(root.configurationNamingContext).toBe(lab.dc.forest.configDn);
@@ -36,9 +46,16 @@ describe('AdConnection against Samba', () => {
     expect(schema.hasDeviceClasses).toBe(true);
     expect(schema.attributes.get('displayname')?.rangeUpper).toBe(256);
     // Samba's 2012 R2 schema has no msDS-IsCompliant / msDS-DeviceTrustType (2016 attributes)
-    expect(schema.missingOptionalAttributes).toEqual(expect.arrayContaining(['msDS-IsCompliant', 'msDS-DeviceTrustType']));
+    expect(schema.missingOptionalAttributes).toEqual(
+      expect.arrayContaining(['msDS-IsCompliant', 'msDS-DeviceTrustType']),
+    );
     const pages: number[] = [];
-    for await (const page of conn.searchPages(root.schemaNamingContext, { scope: 'one', attributes: ['cn'], pageSize: 200 })) pages.push(page.length);
+    for await (const page of conn.searchPages(root.schemaNamingContext, {
+      scope: 'one',
+      attributes: ['cn'],
+      pageSize: 200,
+    }))
+      pages.push(page.length);
     expect(pages.length).toBeGreaterThan(1);
     expect(pages[0]).toBeLessThanOrEqual(200);
     await conn.close();
@@ -49,18 +66,27 @@ describe('AdConnection against Samba', () => {
       user: lab.dc.adminUpn,
       password: lab.dc.adminPassword,
     });
-    expect(str((await conn.read('', ['defaultNamingContext']))!, 'defaultNamingContext')).toBe(lab.dc.forest.domainDn);
+    expect(str((await conn.read('', ['defaultNamingContext']))!, 'defaultNamingContext')).toBe(
+      lab.dc.forest.domainDn,
+    );
     await conn.close();
   });
 
   it('refuses plain ldap:// before any bind', async () => {
-    const err = await failure(AdConnection.open(endpoint({ url: `ldap://${lab.dc.address}` }), { user: lab.dc.adminUpn, password: lab.dc.adminPassword }));
+    const err = await failure(
+      AdConnection.open(endpoint({ url: `ldap://${lab.dc.address}` }), {
+        user: lab.dc.adminUpn,
+        password: lab.dc.adminPassword,
+      }),
+    );
     expect(err.code).toBe('DWB_AD_TLS_REQUIRED');
     expect(err.exitCode).toBe(2);
   });
 
   it('a wrong password is DWB_AD_BIND_FAILED naming the host', async () => {
-    const err = await failure(AdConnection.open(endpoint(), { user: lab.dc.adminUpn, password: 'wrong-password' }));
+    const err = await failure(
+      AdConnection.open(endpoint(), { user: lab.dc.adminUpn, password: 'wrong-password' }),
+    );
     expect(err.code).toBe('DWB_AD_BIND_FAILED');
     expect(err.message).toContain(lab.dc.address);
     expect(err.message).not.toContain('wrong-password');
@@ -69,25 +95,59 @@ describe('AdConnection against Samba', () => {
   it('an untrusted certificate is DWB_AD_TLS_FAILED with the cause', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'dwb-ca-'));
     const otherCa = path.join(dir, 'other-ca.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'k.pem'), '-out', otherCa, '-days', '1', '-subj', '/CN=Some other CA'], { stdio: 'ignore' });
-    const err = await failure(AdConnection.open(endpoint({ caFile: otherCa }), { user: lab.dc.adminUpn, password: lab.dc.adminPassword }));
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        path.join(dir, 'k.pem'),
+        '-out',
+        otherCa,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=Some other CA',
+      ],
+      { stdio: 'ignore' },
+    );
+    const err = await failure(
+      AdConnection.open(endpoint({ caFile: otherCa }), {
+        user: lab.dc.adminUpn,
+        password: lab.dc.adminPassword,
+      }),
+    );
     expect(err.code).toBe('DWB_AD_TLS_FAILED');
     expect(err.message).toMatch(/certificate/i);
     expect(err.message).toContain(lab.dc.address);
-    const missing = await failure(AdConnection.open(endpoint({ caFile: path.join(dir, 'nope.pem') }), { user: lab.dc.adminUpn, password: lab.dc.adminPassword }));
+    const missing = await failure(
+      AdConnection.open(endpoint({ caFile: path.join(dir, 'nope.pem') }), {
+        user: lab.dc.adminUpn,
+        password: lab.dc.adminPassword,
+      }),
+    );
     expect(missing.code).toBe('DWB_AD_TLS_FAILED');
     expect(missing.message).toContain('nope.pem');
     writeFileSync(path.join(dir, 'x'), '');
   });
 
   it('insecureSkipVerify connects without the CA (labs only)', async () => {
-    const conn = await AdConnection.open(endpoint({ caFile: undefined, insecureSkipVerify: true }), { user: lab.dc.adminUpn, password: lab.dc.adminPassword });
+    const conn = await AdConnection.open(endpoint({ caFile: undefined, insecureSkipVerify: true }), {
+      user: lab.dc.adminUpn,
+      password: lab.dc.adminPassword,
+    });
     await conn.close();
   });
 
   it('an unreachable host is DWB_AD_UNREACHABLE naming host and cause, within the timeout', async () => {
     const err = await failure(
-      AdConnection.open(endpoint({ url: 'ldaps://127.0.0.1:1', timeoutSeconds: 3 }), { user: lab.dc.adminUpn, password: lab.dc.adminPassword }),
+      AdConnection.open(endpoint({ url: 'ldaps://127.0.0.1:1', timeoutSeconds: 3 }), {
+        user: lab.dc.adminUpn,
+        password: lab.dc.adminPassword,
+      }),
     );
     expect(err.code).toBe('DWB_AD_UNREACHABLE');
     expect(err.message).toContain('127.0.0.1:1');
