@@ -10,7 +10,6 @@
 // the others have trustType null (out of writeback.trustTypes), so that the Entra read and the
 // planner run at 100,000 while AD stays at a size Samba can be filled to within the time budget.
 import { performance } from 'node:perf_hooks';
-import os from 'node:os';
 import {
   adminConnection,
   countChildren,
@@ -197,7 +196,6 @@ async function main() {
         peakRssMet: largest ? largest.product.peakRssMB < 256 : null,
         peakRssMeasuredAtDevices: largest?.devicesInEmulator,
       },
-      loadAverageAtEnd: os.loadavg().map((l) => round(l)),
       finishedAt: new Date().toISOString(),
     });
   } finally {

@@ -161,7 +161,6 @@ async function main() {
         '`run` (spawned CLI) per interval; the emulator (in-process) renames one random device at random moments (gaps uniform in [0, 2 x meanGapMs]); an LDAP search as Administrator every pollMs finds when each new displayName is in AD. Latency = change in the emulator -> first LDAP read that shows it (includes up to pollMs of polling granularity).',
       pollMs: opts.pollMs,
       results,
-      loadAverageAtEnd: (await import('node:os')).loadavg().map((l) => round(l)),
       finishedAt: new Date().toISOString(),
     });
   } finally {

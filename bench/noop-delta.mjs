@@ -13,7 +13,6 @@
 // link (nothing new) against the same emulator.
 import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import {
   adminConnection,
@@ -168,7 +167,6 @@ async function main() {
       sizes: results,
       ratioLargestToSmallest: round(ratio, 2),
       goal: { ratioAtMost: 1.5, met: ratio !== null && ratio <= 1.5 },
-      loadAverageAtEnd: os.loadavg().map((l) => round(l)),
       finishedAt: new Date().toISOString(),
     });
   } finally {

@@ -28,19 +28,23 @@ function buildIfStale() {
   if (built.status !== 0) throw new Error('npm run build failed');
 }
 
+let current;
+let stopping = false;
+
 function runOne(name, args, env) {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [path.join(ROOT, 'bench', `${name}.mjs`), ...args], {
+    const child = (current = spawn(process.execPath, [path.join(ROOT, 'bench', `${name}.mjs`), ...args], {
       env,
       stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    }));
     let stdout = '';
     child.stdout.on('data', (d) => {
       stdout += d;
       process.stdout.write(d);
     });
     child.once('close', (code) => {
+      current = undefined;
       let result;
       try {
         result = JSON.parse(stdout);
@@ -93,7 +97,16 @@ async function main() {
     );
     await samba.provisionTemplate(dir, '2012_R2');
     const env = { ...process.env, DWB_BENCH_TEMPLATE: dir };
+    // Ctrl-C or SIGTERM: the running benchmark cleans up after itself (its DC, address, files), then
+    // no other starts, and the template goes.
+    for (const signal of ['SIGINT', 'SIGTERM']) {
+      process.on(signal, () => {
+        stopping = true;
+        current?.kill('SIGINT');
+      });
+    }
     for (const name of BENCHMARKS) {
+      if (stopping) break;
       process.stderr.write(`\n[bench] ${name} …\n`);
       runs.push(await runOne(name, args, env));
     }
@@ -107,7 +120,8 @@ async function main() {
     process.stderr.write(
       `  ${run.name.padEnd(18)} ${run.seconds.toFixed(0).padStart(4)} s  ${headline(run)}\n`,
     );
-  if (runs.some((r) => r.code !== 0)) process.exitCode = 1;
+  if (stopping) process.exitCode = 130;
+  else if (runs.some((r) => r.code !== 0)) process.exitCode = 1;
 }
 
 main().catch((err) => {

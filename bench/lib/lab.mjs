@@ -45,6 +45,25 @@ export function flags(defaults, extra = {}) {
   return out;
 }
 
+/**
+ * How busy the machine is: load averages and the kernel's CPU pressure (share of time runnable tasks
+ * waited for a CPU, /proc/pressure/cpu "some"). Benchmarks on a shared machine report it, because
+ * Samba slows down several times over when other work competes for the CPUs.
+ */
+export function busyness() {
+  let cpuPressureAvg60 = null;
+  try {
+    const m = /some avg10=[\d.]+ avg60=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+    if (m) cpuPressureAvg60 = Number(m[1]);
+  } catch {
+    /* no PSI on this kernel */
+  }
+  return {
+    loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
+    cpuPressureSomeAvg60Percent: cpuPressureAvg60,
+  };
+}
+
 export function machine() {
   const cpus = os.cpus();
   let samba = 'unknown';
@@ -59,7 +78,7 @@ export function machine() {
     memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     node: process.version,
     samba,
-    loadAverageAtStart: os.loadavg().map((l) => Math.round(l * 100) / 100),
+    atStart: busyness(),
   };
 }
 
@@ -86,6 +105,7 @@ export const round = (value, digits = 2) =>
 /** Prints the one JSON object of a benchmark on stdout and files it under bench/results/. */
 export function report(name, result) {
   mkdirSync(RESULTS, { recursive: true });
+  result.machine = { ...result.machine, atEnd: busyness() };
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const file = path.join(RESULTS, `${name}-${stamp}.json`);
   const text = JSON.stringify(result, null, 2);
