@@ -16,13 +16,18 @@ export function timeText(iso: string | null | undefined): string {
 
 export function ageText(iso: string | null | undefined, now = Date.now()): string {
   if (!iso) return 'never';
-  const s = Math.round((now - Date.parse(iso)) / 1000);
-  if (Number.isNaN(s)) return iso;
-  if (s < 0) return `in ${Math.max(1, -s)} s`;
-  if (s < 120) return `${s} s ago`;
-  if (s < 7200) return `${Math.round(s / 60)} min ago`;
-  if (s < 172800) return `${Math.round(s / 3600)} h ago`;
-  return `${Math.round(s / 86400)} days ago`;
+  const delta = Math.round((now - Date.parse(iso)) / 1000);
+  if (Number.isNaN(delta)) return iso;
+  const s = Math.abs(delta);
+  const span =
+    s < 120
+      ? `${s} s`
+      : s < 7200
+        ? `${Math.round(s / 60)} min`
+        : s < 172800
+          ? `${Math.round(s / 3600)} h`
+          : `${Math.round(s / 86400)} days`;
+  return delta < 0 ? `in ${span}` : `${span} ago`;
 }
 
 export function durationText(ms: number | null | undefined): string {
