@@ -1,6 +1,7 @@
 // The AD connector's connection: LDAPS or StartTLS only, the server certificate verified, bounded
 // timeouts, and every failure turned into an error that names the host and the cause.
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import {
   Attribute,
@@ -210,7 +211,7 @@ export class AdConnection {
       strictDN: false,
     });
     try {
-      if (!secure) await client.startTLS({ ...tls, servername: host });
+      if (!secure) await client.startTLS(net.isIP(host) ? tls : { ...tls, servername: host });
       await client.bind(credentials.user, credentials.password);
     } catch (err) {
       await client.unbind().catch(() => undefined);
