@@ -221,7 +221,7 @@ describe('web console in Chromium', () => {
     await page.waitForURL(/notice=retry/);
     expect(await page.locator('.notice').textContent()).toContain('Retry requested');
     expect((await cycle).summary?.quarantined).toBe(1);
-    await page.reload();
+    await page.goto(`${web.url}/quarantine`);
     expect(await page.locator('tbody tr', { hasText: 'BROKEN-KEY' }).count()).toBe(1);
 
     // The device gets its key in Entra ID; retry, with the keyboard this time.
