@@ -12,7 +12,11 @@ const lab = useConsoleDc();
 let env: LabEnv;
 let service: CliProcess | undefined;
 
-async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, ms = 60_000): Promise<T> {
+async function waitFor<T>(
+  probe: () => T | undefined | Promise<T | undefined>,
+  what: string,
+  ms = 60_000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await probe();
@@ -39,8 +43,14 @@ describe('run serves the console', () => {
     // The first delta request is throttled: the connector waits and retries, and the metrics say so.
     env.emulator.faults.add({ status: 429, retryAfter: 0.2, count: 1, path: '/v1.0/devices/delta' });
     service = startCli(['run', '--config', env.configFile, '--listen', '127.0.0.1:0'], { env: env.env });
-    const url = await waitFor(() => /web console at (http:\/\/127\.0\.0\.1:\d+)/.exec(service!.output().stderr)?.[1], 'the console URL');
-    await waitFor(() => (service!.output().stderr.includes('"msg":"cycle full') ? true : undefined), 'the first cycle');
+    const url = await waitFor(
+      () => /web console at (http:\/\/127\.0\.0\.1:\d+)/.exec(service!.output().stderr)?.[1],
+      'the console URL',
+    );
+    await waitFor(
+      () => (service!.output().stderr.includes('"msg":"cycle full') ? true : undefined),
+      'the first cycle',
+    );
 
     const health = await request(`${url}/healthz`);
     expect(health.status).toBe(200);
@@ -50,11 +60,19 @@ describe('run serves the console', () => {
     const created = m.value('device_writeback_objects_created_total')!;
     expect(created).toBeGreaterThan(0);
     expect(m.value('device_writeback_managed_devices')).toBe(created);
-    expect(m.sum('device_writeback_graph_requests_total', { route: 'devices.delta', status: '200' })).toBeGreaterThan(0);
+    expect(
+      m.sum('device_writeback_graph_requests_total', { route: 'devices.delta', status: '200' }),
+    ).toBeGreaterThan(0);
     expect(m.sum('device_writeback_graph_requests_total', { status: '200' })).toBeGreaterThan(1);
-    expect(m.value('device_writeback_ldap_operations_total', { operation: 'add', result: 'success' })).toBe(created);
-    expect(m.value('device_writeback_graph_throttled_retries_total', { route: 'devices.delta', status: '429' })).toBe(1);
-    expect(m.value('device_writeback_graph_requests_total', { route: 'devices.delta', status: '429' })).toBe(1);
+    expect(m.value('device_writeback_ldap_operations_total', { operation: 'add', result: 'success' })).toBe(
+      created,
+    );
+    expect(
+      m.value('device_writeback_graph_throttled_retries_total', { route: 'devices.delta', status: '429' }),
+    ).toBe(1);
+    expect(m.value('device_writeback_graph_requests_total', { route: 'devices.delta', status: '429' })).toBe(
+      1,
+    );
 
     const overview = await request(`${url}/`);
     expect(overview.status).toBe(200);
