@@ -129,6 +129,11 @@ export class AdTarget {
     }
   }
 
+  /** A cheap round trip (the RootDSE), so that an idle service still notices a DC that is down. */
+  async ping(): Promise<void> {
+    await this.withSession(0, 'search', (c) => c.read('', ['currentTime']));
+  }
+
   /** Reads one object of the container by DN; undefined when it does not exist. */
   async readObject(slot: number, dn: string): Promise<ActualObject | undefined> {
     const entry = await this.withSession(slot, 'search', (c) => c.read(dn, READ_ATTRIBUTES));
