@@ -81,7 +81,7 @@ export const configSchema = z.strictObject({
         .array(z.enum(trustTypeValues))
         .min(1)
         .default([...trustTypeValues]),
-      concurrency: z.number().int().min(1).max(32).default(4),
+      concurrency: z.number().int().min(1).max(32).default(2),
     })
     .prefault({}),
   state: z
