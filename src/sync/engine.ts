@@ -480,7 +480,10 @@ class RunContext {
         const cn = device.deviceId?.toLowerCase?.() ?? '';
         if (!isGuid(cn)) return undefined;
         const dn = childDn('CN', cn, this.info.containerDn);
-        return { entry: undefined, read: () => this.target.readObject(0, dn) };
+        // A device we never wrote is simply added: an object already there turns the add into a
+        // read and a modify (or a conflict), so the common case costs one round trip, not two.
+        const known = this.store.getObject(cn) !== undefined;
+        return { entry: undefined, read: () => this.target.readObject(0, dn), assumeAbsent: !known };
       },
       new Set<string>(),
     );
@@ -553,7 +556,13 @@ class RunContext {
     mode: RunMode,
     lookup: (
       device: CloudDevice,
-    ) => { entry: IndexEntry | undefined; read: () => Promise<ActualObject | undefined> } | undefined,
+    ) =>
+      | {
+          entry: IndexEntry | undefined;
+          read: () => Promise<ActualObject | undefined>;
+          assumeAbsent?: boolean;
+        }
+      | undefined,
     seenCns: Set<string>,
     prefetched?: Promise<Map<string, DeviceRelations>>,
   ): Promise<Operation[]> {
@@ -605,7 +614,7 @@ class RunContext {
           });
           return;
         }
-        actual = await found.read();
+        if (!found.assumeAbsent) actual = await found.read();
       }
       const identity = {
         graphId: device.id,
@@ -676,8 +685,10 @@ class RunContext {
     this.progress('writing');
     await mapLimit(items, this.target.size, async ({ op, device, hash }, slot) => {
       try {
-        await this.applyOne(op, slot);
-        this.countApplied(op);
+        const outcome = await this.applyOne(op, slot);
+        if (outcome === 'unchanged') this.counters.unchanged++;
+        else if (outcome === 'updated' && op.kind === 'add') this.counters.updated++;
+        else this.countApplied(op);
         if (op.kind === 'delete') {
           this.store.deleteObject(op.deviceId);
         } else if (device && hash) {
@@ -689,6 +700,10 @@ class RunContext {
             'DWB_AD_UNREACHABLE',
             `the domain controller stopped answering during the sync: ${causeText(err)}`,
           );
+        if (err instanceof DeviceIssueError) {
+          this.quarantine({ ...err.issue, displayName: device?.displayName ?? err.issue.displayName });
+          return;
+        }
         const code = ldapResultCode(err);
         this.quarantine({
           key: device?.id ?? op.deviceId,
@@ -705,35 +720,34 @@ class RunContext {
   }
 
   /** One operation, made idempotent against what a crashed earlier run may have left behind. */
-  private async applyOne(op: Operation, slot: number): Promise<void> {
+  private async applyOne(
+    op: Operation,
+    slot: number,
+  ): Promise<'created' | 'updated' | 'unchanged' | 'deleted'> {
     if (op.kind === 'add') {
       try {
         await this.target.add(slot, op.dn, op.values);
+        return 'created';
       } catch (err) {
-        if (ldapResultCode(err) !== 68) throw err; // entryAlreadyExists: re-plan as a modify
+        if (ldapResultCode(err) !== 68) throw err; // entryAlreadyExists: re-plan against what is there
         const actual = await this.target.readObject(slot, op.dn);
         if (!actual) throw err;
-        if (!isManaged(actual))
-          throw new Error(`${op.dn} appeared meanwhile and is not managed by device-writeback`);
-        const plan = planDevice(
-          {
-            ok: true,
-            object: {
-              deviceId: op.deviceId,
-              graphId: op.graphId,
-              displayName: op.displayName,
-              values: op.values,
-            },
-          },
-          op,
-          actual,
-          this.info.containerDn,
-          { adopt: false },
-        );
-        if (plan.kind === 'operation' && plan.operation.kind === 'modify')
-          await this.target.modify(slot, op.dn, plan.operation.changes);
+        const desired = {
+          deviceId: op.deviceId,
+          graphId: op.graphId,
+          displayName: op.displayName,
+          values: op.values,
+        };
+        const plan = planDevice({ ok: true, object: desired }, op, actual, this.info.containerDn, {
+          adopt: this.options.adopt ?? false,
+        });
+        if (plan.kind === 'issue') throw new DeviceIssueError(plan.issue);
+        if (plan.kind === 'unchanged') return 'unchanged';
+        if (plan.operation.kind !== 'modify') throw err;
+        await this.target.modify(slot, op.dn, plan.operation.changes);
+        if (plan.operation.adopt) this.counters.adopted++;
+        return 'updated';
       }
-      return;
     }
     if (op.kind === 'modify') {
       try {
@@ -746,13 +760,14 @@ class RunContext {
         const changes = op.changes.filter((c) => c.operation === 'replace' || actual.values.has(c.attribute));
         if (changes.length > 0) await this.target.modify(slot, op.dn, changes);
       }
-      return;
+      return 'updated';
     }
     try {
       await this.target.del(slot, op.dn);
     } catch (err) {
       if (ldapResultCode(err) !== 32) throw err; // already gone
     }
+    return 'deleted';
   }
 
   private countPlanned(op: Operation): void {
@@ -824,5 +839,12 @@ export async function* lookahead<T>(source: AsyncIterable<T>): AsyncGenerator<T>
     }
   } finally {
     await it.return?.();
+  }
+}
+
+/** A device problem found while applying (an add that met an object we may not touch). */
+class DeviceIssueError extends Error {
+  constructor(readonly issue: DeviceIssue) {
+    super(issue.message);
   }
 }

@@ -206,6 +206,29 @@ describe('sync engine against Samba', () => {
     expect(await lab.admin.read(`CN=stranger,${container}`)).toBeDefined();
   });
 
+  it('a delta that meets an unmanaged object at CN=<deviceId> reports a conflict, and --adopt takes it', async () => {
+    const foreign = sampleDevice(31);
+    await lab.admin.add(`CN=${foreign.deviceId},${container}`, {
+      objectClass: ['msDS-Device'],
+      'msDS-DeviceID': guidToBytes(foreign.deviceId),
+      displayName: 'Azure AD Connect wrote me',
+      'msDS-IsEnabled': 'TRUE',
+      altSecurityIdentities:
+        'X509:<SHA1-TP-PUBKEY>2222222222222222222222222222222222222222AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+    });
+    source.put(foreign);
+    const conflict = await ctx.engine.sync();
+    expect(conflict.mode).toBe('delta');
+    expect(conflict.errors.find((e) => e.deviceId === foreign.deviceId)?.code).toBe('DWB_DEVICE_CONFLICT');
+    expect(str((await readDevice(foreign.deviceId))!, 'displayName')).toBe('Azure AD Connect wrote me');
+    source.patch(foreign.id, { displayName: 'DEVICE-31' });
+    const adopted = await ctx.engine.sync({ adopt: true });
+    expect(adopted).toMatchObject({ adopted: 1, created: 0, updated: 1 });
+    expect(bufs((await readDevice(foreign.deviceId))!, 'msDS-CloudAnchor')[0]!.toString()).toBe(
+      `Device_${foreign.id}`,
+    );
+  });
+
   it('--dry-run lists operations and writes nothing', async () => {
     source.patch(sampleDevice(6).id, { displayName: 'DRY' });
     const before = await ldapsearch(lab.dc, container, ['-s', 'one', '*']);
