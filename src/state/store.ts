@@ -219,6 +219,18 @@ export class StateStore {
     return new StateStore(file, db, lock);
   }
 
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** Prepared statements are cached: preparing one costs more than running it. */
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   close(): void {
     try {
       this.db.close();
@@ -234,19 +246,16 @@ export class StateStore {
   // --- watermark and metadata -------------------------------------------------------------
 
   getMeta(key: string): string | undefined {
-    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as
-      { value: string } | undefined;
+    const row = this.stmt('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
     return row?.value;
   }
 
   setMeta(key: string, value: string | undefined): void {
-    if (value === undefined) this.db.prepare('DELETE FROM meta WHERE key = ?').run(key);
+    if (value === undefined) this.stmt('DELETE FROM meta WHERE key = ?').run(key);
     else
-      this.db
-        .prepare(
-          'INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
-        )
-        .run(key, value);
+      this.stmt(
+        'INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      ).run(key, value);
   }
 
   get deltaLink(): string | undefined {
@@ -278,7 +287,7 @@ export class StateStore {
   // --- last known cloud state ------------------------------------------------------------
 
   getDevice(graphId: string): StoredDevice | undefined {
-    const row = this.db.prepare('SELECT json, relations FROM devices WHERE graph_id = ?').get(graphId) as
+    const row = this.stmt('SELECT json, relations FROM devices WHERE graph_id = ?').get(graphId) as
       { json: string; relations: string | null } | undefined;
     if (!row) return undefined;
     return {
@@ -288,35 +297,33 @@ export class StateStore {
   }
 
   getDeviceByDeviceId(deviceId: string): StoredDevice | undefined {
-    const row = this.db
-      .prepare('SELECT graph_id FROM devices WHERE device_id = ? LIMIT 1')
-      .get(deviceId.toLowerCase()) as { graph_id: string } | undefined;
+    const row = this.stmt('SELECT graph_id FROM devices WHERE device_id = ? LIMIT 1').get(
+      deviceId.toLowerCase(),
+    ) as { graph_id: string } | undefined;
     return row ? this.getDevice(row.graph_id) : undefined;
   }
 
   putDevice(device: CloudDevice, relations: DeviceRelations | null): void {
-    this.db
-      .prepare(
-        `INSERT INTO devices(graph_id, device_id, json, relations, updated_at) VALUES(?, ?, ?, ?, ?)
+    this.stmt(
+      `INSERT INTO devices(graph_id, device_id, json, relations, updated_at) VALUES(?, ?, ?, ?, ?)
          ON CONFLICT(graph_id) DO UPDATE SET device_id = excluded.device_id, json = excluded.json,
            relations = excluded.relations, updated_at = excluded.updated_at`,
-      )
-      .run(
-        device.id,
-        device.deviceId?.toLowerCase() ?? null,
-        JSON.stringify(device),
-        relations ? JSON.stringify(relations) : null,
-        new Date().toISOString(),
-      );
+    ).run(
+      device.id,
+      device.deviceId?.toLowerCase() ?? null,
+      JSON.stringify(device),
+      relations ? JSON.stringify(relations) : null,
+      new Date().toISOString(),
+    );
   }
 
   deleteDevice(graphId: string): void {
-    this.db.prepare('DELETE FROM devices WHERE graph_id = ?').run(graphId);
+    this.stmt('DELETE FROM devices WHERE graph_id = ?').run(graphId);
   }
 
   /** Graph ids of every known device (used to find what a full read no longer returns). */
   *deviceIds(): IterableIterator<string> {
-    for (const row of this.db.prepare('SELECT graph_id FROM devices').iterate() as IterableIterator<{
+    for (const row of this.stmt('SELECT graph_id FROM devices').iterate() as IterableIterator<{
       graph_id: string;
     }>) {
       yield row.graph_id;
@@ -324,17 +331,15 @@ export class StateStore {
   }
 
   countDevices(): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM devices').get() as { n: number }).n;
+    return (this.stmt('SELECT COUNT(*) AS n FROM devices').get() as { n: number }).n;
   }
 
   // --- object map ------------------------------------------------------------------------
 
   getObject(deviceId: string): ObjectRecord | undefined {
-    const row = this.db
-      .prepare(
-        'SELECT device_id, graph_id, dn, object_guid, hash, last_synced_at FROM objects WHERE device_id = ?',
-      )
-      .get(deviceId.toLowerCase()) as
+    const row = this.stmt(
+      'SELECT device_id, graph_id, dn, object_guid, hash, last_synced_at FROM objects WHERE device_id = ?',
+    ).get(deviceId.toLowerCase()) as
       | {
           device_id: string;
           graph_id: string;
@@ -357,36 +362,34 @@ export class StateStore {
   }
 
   putObject(record: Omit<ObjectRecord, 'lastSyncedAt'> & { lastSyncedAt?: string }): void {
-    this.db
-      .prepare(
-        `INSERT INTO objects(device_id, graph_id, dn, object_guid, hash, last_synced_at) VALUES(?, ?, ?, ?, ?, ?)
+    this.stmt(
+      `INSERT INTO objects(device_id, graph_id, dn, object_guid, hash, last_synced_at) VALUES(?, ?, ?, ?, ?, ?)
          ON CONFLICT(device_id) DO UPDATE SET graph_id = excluded.graph_id, dn = excluded.dn,
            object_guid = COALESCE(excluded.object_guid, objects.object_guid), hash = excluded.hash,
            last_synced_at = excluded.last_synced_at`,
-      )
-      .run(
-        record.deviceId.toLowerCase(),
-        record.graphId,
-        record.dn,
-        record.objectGuid,
-        record.hash,
-        record.lastSyncedAt ?? new Date().toISOString(),
-      );
+    ).run(
+      record.deviceId.toLowerCase(),
+      record.graphId,
+      record.dn,
+      record.objectGuid,
+      record.hash,
+      record.lastSyncedAt ?? new Date().toISOString(),
+    );
   }
 
   getObjectByGraphId(graphId: string): ObjectRecord | undefined {
-    const row = this.db.prepare('SELECT device_id FROM objects WHERE graph_id = ? LIMIT 1').get(graphId) as
+    const row = this.stmt('SELECT device_id FROM objects WHERE graph_id = ? LIMIT 1').get(graphId) as
       { device_id: string } | undefined;
     return row ? this.getObject(row.device_id) : undefined;
   }
 
   deleteObject(deviceId: string): void {
-    this.db.prepare('DELETE FROM objects WHERE device_id = ?').run(deviceId.toLowerCase());
+    this.stmt('DELETE FROM objects WHERE device_id = ?').run(deviceId.toLowerCase());
   }
 
   lastSyncTimes(deviceIds: string[]): Map<string, string> {
     const out = new Map<string, string>();
-    const stmt = this.db.prepare('SELECT last_synced_at FROM objects WHERE device_id = ?');
+    const stmt = this.stmt('SELECT last_synced_at FROM objects WHERE device_id = ?');
     for (const id of deviceIds) {
       const row = stmt.get(id.toLowerCase()) as { last_synced_at: string } | undefined;
       if (row) out.set(id.toLowerCase(), row.last_synced_at);
@@ -395,7 +398,7 @@ export class StateStore {
   }
 
   countObjects(): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM objects').get() as { n: number }).n;
+    return (this.stmt('SELECT COUNT(*) AS n FROM objects').get() as { n: number }).n;
   }
 
   // --- unmanaged objects (seen by the last full reconcile) ------------------------------------
@@ -403,8 +406,8 @@ export class StateStore {
   replaceUnmanaged(objects: { dn: string; deviceId: string | null; displayName: string | null }[]): void {
     const now = new Date().toISOString();
     this.transaction(() => {
-      this.db.prepare('DELETE FROM unmanaged').run();
-      const insert = this.db.prepare(
+      this.stmt('DELETE FROM unmanaged').run();
+      const insert = this.stmt(
         'INSERT OR REPLACE INTO unmanaged(dn, device_id, display_name, seen_at) VALUES(?, ?, ?, ?)',
       );
       for (const o of objects) insert.run(o.dn, o.deviceId, o.displayName, now);
@@ -412,11 +415,9 @@ export class StateStore {
   }
 
   unmanagedObjects(): { dn: string; deviceId: string | null; displayName: string | null; seenAt: string }[] {
-    return this.db
-      .prepare(
-        'SELECT dn, device_id AS deviceId, display_name AS displayName, seen_at AS seenAt FROM unmanaged ORDER BY dn',
-      )
-      .all() as {
+    return this.stmt(
+      'SELECT dn, device_id AS deviceId, display_name AS displayName, seen_at AS seenAt FROM unmanaged ORDER BY dn',
+    ).all() as {
       dn: string;
       deviceId: string | null;
       displayName: string | null;
@@ -425,7 +426,7 @@ export class StateStore {
   }
 
   countUnmanaged(): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM unmanaged').get() as { n: number }).n;
+    return (this.stmt('SELECT COUNT(*) AS n FROM unmanaged').get() as { n: number }).n;
   }
 
   /** Read-only access for reporting queries (the console's device list); never for writes. */
@@ -436,9 +437,12 @@ export class StateStore {
   // --- runs ------------------------------------------------------------------------------
 
   startRun(mode: RunMode, dryRun: boolean): number {
-    const info = this.db
-      .prepare('INSERT INTO runs(started_at, mode, dry_run, outcome) VALUES(?, ?, ?, ?)')
-      .run(new Date().toISOString(), mode, dryRun ? 1 : 0, 'running');
+    const info = this.stmt('INSERT INTO runs(started_at, mode, dry_run, outcome) VALUES(?, ?, ?, ?)').run(
+      new Date().toISOString(),
+      mode,
+      dryRun ? 1 : 0,
+      'running',
+    );
     return Number(info.lastInsertRowid);
   }
 
@@ -458,33 +462,29 @@ export class StateStore {
     },
   ): void {
     this.transaction(() => {
-      this.db
-        .prepare(
-          `UPDATE runs SET finished_at = ?, mode = ?, created = ?, updated = ?, deleted = ?, unchanged = ?, quarantined = ?,
+      this.stmt(
+        `UPDATE runs SET finished_at = ?, mode = ?, created = ?, updated = ?, deleted = ?, unchanged = ?, quarantined = ?,
              outcome = ?, error = ?, duration_ms = ? WHERE id = ?`,
-        )
-        .run(
-          new Date().toISOString(),
-          result.mode,
-          result.created,
-          result.updated,
-          result.deleted,
-          result.unchanged,
-          result.quarantined,
-          result.outcome,
-          result.error ?? null,
-          result.durationMs,
-          id,
-        );
-      const insert = this.db.prepare(
-        'INSERT INTO run_errors(run_id, device_id, code, message) VALUES(?, ?, ?, ?)',
+      ).run(
+        new Date().toISOString(),
+        result.mode,
+        result.created,
+        result.updated,
+        result.deleted,
+        result.unchanged,
+        result.quarantined,
+        result.outcome,
+        result.error ?? null,
+        result.durationMs,
+        id,
       );
+      const insert = this.stmt('INSERT INTO run_errors(run_id, device_id, code, message) VALUES(?, ?, ?, ?)');
       for (const e of result.errors.slice(0, 1000)) insert.run(id, e.deviceId, e.code, e.message);
     });
   }
 
   recentRuns(limit = 20): RunRecord[] {
-    const rows = this.db.prepare('SELECT * FROM runs ORDER BY id DESC LIMIT ?').all(limit) as Record<
+    const rows = this.stmt('SELECT * FROM runs ORDER BY id DESC LIMIT ?').all(limit) as Record<
       string,
       unknown
     >[];
@@ -506,9 +506,9 @@ export class StateStore {
   }
 
   runErrors(runId: number): { deviceId: string | null; code: string; message: string }[] {
-    return this.db
-      .prepare('SELECT device_id AS deviceId, code, message FROM run_errors WHERE run_id = ?')
-      .all(runId) as {
+    return this.stmt('SELECT device_id AS deviceId, code, message FROM run_errors WHERE run_id = ?').all(
+      runId,
+    ) as {
       deviceId: string | null;
       code: string;
       message: string;
@@ -526,23 +526,21 @@ export class StateStore {
     message: string;
   }): void {
     const now = new Date().toISOString();
-    this.db
-      .prepare(
-        `INSERT INTO quarantine(key, graph_id, device_id, display_name, code, message, first_seen, last_seen, attempts)
+    this.stmt(
+      `INSERT INTO quarantine(key, graph_id, device_id, display_name, code, message, first_seen, last_seen, attempts)
          VALUES(?, ?, ?, ?, ?, ?, ?, ?, 1)
          ON CONFLICT(key) DO UPDATE SET code = excluded.code, message = excluded.message, display_name = excluded.display_name,
            device_id = COALESCE(excluded.device_id, quarantine.device_id), last_seen = excluded.last_seen,
            attempts = quarantine.attempts + 1`,
-      )
-      .run(entry.key, entry.graphId, entry.deviceId, entry.displayName, entry.code, entry.message, now, now);
+    ).run(entry.key, entry.graphId, entry.deviceId, entry.displayName, entry.code, entry.message, now, now);
   }
 
   release(key: string): boolean {
-    return this.db.prepare('DELETE FROM quarantine WHERE key = ?').run(key).changes > 0;
+    return this.stmt('DELETE FROM quarantine WHERE key = ?').run(key).changes > 0;
   }
 
   quarantined(): QuarantineEntry[] {
-    const rows = this.db.prepare('SELECT * FROM quarantine ORDER BY last_seen DESC').all() as Record<
+    const rows = this.stmt('SELECT * FROM quarantine ORDER BY last_seen DESC').all() as Record<
       string,
       unknown
     >[];
@@ -560,12 +558,12 @@ export class StateStore {
   }
 
   countQuarantined(): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM quarantine').get() as { n: number }).n;
+    return (this.stmt('SELECT COUNT(*) AS n FROM quarantine').get() as { n: number }).n;
   }
 
   /** Marks a quarantined device for retry on the next cycle (the console's retry button). */
   requestRetry(key: string): boolean {
-    const row = this.db.prepare('SELECT key FROM quarantine WHERE key = ?').get(key);
+    const row = this.stmt('SELECT key FROM quarantine WHERE key = ?').get(key);
     if (!row) return false;
     this.setMeta(`retry:${key}`, new Date().toISOString());
     return true;
