@@ -554,9 +554,7 @@ class RunContext {
   private async processDevices(
     devices: CloudDevice[],
     mode: RunMode,
-    lookup: (
-      device: CloudDevice,
-    ) =>
+    lookup: (device: CloudDevice) =>
       | {
           entry: IndexEntry | undefined;
           read: () => Promise<ActualObject | undefined>;
