@@ -9,8 +9,11 @@
 // writeback.trustTypes: the engine reads them on the first (full) pass and keeps them in its state
 // store like any other device, but never writes them to AD. Each size starts `run` with a fresh
 // state store; the first cycle is the full pass, the following ones are the measured no-op deltas
-// (--samples of them, after one warm-up). The raw baseline is one HTTPS GET of an up-to-date delta
-// link (nothing new) against the same emulator.
+// (--samples of them, after one warm-up). Two costs are reported: the engine's duration of the
+// cycle (from `run`'s cycle log line) and the CPU the whole `run` process spends per cycle (from
+// /proc, which includes whatever listens to cycles, such as the web console's device index); the
+// goal holds only when both stay flat. The raw baseline is one HTTPS GET of an up-to-date delta link
+// (nothing new) against the same emulator.
 import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -155,6 +158,12 @@ async function main() {
     const largest = results[results.length - 1];
     const ratio =
       smallest && largest ? largest.deltaCycleMs.p50 / Math.max(1, smallest.deltaCycleMs.p50) : null;
+    // The engine's own duration of a cycle is one cost; what the `run` process spends per cycle in
+    // all (the engine plus what listens to cycles, such as the console's device index) is the other.
+    const cpuRatio =
+      smallest?.cpuMsPerCycle && largest?.cpuMsPerCycle
+        ? largest.cpuMsPerCycle / smallest.cpuMsPerCycle
+        : null;
     report(NAME, {
       benchmark: NAME,
       startedAt,
@@ -166,7 +175,13 @@ async function main() {
       adNote: `AD holds ${opts.inAd} objects at every size: the devices beyond them are out of writeback.trustTypes (trustType null in the emulator), read and kept in the state store but not written, because writing 100,000 objects into Samba does not fit the time budget and a no-op delta does not read AD.`,
       sizes: results,
       ratioLargestToSmallest: round(ratio, 2),
-      goal: { ratioAtMost: 1.5, met: ratio !== null && ratio <= 1.5 },
+      cpuPerCycleRatioLargestToSmallest: round(cpuRatio, 2),
+      goal: {
+        ratioAtMost: 1.5,
+        metByCycleDuration: ratio !== null && ratio <= 1.5,
+        metByProcessCpuPerCycle: cpuRatio !== null && cpuRatio <= 1.5,
+        met: ratio !== null && ratio <= 1.5 && cpuRatio !== null && cpuRatio <= 1.5,
+      },
       finishedAt: new Date().toISOString(),
     });
   } finally {

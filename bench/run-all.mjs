@@ -70,7 +70,7 @@ function headline(run) {
         )
         .join('; ');
     case 'noop-delta':
-      return `${r.sizes.map((s) => `${s.devicesInEmulator}: ${s.deltaCycleMs.p50} ms`).join(', ')}; ratio ${r.ratioLargestToSmallest} (goal <= 1.5)`;
+      return `${r.sizes.map((s) => `${s.devicesInEmulator}: ${s.deltaCycleMs.p50} ms (${s.cpuMsPerCycle} ms CPU)`).join(', ')}; ratio ${r.ratioLargestToSmallest}, CPU ratio ${r.cpuPerCycleRatioLargestToSmallest} (goal <= 1.5)`;
     case 'full-reconcile':
       return `${r.sizes.map((s) => `${s.label} (${s.devicesInEmulator} devices): ratio ${s.ratio}, peak RSS ${s.product.peakRssMB} MB`).join('; ')} (goals <= 2x, < 256 MB)`;
     default:
