@@ -38,7 +38,7 @@ import {
 const NAME = 'initial-writeback';
 const log = createLogger(NAME);
 const opts = flags(
-  { devices: 10_000, samples: 10, sweepDevices: 500, concurrency: '', sweep: 'true' },
+  { devices: 10_000, samples: 10, sweepDevices: 300, concurrency: '', sweep: 'true' },
   { 'sweep-devices': { type: 'string' }, concurrency: { type: 'string' }, sweep: { type: 'string' } },
 );
 opts.sweepDevices = Number(opts['sweep-devices'] ?? opts.sweepDevices);
