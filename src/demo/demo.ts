@@ -389,7 +389,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           containerDn: containerDn(),
           aborted: () => interrupted !== undefined,
           onChange: (what) => steps.detail(`Entra ID: ${what}`),
-          onSeen: (c) => {
+          maxPauseMs: intervalSeconds * 1000,
+          onSeen: async (c) => {
+            // `run` logs its cycle line just after the write that LDAP may already show.
+            await new Promise((r) => setTimeout(r, 150));
             showRunLog();
             steps.detail(`  → seen in AD after ${seconds(c.delayMs)}`);
           },

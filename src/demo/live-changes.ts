@@ -74,7 +74,12 @@ export interface LiveChangeOptions {
   /** Called once the change is made in the emulator, before waiting for AD. */
   onChange?: (description: string) => void;
   /** Called when AD shows the change. */
-  onSeen?: (change: LiveChange) => void;
+  onSeen?: (change: LiveChange) => Promise<void> | void;
+  /**
+   * Longest random pause before each change, so that changes land at any moment of `run`'s cycle
+   * (not always just after one) and the delays show the real spread. Default 0.
+   */
+  maxPauseMs?: number;
 }
 
 /** Renames one device, disables another, deletes a third; one after the other. */
@@ -96,13 +101,15 @@ export async function liveChanges(options: LiveChangeOptions): Promise<LiveChang
     apply: () => void,
     seen: (state: AdState) => boolean,
   ): Promise<void> => {
+    await new Promise((r) => setTimeout(r, Math.random() * (options.maxPauseMs ?? 0)));
+    if (wait.aborted()) throw new Error('interrupted');
     options.onChange?.(description);
     const t0 = Date.now();
     apply();
     const delayMs = await waitUntil(session, dnOf(device), seen, t0, wait);
     const done: LiveChange = { kind, device, description, delayMs };
     results.push(done);
-    options.onSeen?.(done);
+    await options.onSeen?.(done);
   };
 
   const newName = `${renamed.displayName}-RENAMED`;
