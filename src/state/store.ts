@@ -307,7 +307,8 @@ export class StateStore {
     this.stmt(
       `INSERT INTO devices(graph_id, device_id, json, relations, updated_at) VALUES(?, ?, ?, ?, ?)
          ON CONFLICT(graph_id) DO UPDATE SET device_id = excluded.device_id, json = excluded.json,
-           relations = excluded.relations, updated_at = excluded.updated_at`,
+           relations = excluded.relations, updated_at = excluded.updated_at
+         WHERE devices.json IS NOT excluded.json OR devices.relations IS NOT excluded.relations`,
     ).run(
       device.id,
       device.deviceId?.toLowerCase() ?? null,

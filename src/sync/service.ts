@@ -100,9 +100,11 @@ export class WritebackService {
 
   private async run(): Promise<void> {
     while (!this.stopping) {
+      const started = Date.now();
       await this.cycle();
       if (this.stopping) break;
-      await this.sleep(this.intervalMs);
+      // Cycles start at a fixed rate: a change waits at most one interval, however long a cycle took.
+      await this.sleep(Math.max(0, this.intervalMs - (Date.now() - started)));
     }
   }
 

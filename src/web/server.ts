@@ -114,7 +114,11 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     runChecks: options.runChecks ?? defaultRunChecks,
     checks: {},
   };
-  service.onCycle(() => {
+  service.onCycle((cycle) => {
+    // A cycle that changed nothing leaves the index as it is (pages refresh it on demand anyway);
+    // this keeps an idle service's cost per cycle flat however many devices there are.
+    const s = cycle.summary;
+    if (s && s.mode === 'delta' && s.created + s.updated + s.deleted + s.quarantined === 0) return;
     try {
       index.warm();
     } catch (err) {
