@@ -5,7 +5,13 @@ import type { Config } from '../config/load.js';
 import { type SchemaCapabilities } from '../ad/discovery.js';
 import { childDn } from '../ad/dn.js';
 import { bytesToGuid, isGuid } from '../ad/guid.js';
-import type { CloudDevice, DeltaPage, DeviceRelations, PartialCloudDevice } from '../entra/types.js';
+import type {
+  CloudDevice,
+  DeltaPage,
+  DeviceChange,
+  DeviceRelations,
+  PartialCloudDevice,
+} from '../entra/types.js';
 import { DwbError, causeText, ExitCode } from '../errors.js';
 import { logger } from '../log.js';
 import type { RunMode, StateStore } from '../state/store.js';
@@ -321,6 +327,18 @@ class RunContext {
     );
   }
 
+  /** A record Graph sent that failed validation (the connector says why). */
+  private quarantineInvalid(change: Extract<DeviceChange, { kind: 'invalid' }>): void {
+    this.quarantine({
+      key: change.id ?? change.deviceId ?? 'unknown',
+      graphId: change.id ?? null,
+      deviceId: change.deviceId ?? null,
+      displayName: null,
+      code: 'DWB_DEVICE_INVALID',
+      message: change.reason,
+    });
+  }
+
   private released(graphId: string): void {
     if (!this.dryRun) this.store.release(graphId);
   }
@@ -366,14 +384,7 @@ class RunContext {
           seenGraphIds.add(device.id);
           devices.push(device);
         } else if (change.kind === 'invalid') {
-          this.quarantine({
-            key: change.id ?? change.deviceId ?? 'unknown',
-            graphId: change.id ?? null,
-            deviceId: change.deviceId ?? null,
-            displayName: null,
-            code: 'DWB_DEVICE_INVALID',
-            message: change.reason,
-          });
+          this.quarantineInvalid(change);
           if (change.id) seenGraphIds.add(change.id);
           const stored = change.id ? this.store.getDevice(change.id) : undefined;
           if (stored?.device.deviceId) seenCns.add(stored.device.deviceId.toLowerCase());
@@ -448,14 +459,7 @@ class RunContext {
           upserts.delete(change.id);
           removed.set(change.id, change.reason);
         } else {
-          this.quarantine({
-            key: change.id ?? change.deviceId ?? 'unknown',
-            graphId: change.id ?? null,
-            deviceId: change.deviceId ?? null,
-            displayName: null,
-            code: 'DWB_DEVICE_INVALID',
-            message: change.reason,
-          });
+          this.quarantineInvalid(change);
         }
       }
       if (item.deltaLink) deltaLink = item.deltaLink;
