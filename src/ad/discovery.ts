@@ -73,9 +73,9 @@ export const REQUIRED_CLASSES = [
 /** The attributes of SPEC §2 (besides displayName and altSecurityIdentities, which every schema has). */
 export const DEVICE_ATTRIBUTES = [
   'msDS-DeviceID',
-  'displayName',
   'msDS-IsEnabled',
   'altSecurityIdentities',
+  'displayName',
   'msDS-DeviceOSType',
   'msDS-DeviceOSVersion',
   'msDS-DevicePhysicalIDs',

@@ -3,7 +3,7 @@
 // that desired and actual compare byte for byte. A value that cannot be converted quarantines the
 // device with a stable code; attributes the schema lacks are simply not written.
 import { createHash } from 'node:crypto';
-import { type AttributeSchema, DEVICE_ATTRIBUTES, type SchemaCapabilities } from '../ad/discovery.js';
+import type { AttributeSchema, SchemaCapabilities } from '../ad/discovery.js';
 import { guidToBytes, isGuid } from '../ad/guid.js';
 import { sidToBytes } from '../ad/sid.js';
 import type { CloudDevice, DeviceRelations } from '../entra/types.js';
@@ -42,8 +42,24 @@ export const deviceErrorCatalog = {
 
 export type DeviceErrorCode = keyof typeof deviceErrorCatalog;
 
-/** Every attribute this product writes (SPEC §2, in its order): the ones it owns on a managed object. */
-export const MANAGED_ATTRIBUTES = DEVICE_ATTRIBUTES;
+/** Every attribute this product writes, in a stable order (the ones it owns on a managed object). */
+export const MANAGED_ATTRIBUTES = [
+  'msDS-DeviceID',
+  'displayName',
+  'msDS-IsEnabled',
+  'altSecurityIdentities',
+  'msDS-DeviceOSType',
+  'msDS-DeviceOSVersion',
+  'msDS-DevicePhysicalIDs',
+  'msDS-IsManaged',
+  'msDS-IsCompliant',
+  'msDS-DeviceTrustType',
+  'msDS-DeviceObjectVersion',
+  'msDS-ApproximateLastLogonTimeStamp',
+  'msDS-RegisteredOwner',
+  'msDS-RegisteredUsers',
+  'msDS-CloudAnchor',
+] as const;
 
 /** Attributes msDS-Device cannot exist without. */
 export const REQUIRED_ATTRIBUTES = [
