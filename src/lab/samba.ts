@@ -166,6 +166,9 @@ export async function provisionTemplate(
       `--adminpass=${forest.adminPassword}`,
       `--targetdir=${target}`,
       '--host-name=dc1',
+      // LMDB rather than the default TDB: on these machines it adds msDS-Device objects ~30 % faster
+      // and slows down less as the directory grows (the product and ldapadd both gain; see bench/).
+      '--backend-store=mdb',
       '--option=interfaces=127.0.0.2',
       '--option=bind interfaces only=yes',
     ],
