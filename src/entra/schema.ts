@@ -2,7 +2,7 @@
 // them safely, and each device on its own, so that one malformed device is quarantined with the
 // reason while the rest of the page goes on. Unknown extra properties are ignored.
 import { z } from 'zod';
-import type { DeviceChange, DevicePrincipal, PartialCloudDevice } from './types.js';
+import type { AlternativeSecurityId, DeviceChange, DevicePrincipal, PartialCloudDevice } from './types.js';
 
 /** The device properties SPEC §2 needs, and nothing else: what `$select` asks Graph for. */
 export const deviceProperties = [
@@ -124,6 +124,13 @@ export function toDeviceChange(item: unknown): DeviceChange {
     const reason = removed.data['@removed'].reason === 'changed' ? 'changed' : 'deleted';
     return { kind: 'removed', id: removed.data.id, reason };
   }
+  const fast = record ? commonDevice(record) : undefined;
+  if (fast) return { kind: 'upsert', device: fast };
+  return deviceBySchema(item, id, deviceId);
+}
+
+/** toDeviceChange for a device without its fast path: deviceSchema decides (exported for its test). */
+export function deviceBySchema(item: unknown, id?: string, deviceId?: string): DeviceChange {
   const parsed = deviceSchema.safeParse(item);
   if (!parsed.success) return invalid(id, deviceId, parsed.error);
   const device: PartialCloudDevice = { id: parsed.data.id };
@@ -132,6 +139,80 @@ export function toDeviceChange(item: unknown): DeviceChange {
     if (value !== undefined) (device as unknown as Record<string, unknown>)[key] = value;
   }
   return { kind: 'upsert', device };
+}
+
+const NULLABLE_STRINGS = ['displayName', 'operatingSystem', 'operatingSystemVersion', 'trustType'] as const;
+const NULLABLE_BOOLEANS = ['accountEnabled', 'isManaged', 'isCompliant'] as const;
+
+/**
+ * The fast path of toDeviceChange: a device of the usual shape, checked by hand without the
+ * allocations of a schema parse (a full read validates every device of the tenant). It accepts
+ * only what deviceSchema accepts and returns what it would return (a test holds them to that);
+ * anything else, valid or not, returns undefined and goes through deviceSchema, which also
+ * explains what is wrong.
+ */
+export function commonDevice(record: Record<string, unknown>): PartialCloudDevice | undefined {
+  const { id, deviceId } = record;
+  if (typeof id !== 'string' || id === '') return undefined;
+  const device: PartialCloudDevice = { id };
+  if (deviceId !== undefined) {
+    if (typeof deviceId !== 'string' || deviceId === '') return undefined;
+    device.deviceId = deviceId;
+  }
+  for (const key of NULLABLE_STRINGS) {
+    const v = record[key];
+    if (v === undefined) continue;
+    if (v !== null && typeof v !== 'string') return undefined;
+    device[key] = v;
+  }
+  for (const key of NULLABLE_BOOLEANS) {
+    const v = record[key];
+    if (v === undefined) continue;
+    if (v !== null && typeof v !== 'boolean') return undefined;
+    device[key] = v;
+  }
+  const {
+    deviceVersion,
+    approximateLastSignInDateTime: signIn,
+    physicalIds,
+    alternativeSecurityIds,
+  } = record;
+  if (deviceVersion !== undefined) {
+    if (deviceVersion !== null && !Number.isSafeInteger(deviceVersion)) return undefined;
+    device.deviceVersion = deviceVersion as number | null;
+  }
+  if (signIn !== undefined) {
+    if (signIn !== null && (typeof signIn !== 'string' || Number.isNaN(Date.parse(signIn)))) return undefined;
+    device.approximateLastSignInDateTime = signIn;
+  }
+  if (physicalIds !== undefined) {
+    if (physicalIds === null) device.physicalIds = [];
+    else if (!Array.isArray(physicalIds) || !physicalIds.every((x) => typeof x === 'string'))
+      return undefined;
+    else device.physicalIds = physicalIds as string[];
+  }
+  if (alternativeSecurityIds !== undefined) {
+    if (alternativeSecurityIds === null) device.alternativeSecurityIds = [];
+    else if (!Array.isArray(alternativeSecurityIds)) return undefined;
+    else {
+      const out: AlternativeSecurityId[] = [];
+      for (const entry of alternativeSecurityIds as unknown[]) {
+        if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return undefined;
+        const { type, identityProvider, key } = entry as Record<string, unknown>;
+        if (!Number.isSafeInteger(type)) return undefined;
+        if (
+          identityProvider !== undefined &&
+          identityProvider !== null &&
+          typeof identityProvider !== 'string'
+        )
+          return undefined;
+        if (typeof key !== 'string' || !BASE64.test(key)) return undefined;
+        out.push({ type: type as number, identityProvider: identityProvider ?? null, key });
+      }
+      device.alternativeSecurityIds = out;
+    }
+  }
+  return device;
 }
 
 export function toPrincipal(raw: z.infer<typeof principalSchema>): DevicePrincipal {
