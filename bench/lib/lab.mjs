@@ -245,7 +245,7 @@ const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 export async function runCli(ws, args, options = {}) {
   const statsFile = path.join(ws.dir, `time-${process.hrtime.bigint()}.txt`);
   const argv = TIME
-    ? [TIME, '-f', '%M %e', '-o', statsFile, process.execPath, BIN, ...args]
+    ? [TIME, '-f', '%M %e', '-o', statsFile, process.execPath, ...(options.nodeArgs ?? []), BIN, ...args]
     : [process.execPath, BIN, ...args];
   const started = performance.now();
   const child = spawn(argv[0], argv.slice(1), {

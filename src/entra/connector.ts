@@ -37,7 +37,7 @@ import {
   toDeviceChange,
   toPrincipal,
 } from './schema.js';
-import type { DeltaPage, DeltaReadEvent, DevicePrincipal, DeviceRelations } from './types.js';
+import type { DeltaPage, DeltaReadEvent, DeviceChange, DevicePrincipal, DeviceRelations } from './types.js';
 
 export interface EntraConnectorOptions {
   /** Metrics hooks; missing ones are no-ops. */
@@ -152,46 +152,52 @@ export class EntraConnector {
       { component: 'entra', mode: full ? 'full' : 'delta' },
       'reading devices from Microsoft Graph',
     );
-    for (;;) {
-      const answer = await this.call({
+    // Pages come one after another (each names the next), so the next one is requested as soon as
+    // this one's link is known, before its devices are validated and handed over.
+    const request = (pageUrl: string): Promise<TransportResponse> => {
+      const pending = this.call({
         method: 'GET',
-        url,
+        url: pageUrl,
         route: 'devices.delta',
         what: 'the device delta read (GET /devices/delta)',
         headers: { prefer: `odata.maxpagesize=${this.config.pageSize}` },
       });
+      pending.catch(() => undefined); // awaited below; a consumer that stops early leaves it unread
+      return pending;
+    };
+    let pending = request(url);
+    for (;;) {
+      // Nothing of a page is kept in this frame while it waits at `yield`: at 100,000 devices, a
+      // page held here until the consumer asks for the next one outlives two young-generation
+      // collections and inflates the peak memory of a full pass.
+      let answer: TransportResponse | undefined = await pending;
       if (answer.status < 200 || answer.status >= 300) {
         const info = parseGraphError(answer.body);
         if (isResyncError(answer.status, info)) {
           const location = answer.headers.location;
           this.log.debug({ component: 'entra', location }, 'Graph asked for a resync');
+          const refused = describeGraphError(answer.status, info);
+          answer = undefined;
           yield startFull(
-            `Microsoft Graph answered ${describeGraphError(answer.status, info)}: the delta token has expired or is no longer valid`,
+            `Microsoft Graph answered ${refused}: the delta token has expired or is no longer valid`,
           );
+          pending = request(url);
           continue;
         }
         throw graphFailure(answer.status, info, 'the device delta read (GET /devices/delta)', this.graphHost);
       }
-      const page = this.parseJson(answer, pageSchema, 'a /devices/delta page');
-      const changes = page.value.map(toDeviceChange);
-      for (const change of changes) {
-        if (change.kind === 'invalid') {
-          this.observer.onInvalidDevice();
-          this.log.warn(
-            { component: 'entra', id: change.id, deviceId: change.deviceId, reason: change.reason },
-            'device failed validation',
-          );
-        }
-      }
-      pages++;
-      devices += changes.length;
-      const next = page['@odata.nextLink'];
-      const delta = page['@odata.deltaLink'];
+      const page = this.devicePage(answer);
+      answer = undefined;
+      const { next, delta } = page;
       if (next !== undefined) {
         this.assertGraphUrl(next, '@odata.nextLink');
-        const out: DeltaPage = { kind: 'page', changes };
-        yield out;
         url = next;
+        pending = request(next);
+      }
+      pages++;
+      devices += page.length;
+      if (next !== undefined) {
+        yield { kind: 'page', changes: page.take() } satisfies DeltaPage;
         continue;
       }
       if (delta !== undefined) {
@@ -200,8 +206,7 @@ export class EntraConnector {
           { component: 'entra', pages, changes: devices },
           'device read complete',
         );
-        const out: DeltaPage = { kind: 'page', changes, deltaLink: delta };
-        yield out;
+        yield { kind: 'page', changes: page.take(), deltaLink: delta } satisfies DeltaPage;
         return;
       }
       throw new DwbError(
@@ -209,6 +214,39 @@ export class EntraConnector {
         `A /devices/delta page from ${this.graphHost} has neither @odata.nextLink nor @odata.deltaLink.`,
       );
     }
+  }
+
+  /**
+   * One /devices/delta page, parsed: its links at once (the next page can be requested), its
+   * devices validated one by one by `take()`, which hands them over and keeps nothing.
+   */
+  private devicePage(answer: TransportResponse): {
+    next: string | undefined;
+    delta: string | undefined;
+    length: number;
+    take: () => DeviceChange[];
+  } {
+    const page = this.parseJson(answer, pageSchema, 'a /devices/delta page');
+    let items: unknown[] = page.value;
+    return {
+      next: page['@odata.nextLink'],
+      delta: page['@odata.deltaLink'],
+      length: items.length,
+      take: () => {
+        const changes = items.map(toDeviceChange);
+        items = [];
+        for (const change of changes) {
+          if (change.kind === 'invalid') {
+            this.observer.onInvalidDevice();
+            this.log.warn(
+              { component: 'entra', id: change.id, deviceId: change.deviceId, reason: change.reason },
+              'device failed validation',
+            );
+          }
+        }
+        return changes;
+      },
+    };
   }
 
   /**

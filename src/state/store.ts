@@ -7,6 +7,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { CloudDevice, DeviceRelations } from '../entra/types.js';
 import { DwbError, causeText } from '../errors.js';
+import { fingerprint } from './fingerprint.js';
 
 export type RunMode = 'full' | 'delta';
 export type RunOutcome = 'ok' | 'quarantined' | 'threshold' | 'failed' | 'running';
@@ -61,7 +62,8 @@ CREATE TABLE IF NOT EXISTS devices (
   device_id TEXT,
   json TEXT NOT NULL,
   relations TEXT,
-  updated_at TEXT NOT NULL
+  updated_at TEXT NOT NULL,
+  fp INTEGER
 );
 CREATE INDEX IF NOT EXISTS devices_device_id ON devices(device_id);
 CREATE TABLE IF NOT EXISTS objects (
@@ -116,6 +118,13 @@ CREATE TABLE IF NOT EXISTS quarantine (
 
 interface LockHandle {
   release(): void;
+}
+
+/** Brings a store written by an earlier version up to the current schema. */
+function migrate(db: Database.Database): void {
+  const columns = db.prepare('PRAGMA table_info(devices)').all() as { name: string }[];
+  // fp: fingerprint of the stored record and relations; older rows get one when next written.
+  if (!columns.some((c) => c.name === 'fp')) db.exec('ALTER TABLE devices ADD COLUMN fp INTEGER');
 }
 
 function pidAlive(pid: number): boolean {
@@ -212,6 +221,7 @@ export class StateStore {
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
       db.exec(SCHEMA);
+      migrate(db);
     } catch (err) {
       lock?.release();
       throw new DwbError('DWB_STATE_UNAVAILABLE', `cannot open the state store ${file}: ${causeText(err)}`);
@@ -303,32 +313,48 @@ export class StateStore {
     return row ? this.getDevice(row.graph_id) : undefined;
   }
 
-  putDevice(device: CloudDevice, relations: DeviceRelations | null): void {
-    this.stmt(
-      `INSERT INTO devices(graph_id, device_id, json, relations, updated_at) VALUES(?, ?, ?, ?, ?)
-         ON CONFLICT(graph_id) DO UPDATE SET device_id = excluded.device_id, json = excluded.json,
-           relations = excluded.relations, updated_at = excluded.updated_at
-         WHERE devices.json IS NOT excluded.json OR devices.relations IS NOT excluded.relations`,
-    ).run(
-      device.id,
-      device.deviceId?.toLowerCase() ?? null,
-      JSON.stringify(device),
-      relations ? JSON.stringify(relations) : null,
-      new Date().toISOString(),
+  /**
+   * Records the last known state of a device; false when the store already held exactly this.
+   * `stored` is the fingerprint the store holds for it, when the caller has it at hand (a full pass
+   * reads them all at once, see deviceFingerprints): an unchanged device then costs no SQL at all.
+   */
+  putDevice(
+    device: CloudDevice,
+    relations: DeviceRelations | null,
+    stored?: number | null,
+    now = new Date().toISOString(),
+  ): boolean {
+    const fp = fingerprint(device, relations);
+    if (stored === fp) return false;
+    return (
+      this.stmt(
+        `INSERT INTO devices(graph_id, device_id, json, relations, updated_at, fp) VALUES(?, ?, ?, ?, ?, ?)
+           ON CONFLICT(graph_id) DO UPDATE SET device_id = excluded.device_id, json = excluded.json,
+             relations = excluded.relations, updated_at = excluded.updated_at, fp = excluded.fp
+           WHERE devices.fp IS NOT excluded.fp`,
+      ).run(
+        device.id,
+        device.deviceId?.toLowerCase() ?? null,
+        JSON.stringify(device),
+        relations ? JSON.stringify(relations) : null,
+        now,
+        fp,
+      ).changes > 0
     );
+  }
+
+  /** Graph id → fingerprint of every stored device (null for rows written before fingerprints). */
+  deviceFingerprints(): Map<string, number | null> {
+    const map = new Map<string, number | null>();
+    for (const [graphId, fp] of this.stmt('SELECT graph_id, fp FROM devices').raw(true).iterate() as Iterable<
+      [string, number | null]
+    >)
+      map.set(graphId, fp);
+    return map;
   }
 
   deleteDevice(graphId: string): void {
     this.stmt('DELETE FROM devices WHERE graph_id = ?').run(graphId);
-  }
-
-  /** Graph ids of every known device (used to find what a full read no longer returns). */
-  *deviceIds(): IterableIterator<string> {
-    for (const row of this.stmt('SELECT graph_id FROM devices').iterate() as IterableIterator<{
-      graph_id: string;
-    }>) {
-      yield row.graph_id;
-    }
   }
 
   countDevices(): number {
@@ -534,6 +560,11 @@ export class StateStore {
            device_id = COALESCE(excluded.device_id, quarantine.device_id), last_seen = excluded.last_seen,
            attempts = quarantine.attempts + 1`,
     ).run(entry.key, entry.graphId, entry.deviceId, entry.displayName, entry.code, entry.message, now, now);
+  }
+
+  /** Keys of every quarantined device (usually few; lets a pass skip releasing the rest). */
+  quarantineKeys(): Set<string> {
+    return new Set((this.stmt('SELECT key FROM quarantine').all() as { key: string }[]).map((r) => r.key));
   }
 
   release(key: string): boolean {

@@ -89,6 +89,16 @@ export function exitCodeFor(summary: SyncSummary): number {
 
 type SourceItem = DeltaPage | { kind: 'reset'; reason: string };
 
+/**
+ * A page of the Graph read: its devices merged into whole records (`item.changes` keeps only the
+ * removals and invalid records), and the owners of those in scope being fetched.
+ */
+interface PreparedItem {
+  item: SourceItem;
+  devices: CloudDevice[];
+  relations?: Promise<Map<string, DeviceRelations>>;
+}
+
 function isReset(item: SourceItem): item is { kind: 'reset'; reason: string } {
   return (item as { kind?: unknown }).kind === 'reset';
 }
@@ -111,9 +121,11 @@ export function mergeDevice(previous: CloudDevice | undefined, partial: PartialC
     alternativeSecurityIds: [],
   };
   const merged: CloudDevice = { ...base };
-  for (const [key, value] of Object.entries(partial)) {
-    if (value === undefined) continue;
-    (merged as unknown as Record<string, unknown>)[key] = value;
+  const target = merged as unknown as Record<string, unknown>;
+  const source = partial as unknown as Record<string, unknown>;
+  for (const key in source) {
+    const value = source[key];
+    if (value !== undefined) target[key] = value;
   }
   merged.physicalIds ??= [];
   merged.alternativeSecurityIds ??= [];
@@ -293,6 +305,13 @@ export class SyncEngine {
 class RunContext {
   private readonly scope: Set<string>;
   private readonly dryRun: boolean;
+  /**
+   * During a full pass: graph id → fingerprint of what the state store holds, for the devices the
+   * Graph read has not returned yet.
+   */
+  private stored: Map<string, number | null> | undefined;
+  /** Graph ids in quarantine, read at the start of each batch. */
+  private quarantineKeys: Set<string> | undefined;
 
   constructor(
     private readonly config: Config,
@@ -321,6 +340,7 @@ class RunContext {
     this.counters.quarantined++;
     this.errors.push({ deviceId: issue.deviceId, code: issue.code, message: issue.message });
     if (!this.dryRun) this.store.quarantine(issue);
+    this.quarantineKeys?.add(issue.key);
     logger().warn(
       { deviceId: issue.deviceId, graphId: issue.graphId, code: issue.code },
       `device quarantined: ${issue.message}`,
@@ -347,9 +367,39 @@ class RunContext {
 
   /** A full reconcile: every cloud device against every object in the container; repairs drift. */
   async full(): Promise<{ deletionsHeld: number; thresholdStopped: boolean; watermarkCommitted: boolean }> {
+    // The Graph read starts at once (token, first page, its owners) and runs while the container is
+    // read from AD: neither waits for the other. One page of look-ahead after that: while a page is
+    // written to AD, the next one is read from Graph and its owners are fetched, so the slower side
+    // (usually the DC) sets the pace.
+    const pages = lookahead(this.prepared(this.source.readDelta(undefined)));
+    const first = pages.next();
+    first.catch(() => undefined); // awaited below, after the container scan
+    let result;
+    try {
+      result = await this.fullPass(pages, first);
+    } catch (err) {
+      // Do not wait for a Graph page still on its way (AD failed first): drop it when it comes.
+      pages.return(undefined).catch(() => undefined);
+      throw err;
+    }
+    await pages.return(undefined);
+    return result;
+  }
+
+  private async fullPass(
+    pages: AsyncGenerator<PreparedItem>,
+    first: Promise<IteratorResult<PreparedItem>>,
+  ): Promise<{ deletionsHeld: number; thresholdStopped: boolean; watermarkCommitted: boolean }> {
     const index = new Map<string, IndexEntry>();
     const unmanaged: { dn: string; deviceId: string | null; displayName: string | null }[] = [];
-    for await (const page of this.target.scanContainer(this.info.containerDn)) {
+    const scan = this.target.scanContainer(this.info.containerDn);
+    const firstScan = scan.next();
+    firstScan.catch(() => undefined); // awaited just below
+    // While the DC and Graph answer: what the state store holds. Each device the read returns is
+    // taken out; what is left at the end are devices Entra ID no longer has.
+    this.stored = this.dryRun ? undefined : this.store.deviceFingerprints();
+    for (let next = await firstScan; !next.done; next = await scan.next()) {
+      const page = next.value;
       for (const a of page) {
         const managed = isManaged(a);
         index.set(a.cn.toLowerCase(), {
@@ -370,22 +420,15 @@ class RunContext {
     }
     if (!this.dryRun) this.store.replaceUnmanaged(unmanaged);
     const seenCns = new Set<string>();
-    const seenGraphIds = new Set<string>();
     let deltaLink: string | undefined;
     let stopped = false;
-    // One page of look-ahead: while a page is written to AD, the next one is read from Graph and
-    // its owners are fetched, so the slower side (usually the DC) sets the pace.
-    for await (const { item, relations } of lookahead(this.prepared(this.source.readDelta(undefined)))) {
+    for (let next = await first; !next.done; next = await pages.next()) {
+      const { item, devices, relations } = next.value;
       if (isReset(item)) continue; // a reset during a full read changes nothing: it is already full
-      const devices: CloudDevice[] = [];
       for (const change of item.changes) {
-        if (change.kind === 'upsert') {
-          const device = mergeDevice(undefined, change.device);
-          seenGraphIds.add(device.id);
-          devices.push(device);
-        } else if (change.kind === 'invalid') {
+        if (change.kind === 'invalid') {
           this.quarantineInvalid(change);
-          if (change.id) seenGraphIds.add(change.id);
+          if (change.id) this.stored?.delete(change.id);
           const stored = change.id ? this.store.getDevice(change.id) : undefined;
           if (stored?.device.deviceId) seenCns.add(stored.device.deviceId.toLowerCase());
         }
@@ -427,7 +470,7 @@ class RunContext {
     if (!this.dryRun) {
       // Forget cloud state of devices that the full read no longer returns.
       this.store.transaction(() => {
-        for (const id of [...this.store.deviceIds()]) if (!seenGraphIds.has(id)) this.store.deleteDevice(id);
+        for (const id of this.stored?.keys() ?? []) this.store.deleteDevice(id);
       });
     }
     if (held > 0 || this.dryRun)
@@ -528,26 +571,25 @@ class RunContext {
   // --- shared -------------------------------------------------------------------------------
 
   /** Starts fetching the owners of a page's in-scope devices as soon as the page arrives. */
-  private async *prepared(
-    source: AsyncIterable<SourceItem>,
-  ): AsyncGenerator<{ item: SourceItem; relations?: Promise<Map<string, DeviceRelations>> }> {
-    for await (const item of source) {
-      if (isReset(item)) {
-        yield { item };
-        continue;
-      }
-      const ids = item.changes
-        .filter((c): c is Extract<typeof c, { kind: 'upsert' }> => c.kind === 'upsert')
-        .map((c) => mergeDevice(undefined, c.device))
-        .filter((d) => this.inScope(d))
-        .map((d) => d.id);
-      const relations =
-        ids.length > 0
-          ? this.source.fetchRelations(ids)
-          : Promise.resolve(new Map<string, DeviceRelations>());
-      relations.catch(() => undefined); // awaited by the consumer; this only avoids an early unhandled rejection
-      yield { item, relations };
-    }
+  private async *prepared(source: AsyncIterable<SourceItem>): AsyncGenerator<PreparedItem> {
+    // A page's partial records are not held here while this waits at `yield` (see readDelta).
+    for await (const item of source) yield this.prepare(item);
+  }
+
+  private prepare(item: SourceItem): PreparedItem {
+    if (isReset(item)) return { item, devices: [] };
+    // The page's records become whole devices; the partial records are not kept.
+    const devices: CloudDevice[] = [];
+    const others: DeltaPage['changes'] = [];
+    for (const change of item.changes)
+      if (change.kind === 'upsert') devices.push(mergeDevice(undefined, change.device));
+      else others.push(change);
+    item.changes.length = 0;
+    const ids = devices.filter((d) => this.inScope(d)).map((d) => d.id);
+    const relations =
+      ids.length > 0 ? this.source.fetchRelations(ids) : Promise.resolve(new Map<string, DeviceRelations>());
+    relations.catch(() => undefined); // awaited by the consumer; this only avoids an early unhandled rejection
+    return { item: { ...item, changes: others }, devices, relations };
   }
 
   /**
@@ -571,8 +613,10 @@ class RunContext {
     if (devices.length === 0) return [];
     this.counters.devices += devices.length;
     this.progress('reading');
-    const inScope = devices.filter((d) => this.inScope(d));
-    const outOfScope = devices.filter((d) => !this.inScope(d));
+    const inScope: CloudDevice[] = [];
+    const outOfScope: CloudDevice[] = [];
+    for (const d of devices) (this.inScope(d) ? inScope : outOfScope).push(d);
+    this.quarantineKeys = this.dryRun ? undefined : this.store.quarantineKeys();
     const fetched = prefetched
       ? await prefetched
       : inScope.length > 0
@@ -587,11 +631,13 @@ class RunContext {
     }
     if (!this.dryRun) {
       this.store.transaction(() => {
-        for (const d of inScope) this.store.putDevice(d, relations.get(d.id) ?? null);
-        for (const d of outOfScope) {
-          this.store.putDevice(d, null);
-          this.store.release(d.id);
+        const now = new Date().toISOString();
+        for (const d of devices) {
+          const previous = this.stored?.get(d.id);
+          this.stored?.delete(d.id);
+          this.store.putDevice(d, relations.get(d.id) ?? null, previous, now);
         }
+        for (const d of outOfScope) this.releaseIfQuarantined(d.id);
       });
     }
 
@@ -674,7 +720,14 @@ class RunContext {
       objectGuid: objectGuid ?? null,
       hash,
     });
-    this.store.release(device.id);
+    this.releaseIfQuarantined(device.id);
+  }
+
+  /** Takes a device out of quarantine; most devices never were, and skip the store. */
+  private releaseIfQuarantined(graphId: string): void {
+    if (this.quarantineKeys && !this.quarantineKeys.has(graphId)) return;
+    this.store.release(graphId);
+    this.quarantineKeys?.delete(graphId);
   }
 
   /** Applies operations with bounded concurrency; a per-object failure quarantines that device. */

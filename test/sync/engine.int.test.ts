@@ -256,6 +256,30 @@ describe('sync engine against Samba', () => {
     expect(await readDevice(d3.deviceId)).toBeDefined();
   });
 
+  it('a full pass rewrites only changed records in the state store and forgets what Graph no longer returns', async () => {
+    const db = ctx.store['db'] as unknown as {
+      prepare(sql: string): { get(id: string): { updated_at: string; fp: number } | undefined };
+    };
+    const row = (n: number) =>
+      db.prepare('SELECT updated_at, fp FROM devices WHERE graph_id = ?').get(sampleDevice(n).id);
+    await ctx.engine.sync({ full: true }); // settles whatever the tests above left
+    const unchanged = row(7);
+    const renamed = row(25);
+    expect(unchanged?.fp).toBeTypeOf('number');
+    await new Promise((r) => setTimeout(r, 5)); // a rewrite gets a later updated_at
+    source.patch(sampleDevice(25).id, { displayName: 'RENAMED-25' });
+    source.remove(sampleDevice(6).id, 'deleted');
+    const full = await ctx.engine.sync({ full: true });
+    expect(full).toMatchObject({ mode: 'full', updated: 1, deleted: 1, created: 0 });
+    expect(row(7)).toEqual(unchanged);
+    expect(row(25)!.fp).not.toBe(renamed!.fp);
+    expect(row(25)!.updated_at > renamed!.updated_at).toBe(true);
+    expect(ctx.store.getDevice(sampleDevice(25).id)?.device.displayName).toBe('RENAMED-25');
+    expect(ctx.store.getDevice(sampleDevice(6).id)).toBeUndefined();
+    expect(row(6)).toBeUndefined();
+    expect(await readDevice(sampleDevice(6).deviceId)).toBeUndefined();
+  });
+
   it('the deletion threshold holds back deletions and the watermark', async () => {
     ctx.engine['config'].writeback.deleteThreshold = 1;
     const link = ctx.store.deltaLink;
