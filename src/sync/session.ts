@@ -51,10 +51,13 @@ export async function openSyncSession(config: Config, hooks: SessionHooks = {}):
   const store = StateStore.open(config.state.sqlite, { writer: true });
   const target = new AdTarget(config.ad, config.writeback.concurrency, hooks.ldapObserver);
   try {
-    // Loaded on demand: @azure/identity is slow to import, and status/devices/check do not need it.
-    const { EntraConnector } = await import('../entra/connector.js');
-    const source = new EntraConnector(entra, hooks.entra);
+    // Loaded on demand (@azure/identity takes ~0.4 s to import; status/devices/check do not need
+    // it), while the DC is reached and the forest discovered.
+    const connector = import('../entra/connector.js');
+    connector.catch(() => undefined); // awaited below, after the discovery
     const info = await target.withSession(0, 'discover', (c) => resolveTarget(c, config.ad));
+    const { EntraConnector } = await connector;
+    const source = new EntraConnector(entra, hooks.entra);
     const engine = new SyncEngine(config, store, source, target, info);
     return {
       config,
