@@ -23,10 +23,6 @@ import {
 } from './lib/lab.mjs';
 
 const opts = flags({ devices: 100_000, samples: 40 });
-if (opts.help) {
-  process.stderr.write('node bench/console-devices.mjs [--devices 100000] [--samples 40]\n');
-  process.exit(0);
-}
 const log = createLogger('console-devices');
 const { parseConfig } = await dist('config/load.js');
 const { StateStore } = await dist('state/store.js');

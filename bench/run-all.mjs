@@ -82,6 +82,18 @@ function headline(run) {
 
 async function main() {
   const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stderr.write(
+      [
+        'usage: npm run bench [-- --devices N --samples N]',
+        `Runs ${BENCHMARKS.join(', ')} one after the other (defaults: about 10 minutes on 2 cores),`,
+        'passing each the same flags; each prints one JSON object and files it under bench/results/.',
+        'Run one alone for its own flags: node bench/<name>.mjs --help',
+        '',
+      ].join('\n'),
+    );
+    return;
+  }
   buildIfStale();
   const samba = await dist('lab/samba.js');
   const missing = samba.missingPrerequisites();

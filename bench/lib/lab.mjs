@@ -34,6 +34,16 @@ export function flags(defaults, extra = {}) {
     },
     allowPositionals: false,
   });
+  if (values.help) {
+    const camel = (name) => name.replace(/-([a-z])/g, (_, c) => c.toUpperCase());
+    const names = ['devices', 'samples', ...Object.keys(extra)].filter((n) => camel(n) in defaults);
+    const lines = names.map((n) => `  --${n.padEnd(15)} default: ${JSON.stringify(defaults[camel(n)])}`);
+    process.stderr.write(
+      `usage: node bench/${path.basename(process.argv[1] ?? 'benchmark')} [flags]\n${lines.join('\n')}\n` +
+        'Prints one JSON object on stdout and files it under bench/results/. Needs root and Samba (npm run bench installs them).\n',
+    );
+    process.exit(0);
+  }
   const out = { ...defaults };
   for (const [key, value] of Object.entries(values)) {
     if (value === undefined) continue;
