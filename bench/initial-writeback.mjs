@@ -5,9 +5,9 @@
 //
 // Samba slows down as its database grows, so the two are interleaved fairly: the devices arrive in
 // chunks (the emulator grows by one chunk per round), and each round runs `sync` for the new chunk
-// and `ldapadd` for the same chunk, alternating which goes first. The directory is therefore the
-// same size for both sides on average. The first round is a full pass, the others delta passes
-// (each new device is looked up, then added), as in a tenant that grows.
+// and `ldapadd` for the same chunk, in ABBA order (product first in rounds 1 and 4, ldapadd first in
+// rounds 2 and 3, and so on), so that the directory is the same size for both sides on average. The
+// first round is a full pass, the others delta passes, as in a tenant that grows.
 //
 // With --sweep true, first, on a fresh DC for each value, one full pass of --sweep-devices devices
 // per writeback.concurrency value (1, 2, 4, 8), and one ldapadd of the same objects for reference;
@@ -157,7 +157,7 @@ async function main() {
       devices: opts.devices,
       rounds,
       method:
-        "The emulator grows by one chunk per round; each round runs `device-writeback sync` (spawned CLI; round 1 full, then delta) for the new chunk into CN=RegisteredDevices and `ldapadd` of the same objects (LDIF from the same data through the product's attribute flow) into CN=RegisteredDevices-ldapadd of the same DC, alternating which goes first. Both bind as Administrator over LDAPS. objects/s = objects / summed wall time of the processes.",
+        "The emulator grows by one chunk per round; each round runs `device-writeback sync` (spawned CLI; round 1 full, then delta) for the new chunk into CN=RegisteredDevices and `ldapadd` of the same objects (LDIF from the same data through the product's attribute flow) into CN=RegisteredDevices-ldapadd of the same DC, in ABBA order (product first in rounds 1 and 4, ldapadd in 2 and 3). Both bind as Administrator over LDAPS. objects/s = objects / summed wall time of the processes.",
     };
 
     // --- writeback.concurrency: which value this DC likes best --------------------------------
@@ -195,7 +195,10 @@ async function main() {
       const ldif = await deviceLdif(emulator.store, devices, schema, ldapaddDn);
       const ldifFile = path.join(ws.dir, `round-${r}.ldif`);
       writeFileSync(ldifFile, ldif.text);
-      const order = r % 2 === 0 ? ['product', 'ldapadd'] : ['ldapadd', 'product'];
+      // ABBA: product first in rounds 1 and 4 (5 and 8, …), ldapadd first in rounds 2 and 3, so that
+      // the directory's growth costs both sides the same (a plain alternation leaves the product
+      // second in the last, largest round).
+      const order = r % 4 === 0 || r % 4 === 3 ? ['product', 'ldapadd'] : ['ldapadd', 'product'];
       const row = { round: r + 1, devices: to - from, first: order[0] };
       for (const side of order) {
         if (side === 'product') {

@@ -54,7 +54,7 @@ async function measure(ws, { dc, conn, emulator, containerDn, interval }) {
   const run = startRun(ws, config);
   await run.waitForCycles(2); // the first pass (full: nothing to write) and one delta
   const devices = emulator.store.listDevices();
-  const meanGap = Number(opts['gap-ms'] || 0) || Math.min(600, interval * 300);
+  const meanGap = Number(opts['gap-ms'] || 0) || Math.min(300, interval * 300);
   const pending = new Map(); // cn -> { expected, t0 }
   const latencies = [];
   let polling = true;

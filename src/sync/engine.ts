@@ -371,6 +371,7 @@ class RunContext {
     // read from AD: neither waits for the other. One page of look-ahead after that: while a page is
     // written to AD, the next one is read from Graph and its owners are fetched, so the slower side
     // (usually the DC) sets the pace.
+    this.quarantineKeys = this.dryRun ? undefined : this.store.quarantineKeys();
     const pages = lookahead(this.prepared(this.source.readDelta(undefined)));
     const first = pages.next();
     first.catch(() => undefined); // awaited below, after the container scan
@@ -396,7 +397,8 @@ class RunContext {
     const firstScan = scan.next();
     firstScan.catch(() => undefined); // awaited just below
     // While the DC and Graph answer: what the state store holds. Each device the read returns is
-    // taken out; what is left at the end are devices Entra ID no longer has.
+    // taken out; what is left at the end are devices Entra ID no longer has. This must stay before
+    // the first `await` here: no Graph page can be prepared until then (see recordOutOfScope).
     this.stored = this.dryRun ? undefined : this.store.deviceFingerprints();
     for (let next = await firstScan; !next.done; next = await scan.next()) {
       const page = next.value;
@@ -578,18 +580,44 @@ class RunContext {
 
   private prepare(item: SourceItem): PreparedItem {
     if (isReset(item)) return { item, devices: [] };
-    // The page's records become whole devices; the partial records are not kept.
+    // The page's records become whole devices; the partial records are not kept. Devices out of
+    // writeback.trustTypes only need recording in the state store: done here, at once, so that
+    // only the devices in scope wait in the look-ahead (at 100,000 devices, holding them all
+    // showed in the pass's peak memory). Their objects, if any, go in the end-of-pass sweep.
     const devices: CloudDevice[] = [];
+    const outOfScope: CloudDevice[] = [];
     const others: DeltaPage['changes'] = [];
-    for (const change of item.changes)
-      if (change.kind === 'upsert') devices.push(mergeDevice(undefined, change.device));
-      else others.push(change);
+    for (const change of item.changes) {
+      if (change.kind !== 'upsert') others.push(change);
+      else {
+        const device = mergeDevice(undefined, change.device);
+        (this.inScope(device) ? devices : outOfScope).push(device);
+      }
+    }
     item.changes.length = 0;
-    const ids = devices.filter((d) => this.inScope(d)).map((d) => d.id);
+    this.recordOutOfScope(outOfScope);
+    const ids = devices.map((d) => d.id);
     const relations =
       ids.length > 0 ? this.source.fetchRelations(ids) : Promise.resolve(new Map<string, DeviceRelations>());
     relations.catch(() => undefined); // awaited by the consumer; this only avoids an early unhandled rejection
     return { item: { ...item, changes: others }, devices, relations };
+  }
+
+  private recordOutOfScope(devices: CloudDevice[]): void {
+    this.counters.devices += devices.length;
+    if (this.dryRun || devices.length === 0) return;
+    // fullPass loads the fingerprints before the first page can arrive; without them every device
+    // would look unseen and be forgotten at the end of the pass.
+    if (!this.stored) throw new Error('internal: the state fingerprints are not loaded');
+    this.store.transaction(() => {
+      const now = new Date().toISOString();
+      for (const d of devices) {
+        const previous = this.stored!.get(d.id);
+        this.stored!.delete(d.id);
+        this.store.putDevice(d, null, previous, now);
+        this.releaseIfQuarantined(d.id);
+      }
+    });
   }
 
   /**
