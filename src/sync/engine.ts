@@ -17,6 +17,7 @@ import { logger } from '../log.js';
 import type { RunMode, StateStore } from '../state/store.js';
 import { type AdTarget, isTransient, ldapResultCode } from './ad-target.js';
 import { type AdValues, desiredObject, displayValue, valuesHash } from './attribute-flow.js';
+import { heapGuard } from './heap.js';
 import {
   type ActualObject,
   type DeviceIssue,
@@ -424,7 +425,9 @@ class RunContext {
     const seenCns = new Set<string>();
     let deltaLink: string | undefined;
     let stopped = false;
+    const keepHeapSmall = heapGuard();
     for (let next = await first; !next.done; next = await pages.next()) {
+      keepHeapSmall();
       const { item, devices, relations } = next.value;
       if (isReset(item)) continue; // a reset during a full read changes nothing: it is already full
       for (const change of item.changes) {
