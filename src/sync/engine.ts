@@ -17,7 +17,7 @@ import { logger } from '../log.js';
 import type { RunMode, StateStore } from '../state/store.js';
 import { type AdTarget, isTransient, ldapResultCode } from './ad-target.js';
 import { type AdValues, desiredObject, displayValue, valuesHash } from './attribute-flow.js';
-import { heapGuard } from './heap.js';
+import { collectGarbage, heapGuard } from './heap.js';
 import {
   type ActualObject,
   type DeviceIssue,
@@ -89,6 +89,9 @@ export function exitCodeFor(summary: SyncSummary): number {
 }
 
 type SourceItem = DeltaPage | { kind: 'reset'; reason: string };
+
+/** Devices of a delta pass planned and written together (see RunContext.delta). */
+const DELTA_CHUNK = 500;
 
 /**
  * A page of the Graph read: its devices merged into whole records (`item.changes` keeps only the
@@ -385,6 +388,7 @@ class RunContext {
       throw err;
     }
     await pages.return(undefined);
+    collectGarbage();
     return result;
   }
 
@@ -525,20 +529,32 @@ class RunContext {
       const stored = this.store.getDevice(q.graphId);
       if (stored) devices.set(q.graphId, stored.device);
     }
-    const deletions = await this.processDevices(
-      [...devices.values()],
-      'delta',
-      (device) => {
-        const cn = device.deviceId?.toLowerCase?.() ?? '';
-        if (!isGuid(cn)) return undefined;
-        const dn = childDn('CN', cn, this.info.containerDn);
-        // A device we never wrote is simply added: an object already there turns the add into a
-        // read and a modify (or a conflict), so the common case costs one round trip, not two.
-        const known = this.store.getObject(cn) !== undefined;
-        return { entry: undefined, read: () => this.target.readObject(0, dn), assumeAbsent: !known };
-      },
-      new Set<string>(),
-    );
+    const lookup = (device: CloudDevice) => {
+      const cn = device.deviceId?.toLowerCase?.() ?? '';
+      if (!isGuid(cn)) return undefined;
+      const dn = childDn('CN', cn, this.info.containerDn);
+      // A device we never wrote is simply added: an object already there turns the add into a
+      // read and a modify (or a conflict), so the common case costs one round trip, not two.
+      const known = this.store.getObject(cn) !== undefined;
+      return { entry: undefined, read: () => this.target.readObject(0, dn), assumeAbsent: !known };
+    };
+    // A large delta (a tenant that grew) goes in chunks: the owners of the next chunk are read
+    // from Graph while this one is written to AD.
+    const list = [...devices.values()];
+    const relationsOf = (chunk: CloudDevice[]): Promise<Map<string, DeviceRelations>> => {
+      const ids = chunk.filter((d) => this.inScope(d)).map((d) => d.id);
+      const pending = ids.length > 0 ? this.source.fetchRelations(ids) : Promise.resolve(new Map());
+      pending.catch(() => undefined); // awaited in processDevices; a failure before then is not lost
+      return pending;
+    };
+    const deletions: Operation[] = [];
+    let next = relationsOf(list.slice(0, DELTA_CHUNK));
+    for (let i = 0; i < list.length; i += DELTA_CHUNK) {
+      const chunk = list.slice(i, i + DELTA_CHUNK);
+      const relations = next;
+      if (i + DELTA_CHUNK < list.length) next = relationsOf(list.slice(i + DELTA_CHUNK, i + 2 * DELTA_CHUNK));
+      deletions.push(...(await this.processDevices(chunk, 'delta', lookup, new Set<string>(), relations)));
+    }
     const forget: { graphId: string; deviceId: string | undefined }[] = [];
     for (const [graphId, why] of removed) {
       const deviceId = (
