@@ -100,7 +100,7 @@ const DELTA_CHUNK = 500;
 interface PreparedItem {
   item: SourceItem;
   devices: CloudDevice[];
-  relations?: Promise<Map<string, DeviceRelations>>;
+  relations: Promise<Map<string, DeviceRelations>>;
 }
 
 function isReset(item: SourceItem): item is { kind: 'reset'; reason: string } {
@@ -363,10 +363,6 @@ class RunContext {
     });
   }
 
-  private released(graphId: string): void {
-    if (!this.dryRun) this.store.release(graphId);
-  }
-
   // --- full ---------------------------------------------------------------------------------
 
   /** A full reconcile: every cloud device against every object in the container; repairs drift. */
@@ -541,18 +537,13 @@ class RunContext {
     // A large delta (a tenant that grew) goes in chunks: the owners of the next chunk are read
     // from Graph while this one is written to AD.
     const list = [...devices.values()];
-    const relationsOf = (chunk: CloudDevice[]): Promise<Map<string, DeviceRelations>> => {
-      const ids = chunk.filter((d) => this.inScope(d)).map((d) => d.id);
-      const pending = ids.length > 0 ? this.source.fetchRelations(ids) : Promise.resolve(new Map());
-      pending.catch(() => undefined); // awaited in processDevices; a failure before then is not lost
-      return pending;
-    };
     const deletions: Operation[] = [];
-    let next = relationsOf(list.slice(0, DELTA_CHUNK));
+    let next = this.relationsOf(list.slice(0, DELTA_CHUNK));
     for (let i = 0; i < list.length; i += DELTA_CHUNK) {
       const chunk = list.slice(i, i + DELTA_CHUNK);
       const relations = next;
-      if (i + DELTA_CHUNK < list.length) next = relationsOf(list.slice(i + DELTA_CHUNK, i + 2 * DELTA_CHUNK));
+      if (i + DELTA_CHUNK < list.length)
+        next = this.relationsOf(list.slice(i + DELTA_CHUNK, i + 2 * DELTA_CHUNK));
       deletions.push(...(await this.processDevices(chunk, 'delta', lookup, new Set<string>(), relations)));
     }
     const forget: { graphId: string; deviceId: string | undefined }[] = [];
@@ -597,8 +588,17 @@ class RunContext {
     for await (const item of source) yield this.prepare(item);
   }
 
+  /** Starts reading the owners of the devices in scope; awaited later (by processDevices). */
+  private relationsOf(devices: CloudDevice[]): Promise<Map<string, DeviceRelations>> {
+    const ids = devices.filter((d) => this.inScope(d)).map((d) => d.id);
+    const pending =
+      ids.length > 0 ? this.source.fetchRelations(ids) : Promise.resolve(new Map<string, DeviceRelations>());
+    pending.catch(() => undefined); // awaited by the consumer; this only avoids an early unhandled rejection
+    return pending;
+  }
+
   private prepare(item: SourceItem): PreparedItem {
-    if (isReset(item)) return { item, devices: [] };
+    if (isReset(item)) return { item, devices: [], relations: this.relationsOf([]) };
     // The page's records become whole devices; the partial records are not kept. Devices out of
     // writeback.trustTypes only need recording in the state store: done here, at once, so that
     // only the devices in scope wait in the look-ahead (at 100,000 devices, holding them all
@@ -615,11 +615,7 @@ class RunContext {
     }
     item.changes.length = 0;
     this.recordOutOfScope(outOfScope);
-    const ids = devices.map((d) => d.id);
-    const relations =
-      ids.length > 0 ? this.source.fetchRelations(ids) : Promise.resolve(new Map<string, DeviceRelations>());
-    relations.catch(() => undefined); // awaited by the consumer; this only avoids an early unhandled rejection
-    return { item: { ...item, changes: others }, devices, relations };
+    return { item: { ...item, changes: others }, devices, relations: this.relationsOf(devices) };
   }
 
   private recordOutOfScope(devices: CloudDevice[]): void {
@@ -655,7 +651,8 @@ class RunContext {
         }
       | undefined,
     seenCns: Set<string>,
-    prefetched?: Promise<Map<string, DeviceRelations>>,
+    /** The owners of the devices in scope, being read (see relationsOf). */
+    prefetched: Promise<Map<string, DeviceRelations>>,
   ): Promise<Operation[]> {
     if (devices.length === 0) return [];
     this.counters.devices += devices.length;
@@ -664,11 +661,7 @@ class RunContext {
     const outOfScope: CloudDevice[] = [];
     for (const d of devices) (this.inScope(d) ? inScope : outOfScope).push(d);
     this.quarantineKeys = this.dryRun ? undefined : this.store.quarantineKeys();
-    const fetched = prefetched
-      ? await prefetched
-      : inScope.length > 0
-        ? await this.source.fetchRelations(inScope.map((d) => d.id))
-        : new Map<string, DeviceRelations>();
+    const fetched = await prefetched;
     // The connector leaves out a device whose owners could not be read: keep its last known ones
     // rather than writing it without an owner.
     const relations = new Map<string, DeviceRelations>();
@@ -772,6 +765,7 @@ class RunContext {
 
   /** Takes a device out of quarantine; most devices never were, and skip the store. */
   private releaseIfQuarantined(graphId: string): void {
+    if (this.dryRun) return;
     if (this.quarantineKeys && !this.quarantineKeys.has(graphId)) return;
     this.store.release(graphId);
     this.quarantineKeys?.delete(graphId);
