@@ -189,14 +189,12 @@ export class EntraConnector {
       const page = this.devicePage(answer);
       answer = undefined;
       const { next, delta } = page;
+      pages++;
+      devices += page.length;
       if (next !== undefined) {
         this.assertGraphUrl(next, '@odata.nextLink');
         url = next;
         pending = request(next);
-      }
-      pages++;
-      devices += page.length;
-      if (next !== undefined) {
         yield { kind: 'page', changes: page.take() } satisfies DeltaPage;
         continue;
       }
