@@ -19,6 +19,17 @@ beforeAll(async () => {
   for (const name of ['alice', 'bob', 'carol']) users.push(await addUser(lab, name, `Pw-${name}-12345!`));
 });
 
+/** An msDS-Device the engine did not write (no msDS-CloudAnchor), as another tool would leave it. */
+async function addUnmanaged(cn: string, deviceId: string, displayName: string, thumbprintDigit: string) {
+  await lab.admin.add(`CN=${cn},${container}`, {
+    objectClass: ['msDS-Device'],
+    'msDS-DeviceID': guidToBytes(deviceId),
+    displayName,
+    'msDS-IsEnabled': 'TRUE',
+    altSecurityIdentities: `X509:<SHA1-TP-PUBKEY>${thumbprintDigit.repeat(40)}${'A'.repeat(43)}=`,
+  });
+}
+
 async function readDevice(deviceId: string) {
   return lab.admin.read(`CN=${deviceId},${container}`, ['*']);
 }
@@ -173,22 +184,8 @@ describe('sync engine against Samba', () => {
 
   it('leaves unmanaged objects alone and reports a conflict', async () => {
     const foreign = sampleDevice(30);
-    await lab.admin.add(`CN=${foreign.deviceId},${container}`, {
-      objectClass: ['msDS-Device'],
-      'msDS-DeviceID': guidToBytes(foreign.deviceId),
-      displayName: 'Written by someone else',
-      'msDS-IsEnabled': 'TRUE',
-      altSecurityIdentities:
-        'X509:<SHA1-TP-PUBKEY>0000000000000000000000000000000000000000AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
-    });
-    await lab.admin.add(`CN=stranger,${container}`, {
-      objectClass: ['msDS-Device'],
-      'msDS-DeviceID': guidToBytes('99999999-9999-4999-8999-999999999999'),
-      displayName: 'Stranger',
-      'msDS-IsEnabled': 'TRUE',
-      altSecurityIdentities:
-        'X509:<SHA1-TP-PUBKEY>1111111111111111111111111111111111111111AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
-    });
+    await addUnmanaged(foreign.deviceId, foreign.deviceId, 'Written by someone else', '0');
+    await addUnmanaged('stranger', '99999999-9999-4999-8999-999999999999', 'Stranger', '1');
     source.put(foreign);
     const summary = await ctx.engine.sync({ full: true });
     expect(summary.errors.find((e) => e.deviceId === foreign.deviceId)?.code).toBe('DWB_DEVICE_CONFLICT');
@@ -208,14 +205,7 @@ describe('sync engine against Samba', () => {
 
   it('a delta that meets an unmanaged object at CN=<deviceId> reports a conflict, and --adopt takes it', async () => {
     const foreign = sampleDevice(31);
-    await lab.admin.add(`CN=${foreign.deviceId},${container}`, {
-      objectClass: ['msDS-Device'],
-      'msDS-DeviceID': guidToBytes(foreign.deviceId),
-      displayName: 'Azure AD Connect wrote me',
-      'msDS-IsEnabled': 'TRUE',
-      altSecurityIdentities:
-        'X509:<SHA1-TP-PUBKEY>2222222222222222222222222222222222222222AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
-    });
+    await addUnmanaged(foreign.deviceId, foreign.deviceId, 'Azure AD Connect wrote me', '2');
     source.put(foreign);
     const conflict = await ctx.engine.sync();
     expect(conflict.mode).toBe('delta');
