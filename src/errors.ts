@@ -135,6 +135,14 @@ export const errorCatalog = {
     exit: ExitCode.failure,
     fix: 'Check that the directory of state.sqlite exists and is writable by this user.',
   },
+  DWB_STATE_VERSION: {
+    exit: ExitCode.failure,
+    fix: 'Run the newer device-writeback that wrote this store, or move the store aside (it can always be rebuilt: AD holds the anchors, Graph the devices) and run `device-writeback sync --full`.',
+  },
+  DWB_STATE_CORRUPT: {
+    exit: ExitCode.failure,
+    fix: 'Move the store aside (keep it for analysis) and run `device-writeback sync --full`: it rebuilds the state from AD and Entra ID with no duplicate and no loss.',
+  },
   DWB_WEB_TOKEN_REQUIRED: {
     exit: ExitCode.usage,
     fix: 'Set web.token (as { env: NAME } or { file: PATH }) or listen on a loopback address such as 127.0.0.1.',

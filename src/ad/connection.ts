@@ -16,6 +16,8 @@ import {
 } from 'ldapts';
 import { DwbError, causeText } from '../errors.js';
 import { logger } from '../log.js';
+import { BINARY_DEVICE_ATTRIBUTES } from './device-attributes.js';
+import { outcomeOf, resultCodeOf } from './outcome.js';
 
 export interface AdEndpoint {
   url: string;
@@ -36,10 +38,7 @@ export const BINARY_ATTRIBUTES = [
   'objectGUID',
   'objectSid',
   'nTSecurityDescriptor',
-  'msDS-DeviceID',
-  'msDS-RegisteredOwner',
-  'msDS-RegisteredUsers',
-  'msDS-CloudAnchor',
+  ...BINARY_DEVICE_ATTRIBUTES,
   'schemaIDGUID',
   'attributeSecurityGUID',
   'tokenGroups',
@@ -170,8 +169,9 @@ export function describeConnectError(err: unknown, where: string): DwbError {
   if (/timeout|timed out/i.test(text)) {
     return new DwbError('DWB_AD_UNREACHABLE', `${where} did not answer in time (${text}).`);
   }
-  if (typeof code === 'number') {
-    return new DwbError('DWB_AD_OPERATION_FAILED', `${where}: LDAP error ${code}: ${text}`);
+  const resultCode = resultCodeOf(err);
+  if (resultCode !== undefined) {
+    return new DwbError('DWB_AD_OPERATION_FAILED', `${where}: LDAP error ${resultCode}: ${text}`);
   }
   return new DwbError('DWB_AD_UNREACHABLE', `cannot connect to ${where}: ${text}.`);
 }
@@ -259,7 +259,7 @@ export class AdConnection {
       const [entry] = await this.search(dn, { scope: 'base', attributes, controls, pageSize: false });
       return entry;
     } catch (err) {
-      if ((err as { code?: unknown }).code === 32) return undefined; // noSuchObject
+      if (outcomeOf(err) === 'no-such-object') return undefined;
       throw err;
     }
   }

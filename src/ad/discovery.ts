@@ -2,6 +2,7 @@
 // the device classes and attributes of SPEC §2 the connected schema has (with their range limits).
 import { filter } from './filter.js';
 import { type AdConnection, str, strs } from './connection.js';
+import { DEVICE_ATTRIBUTES, OPTIONAL_DEVICE_ATTRIBUTES } from './device-attributes.js';
 
 export interface RootDse {
   defaultNamingContext: string;
@@ -69,41 +70,6 @@ export const REQUIRED_CLASSES = [
   'msDS-DeviceContainer',
   'msDS-DeviceRegistrationService',
 ] as const;
-
-/** The attributes of SPEC §2 (besides displayName and altSecurityIdentities, which every schema has). */
-export const DEVICE_ATTRIBUTES = [
-  'msDS-DeviceID',
-  'msDS-IsEnabled',
-  'altSecurityIdentities',
-  'displayName',
-  'msDS-DeviceOSType',
-  'msDS-DeviceOSVersion',
-  'msDS-DevicePhysicalIDs',
-  'msDS-IsManaged',
-  'msDS-IsCompliant',
-  'msDS-DeviceTrustType',
-  'msDS-DeviceObjectVersion',
-  'msDS-ApproximateLastLogonTimeStamp',
-  'msDS-RegisteredOwner',
-  'msDS-RegisteredUsers',
-  'msDS-CloudAnchor',
-] as const;
-export type DeviceAttribute = (typeof DEVICE_ATTRIBUTES)[number];
-
-/** Written only where the schema has them (SPEC §2); absence is a warning, not an error. */
-export const OPTIONAL_DEVICE_ATTRIBUTES: readonly DeviceAttribute[] = [
-  'msDS-DeviceOSType',
-  'msDS-DeviceOSVersion',
-  'msDS-DevicePhysicalIDs',
-  'msDS-IsManaged',
-  'msDS-IsCompliant',
-  'msDS-DeviceTrustType',
-  'msDS-DeviceObjectVersion',
-  'msDS-ApproximateLastLogonTimeStamp',
-  'msDS-RegisteredOwner',
-  'msDS-RegisteredUsers',
-  'msDS-CloudAnchor',
-];
 
 export interface AttributeSchema {
   name: string;

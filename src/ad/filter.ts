@@ -25,6 +25,11 @@ export function binaryEquals(attribute: string, value: Buffer): Filter {
   return new EqualityFilter({ attribute, value });
 }
 
+/** An equality assertion on a text value (the value goes in as it is, never parsed as a filter). */
+export function equals(attribute: string, value: string): Filter {
+  return new EqualityFilter({ attribute, value });
+}
+
 export function allOf(...filters: Filter[]): Filter {
   return new AndFilter({ filters });
 }

@@ -9,7 +9,7 @@
 //   by the DC). Group memberships, deny ACEs and ACE order count; no particular ACE is looked for.
 import { grantedRights, inheritedAces } from '../ad/access-check.js';
 import { type AdEntry, buf, str, strs } from '../ad/connection.js';
-import { DEVICE_ATTRIBUTES } from '../ad/discovery.js';
+import { DEVICE_ATTRIBUTES } from '../ad/device-attributes.js';
 import { dnToDomain, domainToDn } from '../ad/dn.js';
 import { filter } from '../ad/filter.js';
 import { AccessMask, fromSddl, type Ace } from '../ad/security-descriptor.js';

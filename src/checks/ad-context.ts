@@ -2,16 +2,7 @@
 // context: the session bound AS THE CONNECTOR (never as an administrator: the checks measure what
 // the connector itself may do), the RootDSE, the schema, the connector's token and the device
 // registration configuration as the connector sees it.
-import {
-  AdConnection,
-  SdFlagsControl,
-  buf,
-  bufs,
-  str,
-  strs,
-  type AdEndpoint,
-  type AdEntry,
-} from '../ad/connection.js';
+import { type AdConnection, SdFlagsControl, buf, bufs, str, strs, type AdEntry } from '../ad/connection.js';
 import {
   deviceContainerDn,
   deviceRegistrationDns,
@@ -21,11 +12,11 @@ import {
   type SchemaCapabilities,
 } from '../ad/discovery.js';
 import { domainToDn } from '../ad/dn.js';
+import { openConnectorSession as bindAsConnector } from '../ad/settings.js';
 import { filter } from '../ad/filter.js';
 import { bytesToGuid } from '../ad/guid.js';
 import { decodeSecurityDescriptor, type SecurityDescriptor } from '../ad/security-descriptor.js';
 import { bytesToSid } from '../ad/sid.js';
-import type { Config } from '../config/load.js';
 import { readSchemaIdGuids } from '../prepare/forest.js';
 import type { CheckContext } from './types.js';
 import { CheckSkipped } from './support.js';
@@ -45,23 +36,10 @@ async function cached<T>(ctx: CheckContext, key: string, make: () => Promise<T>)
   return value;
 }
 
-export function adEndpointOf(config: Config): AdEndpoint {
-  return {
-    url: config.ad.url,
-    startTls: config.ad.startTls,
-    caFile: config.ad.caFile,
-    insecureSkipVerify: config.ad.insecureSkipVerify,
-    timeoutSeconds: config.ad.timeoutSeconds,
-  };
-}
-
 /** Opens (once) the session as the connector account; rejects with the connect/bind error. */
 export function openConnectorSession(ctx: CheckContext): Promise<AdSession> {
   return cached(ctx, 'ad.session', async () => {
-    const conn = await AdConnection.open(adEndpointOf(ctx.config), {
-      user: ctx.config.ad.bindDn,
-      password: ctx.config.ad.password.reveal(),
-    });
+    const conn = await bindAsConnector(ctx.config.ad);
     try {
       return { conn, rootDse: await readRootDse(conn) };
     } catch (err) {

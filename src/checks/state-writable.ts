@@ -1,60 +1,11 @@
-// state.writable: the SQLite state store opens (created if missing, WAL) and takes a write, in a
-// transaction that is rolled back: nothing is left behind in the store.
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import Database from 'better-sqlite3';
-import { causeText } from '../errors.js';
-import { fail, pass, skip, warn } from './support.js';
+// state.writable: the state store opens and takes a write that is rolled back (see state/probe.ts).
+import { probeStateStore } from '../state/probe.js';
 import type { Check } from './types.js';
 
 export const stateWritable: Check = {
   id: 'state.writable',
   title: 'The state store opens and is writable',
   async run(ctx) {
-    const { state } = ctx.config;
-    if (state.postgres) return skip('state.postgres is configured; only the SQLite store is checked for now');
-    const file = state.sqlite;
-    const dir = path.dirname(file);
-    if (!existsSync(dir)) {
-      return fail(
-        `the folder ${dir} of state.sqlite does not exist`,
-        `Create it (mkdir -p ${dir}) or point state.sqlite elsewhere.`,
-      );
-    }
-    const existed = existsSync(file);
-    let db: Database.Database | undefined;
-    try {
-      db = new Database(file, { timeout: 2000 });
-      const mode = String(db.pragma('journal_mode = WAL', { simple: true }));
-      db.exec('BEGIN IMMEDIATE');
-      try {
-        db.exec('CREATE TABLE IF NOT EXISTS dwb_check (probe INTEGER)');
-        db.prepare('INSERT INTO dwb_check (probe) VALUES (1)').run();
-      } finally {
-        db.exec('ROLLBACK');
-      }
-      const lock = existsSync(`${file}.lock`) ? '; a sync or run holds the writer lock now' : '';
-      const detail = `${existed ? 'opened' : 'created'} ${file} (journal ${mode}); a test write was rolled back${lock}`;
-      if (mode.toLowerCase() !== 'wal') {
-        return warn(
-          detail,
-          'The file system does not support SQLite WAL mode (e.g. a network share); use a local disk for state.sqlite.',
-        );
-      }
-      return pass(detail);
-    } catch (err) {
-      const busy = /busy|locked/i.test(causeText(err));
-      return busy
-        ? warn(
-            `${file} is busy: another process kept a write transaction open for 2 s (${causeText(err)})`,
-            'Run check again; if it persists, look for a stuck device-writeback process.',
-          )
-        : fail(
-            `${file}: ${causeText(err)}`,
-            `Make ${file} and its folder writable by this user, or point state.sqlite elsewhere.`,
-          );
-    } finally {
-      db?.close();
-    }
+    return probeStateStore(ctx.config);
   },
 };

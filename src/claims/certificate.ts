@@ -7,10 +7,9 @@
 // X509Certificate.GetPublicKey() returns and what Windows clients hash. The hash of the whole
 // SubjectPublicKeyInfo DER is computed too, because some tools write that variant; the lookup
 // accepts either and says which one matched.
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
+import { certificateKeyParts, deviceKeyText } from '../entra/device-key.js';
 import { DwbError } from '../errors.js';
-
-export const SHA1_TP_PUBKEY = 'X509:<SHA1-TP-PUBKEY>';
 
 export interface DeviceCertificate {
   subject: string;
@@ -30,44 +29,6 @@ export interface DeviceCertificate {
   altSecurityIdentitySpki: string;
 }
 
-/** One DER element: where its contents start and end. */
-function element(der: Buffer, offset: number): { tag: number; start: number; end: number } {
-  const tag = der[offset];
-  let length = der[offset + 1];
-  if (tag === undefined || length === undefined) throw new TypeError('truncated DER');
-  let start = offset + 2;
-  if (length & 0x80) {
-    const count = length & 0x7f;
-    if (count === 0 || count > 4) throw new TypeError('unsupported DER length');
-    length = 0;
-    for (let i = 0; i < count; i++) {
-      const byte = der[start + i];
-      if (byte === undefined) throw new TypeError('truncated DER');
-      length = length * 256 + byte;
-    }
-    start += count;
-  }
-  const end = start + length;
-  if (end > der.length) throw new TypeError('truncated DER');
-  return { tag, start, end };
-}
-
-/** subjectPublicKey from a SubjectPublicKeyInfo DER: SEQUENCE { AlgorithmIdentifier, BIT STRING }. */
-export function subjectPublicKey(spki: Buffer): Buffer {
-  const outer = element(spki, 0);
-  if (outer.tag !== 0x30) throw new TypeError('SubjectPublicKeyInfo is not a SEQUENCE');
-  const algorithm = element(spki, outer.start);
-  if (algorithm.tag !== 0x30) throw new TypeError('AlgorithmIdentifier is not a SEQUENCE');
-  const bits = element(spki, algorithm.end);
-  if (bits.tag !== 0x03) throw new TypeError('subjectPublicKey is not a BIT STRING');
-  if (spki[bits.start] !== 0) throw new TypeError('subjectPublicKey has unused bits');
-  return spki.subarray(bits.start + 1, bits.end);
-}
-
-export function altSecurityIdentityFor(thumbprint: string, publicKeyHash: string): string {
-  return `${SHA1_TP_PUBKEY}${thumbprint.toUpperCase()}${publicKeyHash}`;
-}
-
 /** Reads a PEM (or DER) certificate; the first certificate of a PEM bundle is the device's. */
 export function readDeviceCertificate(data: Buffer | string, source = 'the certificate'): DeviceCertificate {
   let cert: X509Certificate;
@@ -84,10 +45,7 @@ export function readDeviceCertificate(data: Buffer | string, source = 'the certi
       },
     );
   }
-  const spki = cert.publicKey.export({ type: 'spki', format: 'der' });
-  const thumbprint = createHash('sha1').update(cert.raw).digest('hex').toUpperCase();
-  const publicKeyHash = createHash('sha256').update(subjectPublicKey(spki)).digest('base64');
-  const subjectPublicKeyInfoHash = createHash('sha256').update(spki).digest('base64');
+  const { thumbprint, publicKeyHash, subjectPublicKeyInfoHash, text } = certificateKeyParts(cert);
   return {
     subject: cert.subject.replace(/\n/g, ', '),
     issuer: cert.issuer.replace(/\n/g, ', '),
@@ -97,7 +55,7 @@ export function readDeviceCertificate(data: Buffer | string, source = 'the certi
     thumbprint,
     publicKeyHash,
     subjectPublicKeyInfoHash,
-    altSecurityIdentity: altSecurityIdentityFor(thumbprint, publicKeyHash),
-    altSecurityIdentitySpki: altSecurityIdentityFor(thumbprint, subjectPublicKeyInfoHash),
+    altSecurityIdentity: text,
+    altSecurityIdentitySpki: deviceKeyText(thumbprint, subjectPublicKeyInfoHash),
   };
 }

@@ -4,8 +4,7 @@
 import type { SchemaCapabilities } from '../ad/discovery.js';
 import { bytesToGuid } from '../ad/guid.js';
 import { bytesToSid } from '../ad/sid.js';
-import { isProductAnchor } from '../sync/attribute-flow.js';
-import type { ActualObject } from '../sync/planner.js';
+import { isProductAnchor, type ActualObject } from '../ad/device-object.js';
 
 export const CLAIM_TYPES = {
   identifier: 'http://schemas.microsoft.com/2012/01/devicecontext/claims/identifier',

@@ -2,17 +2,15 @@
 // DeviceRegistrationService names, by the altSecurityIdentities value of the certificate the device
 // presents (or, for an administrator's question, by msDS-DeviceID); and resolves the signing-in user
 // to the SID that isregistereduser compares with msDS-RegisteredOwner.
-import { EqualityFilter } from 'ldapts';
 import type { AdConnection } from '../ad/connection.js';
 import { bufs, str } from '../ad/connection.js';
-import { allOf, binaryEquals, escapeFilterValue, filter } from '../ad/filter.js';
+import { DEVICE_READ_ATTRIBUTES, toActualObject, type ActualObject } from '../ad/device-object.js';
+import { allOf, binaryEquals, equals, escapeFilterValue, filter } from '../ad/filter.js';
 import { guidToBytes, isGuid } from '../ad/guid.js';
 import { bytesToSid, isSid, sidToBytes } from '../ad/sid.js';
 import { DwbError } from '../errors.js';
-import { toActualObject } from '../sync/ad-target.js';
-import { MANAGED_ATTRIBUTES } from '../sync/attribute-flow.js';
-import type { ActualObject } from '../sync/planner.js';
-import { SHA1_TP_PUBKEY, type DeviceCertificate } from './certificate.js';
+import { SHA1_TP_PUBKEY } from '../entra/device-key.js';
+import type { DeviceCertificate } from './certificate.js';
 import type { ClaimsUser } from './device-claims.js';
 
 export type DeviceLookup =
@@ -27,7 +25,7 @@ export interface LookupResult {
   nearMisses: { dn: string; value: string }[];
 }
 
-const ATTRIBUTES = ['cn', 'objectGUID', ...MANAGED_ATTRIBUTES];
+const ATTRIBUTES = [...DEVICE_READ_ATTRIBUTES];
 
 export async function findDevice(
   conn: AdConnection,
@@ -45,7 +43,7 @@ export async function findDevice(
       scope: 'sub',
       // msDS-DeviceID is binary: the value goes in as raw bytes, never as \hh escapes (see ad/filter.ts).
       filter: allOf(
-        new EqualityFilter({ attribute: 'objectClass', value: 'msDS-Device' }),
+        equals('objectClass', 'msDS-Device'),
         binaryEquals('msDS-DeviceID', guidToBytes(lookup.deviceId)),
       ),
       attributes: ATTRIBUTES,
@@ -101,7 +99,7 @@ function result(
  */
 export async function resolveUser(conn: AdConnection, domainDn: string, input: string): Promise<ClaimsUser> {
   const given = input.trim();
-  const person = new EqualityFilter({ attribute: 'objectCategory', value: 'person' });
+  const person = equals('objectCategory', 'person');
   let query;
   let described: string;
   if (isSid(given)) {

@@ -4,12 +4,13 @@
 // disabled (an answer, not a crash).
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { AdConnection } from '../ad/connection.js';
+import type { AdConnection } from '../ad/connection.js';
+import { locateDeviceContainer } from '../ad/device-container.js';
+import { openConnectorSession } from '../ad/settings.js';
 import { readDeviceCertificate, type DeviceCertificate } from '../claims/certificate.js';
 import { previewClaims, type ClaimsPreview, type ClaimsUser } from '../claims/device-claims.js';
 import { findDevice, resolveUser, type DeviceLookup, type LookupResult } from '../claims/lookup.js';
 import { DwbError, ExitCode, causeText } from '../errors.js';
-import { resolveTarget } from '../sync/target.js';
 import { action, out, outJson, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
 
 interface ClaimsFlags extends GlobalOptions {
@@ -192,18 +193,9 @@ export function register(program: Command): void {
         ? { by: 'certificate', certificate: readCertificateFile(opts.cert) }
         : { by: 'deviceId', deviceId: opts.device! };
       const config = readConfig(opts);
-      const conn = await AdConnection.open(
-        {
-          url: config.ad.url,
-          startTls: config.ad.startTls,
-          caFile: config.ad.caFile,
-          insecureSkipVerify: config.ad.insecureSkipVerify,
-          timeoutSeconds: config.ad.timeoutSeconds,
-        },
-        { user: config.ad.bindDn, password: config.ad.password.reveal() },
-      );
+      const conn = await openConnectorSession(config.ad);
       try {
-        const target = await resolveTarget(conn, config.ad);
+        const target = await locateDeviceContainer(conn, config.ad);
         const report = await claimsReport(
           conn,
           target.containerDn,

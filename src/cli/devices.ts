@@ -1,10 +1,10 @@
 // `device-writeback devices`: the msDS-Device objects in the device container, managed or not.
 import type { Command } from 'commander';
-import { AdConnection } from '../ad/connection.js';
-import { StateStore } from '../state/store.js';
-import { listContainer } from '../sync/inventory.js';
-import { refusePostgres } from '../sync/session.js';
-import { resolveTarget } from '../sync/target.js';
+import { locateDeviceContainer } from '../ad/device-container.js';
+import { listContainer } from '../ad/inventory.js';
+import { openConnectorSession } from '../ad/settings.js';
+import { openStateStore, refusePostgres } from '../state/open.js';
+import type { StateStore } from '../state/store.js';
 import { action, out, outJson, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
 import { ageText } from './status.js';
 
@@ -24,22 +24,13 @@ export function register(program: Command): void {
     action<DevicesFlags>(async (opts) => {
       const config = readConfig(opts);
       refusePostgres(config);
-      const conn = await AdConnection.open(
-        {
-          url: config.ad.url,
-          startTls: config.ad.startTls,
-          caFile: config.ad.caFile,
-          insecureSkipVerify: config.ad.insecureSkipVerify,
-          timeoutSeconds: config.ad.timeoutSeconds,
-        },
-        { user: config.ad.bindDn, password: config.ad.password.reveal() },
-      );
+      const conn = await openConnectorSession(config.ad);
       let store: StateStore | undefined;
       try {
-        const target = await resolveTarget(conn, config.ad);
+        const target = await locateDeviceContainer(conn, config.ad);
         const devices = await listContainer(conn, target.containerDn, opts.search);
-        store = StateStore.open(config.state.sqlite, { writer: false });
-        const synced = store.lastSyncTimes(devices.map((d) => d.deviceId ?? '').filter(Boolean));
+        store = await openStateStore(config, { writer: false });
+        const synced = await store.lastSyncTimes(devices.map((d) => d.deviceId ?? '').filter(Boolean));
         const rows = devices.map((d) => ({
           ...d,
           lastSync: d.managed && d.deviceId ? (synced.get(d.deviceId) ?? null) : null,
@@ -75,7 +66,7 @@ export function register(program: Command): void {
           );
         return 0;
       } finally {
-        store?.close();
+        await store?.close();
         await conn.close();
       }
     }),

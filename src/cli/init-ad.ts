@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import type { AdEndpoint } from '../ad/connection.js';
+import { adEndpoint } from '../ad/settings.js';
 import { configPath, loadConfig, parseConfig, type Config } from '../config/load.js';
 import { DwbError, isDwbError } from '../errors.js';
 import { registerSecret } from '../log.js';
@@ -63,7 +63,7 @@ export function register(program: Command): void {
       }
       const password = await adminPassword(adminUser);
       const report = await prepareForest(
-        adEndpoint(config),
+        adEndpoint(config.ad),
         { user: adminUser, password },
         { domain: opts.domain ?? config.ad.domain, connectorAccount, dryRun: opts.dryRun },
       ).catch((err: unknown) => {
@@ -83,16 +83,6 @@ export function register(program: Command): void {
       return 0;
     }),
   );
-}
-
-export function adEndpoint(config: { ad: Omit<Config['ad'], 'bindDn'> }): AdEndpoint {
-  return {
-    url: config.ad.url,
-    startTls: config.ad.startTls,
-    caFile: config.ad.caFile,
-    insecureSkipVerify: config.ad.insecureSkipVerify,
-    timeoutSeconds: config.ad.timeoutSeconds,
-  };
 }
 
 type PreparationConfig = Omit<Config, 'ad'> & { ad: Omit<Config['ad'], 'bindDn'> & { bindDn?: string } };

@@ -4,21 +4,12 @@
 import type { Command } from 'commander';
 import { logger } from '../log.js';
 import { WritebackService } from '../sync/service.js';
-import { openSyncSession, type SessionHooks } from '../sync/session.js';
+import { openSyncSession } from '../sync/session.js';
 import { action, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
 
 interface RunFlags extends GlobalOptions {
   listen?: string;
 }
-
-/** Optional extras `run` starts beside the service (the web console registers itself here). */
-export type ServiceExtra = (ctx: {
-  service: WritebackService;
-  listen: string;
-}) => Promise<{ close(): Promise<void> }>;
-export const serviceExtras: ServiceExtra[] = [];
-/** Observers `run` passes to its session (the console's metrics set them). */
-export const sessionHooks: SessionHooks = {};
 
 export function register(program: Command): void {
   const command = program
@@ -32,15 +23,15 @@ export function register(program: Command): void {
     action<RunFlags>(async (opts) => {
       const config = readConfig(opts);
       const listen = opts.listen ?? config.web.listen;
-      // The console, /metrics and /healthz register themselves (loaded by `run` only).
-      (await import('../web/register.js')).preflight(config, listen);
-      const session = await openSyncSession(config, sessionHooks);
+      // The console, /metrics and /healthz (loaded by `run` only).
+      const plugin = (await import('../web/register.js')).consolePlugin(config);
+      plugin.preflight?.(listen);
+      const session = await openSyncSession(config, plugin.hooks);
       const service = new WritebackService(session);
-      const extras: { close(): Promise<void> }[] = [];
+      let web: { close(): Promise<void> };
       try {
-        for (const extra of serviceExtras) extras.push(await extra({ service, listen }));
+        web = await plugin.start(service, listen);
       } catch (err) {
-        for (const e of extras) await e.close();
         await session.close();
         throw err;
       }
@@ -58,7 +49,7 @@ export function register(program: Command): void {
       process.on('SIGTERM', onSignal);
       logger().info(
         {
-          container: session.info.containerDn,
+          container: session.container.containerDn,
           intervalSeconds: config.writeback.intervalSeconds,
           fullEverySeconds: config.writeback.fullEverySeconds,
         },
@@ -69,7 +60,7 @@ export function register(program: Command): void {
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
-        for (const e of extras) await e.close().catch(() => undefined);
+        await web.close().catch(() => undefined);
         await session.close();
         logger().info('writeback service stopped');
       }

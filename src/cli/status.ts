@@ -1,7 +1,7 @@
 // `device-writeback status`: last runs, watermark age, counts and quarantine, from the state store.
 import type { Command } from 'commander';
-import { StateStore } from '../state/store.js';
-import { refusePostgres } from '../sync/session.js';
+import { openStateStore } from '../state/open.js';
+import type { StateStore } from '../state/store.js';
 import { action, out, outJson, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
 
 export function ageText(iso: string | undefined, now = Date.now()): string {
@@ -13,22 +13,32 @@ export function ageText(iso: string | undefined, now = Date.now()): string {
   return `${Math.round(s / 86400)} days ago`;
 }
 
-export function statusReport(store: StateStore): Record<string, unknown> {
-  const runs = store.recentRuns(10);
-  const watermarkAt = store.watermarkAt;
+export async function statusReport(store: StateStore): Promise<{
+  watermark: { committedAt: string | null; ageSeconds: number | null; lastFullAt: string | null };
+  counts: { managedObjects: number; cloudDevices: number; quarantined: number };
+  lastRuns: Awaited<ReturnType<StateStore['recentRuns']>>;
+  quarantine: Awaited<ReturnType<StateStore['quarantined']>>;
+}> {
+  const [watermark, counts, lastRuns, quarantine] = await Promise.all([
+    store.watermark(),
+    store.counts(),
+    store.recentRuns(10),
+    store.quarantined(),
+  ]);
+  const watermarkAt = watermark.committedAt;
   return {
     watermark: {
       committedAt: watermarkAt ?? null,
       ageSeconds: watermarkAt ? Math.round((Date.now() - Date.parse(watermarkAt)) / 1000) : null,
-      lastFullAt: store.lastFullAt ?? null,
+      lastFullAt: watermark.lastFullAt ?? null,
     },
     counts: {
-      managedObjects: store.countObjects(),
-      cloudDevices: store.countDevices(),
-      quarantined: store.countQuarantined(),
+      managedObjects: counts.managedObjects,
+      cloudDevices: counts.cloudDevices,
+      quarantined: counts.quarantined,
     },
-    lastRuns: runs,
-    quarantine: store.quarantined(),
+    lastRuns,
+    quarantine,
   };
 }
 
@@ -40,21 +50,20 @@ export function register(program: Command): void {
   command.action(
     action<GlobalOptions>(async (opts) => {
       const config = readConfig(opts);
-      refusePostgres(config);
-      const store = StateStore.open(config.state.sqlite, { writer: false });
+      const store = await openStateStore(config, { writer: false });
       try {
-        const report = statusReport(store);
+        const report = await statusReport(store);
         if (opts.json) {
           outJson(report);
           return 0;
         }
-        const runs = store.recentRuns(10);
-        out(`State store: ${config.state.sqlite}`);
+        const { lastRuns: runs, counts, watermark } = report;
+        out(`State store: ${store.location}`);
         out(
-          `Watermark:   committed ${ageText(store.watermarkAt)}; last full reconcile ${ageText(store.lastFullAt)}`,
+          `Watermark:   committed ${ageText(watermark.committedAt ?? undefined)}; last full reconcile ${ageText(watermark.lastFullAt ?? undefined)}`,
         );
         out(
-          `Counts:      ${store.countObjects()} managed objects, ${store.countDevices()} cloud devices known, ${store.countQuarantined()} quarantined`,
+          `Counts:      ${counts.managedObjects} managed objects, ${counts.cloudDevices} cloud devices known, ${counts.quarantined} quarantined`,
         );
         out('\nLast runs:');
         if (runs.length === 0) out('  none yet — run `device-writeback sync`');
@@ -63,7 +72,7 @@ export function register(program: Command): void {
             `  #${r.id} ${r.startedAt}  ${r.mode.padEnd(5)} ${r.dryRun ? 'dry-run ' : ''}${r.outcome.padEnd(11)} +${r.created} ~${r.updated} -${r.deleted} =${r.unchanged} !${r.quarantined}  ${r.durationMs ?? '-'} ms${r.error ? `  ${r.error}` : ''}`,
           );
         }
-        const q = store.quarantined();
+        const q = report.quarantine;
         out(`\nQuarantine (${q.length}):`);
         if (q.length === 0) out('  empty');
         for (const e of q)
@@ -72,7 +81,7 @@ export function register(program: Command): void {
           );
         return 0;
       } finally {
-        store.close();
+        await store.close();
       }
     }),
   );

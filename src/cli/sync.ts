@@ -1,7 +1,8 @@
 // `device-writeback sync`: one pass (delta, or full when there is no watermark or with --full).
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { exitCodeFor, type SyncProgress, type SyncSummary } from '../sync/engine.js';
+import { exitCodeFor } from '../sync/engine.js';
+import type { SyncProgress, SyncSummary } from '../sync/pass.js';
 import { openSyncSession } from '../sync/session.js';
 import { action, out, outJson, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
 
@@ -45,7 +46,7 @@ export function register(program: Command): void {
         });
         bar?.stop();
         if (opts.json) outJson(jsonSummary(summary));
-        else printSummary(summary, session.info.containerDn);
+        else printSummary(summary, session.container.containerDn);
         return exitCodeFor(summary);
       } finally {
         bar?.stop();

@@ -37,7 +37,16 @@ import {
   toDeviceChange,
   toPrincipal,
 } from './schema.js';
-import type { DeltaPage, DeltaReadEvent, DeviceChange, DevicePrincipal, DeviceRelations } from './types.js';
+import { runBounded } from '../util/bounded.js';
+import { mergedPages, type LastKnownDevices } from './merge.js';
+import type {
+  CloudReadEvent,
+  DeltaPage,
+  DeltaReadEvent,
+  DeviceChange,
+  DevicePrincipal,
+  DeviceRelations,
+} from './types.js';
 
 export interface EntraConnectorOptions {
   /** Metrics hooks; missing ones are no-ops. */
@@ -115,6 +124,14 @@ export class EntraConnector {
   /** The first request of a full read: every device, with only the properties SPEC §2 needs. */
   fullReadUrl(): string {
     return `${this.v1}/devices/delta?$select=${deviceProperties.join(',')}`;
+  }
+
+  /**
+   * Reads devices as whole records: a full read without a delta link, the changes since then with
+   * one, each partial delta record merged with what `lastKnown` (the state store) holds.
+   */
+  readDevices(deltaLink: string | undefined, lastKnown: LastKnownDevices): AsyncGenerator<CloudReadEvent> {
+    return mergedPages(this.readDelta(deltaLink), deltaLink === undefined, lastKnown);
   }
 
   /**
@@ -597,26 +614,4 @@ function safeOrigin(link: string): string {
 
 function capitalise(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
-}
-
-/** Runs `work` over `items` with at most `limit` running at once; the first failure stops the rest. */
-async function runBounded<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let failure: unknown;
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await work(item);
-      } catch (err) {
-        failure ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  if (failure !== undefined) throw failure;
 }

@@ -70,3 +70,19 @@ export interface DeltaReset {
 
 /** What `EntraConnector.readDelta` yields: pages, and a reset before a fallback full read. */
 export type DeltaReadEvent = DeltaPage | DeltaReset;
+
+/** A change as it leaves the connector: upserts carry whole devices (merged, see merge.ts). */
+export type CloudChange =
+  | { kind: 'upsert'; device: CloudDevice }
+  | Extract<DeviceChange, { kind: 'removed' }>
+  | Extract<DeviceChange, { kind: 'invalid' }>;
+
+export interface CloudPage {
+  kind: 'page';
+  changes: CloudChange[];
+  /** Present on the last page only: where the next delta read starts. */
+  deltaLink?: string;
+}
+
+/** What `EntraConnector.readDevices` yields: pages of whole devices, and a reset before a full read. */
+export type CloudReadEvent = CloudPage | DeltaReset;

@@ -1,23 +1,12 @@
 // Renders a preparation plan as LDIF (RFC 2849) with the SDDL of every permission change, for
 // `init-ad --dry-run`: what would be written, in a form an administrator can read, review and, for
 // objects that exist already, apply with ldapmodify. Pure.
+import { ldifAdd, ldifLine, ldifModify } from '../ad/ldif.js';
 import { aceToSddl, encodeSecurityDescriptor, toSddl } from '../ad/security-descriptor.js';
 import type { PlannedChange, PreparationPlan } from './plan.js';
 
 /** The SD-flags control value for "DACL only": BER SEQUENCE { INTEGER 4 }. */
 const SD_FLAGS_DACL_CONTROL = 'control: 1.2.840.113556.1.4.801 true:: MAMCAQQ=';
-
-/** A value is a SAFE-STRING when it is ASCII without NUL/CR/LF and does not start with space, ':' or '<'. */
-function isSafe(value: string): boolean {
-  return !/^[ :<]/.test(value) && !/ $/.test(value) && /^[\x01-\x09\x0b\x0c\x0e-\x7f]*$/.test(value);
-}
-
-export function ldifLine(attribute: string, value: string | Buffer): string {
-  if (Buffer.isBuffer(value)) return `${attribute}:: ${value.toString('base64')}`;
-  return isSafe(value)
-    ? `${attribute}: ${value}`
-    : `${attribute}:: ${Buffer.from(value, 'utf8').toString('base64')}`;
-}
 
 function comment(text: string): string[] {
   return text.split('\n').map((l) => `# ${l}`);
@@ -28,14 +17,14 @@ function changeToLdif(change: PlannedChange, domainSid: string | undefined): str
   if (!step) return [];
   const lines: string[] = [...comment(`${change.action}: ${change.detail}`)];
   if (step.kind === 'create') {
-    lines.push(ldifLine('dn', step.dn), 'changetype: add');
-    for (const [type, values] of Object.entries(step.attributes))
-      for (const v of values) lines.push(ldifLine(type, v));
+    lines.push(ldifAdd(step.dn, Object.entries(step.attributes)));
   } else if (step.kind === 'modify') {
-    lines.push(ldifLine('dn', step.dn), 'changetype: modify');
-    for (const c of step.changes) {
-      lines.push(`replace: ${c.type}`, ...c.values.map((v) => ldifLine(c.type, v)), '-');
-    }
+    lines.push(
+      ldifModify(
+        step.dn,
+        step.changes.map((c) => ({ operation: 'replace', attribute: c.type, values: c.values })),
+      ),
+    );
   } else {
     lines.push(
       ...comment(
@@ -46,12 +35,18 @@ function changeToLdif(change: PlannedChange, domainSid: string | undefined): str
       lines.push(...comment(`DACL before (SDDL): ${toSddl(step.before, domainSid)}`));
       lines.push(...comment(`DACL after (SDDL):  ${toSddl(step.after, domainSid)}`));
       lines.push(
-        ldifLine('dn', step.dn),
-        SD_FLAGS_DACL_CONTROL, // RFC 2849: controls come between dn and changetype
-        'changetype: modify',
-        'replace: nTSecurityDescriptor',
-        ldifLine('nTSecurityDescriptor', encodeSecurityDescriptor(step.after)),
-        '-',
+        ldifModify(
+          step.dn,
+          [
+            {
+              operation: 'replace',
+              attribute: 'nTSecurityDescriptor',
+              values: [encodeSecurityDescriptor(step.after)],
+            },
+          ],
+          ldifLine,
+          [SD_FLAGS_DACL_CONTROL],
+        ),
       );
     } else {
       lines.push(

@@ -3,13 +3,14 @@
 // that desired and actual compare byte for byte. A value that cannot be converted quarantines the
 // device with a stable code; attributes the schema lacks are simply not written.
 import { createHash } from 'node:crypto';
+import { DEVICE_ATTRIBUTES } from '../ad/device-attributes.js';
+import { cloudAnchor, type AdValues } from '../ad/device-object.js';
 import type { AttributeSchema, SchemaCapabilities } from '../ad/discovery.js';
+import { toFileTime } from '../ad/filetime.js';
 import { guidToBytes, isGuid } from '../ad/guid.js';
 import { sidToBytes } from '../ad/sid.js';
+import { DEVICE_KEY_TYPE, decodeDeviceKey } from '../entra/device-key.js';
 import type { CloudDevice, DeviceRelations } from '../entra/types.js';
-
-/** Attribute name -> values, each value as the bytes AD holds. Absent attribute = no values. */
-export type AdValues = Map<string, Buffer[]>;
 
 export interface DesiredObject {
   /** Lower-case GUID; also the CN. */
@@ -42,93 +43,8 @@ export const deviceErrorCatalog = {
 
 export type DeviceErrorCode = keyof typeof deviceErrorCatalog;
 
-/** Every attribute this product writes, in a stable order (the ones it owns on a managed object). */
-export const MANAGED_ATTRIBUTES = [
-  'msDS-DeviceID',
-  'displayName',
-  'msDS-IsEnabled',
-  'altSecurityIdentities',
-  'msDS-DeviceOSType',
-  'msDS-DeviceOSVersion',
-  'msDS-DevicePhysicalIDs',
-  'msDS-IsManaged',
-  'msDS-IsCompliant',
-  'msDS-DeviceTrustType',
-  'msDS-DeviceObjectVersion',
-  'msDS-ApproximateLastLogonTimeStamp',
-  'msDS-RegisteredOwner',
-  'msDS-RegisteredUsers',
-  'msDS-CloudAnchor',
-] as const;
-
-/** Attributes msDS-Device cannot exist without. */
-export const REQUIRED_ATTRIBUTES = [
-  'msDS-DeviceID',
-  'msDS-IsEnabled',
-  'altSecurityIdentities',
-  'displayName',
-];
-
-/** Attributes that hold binary values (everything else is text). */
-export const BINARY_DEVICE_ATTRIBUTES = new Set([
-  'msDS-DeviceID',
-  'msDS-RegisteredOwner',
-  'msDS-RegisteredUsers',
-  'msDS-CloudAnchor',
-]);
-
 /** msDS-DeviceTrustType: 0 workplace-joined (registered), 1 Entra-joined, 2 hybrid (domain) joined. */
 const TRUST_TYPE_VALUES: Record<string, number> = { workplace: 0, azuread: 1, serverad: 2 };
-
-const ANCHOR_PREFIX = 'Device_';
-
-export function cloudAnchor(graphId: string): Buffer {
-  return Buffer.from(`${ANCHOR_PREFIX}${graphId}`, 'utf8');
-}
-
-/** True when an msDS-CloudAnchor value is one this product writes. */
-export function isProductAnchor(value: Buffer | undefined): boolean {
-  if (!value) return false;
-  return /^Device_[0-9A-Za-z-]{1,64}$/.test(value.toString('utf8'));
-}
-
-/** FILETIME (100-ns ticks since 1601-01-01 UTC) as AD's decimal text. */
-export function toFileTime(iso: string): string {
-  const ms = Date.parse(iso);
-  if (Number.isNaN(ms)) throw new TypeError(`not a date-time: ${JSON.stringify(iso)}`);
-  return ((BigInt(ms) + 11644473600000n) * 10000n).toString();
-}
-
-export function fromFileTime(text: string): Date {
-  return new Date(Number(BigInt(text) / 10000n - 11644473600000n));
-}
-
-const SHA1_TP_PUBKEY = /^X509:<SHA1-TP-PUBKEY>[0-9A-Fa-f]{40}[A-Za-z0-9+/]{43}=$/;
-
-/** Decodes a type-2 alternativeSecurityIds key (base64 of UTF-16LE text) to its altSecurityIdentities value. */
-export function decodeDeviceKey(base64: string): string {
-  // Graph's own examples are sometimes unpadded; the alphabet is what matters.
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64) || base64.replace(/=+$/, '').length % 4 === 1) {
-    throw new TypeError('the key is not base64');
-  }
-  const bytes = Buffer.from(base64, 'base64');
-  if (bytes.length % 2 !== 0) throw new TypeError('the key is not UTF-16LE text (odd length)');
-  const text = bytes.toString('utf16le').replace(/\u0000+$/, '');
-  if (!text.startsWith('X509:<'))
-    throw new TypeError(`the key does not start with "X509:<" (got ${JSON.stringify(text.slice(0, 24))})`);
-  if (/[^\x20-\x7e]/.test(text)) throw new TypeError('the key contains non-printable characters');
-  if (text.startsWith('X509:<SHA1-TP-PUBKEY>') && !SHA1_TP_PUBKEY.test(text)) {
-    throw new TypeError(
-      'the key is not X509:<SHA1-TP-PUBKEY> followed by a 40-hex thumbprint and a base64 SHA-256 hash',
-    );
-  }
-  return text;
-}
-
-/** The inverse, for the emulator and tests: altSecurityIdentities text -> Graph key. */
-export function encodeDeviceKey(text: string): string {
-  return Buffer.from(text, 'utf16le').toString('base64');
-}
 
 class FlowError extends Error {
   constructor(
@@ -220,7 +136,7 @@ function build(
   }
   put('msDS-IsEnabled', [bool(device.accountEnabled)]);
 
-  const keys = (device.alternativeSecurityIds ?? []).filter((k) => k.type === 2);
+  const keys = (device.alternativeSecurityIds ?? []).filter((k) => k.type === DEVICE_KEY_TYPE);
   if (keys.length === 0) {
     throw new FlowError(
       'DWB_DEVICE_NO_KEY',
@@ -297,7 +213,7 @@ function build(
 /** Canonical fingerprint of a set of AD values (order of multi-values ignored). */
 export function valuesHash(values: AdValues): string {
   const h = createHash('sha256');
-  for (const attribute of MANAGED_ATTRIBUTES) {
+  for (const attribute of DEVICE_ATTRIBUTES) {
     const v = values.get(attribute);
     if (!v || v.length === 0) continue;
     h.update(attribute.toLowerCase());
@@ -309,18 +225,4 @@ export function valuesHash(values: AdValues): string {
     h.update('\n');
   }
   return h.digest('base64url');
-}
-
-/** Text form of a value for LDIF-style display (binary as base64). */
-export function displayValue(attribute: string, value: Buffer): { text: string; base64: boolean } {
-  if (BINARY_DEVICE_ATTRIBUTES.has(attribute) && attribute !== 'msDS-CloudAnchor')
-    return { text: value.toString('base64'), base64: true };
-  const s = value.toString('utf8');
-  const safe =
-    /^[\x20-\x7e]*$/.test(s) &&
-    !s.startsWith(' ') &&
-    !s.startsWith(':') &&
-    !s.startsWith('<') &&
-    !s.endsWith(' ');
-  return safe ? { text: s, base64: false } : { text: value.toString('base64'), base64: true };
 }

@@ -1,31 +1,11 @@
 // The planner: a pure function from desired devices and actual objects in the device container to
 // LDAP operations. Adds, modifies (only the attributes that differ, compared in AD form) and deletes
 // (managed objects only); anything else is an issue for that one device. No I/O here.
+import { DEVICE_ATTRIBUTES } from '../ad/device-attributes.js';
+import { isManaged, type ActualObject, type AdValues, type AttributeChange } from '../ad/device-object.js';
 import { childDn } from '../ad/dn.js';
-import {
-  type AdValues,
-  type DesiredObject,
-  type DeviceErrorCode,
-  type FlowResult,
-  MANAGED_ATTRIBUTES,
-  isProductAnchor,
-} from './attribute-flow.js';
-
-/** An object found in the device container. */
-export interface ActualObject {
-  dn: string;
-  /** The CN (for our objects, the deviceId). */
-  cn: string;
-  /** Managed attributes as AD returned them. */
-  values: AdValues;
-  objectGuid?: string;
-}
-
-export interface AttributeChange {
-  operation: 'replace' | 'delete';
-  attribute: string;
-  values: Buffer[];
-}
+import { deviceLdifLine, ldifAdd, ldifDelete, ldifModify } from '../ad/ldif.js';
+import type { DesiredObject, DeviceErrorCode, FlowResult } from './attribute-flow.js';
 
 export type Operation =
   | { kind: 'add'; deviceId: string; graphId: string; displayName: string; dn: string; values: AdValues }
@@ -56,10 +36,6 @@ export type DevicePlan =
   | { kind: 'unchanged'; deviceId: string; graphId: string }
   | { kind: 'issue'; issue: DeviceIssue };
 
-export function isManaged(actual: ActualObject): boolean {
-  return isProductAnchor(actual.values.get('msDS-CloudAnchor')?.[0]);
-}
-
 function sameValues(a: Buffer[] | undefined, b: Buffer[] | undefined): boolean {
   const x = (a ?? []).map((v) => v.toString('hex')).sort();
   const y = (b ?? []).map((v) => v.toString('hex')).sort();
@@ -69,7 +45,7 @@ function sameValues(a: Buffer[] | undefined, b: Buffer[] | undefined): boolean {
 /** The attribute changes that turn `actual` into `desired` (only what differs). */
 export function diffValues(desired: AdValues, actual: AdValues): AttributeChange[] {
   const changes: AttributeChange[] = [];
-  for (const attribute of MANAGED_ATTRIBUTES) {
+  for (const attribute of DEVICE_ATTRIBUTES) {
     const want = desired.get(attribute);
     const have = actual.get(attribute);
     if (sameValues(want, have)) continue;
@@ -153,52 +129,53 @@ export function planRemoval(
   return { kind: 'delete', deviceId: actual.cn.toLowerCase(), graphId, dn: actual.dn, reason };
 }
 
-export interface DesiredEntry {
-  flow: FlowResult;
-  graphId: string;
-  deviceId: string | null;
-  displayName: string | null;
-}
-
-export interface Plan {
-  operations: Operation[];
-  issues: DeviceIssue[];
-  unchanged: number;
-  /** Objects in the container that are not ours. */
-  unmanaged: ActualObject[];
+/** What a full pass's container scan knows about one object, to plan without re-reading it. */
+export interface ScannedObject {
+  dn: string;
+  managed: boolean;
 }
 
 /**
- * The whole-container plan of a full reconcile: every desired device against every actual object;
- * managed objects with no desired device are deleted.
+ * The deletion sweep of a full reconcile: every managed object in the container that no in-scope
+ * cloud device claimed leaves AD. `scanned` is keyed by lower-case CN, `claimed` holds the CNs the
+ * pass's devices claimed, `graphIdOf` names the device an object was written for, when known.
  */
-export function planFull(
-  desired: DesiredEntry[],
-  actual: ActualObject[],
-  containerDn: string,
-  options: { adopt: boolean },
-): Plan {
-  const byCn = new Map(actual.map((a) => [a.cn.toLowerCase(), a]));
-  const claimed = new Set<string>();
-  const plan: Plan = {
-    operations: [],
-    issues: [],
-    unchanged: 0,
-    unmanaged: actual.filter((a) => !isManaged(a)),
+export function planSweep(
+  scanned: ReadonlyMap<string, ScannedObject>,
+  claimed: ReadonlySet<string>,
+  graphIdOf: (cn: string) => string | null,
+): Operation[] {
+  const deletions: Operation[] = [];
+  for (const [cn, object] of scanned) {
+    if (claimed.has(cn) || !object.managed) continue;
+    deletions.push({
+      kind: 'delete',
+      deviceId: cn,
+      graphId: graphIdOf(cn),
+      dn: object.dn,
+      reason: 'the device no longer exists in Entra ID or is out of writeback.trustTypes',
+    });
+  }
+  return deletions;
+}
+
+/** An operation as LDIF, as ldapmodify would take it (for `sync --dry-run`). */
+export function operationLdif(op: Operation): string {
+  if (op.kind === 'add') {
+    return ldifAdd(op.dn, [['objectClass', ['msDS-Device']], ...op.values], deviceLdifLine);
+  }
+  if (op.kind === 'delete') return ldifDelete(op.dn);
+  return ldifModify(op.dn, op.changes, deviceLdifLine);
+}
+
+/** A record Graph sent that failed validation (the connector says why): that one device is quarantined. */
+export function invalidRecordIssue(change: { id?: string; deviceId?: string; reason: string }): DeviceIssue {
+  return {
+    key: change.id ?? change.deviceId ?? 'unknown',
+    graphId: change.id ?? null,
+    deviceId: change.deviceId ?? null,
+    displayName: null,
+    code: 'DWB_DEVICE_INVALID',
+    message: change.reason,
   };
-  for (const entry of desired) {
-    const cn = entry.flow.ok ? entry.flow.object.deviceId : entry.deviceId?.toLowerCase();
-    const found = cn ? byCn.get(cn) : undefined;
-    if (cn) claimed.add(cn);
-    const result = planDevice(entry.flow, entry, found, containerDn, options);
-    if (result.kind === 'operation') plan.operations.push(result.operation);
-    else if (result.kind === 'unchanged') plan.unchanged++;
-    else plan.issues.push(result.issue);
-  }
-  for (const a of actual) {
-    if (claimed.has(a.cn.toLowerCase())) continue;
-    const op = planRemoval(a, null, 'the device no longer exists in Entra ID or is out of scope');
-    if (op) plan.operations.push(op);
-  }
-  return plan;
 }

@@ -3,8 +3,22 @@
 // and a clean stop on SIGINT/SIGTERM that finishes the current batch first.
 import { causeText, isDwbError } from '../errors.js';
 import { logger } from '../log.js';
-import { exitCodeFor, type SyncSummary } from './engine.js';
-import type { SyncSession } from './session.js';
+import { exitCodeFor } from './engine.js';
+import type { SyncSummary } from './pass.js';
+import type { SessionHooks, SyncSession } from './session.js';
+
+/**
+ * Something `run` starts beside the service (the web console, /metrics and /healthz): it may watch
+ * the session's connectors through hooks, refuse a configuration before anything connects, and
+ * runs until closed.
+ */
+export interface ServicePlugin {
+  /** Observers handed to the session's connectors. */
+  hooks?: SessionHooks;
+  /** Throws when the plugin cannot run with this configuration (checked before anything connects). */
+  preflight?(listen: string): void;
+  start(service: WritebackService, listen: string): Promise<{ close(): Promise<void> }>;
+}
 
 export interface CycleRecord {
   startedAt: string;
@@ -116,7 +130,7 @@ export class WritebackService {
     let record: CycleRecord;
     try {
       // A delta cycle with nothing to do touches no object; the ping keeps /healthz honest.
-      await this.session.target.ping();
+      await this.session.directory.ping();
       const summary = await this.session.engine.sync({ shouldStop: () => this.stopping });
       record = { startedAt, finishedAt: new Date().toISOString(), ok: true, summary };
       if (!summary.thresholdStopped) this.lastSuccessAt = record.finishedAt;

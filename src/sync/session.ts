@@ -1,26 +1,31 @@
-// Wires one writeback session from the configuration: state store, Entra connector, AD target and
-// the engine. `sync` uses one session for one pass; `run` keeps it for many cycles.
+// Wires one writeback session from the configuration: the state store (as the one writer), the
+// Entra connector, the AD connector's export target and its device container, and the engine.
+// `sync` uses one session for one pass; `run` keeps it for many cycles; tests use it too.
+import { locateDeviceContainer, type LocatedDeviceContainer } from '../ad/device-container.js';
+import { AdExportTarget, type LdapObserver } from '../ad/export-target.js';
 import type { Config } from '../config/load.js';
 import type { EntraConnectorOptions } from '../entra/connector.js';
 import { DwbError } from '../errors.js';
-import { StateStore } from '../state/store.js';
-import { AdTarget } from './ad-target.js';
-import { type DeviceSource, SyncEngine } from './engine.js';
-import { resolveTarget, type ResolvedTarget } from './target.js';
+import { openStateStore } from '../state/open.js';
+import type { StateStore } from '../state/store.js';
+import { SyncEngine } from './engine.js';
+import type { DeviceSource } from './pass.js';
 
 export interface SyncSession {
   config: Config;
   store: StateStore;
   source: DeviceSource;
-  target: AdTarget;
-  info: ResolvedTarget;
+  directory: AdExportTarget;
+  container: LocatedDeviceContainer;
   engine: SyncEngine;
   close(): Promise<void>;
 }
 
 export interface SessionHooks {
   entra?: EntraConnectorOptions;
-  ldapObserver?: (operation: string, resultCode: number | 'ok' | 'error') => void;
+  ldapObserver?: LdapObserver;
+  /** Use this device source instead of the Entra connector (tests). */
+  source?: DeviceSource;
 }
 
 export function requireEntra(config: Config): NonNullable<Config['entra']> {
@@ -36,44 +41,34 @@ export function requireEntra(config: Config): NonNullable<Config['entra']> {
   return config.entra;
 }
 
-export function refusePostgres(config: Config): void {
-  if (config.state.postgres) {
-    throw new DwbError('DWB_CONFIG_INVALID', 'state.postgres is not supported yet by this version.', {
-      fix: 'Use state.sqlite (the default, a file next to the configuration).',
-    });
-  }
-}
-
 /** Opens everything a pass needs; the store is opened as the one writer. */
 export async function openSyncSession(config: Config, hooks: SessionHooks = {}): Promise<SyncSession> {
-  const entra = requireEntra(config);
-  refusePostgres(config);
-  const store = StateStore.open(config.state.sqlite, { writer: true });
-  const target = new AdTarget(config.ad, config.writeback.concurrency, hooks.ldapObserver);
+  const entra = hooks.source ? undefined : requireEntra(config);
+  const store = await openStateStore(config, { writer: true });
+  const directory = new AdExportTarget(config.ad, config.writeback.concurrency, hooks.ldapObserver);
   try {
     // Loaded on demand (@azure/identity takes ~0.4 s to import; status/devices/check do not need
     // it), while the DC is reached and the forest discovered.
-    const connector = import('../entra/connector.js');
-    connector.catch(() => undefined); // awaited below, after the discovery
-    const info = await target.withSession(0, 'discover', (c) => resolveTarget(c, config.ad));
-    const { EntraConnector } = await connector;
-    const source = new EntraConnector(entra, hooks.entra);
-    const engine = new SyncEngine(config, store, source, target, info);
+    const connector = entra ? import('../entra/connector.js') : undefined;
+    connector?.catch(() => undefined); // awaited below, after the discovery
+    const container = await directory.withSession(0, 'discover', (c) => locateDeviceContainer(c, config.ad));
+    const source = hooks.source ?? new (await connector!).EntraConnector(entra!, hooks.entra);
+    const engine = new SyncEngine({ writeback: config.writeback, store, source, directory, container });
     return {
       config,
       store,
       source,
-      target,
-      info,
+      directory,
+      container,
       engine,
       close: async () => {
-        await target.close();
-        store.close();
+        await directory.close();
+        await store.close();
       },
     };
   } catch (err) {
-    await target.close();
-    store.close();
+    await directory.close();
+    await store.close();
     throw err;
   }
 }

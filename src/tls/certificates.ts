@@ -105,12 +105,7 @@ function subjectNameOf(certDer: Buffer): Buffer {
 
 /** The subjectPublicKey bits of a SubjectPublicKeyInfo, hashed for key identifiers (RFC 5280 §4.2.1.2). */
 function keyIdentifier(spki: Buffer): Buffer {
-  const info = der.readTlv(spki);
-  const bits = der.children(spki, info)[1];
-  if (!bits) throw new Error('malformed SubjectPublicKeyInfo');
-  return createHash('sha1')
-    .update(spki.subarray(bits.valueStart + 1, bits.end))
-    .digest();
+  return createHash('sha1').update(der.subjectPublicKey(spki)).digest();
 }
 
 function signatureAlgorithm(key: KeyObject): { identifier: Buffer; sign: (data: Buffer) => Buffer } {

@@ -171,3 +171,17 @@ export function children(der: Buffer, parent: TlvSpan): TlvSpan[] {
   }
   return out;
 }
+
+/**
+ * RFC 5280's subjectPublicKey: the contents of the BIT STRING inside a SubjectPublicKeyInfo
+ * (SEQUENCE { AlgorithmIdentifier, BIT STRING }), without its unused-bits octet.
+ */
+export function subjectPublicKey(spki: Buffer): Buffer {
+  const outer = readTlv(spki);
+  if (outer.tag !== 0x30) throw new TypeError('SubjectPublicKeyInfo is not a SEQUENCE');
+  const [algorithm, bits] = children(spki, outer);
+  if (algorithm?.tag !== 0x30) throw new TypeError('AlgorithmIdentifier is not a SEQUENCE');
+  if (bits?.tag !== 0x03) throw new TypeError('subjectPublicKey is not a BIT STRING');
+  if (spki[bits.valueStart] !== 0) throw new TypeError('subjectPublicKey has unused bits');
+  return spki.subarray(bits.valueStart + 1, bits.end);
+}

@@ -1,10 +1,9 @@
 // The console's device index: every cloud device the engine knows and every unmanaged object the
 // last full reconcile saw in the container, as narrow in-memory rows sorted by display name, so
 // that the Devices page searches, filters and pages 100,000 devices in a few milliseconds. It
-// follows the state store incrementally (rows changed since the last look, found through two
-// indexes this module adds), and never writes the engine's tables.
-import type { StateStore } from '../state/store.js';
-import type { CloudDevice, DeviceRelations } from '../entra/types.js';
+// follows the state store incrementally, through the store's own change feed (rows changed since
+// the last look), and only reads.
+import type { DeviceSummary, ObjectSummary, StateStore } from '../state/store.js';
 
 export type DeviceState = 'managed' | 'unmanaged' | 'quarantined' | 'not-written';
 export const DEVICE_STATES: readonly DeviceState[] = ['managed', 'unmanaged', 'quarantined', 'not-written'];
@@ -61,24 +60,7 @@ interface IndexedDevice extends DeviceRow {
   ownerSearch: string;
 }
 
-interface ChangedDevice {
-  graphId: string;
-  deviceId: string | null;
-  updatedAt: string;
-  displayName: string | null;
-  enabled: boolean | null;
-  osType: string | null;
-  osVersion: string | null;
-  trustType: string | null;
-  owner: string | null;
-}
-
-interface ObjectRef {
-  deviceId: string;
-  graphId: string;
-  dn: string;
-  lastSyncedAt: string;
-}
+type ObjectRef = ObjectSummary;
 
 interface Columns {
   rows: IndexedDevice[];
@@ -157,21 +139,6 @@ function finish(row: DeviceRow): IndexedDevice {
   };
 }
 
-function ownerOf(relations: DeviceRelations | null): string | null {
-  const owner = relations?.registeredOwners?.[0];
-  if (!owner) return null;
-  return owner.userPrincipalName ?? owner.onPremisesSecurityIdentifier ?? owner.id ?? null;
-}
-
-function parse<T>(json: string | null): T | null {
-  if (!json) return null;
-  try {
-    return JSON.parse(json) as T;
-  } catch {
-    return null;
-  }
-}
-
 export class DeviceIndex {
   private readonly cloud = new Map<string, IndexedDevice>();
   private readonly objectsByDeviceId = new Map<string, ObjectRef>();
@@ -186,45 +153,40 @@ export class DeviceIndex {
   private objectMark = '';
   private changeStamp = '';
 
-  /** Adds the two indexes it reads changes through (once; harmless for the engine) and loads everything. */
-  constructor(private readonly store: StateStore) {
-    const db = store.database;
-    db.exec('CREATE INDEX IF NOT EXISTS console_devices_updated_at ON devices(updated_at)');
-    db.exec('CREATE INDEX IF NOT EXISTS console_objects_last_synced_at ON objects(last_synced_at)');
-    this.refresh(true);
-  }
+  private refreshing: Promise<void> | undefined;
+
+  constructor(private readonly store: StateStore) {}
 
   /**
-   * Reads what changed in the store since the last look: nothing at all when the connection made
-   * no change since (SQLite's total_changes() and data_version), otherwise the rows changed since
-   * the last marks plus a count to notice deletions.
+   * Takes in what changed in the store since the last look: nothing at all when the store made no
+   * change since (its change stamp), otherwise the rows changed since the last marks plus the keys
+   * when a count shows a deletion. Concurrent callers share one refresh.
    */
-  refresh(force = false): void {
-    const db = this.store.database;
-    const stamp = `${String(db.prepare('SELECT total_changes()').pluck().get())}/${String(db.pragma('data_version', { simple: true }))}`;
+  async refresh(force = false): Promise<void> {
+    if (!this.refreshing) {
+      this.refreshing = this.readChanges(force).finally(() => {
+        this.refreshing = undefined;
+      });
+    }
+    return this.refreshing;
+  }
+
+  private async readChanges(force: boolean): Promise<void> {
+    const store = this.store;
+    const stamp = await store.changeStamp();
     if (!force && stamp === this.changeStamp) return;
     this.changeStamp = stamp;
     const changed: { before: IndexedDevice | undefined; after: IndexedDevice | undefined }[] = [];
 
     // Objects first, so that device rows built below see their DN.
-    const objectRows = db
-      .prepare(
-        'SELECT device_id, graph_id, dn, last_synced_at FROM objects WHERE last_synced_at >= ? ORDER BY last_synced_at',
-      )
-      .all(this.objectMark) as { device_id: string; graph_id: string; dn: string; last_synced_at: string }[];
-    for (const o of objectRows)
-      this.putObject({
-        deviceId: o.device_id,
-        graphId: o.graph_id,
-        dn: o.dn,
-        lastSyncedAt: o.last_synced_at,
-      });
-    if (objectRows.length > 0) this.objectMark = objectRows[objectRows.length - 1]!.last_synced_at;
+    const objectRows = await store.objectsChangedSince(this.objectMark);
+    for (const o of objectRows) this.putObject(o);
+    if (objectRows.length > 0) this.objectMark = objectRows[objectRows.length - 1]!.lastSyncedAt;
     let touched = objectRows.length > 0;
-    const objectCount = (db.prepare('SELECT COUNT(*) AS n FROM objects').get() as { n: number }).n;
-    if (objectCount !== this.objectsByDeviceId.size) {
+    const counts = await store.counts();
+    if (counts.managedObjects !== this.objectsByDeviceId.size) {
       touched = true;
-      const present = new Set(db.prepare('SELECT device_id FROM objects').pluck().all() as string[]);
+      const present = new Set(await store.objectDeviceIds());
       for (const [deviceId, ref] of this.objectsByDeviceId) {
         if (present.has(deviceId)) continue;
         this.objectsByDeviceId.delete(deviceId);
@@ -237,14 +199,14 @@ export class DeviceIndex {
       }
     }
     for (const o of objectRows) {
-      const row = this.cloud.get(o.graph_id);
+      const row = this.cloud.get(o.graphId);
       if (row) {
         row.dn = o.dn;
-        row.lastSyncedAt = o.last_synced_at;
+        row.lastSyncedAt = o.lastSyncedAt;
       }
     }
 
-    const deviceRows = this.changedDevices();
+    const deviceRows: DeviceSummary[] = await store.devicesChangedSince(this.deviceMark);
     for (const d of deviceRows) {
       const object = this.objectsByGraphId.get(d.graphId);
       const row = finish({
@@ -267,9 +229,8 @@ export class DeviceIndex {
       changed.push({ before, after: row });
     }
     if (deviceRows.length > 0) this.deviceMark = deviceRows[deviceRows.length - 1]!.updatedAt;
-    const deviceCount = (db.prepare('SELECT COUNT(*) AS n FROM devices').get() as { n: number }).n;
-    if (deviceCount !== this.cloud.size) {
-      const present = new Set(db.prepare('SELECT graph_id FROM devices').pluck().all() as string[]);
+    if (counts.cloudDevices !== this.cloud.size) {
+      const present = new Set(await store.deviceGraphIds());
       for (const [graphId, row] of this.cloud) {
         if (present.has(graphId)) continue;
         this.cloud.delete(graphId);
@@ -277,14 +238,11 @@ export class DeviceIndex {
       }
     }
 
-    const unmanagedStamp = db
-      .prepare("SELECT COUNT(*) || '/' || COALESCE(MAX(seen_at), '') AS s FROM unmanaged")
-      .pluck()
-      .get() as string;
+    const unmanagedStamp = await store.unmanagedStamp();
     if (unmanagedStamp !== this.unmanagedStamp) {
       this.unmanagedStamp = unmanagedStamp;
       const next = new Map<string, IndexedDevice>();
-      for (const u of this.store.unmanagedObjects()) {
+      for (const u of await store.unmanagedObjects()) {
         const row = finish({
           key: `ad:${u.dn}`,
           kind: 'unmanaged',
@@ -309,69 +267,6 @@ export class DeviceIndex {
     }
     this.resort(changed);
     if (touched || changed.length > 0) this.version++;
-  }
-
-  /**
-   * Devices stored since the mark, with the listed properties extracted by SQLite (much cheaper
-   * than parsing every device's JSON in JavaScript); parsed in JavaScript only if SQLite refuses
-   * the JSON of some row.
-   */
-  private changedDevices(): ChangedDevice[] {
-    const db = this.store.database;
-    const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-    try {
-      const rows = db
-        .prepare(
-          `SELECT graph_id, device_id, updated_at,
-             json_extract(json, '$.displayName') AS display_name,
-             json_type(json, '$.accountEnabled') AS enabled,
-             json_extract(json, '$.operatingSystem') AS os_type,
-             json_extract(json, '$.operatingSystemVersion') AS os_version,
-             json_extract(json, '$.trustType') AS trust_type,
-             COALESCE(json_extract(relations, '$.registeredOwners[0].userPrincipalName'),
-                      json_extract(relations, '$.registeredOwners[0].onPremisesSecurityIdentifier'),
-                      json_extract(relations, '$.registeredOwners[0].id')) AS owner
-           FROM devices WHERE updated_at >= ? ORDER BY updated_at`,
-        )
-        .all(this.deviceMark) as Record<string, unknown>[];
-      return rows.map((r) => ({
-        graphId: r.graph_id as string,
-        deviceId: text(r.device_id),
-        updatedAt: r.updated_at as string,
-        displayName: text(r.display_name),
-        enabled: r.enabled === 'true' ? true : r.enabled === 'false' ? false : null,
-        osType: text(r.os_type),
-        osVersion: text(r.os_version),
-        trustType: text(r.trust_type),
-        owner: text(r.owner),
-      }));
-    } catch {
-      const rows = db
-        .prepare(
-          'SELECT graph_id, device_id, json, relations, updated_at FROM devices WHERE updated_at >= ? ORDER BY updated_at',
-        )
-        .all(this.deviceMark) as {
-        graph_id: string;
-        device_id: string | null;
-        json: string;
-        relations: string | null;
-        updated_at: string;
-      }[];
-      return rows.map((d) => {
-        const device = parse<CloudDevice>(d.json);
-        return {
-          graphId: d.graph_id,
-          deviceId: d.device_id,
-          updatedAt: d.updated_at,
-          displayName: text(device?.displayName),
-          enabled: typeof device?.accountEnabled === 'boolean' ? device.accountEnabled : null,
-          osType: text(device?.operatingSystem),
-          osVersion: text(device?.operatingSystemVersion),
-          trustType: text(device?.trustType),
-          owner: ownerOf(parse<DeviceRelations>(d.relations)),
-        };
-      });
-    }
   }
 
   private putObject(ref: ObjectRef): void {
@@ -478,23 +373,19 @@ export class DeviceIndex {
   }
 
   /** Takes in what changed and rebuilds the search arrays now, so that the next page does not wait. */
-  warm(): void {
-    this.refresh();
+  async warm(): Promise<void> {
+    await this.refresh();
     this.snapshot();
   }
 
-  private quarantine(): Map<string, { code: string; message: string }> {
-    const rows = this.store.database.prepare('SELECT key, code, message FROM quarantine').all() as {
-      key: string;
-      code: string;
-      message: string;
-    }[];
-    return new Map(rows.map((r) => [r.key, { code: r.code, message: r.message }]));
+  private async quarantine(): Promise<Map<string, { code: string; message: string }>> {
+    const entries = await this.store.quarantined();
+    return new Map(entries.map((e) => [e.key, { code: e.code, message: e.message }]));
   }
 
-  query(q: DeviceQuery): DevicePage {
-    this.refresh();
-    const quarantine = this.quarantine();
+  async query(q: DeviceQuery): Promise<DevicePage> {
+    await this.refresh();
+    const quarantine = await this.quarantine();
     const c = this.snapshot();
     const n = c.rows.length;
     const quarantined = new Uint8Array(n);
@@ -565,25 +456,25 @@ export class DeviceIndex {
   }
 
   /** One device by key (graph id or `ad:<dn>`), or by deviceId. */
-  get(key: string): ListedDevice | undefined {
-    this.refresh();
+  async get(key: string): Promise<ListedDevice | undefined> {
+    await this.refresh();
     let row = this.cloud.get(key) ?? this.unmanaged.get(key);
     if (!row) {
       const lower = key.toLowerCase();
       row = [...this.cloud.values()].find((r) => r.deviceId === lower);
     }
-    return row ? listed(row, this.quarantine()) : undefined;
+    return row ? listed(row, await this.quarantine()) : undefined;
   }
 
   /** The operating systems present, for the OS filter. */
-  operatingSystems(): string[] {
-    this.refresh();
+  async operatingSystems(): Promise<string[]> {
+    await this.refresh();
     return [...this.snapshot().osNames.keys()].sort((a, b) => a.localeCompare(b));
   }
 
-  counts(): Record<DeviceState, number> & { all: number } {
-    this.refresh();
-    const quarantine = this.quarantine();
+  async counts(): Promise<Record<DeviceState, number> & { all: number }> {
+    await this.refresh();
+    const quarantine = await this.quarantine();
     const out = { all: 0, managed: 0, unmanaged: 0, quarantined: 0, 'not-written': 0 } as Record<
       DeviceState,
       number

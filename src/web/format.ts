@@ -2,7 +2,7 @@
 // administrator reads them (GUIDs, SIDs, FILETIMEs decoded).
 import { bytesToGuid } from '../ad/guid.js';
 import { bytesToSid } from '../ad/sid.js';
-import { fromFileTime } from '../sync/attribute-flow.js';
+import { fromFileTime } from '../ad/filetime.js';
 
 export function timeText(iso: string | null | undefined): string {
   if (!iso) return '—';

@@ -3,10 +3,9 @@
 // process metrics. The connectors report through observer hooks; gauges are read at scrape time.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { EntraObserver } from '../entra/observer.js';
-import type { StateStore } from '../state/store.js';
+import type { LdapObserver } from '../ad/export-target.js';
+import type { StateStore, StoreCounts, Watermark } from '../state/store.js';
 import type { CycleRecord, ServiceHealth } from '../sync/service.js';
-
-export type LdapObserver = (operation: string, resultCode: number | 'ok' | 'error') => void;
 
 /** Where the scrape-time gauges read from (set once the service exists). */
 export interface MetricsSource {
@@ -19,6 +18,8 @@ const PREFIX = 'device_writeback_';
 export class WritebackMetrics {
   readonly registry = new Registry();
   private source: MetricsSource | undefined;
+  /** What the store said at the start of the current scrape (read once, not once per gauge). */
+  private scraped: { counts: StoreCounts; watermark: Watermark } | undefined;
 
   readonly objectsCreated = new Counter({
     name: `${PREFIX}objects_created_total`,
@@ -89,33 +90,34 @@ export class WritebackMetrics {
   });
 
   constructor() {
-    const gauge = (name: string, help: string, read: (s: MetricsSource) => number | undefined): void => {
+    type Scrape = MetricsSource & { counts: StoreCounts; watermark: Watermark };
+    const gauge = (name: string, help: string, read: (s: Scrape) => number | undefined): void => {
       const g: Gauge = new Gauge({
         name: `${PREFIX}${name}`,
         help,
         registers: [this.registry],
         collect: () => {
-          if (!this.source) return;
-          const value = read(this.source);
+          if (!this.source || !this.scraped) return;
+          const value = read({ ...this.source, ...this.scraped });
           if (value === undefined) g.reset();
           else g.set(value);
         },
       });
     };
-    gauge('managed_devices', 'msDS-Device objects written and managed by device-writeback', (s) =>
-      s.store.countObjects(),
+    gauge(
+      'managed_devices',
+      'msDS-Device objects written and managed by device-writeback',
+      (s) => s.counts.managedObjects,
     );
-    gauge('quarantined_devices', 'devices in quarantine now', (s) => s.store.countQuarantined());
+    gauge('quarantined_devices', 'devices in quarantine now', (s) => s.counts.quarantined);
     gauge(
       'unmanaged_objects',
       'objects in the device container not written by device-writeback (last full reconcile)',
-      (s) => s.store.countUnmanaged(),
+      (s) => s.counts.unmanaged,
     );
-    gauge('cloud_devices', 'cloud devices the engine knows (last known state)', (s) =>
-      s.store.countDevices(),
-    );
+    gauge('cloud_devices', 'cloud devices the engine knows (last known state)', (s) => s.counts.cloudDevices);
     gauge('watermark_age_seconds', 'seconds since the delta watermark was last committed', (s) => {
-      const at = s.store.watermarkAt;
+      const at = s.watermark.committedAt;
       return at ? Math.max(0, (Date.now() - Date.parse(at)) / 1000) : undefined;
     });
     gauge('last_success_timestamp_seconds', 'Unix time of the end of the last successful cycle', (s) => {
@@ -162,6 +164,13 @@ export class WritebackMetrics {
   };
 
   async text(): Promise<string> {
+    if (this.source) {
+      const [counts, watermark] = await Promise.all([
+        this.source.store.counts(),
+        this.source.store.watermark(),
+      ]);
+      this.scraped = { counts, watermark };
+    }
     return this.registry.metrics();
   }
 

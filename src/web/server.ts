@@ -5,7 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { runChecks as defaultRunChecks } from '../checks/index.js';
 import { causeText, DwbError } from '../errors.js';
 import { logger, redactText } from '../log.js';
-import { AdTarget } from '../sync/ad-target.js';
+import { AdExportTarget } from '../ad/export-target.js';
 import type { WritebackService } from '../sync/service.js';
 import { CONSOLE_CSS, FAVICON_SVG } from './assets.js';
 import type { ConsoleContext } from './context.js';
@@ -102,8 +102,8 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   const metrics = options.metrics ?? new WritebackMetrics();
   metrics.bind({ store: session.store, health: () => service.health() });
   const index = new DeviceIndex(session.store);
-  index.warm();
-  const ad = new AdTarget(config.ad, 1, metrics.ldapObserver);
+  await index.warm();
+  const ad = new AdExportTarget(config.ad, 1, metrics.ldapObserver);
   const ctx: ConsoleContext = {
     service,
     session,
@@ -119,11 +119,9 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     // this keeps an idle service's cost per cycle flat however many devices there are.
     const s = cycle.summary;
     if (s && s.mode === 'delta' && s.created + s.updated + s.deleted + s.quarantined === 0) return;
-    try {
-      index.warm();
-    } catch (err) {
+    index.warm().catch((err: unknown) => {
       logger().warn({ cause: causeText(err) }, 'the console could not refresh its device index');
-    }
+    });
   });
 
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024, return503OnClosing: true });
@@ -148,7 +146,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
           section,
           body: page.body,
           notice,
-          container: session.info.containerDn,
+          container: session.container.containerDn,
           signedIn,
         }),
       );
@@ -232,21 +230,23 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   });
   app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.text()));
 
-  app.get('/', (req, reply) => send(req, reply, 'overview', overviewPage(ctx, guard.csrfToken(req))));
-  app.get('/devices', (req, reply) =>
-    send(req, reply, 'devices', devicesPage(ctx, req.query as DevicesParams)),
+  app.get('/', async (req, reply) =>
+    send(req, reply, 'overview', await overviewPage(ctx, guard.csrfToken(req))),
+  );
+  app.get('/devices', async (req, reply) =>
+    send(req, reply, 'devices', await devicesPage(ctx, req.query as DevicesParams)),
   );
   app.get('/devices/:key', async (req, reply) => {
     const { key } = req.params as { key: string };
     const page = await devicePage(ctx, key, req.query as { user?: string }, guard.csrfToken(req));
     return send(req, reply, 'devices', page);
   });
-  app.get('/quarantine', (req, reply) =>
-    send(req, reply, 'quarantine', quarantinePage(ctx, guard.csrfToken(req))),
+  app.get('/quarantine', async (req, reply) =>
+    send(req, reply, 'quarantine', await quarantinePage(ctx, guard.csrfToken(req))),
   );
-  app.get('/runs', (req, reply) => send(req, reply, 'runs', runsPage(ctx)));
-  app.get('/runs/:id', (req, reply) =>
-    send(req, reply, 'runs', runPage(ctx, Number((req.params as { id: string }).id))),
+  app.get('/runs', async (req, reply) => send(req, reply, 'runs', await runsPage(ctx)));
+  app.get('/runs/:id', async (req, reply) =>
+    send(req, reply, 'runs', await runPage(ctx, Number((req.params as { id: string }).id))),
   );
   app.get('/checks', (req, reply) => send(req, reply, 'checks', checksPage(ctx, guard.csrfToken(req))));
 
@@ -255,11 +255,11 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     service.requestRun();
     return reply.redirect('/?notice=run', 303);
   });
-  app.post('/quarantine/retry', (req, reply) => {
+  app.post('/quarantine/retry', async (req, reply) => {
     const form = action(req, reply);
     if (!form) return reply;
     const key = form.key ?? '';
-    const marked = session.store.requestRetry(key);
+    const marked = await session.store.requestRetry(key);
     if (marked) service.requestRun();
     const back = localPath(form.back, '/quarantine');
     return reply.redirect(

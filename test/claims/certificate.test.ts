@@ -1,9 +1,10 @@
 // The altSecurityIdentities value of a certificate, checked against openssl's own numbers.
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { readDeviceCertificate, subjectPublicKey } from '../../src/claims/certificate.js';
+import { readDeviceCertificate } from '../../src/claims/certificate.js';
+import { subjectPublicKey } from '../../src/tls/der.js';
 import { isDwbError } from '../../src/errors.js';
-import { decodeDeviceKey, encodeDeviceKey } from '../../src/sync/attribute-flow.js';
+import { decodeDeviceKey, encodeDeviceKey } from '../../src/entra/device-key.js';
 import { makeCertificate, opensslView } from './support.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('base64');

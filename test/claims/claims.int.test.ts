@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { guidToBytes } from '../../src/ad/guid.js';
 import { readDeviceCertificate } from '../../src/claims/certificate.js';
 import type { ClaimsReport } from '../../src/cli/claims.js';
-import { encodeDeviceKey } from '../../src/sync/attribute-flow.js';
+import { encodeDeviceKey } from '../../src/entra/device-key.js';
 import { runCli, type CliResult } from '../support/cli.js';
 import { buildEngine, labConfig } from '../support/engine.js';
 import { FakeSource, sampleDevice } from '../support/fake-source.js';

@@ -4,8 +4,7 @@ import type { SchemaCapabilities } from '../../src/ad/discovery.js';
 import { guidToBytes } from '../../src/ad/guid.js';
 import { sidToBytes } from '../../src/ad/sid.js';
 import { CLAIM_TYPES, previewClaims } from '../../src/claims/device-claims.js';
-import { cloudAnchor, type AdValues } from '../../src/sync/attribute-flow.js';
-import type { ActualObject } from '../../src/sync/planner.js';
+import { cloudAnchor, type ActualObject, type AdValues } from '../../src/ad/device-object.js';
 
 const OWNER = 'S-1-5-21-1004336348-1177238915-682003330-1105';
 const OTHER = 'S-1-5-21-1004336348-1177238915-682003330-1106';

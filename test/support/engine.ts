@@ -3,12 +3,12 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseConfig, type Config } from '../../src/config/load.js';
-import { AdConnection } from '../../src/ad/connection.js';
+import type { AdExportTarget } from '../../src/ad/export-target.js';
 import type { SambaDc } from '../../src/lab/samba.js';
-import { StateStore } from '../../src/state/store.js';
-import { AdTarget } from '../../src/sync/ad-target.js';
-import { SyncEngine, type DeviceSource } from '../../src/sync/engine.js';
-import { resolveTarget } from '../../src/sync/target.js';
+import type { StateStore } from '../../src/state/store.js';
+import type { SyncEngine } from '../../src/sync/engine.js';
+import type { DeviceSource } from '../../src/sync/pass.js';
+import { openSyncSession } from '../../src/sync/session.js';
 
 let counter = 0;
 
@@ -32,21 +32,11 @@ ${options.extra ?? ''}`;
   return parseConfig(yaml, path.join(dir, 'device-writeback.yaml'));
 }
 
+/** The session `sync` opens, over a test device source (the same openSyncSession). */
 export async function buildEngine(
   config: Config,
   source: DeviceSource,
-): Promise<{ engine: SyncEngine; store: StateStore; target: AdTarget; close(): Promise<void> }> {
-  const store = StateStore.open(config.state.sqlite, { writer: true });
-  const target = new AdTarget(config.ad, config.writeback.concurrency);
-  const info = await target.withSession(0, 'discover', (c: AdConnection) => resolveTarget(c, config.ad));
-  const engine = new SyncEngine(config, store, source, target, info);
-  return {
-    engine,
-    store,
-    target,
-    close: async () => {
-      await target.close();
-      store.close();
-    },
-  };
+): Promise<{ engine: SyncEngine; store: StateStore; target: AdExportTarget; close(): Promise<void> }> {
+  const session = await openSyncSession(config, { source });
+  return { engine: session.engine, store: session.store, target: session.directory, close: session.close };
 }

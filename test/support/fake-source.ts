@@ -4,13 +4,15 @@
 import { createHash } from 'node:crypto';
 import type {
   CloudDevice,
-  DeltaPage,
+  CloudReadEvent,
+  DeltaReadEvent,
   DeviceChange,
   DeviceRelations,
   PartialCloudDevice,
 } from '../../src/entra/types.js';
-import type { DeviceSource } from '../../src/sync/engine.js';
-import { encodeDeviceKey } from '../../src/sync/attribute-flow.js';
+import { encodeDeviceKey } from '../../src/entra/device-key.js';
+import { mergedPages, type LastKnownDevices } from '../../src/entra/merge.js';
+import type { DeviceSource } from '../../src/sync/pass.js';
 
 export function sampleKey(seed: string): string {
   const thumb = createHash('sha1').update(seed).digest('hex').toUpperCase();
@@ -69,9 +71,12 @@ export class FakeSource implements DeviceSource {
     this.log.push({ kind: 'invalid', id, reason });
   }
 
-  async *readDelta(
-    deltaLink: string | undefined,
-  ): AsyncGenerator<DeltaPage | { kind: 'reset'; reason: string }> {
+  /** Whole devices, as the Entra connector hands them over (the same merge). */
+  readDevices(deltaLink: string | undefined, lastKnown: LastKnownDevices): AsyncGenerator<CloudReadEvent> {
+    return mergedPages(this.readDelta(deltaLink), deltaLink === undefined, lastKnown);
+  }
+
+  async *readDelta(deltaLink: string | undefined): AsyncGenerator<DeltaReadEvent> {
     if (deltaLink && this.expired) {
       this.expired = false;
       yield { kind: 'reset', reason: 'syncStateNotFound' };
@@ -86,12 +91,16 @@ export class FakeSource implements DeviceSource {
     }
     const link = `https://graph.test/v1.0/devices/delta?$deltatoken=${this.log.length}`;
     if (changes.length === 0) {
-      yield { changes: [], deltaLink: link };
+      yield { kind: 'page', changes: [], deltaLink: link };
       return;
     }
     for (let i = 0; i < changes.length; i += this.pageSize) {
       const last = i + this.pageSize >= changes.length;
-      yield { changes: changes.slice(i, i + this.pageSize), ...(last ? { deltaLink: link } : {}) };
+      yield {
+        kind: 'page',
+        changes: changes.slice(i, i + this.pageSize),
+        ...(last ? { deltaLink: link } : {}),
+      };
     }
   }
 

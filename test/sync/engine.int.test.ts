@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bufs, str, strs } from '../../src/ad/connection.js';
 import { guidToBytes } from '../../src/ad/guid.js';
 import { sidToBytes } from '../../src/ad/sid.js';
-import { decodeDeviceKey, toFileTime } from '../../src/sync/attribute-flow.js';
+import { toFileTime } from '../../src/ad/filetime.js';
+import { decodeDeviceKey } from '../../src/entra/device-key.js';
 import { FakeSource, sampleDevice } from '../support/fake-source.js';
 import { addUser, ldapsearch, useDc, type LabUser } from '../support/samba.js';
 import { buildEngine, labConfig } from '../support/engine.js';
@@ -165,7 +166,7 @@ describe('sync engine against Samba', () => {
     expect(str((await readDevice(sampleDevice(25).deviceId))!, 'displayName')).toBe(
       'Hostile ,+"\\<>;=#*()\u00e9 name',
     );
-    expect(ctx.store.countQuarantined()).toBe(6);
+    expect((await ctx.store.counts()).quarantined).toBe(6);
     // nothing was written outside the container
     const stray = await lab.admin.search(lab.dc.forest.domainDn, {
       filter: '(objectClass=msDS-Device)',
@@ -178,7 +179,7 @@ describe('sync engine against Samba', () => {
     source.patch(sampleDevice(21).id, { displayName: 'FIXED-21' });
     const summary = await ctx.engine.sync();
     expect(summary.created).toBe(1);
-    expect(ctx.store.quarantined().map((q) => q.deviceId)).not.toContain(sampleDevice(21).deviceId);
+    expect((await ctx.store.quarantined()).map((q) => q.deviceId)).not.toContain(sampleDevice(21).deviceId);
     expect(str((await readDevice(sampleDevice(21).deviceId))!, 'displayName')).toBe('FIXED-21');
   });
 
@@ -247,37 +248,41 @@ describe('sync engine against Samba', () => {
   });
 
   it('a full pass rewrites only changed records in the state store and forgets what Graph no longer returns', async () => {
-    const db = ctx.store['db'] as unknown as {
-      prepare(sql: string): { get(id: string): { updated_at: string; fp: number } | undefined };
+    // What the store holds for a device: its fingerprint and when its row was last written.
+    const row = async (n: number) => {
+      const id = sampleDevice(n).id;
+      const fp = (await ctx.store.deviceFingerprints()).get(id);
+      const updatedAt = (await ctx.store.devicesChangedSince('')).find((d) => d.graphId === id)?.updatedAt;
+      return fp === undefined ? undefined : { fp, updatedAt };
     };
-    const row = (n: number) =>
-      db.prepare('SELECT updated_at, fp FROM devices WHERE graph_id = ?').get(sampleDevice(n).id);
     await ctx.engine.sync({ full: true }); // settles whatever the tests above left
-    const unchanged = row(7);
-    const renamed = row(25);
+    const unchanged = await row(7);
+    const renamed = await row(25);
     expect(unchanged?.fp).toBeTypeOf('number');
     await new Promise((r) => setTimeout(r, 5)); // a rewrite gets a later updated_at
     source.patch(sampleDevice(25).id, { displayName: 'RENAMED-25' });
     source.remove(sampleDevice(6).id, 'deleted');
     const full = await ctx.engine.sync({ full: true });
     expect(full).toMatchObject({ mode: 'full', updated: 1, deleted: 1, created: 0 });
-    expect(row(7)).toEqual(unchanged);
-    expect(row(25)!.fp).not.toBe(renamed!.fp);
-    expect(row(25)!.updated_at > renamed!.updated_at).toBe(true);
-    expect(ctx.store.getDevice(sampleDevice(25).id)?.device.displayName).toBe('RENAMED-25');
-    expect(ctx.store.getDevice(sampleDevice(6).id)).toBeUndefined();
-    expect(row(6)).toBeUndefined();
+    expect(await row(7)).toEqual(unchanged);
+    expect((await row(25))!.fp).not.toBe(renamed!.fp);
+    expect((await row(25))!.updatedAt! > renamed!.updatedAt!).toBe(true);
+    expect(
+      (await ctx.store.getDevices([sampleDevice(25).id])).get(sampleDevice(25).id)?.device.displayName,
+    ).toBe('RENAMED-25');
+    expect((await ctx.store.getDevices([sampleDevice(6).id])).size).toBe(0);
+    expect(await row(6)).toBeUndefined();
     expect(await readDevice(sampleDevice(6).deviceId)).toBeUndefined();
   });
 
   it('the deletion threshold holds back deletions and the watermark', async () => {
-    ctx.engine['config'].writeback.deleteThreshold = 1;
-    const link = ctx.store.deltaLink;
+    ctx.engine.context.writeback.deleteThreshold = 1;
+    const link = (await ctx.store.watermark()).deltaLink;
     source.remove(sampleDevice(1).id, 'deleted');
     source.remove(sampleDevice(2).id, 'deleted');
     const held = await ctx.engine.sync();
     expect(held).toMatchObject({ thresholdStopped: true, deletionsHeld: 2, deleted: 0 });
-    expect(ctx.store.deltaLink).toBe(link);
+    expect((await ctx.store.watermark()).deltaLink).toBe(link);
     expect(await readDevice(sampleDevice(1).deviceId)).toBeDefined();
     const allowed = await ctx.engine.sync({ allowDeletes: true });
     expect(allowed).toMatchObject({ deleted: 2, thresholdStopped: false });

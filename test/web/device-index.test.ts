@@ -4,7 +4,8 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { StateStore } from '../../src/state/store.js';
+import { SqliteStateStore } from '../../src/state/sqlite/sqlite-store.js';
+import type { StateStore } from '../../src/state/store.js';
 import { DeviceIndex } from '../../src/web/device-index.js';
 import { sampleDevice } from '../support/fake-source.js';
 
@@ -20,8 +21,8 @@ const owner = (n: number) => ({
   registeredUsers: [],
 });
 
-beforeEach(() => {
-  store = StateStore.open(path.join(mkdtempSync(path.join(os.tmpdir(), 'dwb-index-')), 'state.db'), {
+beforeEach(async () => {
+  store = SqliteStateStore.open(path.join(mkdtempSync(path.join(os.tmpdir(), 'dwb-index-')), 'state.db'), {
     writer: true,
   });
   for (let n = 1; n <= 30; n++) {
@@ -29,115 +30,129 @@ beforeEach(() => {
       operatingSystem: n % 3 === 0 ? 'iOS' : 'Windows',
       accountEnabled: n % 5 !== 0,
     });
-    store.putDevice(d, owner(n));
+    await store.putDevices([{ device: d, relations: owner(n) }]);
     if (n <= 20)
-      store.putObject({
-        deviceId: d.deviceId,
-        graphId: d.id,
-        dn: `CN=${d.deviceId},CN=RegisteredDevices,DC=x`,
-        objectGuid: null,
-        hash: 'h',
-      });
+      await store.putObjects([
+        {
+          deviceId: d.deviceId,
+          graphId: d.id,
+          dn: `CN=${d.deviceId},CN=RegisteredDevices,DC=x`,
+          objectGuid: null,
+          hash: 'h',
+        },
+      ]);
   }
 });
 afterEach(() => store.close());
 
-describe('DeviceIndex', () => {
-  it('lists everything sorted by display name, paged', () => {
+describe('DeviceIndex', async () => {
+  it('lists everything sorted by display name, paged', async () => {
     const index = new DeviceIndex(store);
-    const page = index.query({ pageSize: 7, page: 2 });
+    const page = await index.query({ pageSize: 7, page: 2 });
     expect(page.total).toBe(30);
     expect(page.pages).toBe(5);
-    const all = index.query({ pageSize: 200 }).rows.map((r) => r.displayName);
+    const all = (await index.query({ pageSize: 200 })).rows.map((r) => r.displayName);
     expect(all).toEqual([...all].sort((a, b) => (a!.toLowerCase() < b!.toLowerCase() ? -1 : 1)));
     expect(page.rows.map((r) => r.displayName)).toEqual(all.slice(7, 14));
     // a page past the end shows the last one
-    expect(index.query({ pageSize: 7, page: 99 }).page).toBe(5);
+    expect((await index.query({ pageSize: 7, page: 99 })).page).toBe(5);
   });
 
-  it('searches name, deviceId, OS and owner, case-insensitively; filters combine', () => {
+  it('searches name, deviceId, OS and owner, case-insensitively; filters combine', async () => {
     const index = new DeviceIndex(store);
-    expect(index.query({ search: 'device-12' }).rows.map((r) => r.displayName)).toEqual(['DEVICE-12']);
+    expect((await index.query({ search: 'device-12' })).rows.map((r) => r.displayName)).toEqual([
+      'DEVICE-12',
+    ]);
     expect(
-      index.query({ search: sampleDevice(7).deviceId.toUpperCase() }).rows.map((r) => r.displayName),
+      (await index.query({ search: sampleDevice(7).deviceId.toUpperCase() })).rows.map((r) => r.displayName),
     ).toEqual(['DEVICE-7']);
-    expect(index.query({ os: 'iOS' }).total).toBe(10);
-    expect(index.query({ owner: 'USER1@' }).total).toBe(10);
-    expect(index.query({ enabled: false }).total).toBe(6);
-    expect(index.query({ state: 'managed' }).total).toBe(20);
-    expect(index.query({ state: 'not-written' }).total).toBe(10);
+    expect((await index.query({ os: 'iOS' })).total).toBe(10);
+    expect((await index.query({ owner: 'USER1@' })).total).toBe(10);
+    expect((await index.query({ enabled: false })).total).toBe(6);
+    expect((await index.query({ state: 'managed' })).total).toBe(20);
+    expect((await index.query({ state: 'not-written' })).total).toBe(10);
     expect(
-      index.query({ state: 'managed', os: 'iOS', enabled: true }).rows.map((r) => r.displayName),
+      (await index.query({ state: 'managed', os: 'iOS', enabled: true })).rows.map((r) => r.displayName),
     ).toEqual(['DEVICE-12', 'DEVICE-18', 'DEVICE-3', 'DEVICE-6', 'DEVICE-9']);
-    expect(index.query({ search: 'nothing like this' }).total).toBe(0);
+    expect((await index.query({ search: 'nothing like this' })).total).toBe(0);
   });
 
-  it('finds hostile names literally', () => {
+  it('finds hostile names literally', async () => {
     const hostile = `<script>alert("x")</script> & 'quotes' %_\\*`;
-    store.putDevice(sampleDevice(99, { displayName: hostile }), null);
+    await store.putDevices([{ device: sampleDevice(99, { displayName: hostile }), relations: null }]);
     const index = new DeviceIndex(store);
-    expect(index.query({ search: '<script>' }).rows.map((r) => r.displayName)).toEqual([hostile]);
-    expect(index.query({ search: '%_\\*' }).rows.map((r) => r.displayName)).toEqual([hostile]);
-    expect(index.query({ search: '%' }).total).toBe(1);
+    expect((await index.query({ search: '<script>' })).rows.map((r) => r.displayName)).toEqual([hostile]);
+    expect((await index.query({ search: '%_\\*' })).rows.map((r) => r.displayName)).toEqual([hostile]);
+    expect((await index.query({ search: '%' })).total).toBe(1);
   });
 
-  it('follows the engine: new, renamed, deleted, written and forgotten devices, quarantine, unmanaged objects', () => {
+  it('follows the engine: new, renamed, deleted, written and forgotten devices, quarantine, unmanaged objects', async () => {
     const index = new DeviceIndex(store);
-    expect(index.query({}).total).toBe(30);
-    store.putDevice(sampleDevice(31), null);
-    store.putDevice({ ...sampleDevice(2), displayName: 'AAA renamed' }, owner(2));
-    store.deleteDevice(sampleDevice(3).id);
-    store.deleteObject(sampleDevice(4).deviceId);
+    expect((await index.query({})).total).toBe(30);
+    await store.putDevices([{ device: sampleDevice(31), relations: null }]);
+    await store.putDevices([
+      { device: { ...sampleDevice(2), displayName: 'AAA renamed' }, relations: owner(2) },
+    ]);
+    await store.deleteDevices([sampleDevice(3).id]);
+    await store.deleteObjects([sampleDevice(4).deviceId]);
     const d25 = sampleDevice(25);
-    store.putObject({
-      deviceId: d25.deviceId,
-      graphId: d25.id,
-      dn: `CN=${d25.deviceId},CN=RegisteredDevices,DC=x`,
-      objectGuid: null,
-      hash: 'h',
-    });
-    store.quarantine({
-      key: sampleDevice(26).id,
-      graphId: sampleDevice(26).id,
-      deviceId: sampleDevice(26).deviceId,
-      displayName: 'DEVICE-26',
-      code: 'DWB_DEVICE_NO_KEY',
-      message: 'no key',
-    });
-    store.replaceUnmanaged([
+    await store.putObjects([
+      {
+        deviceId: d25.deviceId,
+        graphId: d25.id,
+        dn: `CN=${d25.deviceId},CN=RegisteredDevices,DC=x`,
+        objectGuid: null,
+        hash: 'h',
+      },
+    ]);
+    await store.quarantine([
+      {
+        key: sampleDevice(26).id,
+        graphId: sampleDevice(26).id,
+        deviceId: sampleDevice(26).deviceId,
+        displayName: 'DEVICE-26',
+        code: 'DWB_DEVICE_NO_KEY',
+        message: 'no key',
+      },
+    ]);
+    await store.replaceUnmanaged([
       { dn: 'CN=legacy,CN=RegisteredDevices,DC=x', deviceId: null, displayName: 'Legacy laptop' },
     ]);
-    const page = index.query({ pageSize: 200 });
+    const page = await index.query({ pageSize: 200 });
     expect(page.total).toBe(31);
     expect(page.rows[0]!.displayName).toBe('AAA renamed');
     expect(page.rows.some((r) => r.displayName === 'DEVICE-3')).toBe(false);
-    expect(index.get(sampleDevice(4).id)!.state).toBe('not-written');
-    expect(index.get(d25.id)!.state).toBe('managed');
-    expect(index.get(sampleDevice(26).id)).toMatchObject({
+    expect((await index.get(sampleDevice(4).id))!.state).toBe('not-written');
+    expect((await index.get(d25.id))!.state).toBe('managed');
+    expect(await index.get(sampleDevice(26).id)).toMatchObject({
       state: 'quarantined',
       quarantine: { code: 'DWB_DEVICE_NO_KEY' },
     });
-    expect(index.query({ state: 'unmanaged' }).rows.map((r) => [r.displayName, r.key])).toEqual([
+    expect((await index.query({ state: 'unmanaged' })).rows.map((r) => [r.displayName, r.key])).toEqual([
       ['Legacy laptop', 'ad:CN=legacy,CN=RegisteredDevices,DC=x'],
     ]);
-    expect(index.get(sampleDevice(5).deviceId)!.key).toBe(sampleDevice(5).id);
-    expect(index.counts()).toMatchObject({ all: 31, unmanaged: 1, quarantined: 1 });
-    store.release(sampleDevice(26).id);
-    expect(index.get(sampleDevice(26).id)!.state).toBe('not-written');
+    expect((await index.get(sampleDevice(5).deviceId))!.key).toBe(sampleDevice(5).id);
+    expect(await index.counts()).toMatchObject({ all: 31, unmanaged: 1, quarantined: 1 });
+    await store.release([sampleDevice(26).id]);
+    expect((await index.get(sampleDevice(26).id))!.state).toBe('not-written');
   });
 
-  it('survives many changes at once (re-sort) and a reopened store', () => {
+  it('survives many changes at once (re-sort) and a reopened store', async () => {
     const index = new DeviceIndex(store);
-    store.transaction(() => {
-      for (let n = 100; n < 800; n++) store.putDevice(sampleDevice(n, { displayName: `bulk-${n}` }), null);
-    });
-    expect(index.query({ search: 'bulk-' }).total).toBe(700);
-    expect(index.query({ pageSize: 3 }).rows.map((r) => r.displayName)).toEqual([
+    await index.query({});
+    await store.putDevices(
+      Array.from({ length: 700 }, (_, i) => ({
+        device: sampleDevice(100 + i, { displayName: `bulk-${100 + i}` }),
+        relations: null,
+      })),
+    );
+    expect((await index.query({ search: 'bulk-' })).total).toBe(700);
+    expect((await index.query({ pageSize: 3 })).rows.map((r) => r.displayName)).toEqual([
       'bulk-100',
       'bulk-101',
       'bulk-102',
     ]);
     const again = new DeviceIndex(store);
-    expect(again.query({}).total).toBe(730);
+    expect((await again.query({})).total).toBe(730);
   });
 });

@@ -160,7 +160,7 @@ describe('console security', () => {
     );
     expect(ok.status).toBe(303);
     expect(ok.headers.location).toBe('/quarantine?notice=retry');
-    expect(svc.session.store.getMeta(`retry:${key}`)).toBeTruthy();
+    expect((await svc.session.store.retryRequests()).get(key)).toBeTruthy();
     // GET never changes anything
     expect((await get(`${u}/run`, { cookie })).status).toBe(404);
     // sign out ends the session

@@ -6,42 +6,16 @@ import { previewClaims, type ClaimsPreview, type ClaimsUser } from '../../claims
 import { resolveUser } from '../../claims/lookup.js';
 import { causeText } from '../../errors.js';
 import type { CloudDevice, DeviceRelations } from '../../entra/types.js';
-import {
-  decodeDeviceKey,
-  desiredObject,
-  MANAGED_ATTRIBUTES,
-  type AdValues,
-} from '../../sync/attribute-flow.js';
-import type { ActualObject } from '../../sync/planner.js';
+import { DEVICE_ATTRIBUTES, deviceAttribute, type DeviceAttribute } from '../../ad/device-attributes.js';
+import type { ActualObject, AdValues } from '../../ad/device-object.js';
+import { decodeDeviceKey } from '../../entra/device-key.js';
+import { desiredObject } from '../../sync/attribute-flow.js';
 import { withTimeout, type ConsoleContext } from '../context.js';
 import { adValueText, ageText, timeText } from '../format.js';
 import { badge, href, html, type SafeHtml } from '../html.js';
 
-/** The Graph property each attribute flows from (SPEC §2). */
-const GRAPH_PROPERTY: Record<(typeof MANAGED_ATTRIBUTES)[number], string> = {
-  'msDS-DeviceID': 'deviceId',
-  displayName: 'displayName',
-  'msDS-IsEnabled': 'accountEnabled',
-  altSecurityIdentities: 'alternativeSecurityIds (type 2)',
-  'msDS-DeviceOSType': 'operatingSystem',
-  'msDS-DeviceOSVersion': 'operatingSystemVersion',
-  'msDS-DevicePhysicalIDs': 'physicalIds',
-  'msDS-IsManaged': 'isManaged',
-  'msDS-IsCompliant': 'isCompliant',
-  'msDS-DeviceTrustType': 'trustType',
-  'msDS-DeviceObjectVersion': 'deviceVersion',
-  'msDS-ApproximateLastLogonTimeStamp': 'approximateLastSignInDateTime',
-  'msDS-RegisteredOwner': 'registeredOwners[0].onPremisesSecurityIdentifier',
-  'msDS-RegisteredUsers': 'registeredUsers[].onPremisesSecurityIdentifier',
-  'msDS-CloudAnchor': 'id (as Device_<id>)',
-};
-
 /** The Graph value itself, for when the attribute flow could not compute the AD form. */
-function graphValue(
-  attribute: (typeof MANAGED_ATTRIBUTES)[number],
-  d: CloudDevice,
-  rel: DeviceRelations | null,
-): string[] {
+function graphValue(attribute: DeviceAttribute, d: CloudDevice, rel: DeviceRelations | null): string[] {
   const one = (v: unknown): string[] => (v === null || v === undefined || v === '' ? [] : [String(v)]);
   switch (attribute) {
     case 'msDS-DeviceID':
@@ -112,7 +86,7 @@ export async function devicePage(
   params: { user?: string },
   csrf: string,
 ): Promise<{ title: string; body: SafeHtml; status: number }> {
-  const row = ctx.index.get(key);
+  const row = await ctx.index.get(key);
   if (!row) {
     return {
       title: 'Device not found',
@@ -125,8 +99,11 @@ export async function devicePage(
     };
   }
   const store = ctx.session.store;
-  const schema = ctx.session.info.schema;
-  const stored = row.kind === 'cloud' && row.graphId ? store.getDevice(row.graphId) : undefined;
+  const schema = ctx.session.container.schema;
+  const stored =
+    row.kind === 'cloud' && row.graphId
+      ? (await store.getDevices([row.graphId])).get(row.graphId)
+      : undefined;
   const flow = stored ? desiredObject(stored.device, stored.relations, schema) : undefined;
   const desired: AdValues | undefined = flow?.ok ? flow.object.values : undefined;
 
@@ -134,7 +111,7 @@ export async function devicePage(
   const deviceId = row.deviceId?.toLowerCase();
   const dn =
     row.dn ??
-    (deviceId && isGuid(deviceId) ? childDn('CN', deviceId, ctx.session.info.containerDn) : undefined);
+    (deviceId && isGuid(deviceId) ? childDn('CN', deviceId, ctx.session.container.containerDn) : undefined);
   let actual: ActualObject | undefined;
   let adError: string | undefined;
   if (dn) {
@@ -152,7 +129,7 @@ export async function devicePage(
     try {
       user = await withTimeout(
         ctx.ad.withSession(0, 'search', (conn) =>
-          resolveUser(conn, ctx.session.info.rootDse.defaultNamingContext, userInput),
+          resolveUser(conn, ctx.session.container.rootDse.defaultNamingContext, userInput),
         ),
         5000,
         'the domain controller',
@@ -163,20 +140,12 @@ export async function devicePage(
   }
   const claims: ClaimsPreview | undefined = actual ? previewClaims(actual, schema, user) : undefined;
 
-  const quarantine = store
-    .quarantined()
-    .find((q) => q.key === row.key || (row.deviceId !== null && q.deviceId === row.deviceId));
-  const runErrors = row.deviceId
-    ? (store.database
-        .prepare(
-          `SELECT e.run_id AS runId, r.started_at AS startedAt, e.code, e.message FROM run_errors e JOIN runs r ON r.id = e.run_id
-           WHERE e.run_id > (SELECT COALESCE(MAX(id), 0) - 200 FROM runs) AND e.device_id IN (?, ?)
-           ORDER BY e.run_id DESC LIMIT 10`,
-        )
-        .all(row.deviceId, row.key) as { runId: number; startedAt: string; code: string; message: string }[])
-    : [];
+  const quarantine = (await store.quarantined()).find(
+    (q) => q.key === row.key || (row.deviceId !== null && q.deviceId === row.deviceId),
+  );
+  const runErrors = row.deviceId ? await store.deviceErrors([row.deviceId, row.key], 10) : [];
 
-  const rows = MANAGED_ATTRIBUTES.map((attribute) => {
+  const rows = DEVICE_ATTRIBUTES.map((attribute) => {
     const inSchema = schema.has(attribute);
     const want = desired?.get(attribute) ?? [];
     const have = actual?.values.get(attribute) ?? [];
@@ -193,13 +162,13 @@ export async function devicePage(
     const differs = status === 'differs' || status === 'missing';
     return html`<tr${differs ? html` class="diff"` : ''}>
       <th scope="row" class="mono">${attribute}</th>
-      <td class="mono muted">${GRAPH_PROPERTY[attribute]}</td>
+      <td class="mono muted">${deviceAttribute(attribute)?.graphSource ?? ''}</td>
       <td class="wrap">${stored ? valueList(cloudText) : html`<span class="muted">—</span>`}</td>
       <td class="wrap">${actual ? valueList(have.map((v) => adValueText(attribute, v))) : html`<span class="muted">—</span>`}</td>
       <td>${badge(status.replace(/ /g, '-'), status === 'differs' ? '≠ differs' : status === 'missing' ? '≠ missing in AD' : status)}</td>
     </tr>`;
   });
-  const differences = MANAGED_ATTRIBUTES.filter((a) => {
+  const differences = DEVICE_ATTRIBUTES.filter((a) => {
     if (!schema.has(a) || !desired || !actual) return false;
     return !sameValues(desired.get(a) ?? [], actual.values.get(a) ?? []);
   });

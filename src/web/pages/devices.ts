@@ -39,10 +39,13 @@ export function deviceLink(row: Pick<ListedDevice, 'key'>): string {
   return `/devices/${encodeURIComponent(row.key)}`;
 }
 
-export function devicesPage(ctx: ConsoleContext, p: DevicesParams): { title: string; body: SafeHtml } {
+export async function devicesPage(
+  ctx: ConsoleContext,
+  p: DevicesParams,
+): Promise<{ title: string; body: SafeHtml }> {
   const query = deviceQuery(p);
-  const result = ctx.index.query(query);
-  const systems = ctx.index.operatingSystems();
+  const result = await ctx.index.query(query);
+  const systems = await ctx.index.operatingSystems();
   const keep = {
     q: query.search,
     state: query.state,

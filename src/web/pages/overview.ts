@@ -1,30 +1,24 @@
 // Overview: is the service healthy, what did the last cycle do, when is the next one, how old is
 // the watermark, how many devices are managed, unmanaged and quarantined, and the last errors.
+import type { RecentDeviceError } from '../../state/store.js';
 import type { ConsoleContext } from '../context.js';
 import { ageText, durationText, timeText } from '../format.js';
 import { badge, href, html, type SafeHtml } from '../html.js';
 
-interface RecentError {
-  runId: number;
-  startedAt: string;
-  deviceId: string | null;
-  code: string;
-  message: string;
-}
-
-export function overviewPage(ctx: ConsoleContext, csrf: string): { title: string; body: SafeHtml } {
+export async function overviewPage(
+  ctx: ConsoleContext,
+  csrf: string,
+): Promise<{ title: string; body: SafeHtml }> {
   const health = ctx.service.health();
   const store = ctx.session.store;
-  const counts = ctx.index.counts();
+  const counts = await ctx.index.counts();
   const last = health.lastCycle;
   const s = last?.summary;
-  const errors = store.database
-    .prepare(
-      `SELECT e.run_id AS runId, r.started_at AS startedAt, e.device_id AS deviceId, e.code, e.message
-       FROM run_errors e JOIN runs r ON r.id = e.run_id ORDER BY e.run_id DESC, e.rowid DESC LIMIT 10`,
-    )
-    .all() as RecentError[];
-  const failedRuns = store.recentRuns(20).filter((r) => r.outcome === 'failed' || r.outcome === 'threshold');
+  const errors: RecentDeviceError[] = await store.recentDeviceErrors(10);
+  const failedRuns = (await store.recentRuns(20)).filter(
+    (r) => r.outcome === 'failed' || r.outcome === 'threshold',
+  );
+  const { committedAt: watermarkAt, lastFullAt } = await store.watermark();
   const card = (label: string, value: number, link: string): SafeHtml =>
     html`<div class="card">
       <a href="${link}"
@@ -74,17 +68,17 @@ export function overviewPage(ctx: ConsoleContext, csrf: string): { title: string
       </dd>
       <dt>Delta watermark</dt>
       <dd>
-        ${store.watermarkAt ? `committed ${ageText(store.watermarkAt)} (${timeText(store.watermarkAt)})` : 'none yet: the next cycle is a full import'}
+        ${watermarkAt ? `committed ${ageText(watermarkAt)} (${timeText(watermarkAt)})` : 'none yet: the next cycle is a full import'}
       </dd>
       <dt>Last full reconcile</dt>
-      <dd>${store.lastFullAt ? `${ageText(store.lastFullAt)} (${timeText(store.lastFullAt)})` : 'never'}</dd>
+      <dd>${lastFullAt ? `${ageText(lastFullAt)} (${timeText(lastFullAt)})` : 'never'}</dd>
       <dt>Schedule</dt>
       <dd>
         delta every ${ctx.config.writeback.intervalSeconds} s, full reconcile every
         ${ctx.config.writeback.fullEverySeconds} s, deletion threshold ${ctx.config.writeback.deleteThreshold}
       </dd>
       <dt>Device container</dt>
-      <dd class="mono">${ctx.session.info.containerDn}</dd>
+      <dd class="mono">${ctx.session.container.containerDn}</dd>
       <dt>Domain controller</dt>
       <dd class="mono">${ctx.config.ad.url}</dd>
       <dt>Connector account</dt>

@@ -5,9 +5,12 @@ import type { ConsoleContext } from '../context.js';
 import { ageText, timeText } from '../format.js';
 import { html, type SafeHtml } from '../html.js';
 
-export function quarantinePage(ctx: ConsoleContext, csrf: string): { title: string; body: SafeHtml } {
+export async function quarantinePage(
+  ctx: ConsoleContext,
+  csrf: string,
+): Promise<{ title: string; body: SafeHtml }> {
   const store = ctx.session.store;
-  const entries = store.quarantined();
+  const [entries, retries] = await Promise.all([store.quarantined(), store.retryRequests()]);
   const body = html` <h1>Quarantine</h1>
     <p>
       A quarantined device could not be written (a value that does not convert, a name taken by an unmanaged
@@ -33,7 +36,7 @@ export function quarantinePage(ctx: ConsoleContext, csrf: string): { title: stri
             </thead>
             <tbody>
               ${entries.map((e) => {
-                const retryAt = store.getMeta(`retry:${e.key}`);
+                const retryAt = retries.get(e.key);
                 const name = e.displayName ?? e.deviceId ?? e.key;
                 return html`<tr>
                   <td class="wrap"><a href="/devices/${encodeURIComponent(e.key)}">${name}</a></td>

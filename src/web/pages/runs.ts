@@ -3,15 +3,12 @@ import type { ConsoleContext } from '../context.js';
 import { durationText, timeText } from '../format.js';
 import { badge, html, type SafeHtml } from '../html.js';
 
-export function runsPage(ctx: ConsoleContext): { title: string; body: SafeHtml } {
-  const runs = ctx.session.store.recentRuns(100);
-  const errorCounts = new Map<number, number>();
-  if (runs.length > 0) {
-    const rows = ctx.session.store.database
-      .prepare('SELECT run_id AS id, COUNT(*) AS n FROM run_errors WHERE run_id >= ? GROUP BY run_id')
-      .all(runs[runs.length - 1]!.id) as { id: number; n: number }[];
-    for (const r of rows) errorCounts.set(r.id, r.n);
-  }
+export async function runsPage(ctx: ConsoleContext): Promise<{ title: string; body: SafeHtml }> {
+  const runs = await ctx.session.store.recentRuns(100);
+  const errorCounts =
+    runs.length > 0
+      ? await ctx.session.store.runErrorCounts(runs[runs.length - 1]!.id)
+      : new Map<number, number>();
   const body = html` <h1>Runs</h1>
     ${
       runs.length === 0
@@ -60,31 +57,19 @@ export function runsPage(ctx: ConsoleContext): { title: string; body: SafeHtml }
   return { title: 'Runs', body };
 }
 
-export function runPage(ctx: ConsoleContext, id: number): { title: string; body: SafeHtml; status: number } {
-  const r = ctx.session.store.database.prepare('SELECT * FROM runs WHERE id = ?').get(id) as
-    Record<string, unknown> | undefined;
-  if (!r)
+export async function runPage(
+  ctx: ConsoleContext,
+  id: number,
+): Promise<{ title: string; body: SafeHtml; status: number }> {
+  const record = await ctx.session.store.getRun(id);
+  if (!record)
     return {
       title: 'Run not found',
       status: 404,
       body: html`<h1>Run not found</h1>
         <p><a href="/runs">Back to the runs</a></p>`,
     };
-  const record = {
-    startedAt: r.started_at as string,
-    finishedAt: (r.finished_at as string | null) ?? null,
-    mode: r.mode as string,
-    dryRun: r.dry_run === 1,
-    created: r.created as number,
-    updated: r.updated as number,
-    deleted: r.deleted as number,
-    unchanged: r.unchanged as number,
-    quarantined: r.quarantined as number,
-    outcome: r.outcome as string,
-    error: (r.error as string | null) ?? null,
-    durationMs: (r.duration_ms as number | null) ?? null,
-  };
-  const errors = ctx.session.store.runErrors(id);
+  const errors = await ctx.session.store.runErrors(id);
   const body = html` <p><a href="/runs">← Runs</a></p>
     <h1>Run #${id} ${badge(record.outcome)}</h1>
     <dl class="facts">

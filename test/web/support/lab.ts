@@ -8,12 +8,8 @@ import type { AdConnection } from '../../../src/ad/connection.js';
 import type { Config } from '../../../src/config/load.js';
 import { adminSession } from '../../../src/lab/directory.js';
 import { readTemplate, startDc, type SambaDc, type SchemaVersion } from '../../../src/lab/samba.js';
-import { StateStore } from '../../../src/state/store.js';
-import { AdTarget } from '../../../src/sync/ad-target.js';
-import { SyncEngine } from '../../../src/sync/engine.js';
 import { WritebackService } from '../../../src/sync/service.js';
-import type { SyncSession } from '../../../src/sync/session.js';
-import { resolveTarget } from '../../../src/sync/target.js';
+import { openSyncSession, type SyncSession } from '../../../src/sync/session.js';
 import { WritebackMetrics } from '../../../src/web/metrics.js';
 import { FakeSource } from '../../support/fake-source.js';
 
@@ -80,22 +76,7 @@ export interface ServiceLab {
 /** A writeback service as `run` builds it, over a FakeSource, its metrics observing LDAP. */
 export async function startServiceLab(config: Config, source = new FakeSource()): Promise<ServiceLab> {
   const metrics = new WritebackMetrics();
-  const store = StateStore.open(config.state.sqlite, { writer: true });
-  const target = new AdTarget(config.ad, config.writeback.concurrency, metrics.ldapObserver);
-  const info = await target.withSession(0, 'discover', (c) => resolveTarget(c, config.ad));
-  const engine = new SyncEngine(config, store, source, target, info);
-  const session: SyncSession = {
-    config,
-    store,
-    source,
-    target,
-    info,
-    engine,
-    close: async () => {
-      await target.close();
-      store.close();
-    },
-  };
+  const session = await openSyncSession(config, { source, ldapObserver: metrics.ldapObserver });
   const service = new WritebackService(session);
   service.onCycle(metrics.onCycle);
   return {

@@ -1,9 +1,9 @@
 // What is in the device container, managed or not: the seed's "Verify" step (Active Directory
 // Administrative Center > RegisteredDevices) as data, for `devices` and the console.
-import { str, buf, type AdConnection } from '../ad/connection.js';
-import { bytesToGuid } from '../ad/guid.js';
-import { escapeFilterValue } from '../ad/filter.js';
-import { isProductAnchor } from './attribute-flow.js';
+import { str, buf, type AdConnection } from './connection.js';
+import { bytesToGuid } from './guid.js';
+import { escapeFilterValue } from './filter.js';
+import { isProductAnchor } from './device-object.js';
 
 export interface ContainerDevice {
   dn: string;

@@ -1,27 +1,36 @@
 // Finds the device container the engine writes to: the forest's DeviceRegistrationService object
 // names it in msDS-DeviceLocation (that is where AD FS looks); without one, CN=RegisteredDevices in
 // ad.domain (or the connector's own domain). Also checks the schema has the device classes.
-import { type AdConnection, str, strs } from '../ad/connection.js';
+import type { AdConfig } from '../config/load.js';
+import { DwbError, causeText } from '../errors.js';
+import { logger } from '../log.js';
+import { type AdConnection, str, strs } from './connection.js';
 import {
   deviceContainerDn,
   deviceRegistrationDns,
   discoverSchema,
   readRootDse,
   type RootDse,
-} from '../ad/discovery.js';
-import { dnEquals, domainToDn } from '../ad/dn.js';
-import type { AdConfig } from '../config/load.js';
-import { DwbError } from '../errors.js';
-import { logger } from '../log.js';
-import type { TargetInfo } from './engine.js';
+  type SchemaCapabilities,
+} from './discovery.js';
+import { dnEquals, domainToDn } from './dn.js';
 
-export interface ResolvedTarget extends TargetInfo {
+/** The container devices are written to, and what the forest's schema can hold. */
+export interface DeviceContainer {
+  containerDn: string;
+  schema: SchemaCapabilities;
+}
+
+export interface LocatedDeviceContainer extends DeviceContainer {
   rootDse: RootDse;
   /** Where the container DN came from. */
   source: 'msDS-DeviceLocation' | 'ad.domain' | 'default naming context';
 }
 
-export async function resolveTarget(conn: AdConnection, ad: AdConfig): Promise<ResolvedTarget> {
+export async function locateDeviceContainer(
+  conn: AdConnection,
+  ad: Pick<AdConfig, 'domain'>,
+): Promise<LocatedDeviceContainer> {
   const rootDse = await readRootDse(conn);
   const schema = await discoverSchema(conn, rootDse.schemaNamingContext);
   if (!schema.hasDeviceClasses) {
@@ -34,11 +43,22 @@ export async function resolveTarget(conn: AdConnection, ad: AdConfig): Promise<R
     );
   }
   const drs = deviceRegistrationDns(rootDse.configurationNamingContext);
-  const service = await conn.read(drs.service, ['msDS-DeviceLocation']).catch(() => undefined);
+  // Only "no such object" means there is no service object; anything else (access denied, a DC
+  // that stopped answering) is an error, never a silent fall-back to ad.domain.
+  let service;
+  try {
+    service = await conn.read(drs.service, ['msDS-DeviceLocation']);
+  } catch (err) {
+    throw new DwbError(
+      'DWB_AD_OPERATION_FAILED',
+      `cannot read the Device Registration Service object ${drs.service}: ${causeText(err)}`,
+      { cause: err },
+    );
+  }
   const location = service ? str(service, 'msDS-DeviceLocation') : undefined;
   const configured = ad.domain ? deviceContainerDn(domainToDn(ad.domain)) : undefined;
   let containerDn: string;
-  let source: ResolvedTarget['source'];
+  let source: LocatedDeviceContainer['source'];
   if (location) {
     containerDn = location;
     source = 'msDS-DeviceLocation';

@@ -1,66 +1,38 @@
 // The export side of the AD connector: a small pool of LDAPS sessions bound as the connector, that
 // reconnects and retries transient failures (busy, unavailable, connection reset, timeout) with
-// backoff, and reads/writes msDS-Device objects as AdValues.
+// backoff, and reads and writes msDS-Device objects. Failures leave as AdOperationError with the
+// connector's outcome (exists, no such object, transient…), never as ldapts errors.
 import type { AdConfig } from '../config/load.js';
-import { AdConnection, type AdEntry, bufs, str } from '../ad/connection.js';
-import { bytesToGuid } from '../ad/guid.js';
-import { DwbError, causeText } from '../errors.js';
+import { causeText, isDwbError } from '../errors.js';
 import { logger } from '../log.js';
-import { type AdValues, MANAGED_ATTRIBUTES } from './attribute-flow.js';
-import type { ActualObject, AttributeChange } from './planner.js';
+import type { AdConnection } from './connection.js';
+import {
+  DEVICE_READ_ATTRIBUTES,
+  toActualObject,
+  type ActualObject,
+  type AdValues,
+  type AttributeChange,
+} from './device-object.js';
+import { outcomeOf, resultCodeOf, toAdOperationError } from './outcome.js';
+import { openConnectorSession } from './settings.js';
 
-/** LDAP result codes worth retrying: busy, unavailable, unwillingToPerform is not (it is a verdict). */
-const TRANSIENT_RESULT_CODES = new Set([51, 52, 80]);
-
-export function isTransient(err: unknown): boolean {
-  if (err instanceof DwbError) return err.code === 'DWB_AD_UNREACHABLE' || err.code === 'DWB_AD_TIMEOUT';
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'number') return TRANSIENT_RESULT_CODES.has(code);
-  if (
-    typeof code === 'string' &&
-    ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)
-  )
-    return true;
-  const text = causeText(err);
-  return /connection closed|socket|timeout|timed out|not connected|ECONNRESET|closed/i.test(text);
-}
-
-export function ldapResultCode(err: unknown): number | undefined {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'number' ? code : undefined;
-}
-
-const READ_ATTRIBUTES = ['cn', 'objectGUID', ...MANAGED_ATTRIBUTES];
-
-export function toActualObject(entry: AdEntry): ActualObject {
-  const values: AdValues = new Map();
-  for (const attribute of MANAGED_ATTRIBUTES) {
-    const v = bufs(entry, attribute);
-    if (v.length > 0) values.set(attribute, v);
-  }
-  const guid = bufs(entry, 'objectGUID')[0];
-  return {
-    dn: entry.dn,
-    cn: str(entry, 'cn') ?? '',
-    values,
-    objectGuid: guid && guid.length === 16 ? bytesToGuid(guid) : undefined,
-  };
-}
+/** Sees every LDAP operation and its result (the metrics of `run`). */
+export type LdapObserver = (operation: string, resultCode: number | 'ok' | 'error') => void;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export class AdTarget {
+export class AdExportTarget {
   private readonly sessions: (AdConnection | undefined)[];
-  private opening: (Promise<AdConnection> | undefined)[];
+  private readonly opening: (Promise<AdConnection> | undefined)[];
 
   constructor(
     private readonly config: AdConfig,
-    readonly size: number,
-    private readonly observe: (operation: string, resultCode: number | 'ok' | 'error') => void = () =>
-      undefined,
+    /** Sessions in the pool; operations name the slot they run on. */
+    readonly slots: number,
+    private readonly observe: LdapObserver = () => undefined,
   ) {
-    this.sessions = new Array<AdConnection | undefined>(size).fill(undefined);
-    this.opening = new Array<Promise<AdConnection> | undefined>(size).fill(undefined);
+    this.sessions = new Array<AdConnection | undefined>(slots).fill(undefined);
+    this.opening = new Array<Promise<AdConnection> | undefined>(slots).fill(undefined);
   }
 
   private async session(slot: number): Promise<AdConnection> {
@@ -72,16 +44,7 @@ export class AdTarget {
     }
     let pending = this.opening[slot];
     if (!pending) {
-      pending = AdConnection.open(
-        {
-          url: this.config.url,
-          startTls: this.config.startTls,
-          caFile: this.config.caFile,
-          insecureSkipVerify: this.config.insecureSkipVerify,
-          timeoutSeconds: this.config.timeoutSeconds,
-        },
-        { user: this.config.bindDn, password: this.config.password.reveal() },
-      );
+      pending = openConnectorSession(this.config);
       this.opening[slot] = pending;
     }
     try {
@@ -111,19 +74,18 @@ export class AdTarget {
     const delays = [100, 300, 700, 1500, 3000, 5000];
     for (let attempt = 0; ; attempt++) {
       try {
-        const conn = await this.session(slot % this.size);
+        const conn = await this.session(slot % this.slots);
         const result = await body(conn);
         this.observe(operation, 'ok');
         return result;
       } catch (err) {
-        const code = ldapResultCode(err);
-        this.observe(operation, code ?? 'error');
-        if (!isTransient(err) || attempt >= delays.length) throw err;
+        this.observe(operation, resultCodeOf(err) ?? 'error');
+        if (outcomeOf(err) !== 'transient' || attempt >= delays.length) throw err;
         logger().warn(
           { operation, attempt: attempt + 1, cause: causeText(err) },
           'transient LDAP failure; reconnecting and retrying',
         );
-        await this.drop(slot % this.size);
+        await this.drop(slot % this.slots);
         await sleep(delays[attempt]! * (0.75 + Math.random() * 0.5));
       }
     }
@@ -136,8 +98,12 @@ export class AdTarget {
 
   /** Reads one object of the container by DN; undefined when it does not exist. */
   async readObject(slot: number, dn: string): Promise<ActualObject | undefined> {
-    const entry = await this.withSession(slot, 'search', (c) => c.read(dn, READ_ATTRIBUTES));
-    return entry ? toActualObject(entry) : undefined;
+    try {
+      const entry = await this.withSession(slot, 'search', (c) => c.read(dn, [...DEVICE_READ_ATTRIBUTES]));
+      return entry ? toActualObject(entry) : undefined;
+    } catch (err) {
+      throw isDwbError(err) ? err : toAdOperationError(err, `read ${dn}`);
+    }
   }
 
   /** Every direct child of the container, page by page. */
@@ -146,7 +112,7 @@ export class AdTarget {
     for await (const page of conn.searchPages(containerDn, {
       scope: 'one',
       filter: '(objectClass=*)',
-      attributes: READ_ATTRIBUTES,
+      attributes: [...DEVICE_READ_ATTRIBUTES],
       pageSize: 1000,
     })) {
       this.observe('search', 'ok');
@@ -157,11 +123,11 @@ export class AdTarget {
   async add(slot: number, dn: string, values: AdValues): Promise<void> {
     const attributes: Record<string, Buffer[] | string[]> = { objectClass: ['msDS-Device'] };
     for (const [attribute, v] of values) attributes[attribute] = v;
-    await this.withSession(slot, 'add', (c) => c.add(dn, attributes));
+    await this.write(slot, 'add', dn, (c) => c.add(dn, attributes));
   }
 
   async modify(slot: number, dn: string, changes: AttributeChange[]): Promise<void> {
-    await this.withSession(slot, 'modify', (c) =>
+    await this.write(slot, 'modify', dn, (c) =>
       c.modify(
         dn,
         changes.map((ch) => ({ operation: ch.operation, type: ch.attribute, values: ch.values })),
@@ -169,8 +135,22 @@ export class AdTarget {
     );
   }
 
-  async del(slot: number, dn: string): Promise<void> {
-    await this.withSession(slot, 'delete', (c) => c.del(dn));
+  async delete(slot: number, dn: string): Promise<void> {
+    await this.write(slot, 'delete', dn, (c) => c.del(dn));
+  }
+
+  private async write(
+    slot: number,
+    operation: 'add' | 'modify' | 'delete',
+    dn: string,
+    body: (conn: AdConnection) => Promise<void>,
+  ): Promise<void> {
+    try {
+      await this.withSession(slot, operation, body);
+    } catch (err) {
+      // A DC that cannot be reached at all keeps its own error (DWB_AD_UNREACHABLE, with the host).
+      throw isDwbError(err) ? err : toAdOperationError(err, `${operation} ${dn}`);
+    }
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,20 @@
+// Whether the configured state store opens and takes a write, for the state.writable check.
+import type { Config } from '../config/load.js';
+import { probeSqliteStore } from './sqlite/probe.js';
+
+export interface StoreProbe {
+  status: 'pass' | 'warn' | 'fail' | 'skip';
+  detail: string;
+  fix: string;
+}
+
+export function probeStateStore(config: Pick<Config, 'state'>): StoreProbe {
+  if (config.state.postgres) {
+    return {
+      status: 'skip',
+      detail: 'state.postgres is configured; only the SQLite store is checked for now',
+      fix: '',
+    };
+  }
+  return probeSqliteStore(config.state.sqlite);
+}

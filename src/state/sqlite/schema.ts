@@ -1,0 +1,102 @@
+// The SQLite store's tables and their migrations. The schema version lives in PRAGMA user_version:
+// 0 is a new file, or a store written before versions were recorded (its tables already exist);
+// every migration is idempotent, so both end at the current version.
+import type Database from 'better-sqlite3';
+
+export const SQLITE_SCHEMA_VERSION = 2;
+
+const TABLES = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (
+  graph_id TEXT PRIMARY KEY,
+  device_id TEXT,
+  json TEXT NOT NULL,
+  relations TEXT,
+  updated_at TEXT NOT NULL,
+  fp INTEGER
+);
+CREATE INDEX IF NOT EXISTS devices_device_id ON devices(device_id);
+CREATE TABLE IF NOT EXISTS objects (
+  device_id TEXT PRIMARY KEY,
+  graph_id TEXT NOT NULL,
+  dn TEXT NOT NULL,
+  object_guid TEXT,
+  hash TEXT NOT NULL,
+  last_synced_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS objects_graph_id ON objects(graph_id);
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  started_at TEXT NOT NULL,
+  finished_at TEXT,
+  mode TEXT NOT NULL,
+  dry_run INTEGER NOT NULL,
+  created INTEGER NOT NULL DEFAULT 0,
+  updated INTEGER NOT NULL DEFAULT 0,
+  deleted INTEGER NOT NULL DEFAULT 0,
+  unchanged INTEGER NOT NULL DEFAULT 0,
+  quarantined INTEGER NOT NULL DEFAULT 0,
+  outcome TEXT NOT NULL,
+  error TEXT,
+  duration_ms INTEGER
+);
+CREATE TABLE IF NOT EXISTS run_errors (
+  run_id INTEGER NOT NULL,
+  device_id TEXT,
+  code TEXT NOT NULL,
+  message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_errors_run ON run_errors(run_id);
+CREATE TABLE IF NOT EXISTS unmanaged (
+  dn TEXT PRIMARY KEY,
+  device_id TEXT,
+  display_name TEXT,
+  seen_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+  key TEXT PRIMARY KEY,
+  graph_id TEXT,
+  device_id TEXT,
+  display_name TEXT,
+  code TEXT NOT NULL,
+  message TEXT NOT NULL,
+  first_seen TEXT NOT NULL,
+  last_seen TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 1
+);
+`;
+
+/** Migrations by the version they bring the store to; each is idempotent. */
+const MIGRATIONS: { to: number; apply(db: Database.Database): void }[] = [
+  {
+    // v1: the tables as the first versions wrote them, plus the fingerprint column added later.
+    to: 1,
+    apply(db) {
+      db.exec(TABLES);
+      const columns = db.prepare('PRAGMA table_info(devices)').all() as { name: string }[];
+      if (!columns.some((c) => c.name === 'fp')) db.exec('ALTER TABLE devices ADD COLUMN fp INTEGER');
+    },
+  },
+  {
+    // v2: the indexes the console's device index reads changes through; adoptions in run records.
+    to: 2,
+    apply(db) {
+      const columns = db.prepare('PRAGMA table_info(runs)').all() as { name: string }[];
+      if (!columns.some((c) => c.name === 'adopted'))
+        db.exec('ALTER TABLE runs ADD COLUMN adopted INTEGER NOT NULL DEFAULT 0');
+      db.exec('CREATE INDEX IF NOT EXISTS console_devices_updated_at ON devices(updated_at)');
+      db.exec('CREATE INDEX IF NOT EXISTS console_objects_last_synced_at ON objects(last_synced_at)');
+    },
+  },
+];
+
+/** Brings the store to the current version; returns the version it had. */
+export function migrate(db: Database.Database): number {
+  const found = Number(db.pragma('user_version', { simple: true }));
+  if (found >= SQLITE_SCHEMA_VERSION) return found;
+  db.transaction(() => {
+    for (const m of MIGRATIONS) if (m.to > found) m.apply(db);
+    db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`);
+  })();
+  return found;
+}

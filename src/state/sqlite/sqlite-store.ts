@@ -1,0 +1,569 @@
+// The embedded state store: SQLite in WAL mode, one file next to the configuration, one writer at a
+// time (a lock file), any number of readers. Implements StateStore; all of its SQL is here.
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { CloudDevice, DeviceRelations } from '../../entra/types.js';
+import { DwbError, causeText } from '../../errors.js';
+import { fingerprint } from '../fingerprint.js';
+import type {
+  DeviceError,
+  DeviceSummary,
+  DeviceWrite,
+  ObjectRecord,
+  ObjectSummary,
+  ObjectWrite,
+  OpenOptions,
+  QuarantineEntry,
+  QuarantineIssue,
+  RecentDeviceError,
+  RunMode,
+  RunOutcome,
+  RunRecord,
+  RunResult,
+  StateStore,
+  StoreCounts,
+  StoredDevice,
+  UnmanagedObject,
+  Watermark,
+} from '../store.js';
+import { migrate, SQLITE_SCHEMA_VERSION } from './schema.js';
+import { takeWriterLock, type WriterLock } from './writer-lock.js';
+
+type Row = Record<string, unknown>;
+
+function toRun(r: Row): RunRecord {
+  return {
+    id: r.id as number,
+    startedAt: r.started_at as string,
+    finishedAt: (r.finished_at as string | null) ?? null,
+    mode: r.mode as RunMode,
+    dryRun: r.dry_run === 1,
+    created: r.created as number,
+    updated: r.updated as number,
+    deleted: r.deleted as number,
+    unchanged: r.unchanged as number,
+    quarantined: r.quarantined as number,
+    adopted: (r.adopted as number | null) ?? 0,
+    outcome: r.outcome as RunOutcome,
+    error: (r.error as string | null) ?? null,
+    durationMs: (r.duration_ms as number | null) ?? null,
+  };
+}
+
+function toObject(r: Row): ObjectRecord {
+  return {
+    deviceId: r.device_id as string,
+    graphId: r.graph_id as string,
+    dn: r.dn as string,
+    objectGuid: (r.object_guid as string | null) ?? null,
+    hash: r.hash as string,
+    lastSyncedAt: r.last_synced_at as string,
+  };
+}
+
+function toQuarantineEntry(r: Row): QuarantineEntry {
+  return {
+    key: r.key as string,
+    graphId: (r.graph_id as string | null) ?? null,
+    deviceId: (r.device_id as string | null) ?? null,
+    displayName: (r.display_name as string | null) ?? null,
+    code: r.code as string,
+    message: r.message as string,
+    firstSeen: r.first_seen as string,
+    lastSeen: r.last_seen as string,
+    attempts: r.attempts as number,
+  };
+}
+
+function parse<T>(json: string | null): T | null {
+  if (!json) return null;
+  try {
+    return JSON.parse(json) as T;
+  } catch {
+    return null;
+  }
+}
+
+export class SqliteStateStore implements StateStore {
+  private readonly statements = new Map<string, Database.Statement>();
+
+  private constructor(
+    readonly location: string,
+    private readonly db: Database.Database,
+    private readonly lock: WriterLock | undefined,
+  ) {}
+
+  /**
+   * Opens (and creates) the store. `writer: true` takes the one-writer lock (sync, run); readers
+   * (status, devices, the console) do not.
+   */
+  static open(file: string, options: OpenOptions): SqliteStateStore {
+    const dir = path.dirname(file);
+    if (!existsSync(dir)) {
+      try {
+        mkdirSync(dir, { recursive: true });
+      } catch (err) {
+        throw new DwbError('DWB_STATE_UNAVAILABLE', `cannot create ${dir}: ${causeText(err)}`);
+      }
+    }
+    const lock = options.writer ? takeWriterLock(file) : undefined;
+    let db: Database.Database;
+    try {
+      db = new Database(file);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('busy_timeout = 5000');
+      const version = migrate(db);
+      if (version > SQLITE_SCHEMA_VERSION) {
+        db.close();
+        throw new DwbError(
+          'DWB_STATE_VERSION',
+          `the state store ${file} has schema version ${version}, written by a newer device-writeback (this one reads up to version ${SQLITE_SCHEMA_VERSION}); it was not used.`,
+        );
+      }
+    } catch (err) {
+      lock?.release();
+      if (err instanceof DwbError) throw err;
+      throw new DwbError('DWB_STATE_UNAVAILABLE', `cannot open the state store ${file}: ${causeText(err)}`);
+    }
+    return new SqliteStateStore(file, db, lock);
+  }
+
+  /** Prepared statements are cached: preparing one costs more than running it. */
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  private transaction<T>(body: () => T): T {
+    return this.db.transaction(body)();
+  }
+
+  async close(): Promise<void> {
+    try {
+      this.db.close();
+    } finally {
+      this.lock?.release();
+    }
+  }
+
+  // --- watermark ------------------------------------------------------------------------------
+
+  private getMeta(key: string): string | undefined {
+    const row = this.stmt('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  private setMeta(key: string, value: string): void {
+    this.stmt(
+      'INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+    ).run(key, value);
+  }
+
+  async watermark(): Promise<Watermark> {
+    return {
+      deltaLink: this.getMeta('deltaLink'),
+      committedAt: this.getMeta('watermarkAt'),
+      lastFullAt: this.getMeta('lastFullAt'),
+    };
+  }
+
+  async commitWatermark(deltaLink: string, mode: RunMode, at = new Date()): Promise<void> {
+    this.transaction(() => {
+      this.setMeta('deltaLink', deltaLink);
+      this.setMeta('watermarkAt', at.toISOString());
+      if (mode === 'full') this.setMeta('lastFullAt', at.toISOString());
+    });
+  }
+
+  // --- last known cloud state -------------------------------------------------------------------
+
+  private readDevice(graphId: string): StoredDevice | undefined {
+    const row = this.stmt('SELECT json, relations FROM devices WHERE graph_id = ?').get(graphId) as
+      { json: string; relations: string | null } | undefined;
+    if (!row) return undefined;
+    return {
+      device: JSON.parse(row.json) as CloudDevice,
+      relations: row.relations ? (JSON.parse(row.relations) as DeviceRelations) : null,
+    };
+  }
+
+  async getDevices(graphIds: readonly string[]): Promise<Map<string, StoredDevice>> {
+    const out = new Map<string, StoredDevice>();
+    for (const id of graphIds) {
+      const stored = this.readDevice(id);
+      if (stored) out.set(id, stored);
+    }
+    return out;
+  }
+
+  async findDeviceByDeviceId(deviceId: string): Promise<StoredDevice | undefined> {
+    const row = this.stmt('SELECT graph_id FROM devices WHERE device_id = ? LIMIT 1').get(
+      deviceId.toLowerCase(),
+    ) as { graph_id: string } | undefined;
+    return row ? this.readDevice(row.graph_id) : undefined;
+  }
+
+  async deviceFingerprints(): Promise<Map<string, number | null>> {
+    const map = new Map<string, number | null>();
+    for (const [graphId, fp] of this.stmt('SELECT graph_id, fp FROM devices').raw(true).iterate() as Iterable<
+      [string, number | null]
+    >)
+      map.set(graphId, fp);
+    return map;
+  }
+
+  async putDevices(writes: readonly DeviceWrite[], now = new Date().toISOString()): Promise<number> {
+    if (writes.length === 0) return 0;
+    const upsert = this.stmt(
+      `INSERT INTO devices(graph_id, device_id, json, relations, updated_at, fp) VALUES(?, ?, ?, ?, ?, ?)
+         ON CONFLICT(graph_id) DO UPDATE SET device_id = excluded.device_id, json = excluded.json,
+           relations = excluded.relations, updated_at = excluded.updated_at, fp = excluded.fp
+         WHERE devices.fp IS NOT excluded.fp`,
+    );
+    return this.transaction(() => {
+      let written = 0;
+      for (const { device, relations, storedFingerprint } of writes) {
+        const fp = fingerprint(device, relations);
+        if (storedFingerprint === fp) continue;
+        written += upsert.run(
+          device.id,
+          device.deviceId?.toLowerCase() ?? null,
+          JSON.stringify(device),
+          relations ? JSON.stringify(relations) : null,
+          now,
+          fp,
+        ).changes;
+      }
+      return written;
+    });
+  }
+
+  async deleteDevices(graphIds: readonly string[]): Promise<void> {
+    if (graphIds.length === 0) return;
+    const del = this.stmt('DELETE FROM devices WHERE graph_id = ?');
+    this.transaction(() => {
+      for (const id of graphIds) del.run(id);
+    });
+  }
+
+  // --- object map -----------------------------------------------------------------------------
+
+  async getObjects(deviceIds: readonly string[]): Promise<Map<string, ObjectRecord>> {
+    const out = new Map<string, ObjectRecord>();
+    const get = this.stmt(
+      'SELECT device_id, graph_id, dn, object_guid, hash, last_synced_at FROM objects WHERE device_id = ?',
+    );
+    for (const id of deviceIds) {
+      const row = get.get(id.toLowerCase()) as Row | undefined;
+      if (row) out.set(id.toLowerCase(), toObject(row));
+    }
+    return out;
+  }
+
+  async getObjectsByGraphId(graphIds: readonly string[]): Promise<Map<string, ObjectRecord>> {
+    const out = new Map<string, ObjectRecord>();
+    const get = this.stmt(
+      'SELECT device_id, graph_id, dn, object_guid, hash, last_synced_at FROM objects WHERE graph_id = ? LIMIT 1',
+    );
+    for (const id of graphIds) {
+      const row = get.get(id) as Row | undefined;
+      if (row) out.set(id, toObject(row));
+    }
+    return out;
+  }
+
+  async putObjects(records: readonly ObjectWrite[]): Promise<void> {
+    if (records.length === 0) return;
+    const upsert = this.stmt(
+      `INSERT INTO objects(device_id, graph_id, dn, object_guid, hash, last_synced_at) VALUES(?, ?, ?, ?, ?, ?)
+         ON CONFLICT(device_id) DO UPDATE SET graph_id = excluded.graph_id, dn = excluded.dn,
+           object_guid = COALESCE(excluded.object_guid, objects.object_guid), hash = excluded.hash,
+           last_synced_at = excluded.last_synced_at`,
+    );
+    const now = new Date().toISOString();
+    this.transaction(() => {
+      for (const r of records)
+        upsert.run(r.deviceId.toLowerCase(), r.graphId, r.dn, r.objectGuid, r.hash, r.lastSyncedAt ?? now);
+    });
+  }
+
+  async deleteObjects(deviceIds: readonly string[]): Promise<void> {
+    if (deviceIds.length === 0) return;
+    const del = this.stmt('DELETE FROM objects WHERE device_id = ?');
+    this.transaction(() => {
+      for (const id of deviceIds) del.run(id.toLowerCase());
+    });
+  }
+
+  async lastSyncTimes(deviceIds: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const get = this.stmt('SELECT last_synced_at FROM objects WHERE device_id = ?');
+    for (const id of deviceIds) {
+      const row = get.get(id.toLowerCase()) as { last_synced_at: string } | undefined;
+      if (row) out.set(id.toLowerCase(), row.last_synced_at);
+    }
+    return out;
+  }
+
+  async forgetDevices(devices: readonly { graphId: string; deviceId?: string }[]): Promise<void> {
+    if (devices.length === 0) return;
+    const device = this.stmt('DELETE FROM devices WHERE graph_id = ?');
+    const quarantine = this.stmt('DELETE FROM quarantine WHERE key = ?');
+    const object = this.stmt('DELETE FROM objects WHERE device_id = ?');
+    this.transaction(() => {
+      for (const d of devices) {
+        device.run(d.graphId);
+        quarantine.run(d.graphId);
+        if (d.deviceId) object.run(d.deviceId.toLowerCase());
+      }
+    });
+  }
+
+  async replaceUnmanaged(objects: readonly UnmanagedObject[]): Promise<void> {
+    const now = new Date().toISOString();
+    this.transaction(() => {
+      this.stmt('DELETE FROM unmanaged').run();
+      const insert = this.stmt(
+        'INSERT OR REPLACE INTO unmanaged(dn, device_id, display_name, seen_at) VALUES(?, ?, ?, ?)',
+      );
+      for (const o of objects) insert.run(o.dn, o.deviceId, o.displayName, now);
+    });
+  }
+
+  async unmanagedObjects(): Promise<(UnmanagedObject & { seenAt: string })[]> {
+    return this.stmt(
+      'SELECT dn, device_id AS deviceId, display_name AS displayName, seen_at AS seenAt FROM unmanaged ORDER BY dn',
+    ).all() as (UnmanagedObject & { seenAt: string })[];
+  }
+
+  // --- quarantine -----------------------------------------------------------------------------
+
+  async quarantine(issues: readonly QuarantineIssue[]): Promise<void> {
+    if (issues.length === 0) return;
+    const upsert = this.stmt(
+      `INSERT INTO quarantine(key, graph_id, device_id, display_name, code, message, first_seen, last_seen, attempts)
+         VALUES(?, ?, ?, ?, ?, ?, ?, ?, 1)
+         ON CONFLICT(key) DO UPDATE SET code = excluded.code, message = excluded.message, display_name = excluded.display_name,
+           device_id = COALESCE(excluded.device_id, quarantine.device_id), last_seen = excluded.last_seen,
+           attempts = quarantine.attempts + 1`,
+    );
+    const now = new Date().toISOString();
+    this.transaction(() => {
+      for (const e of issues)
+        upsert.run(e.key, e.graphId, e.deviceId, e.displayName, e.code, e.message, now, now);
+    });
+  }
+
+  async quarantineKeys(): Promise<Set<string>> {
+    return new Set((this.stmt('SELECT key FROM quarantine').all() as { key: string }[]).map((r) => r.key));
+  }
+
+  async release(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    const del = this.stmt('DELETE FROM quarantine WHERE key = ?');
+    this.transaction(() => {
+      for (const key of keys) del.run(key);
+    });
+  }
+
+  async quarantined(): Promise<QuarantineEntry[]> {
+    return (this.stmt('SELECT * FROM quarantine ORDER BY last_seen DESC').all() as Row[]).map(
+      toQuarantineEntry,
+    );
+  }
+
+  async requestRetry(key: string): Promise<boolean> {
+    const row = this.stmt('SELECT key FROM quarantine WHERE key = ?').get(key);
+    if (!row) return false;
+    this.setMeta(`retry:${key}`, new Date().toISOString());
+    return true;
+  }
+
+  async retryRequests(): Promise<Map<string, string>> {
+    const rows = this.stmt("SELECT key, value FROM meta WHERE key LIKE 'retry:%'").all() as {
+      key: string;
+      value: string;
+    }[];
+    return new Map(rows.map((r) => [r.key.slice('retry:'.length), r.value]));
+  }
+
+  // --- runs -----------------------------------------------------------------------------------
+
+  async startRun(mode: RunMode, dryRun: boolean): Promise<number> {
+    const info = this.stmt('INSERT INTO runs(started_at, mode, dry_run, outcome) VALUES(?, ?, ?, ?)').run(
+      new Date().toISOString(),
+      mode,
+      dryRun ? 1 : 0,
+      'running',
+    );
+    return Number(info.lastInsertRowid);
+  }
+
+  async finishRun(id: number, result: RunResult): Promise<void> {
+    this.transaction(() => {
+      this.stmt(
+        `UPDATE runs SET finished_at = ?, mode = ?, created = ?, updated = ?, deleted = ?, unchanged = ?, quarantined = ?,
+             adopted = ?, outcome = ?, error = ?, duration_ms = ? WHERE id = ?`,
+      ).run(
+        new Date().toISOString(),
+        result.mode,
+        result.created,
+        result.updated,
+        result.deleted,
+        result.unchanged,
+        result.quarantined,
+        result.adopted,
+        result.outcome,
+        result.error ?? null,
+        result.durationMs,
+        id,
+      );
+      const insert = this.stmt('INSERT INTO run_errors(run_id, device_id, code, message) VALUES(?, ?, ?, ?)');
+      for (const e of result.errors.slice(0, 1000)) insert.run(id, e.deviceId, e.code, e.message);
+    });
+  }
+
+  async recentRuns(limit = 20): Promise<RunRecord[]> {
+    return (this.stmt('SELECT * FROM runs ORDER BY id DESC LIMIT ?').all(limit) as Row[]).map(toRun);
+  }
+
+  async getRun(id: number): Promise<RunRecord | undefined> {
+    const row = this.stmt('SELECT * FROM runs WHERE id = ?').get(id) as Row | undefined;
+    return row ? toRun(row) : undefined;
+  }
+
+  async runErrors(runId: number): Promise<DeviceError[]> {
+    return this.stmt('SELECT device_id AS deviceId, code, message FROM run_errors WHERE run_id = ?').all(
+      runId,
+    ) as DeviceError[];
+  }
+
+  async runErrorCounts(sinceRunId: number): Promise<Map<number, number>> {
+    const rows = this.stmt(
+      'SELECT run_id AS id, COUNT(*) AS n FROM run_errors WHERE run_id >= ? GROUP BY run_id',
+    ).all(sinceRunId) as { id: number; n: number }[];
+    return new Map(rows.map((r) => [r.id, r.n]));
+  }
+
+  async recentDeviceErrors(limit: number): Promise<RecentDeviceError[]> {
+    return this.stmt(
+      `SELECT e.run_id AS runId, r.started_at AS startedAt, e.device_id AS deviceId, e.code, e.message
+       FROM run_errors e JOIN runs r ON r.id = e.run_id ORDER BY e.run_id DESC, e.rowid DESC LIMIT ?`,
+    ).all(limit) as RecentDeviceError[];
+  }
+
+  async deviceErrors(keys: readonly string[], limit: number): Promise<RecentDeviceError[]> {
+    if (keys.length === 0) return [];
+    const [a, b = a] = keys;
+    return this.stmt(
+      `SELECT e.run_id AS runId, r.started_at AS startedAt, e.device_id AS deviceId, e.code, e.message
+       FROM run_errors e JOIN runs r ON r.id = e.run_id
+       WHERE e.run_id > (SELECT COALESCE(MAX(id), 0) - 200 FROM runs) AND e.device_id IN (?, ?)
+       ORDER BY e.run_id DESC LIMIT ?`,
+    ).all(a, b, limit) as RecentDeviceError[];
+  }
+
+  // --- reporting and the console's device index -------------------------------------------------
+
+  async counts(): Promise<StoreCounts> {
+    const count = (table: string): number =>
+      (this.stmt(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+    return {
+      cloudDevices: count('devices'),
+      managedObjects: count('objects'),
+      quarantined: count('quarantine'),
+      unmanaged: count('unmanaged'),
+    };
+  }
+
+  async changeStamp(): Promise<string> {
+    // total_changes() counts this connection's writes, data_version everybody else's.
+    const mine = String(this.stmt('SELECT total_changes()').pluck().get());
+    return `${mine}/${String(this.db.pragma('data_version', { simple: true }))}`;
+  }
+
+  async devicesChangedSince(mark: string): Promise<DeviceSummary[]> {
+    const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+    try {
+      // The listed properties are extracted by SQLite: much cheaper than parsing every device's JSON.
+      const rows = this.stmt(
+        `SELECT graph_id, device_id, updated_at,
+           json_extract(json, '$.displayName') AS display_name,
+           json_type(json, '$.accountEnabled') AS enabled,
+           json_extract(json, '$.operatingSystem') AS os_type,
+           json_extract(json, '$.operatingSystemVersion') AS os_version,
+           json_extract(json, '$.trustType') AS trust_type,
+           COALESCE(json_extract(relations, '$.registeredOwners[0].userPrincipalName'),
+                    json_extract(relations, '$.registeredOwners[0].onPremisesSecurityIdentifier'),
+                    json_extract(relations, '$.registeredOwners[0].id')) AS owner
+         FROM devices WHERE updated_at >= ? ORDER BY updated_at`,
+      ).all(mark) as Row[];
+      return rows.map((r) => ({
+        graphId: r.graph_id as string,
+        deviceId: text(r.device_id),
+        updatedAt: r.updated_at as string,
+        displayName: text(r.display_name),
+        enabled: r.enabled === 'true' ? true : r.enabled === 'false' ? false : null,
+        osType: text(r.os_type),
+        osVersion: text(r.os_version),
+        trustType: text(r.trust_type),
+        owner: text(r.owner),
+      }));
+    } catch {
+      // SQLite refused the JSON of some row: parse them in JavaScript instead.
+      const rows = this.stmt(
+        'SELECT graph_id, device_id, json, relations, updated_at FROM devices WHERE updated_at >= ? ORDER BY updated_at',
+      ).all(mark) as {
+        graph_id: string;
+        device_id: string | null;
+        json: string;
+        relations: string | null;
+        updated_at: string;
+      }[];
+      return rows.map((d) => {
+        const device = parse<CloudDevice>(d.json);
+        const owner = parse<DeviceRelations>(d.relations)?.registeredOwners?.[0];
+        return {
+          graphId: d.graph_id,
+          deviceId: d.device_id,
+          updatedAt: d.updated_at,
+          displayName: text(device?.displayName),
+          enabled: typeof device?.accountEnabled === 'boolean' ? device.accountEnabled : null,
+          osType: text(device?.operatingSystem),
+          osVersion: text(device?.operatingSystemVersion),
+          trustType: text(device?.trustType),
+          owner: owner
+            ? (owner.userPrincipalName ?? owner.onPremisesSecurityIdentifier ?? owner.id ?? null)
+            : null,
+        };
+      });
+    }
+  }
+
+  async deviceGraphIds(): Promise<string[]> {
+    return this.stmt('SELECT graph_id FROM devices').pluck().all() as string[];
+  }
+
+  async objectsChangedSince(mark: string): Promise<ObjectSummary[]> {
+    return this.stmt(
+      `SELECT device_id AS deviceId, graph_id AS graphId, dn, last_synced_at AS lastSyncedAt
+       FROM objects WHERE last_synced_at >= ? ORDER BY last_synced_at`,
+    ).all(mark) as ObjectSummary[];
+  }
+
+  async objectDeviceIds(): Promise<string[]> {
+    return this.stmt('SELECT device_id FROM objects').pluck().all() as string[];
+  }
+
+  async unmanagedStamp(): Promise<string> {
+    return this.stmt("SELECT COUNT(*) || '/' || COALESCE(MAX(seen_at), '') AS s FROM unmanaged")
+      .pluck()
+      .get() as string;
+  }
+}

@@ -1,0 +1,157 @@
+// What one writeback pass works with and on: the two connectors as the engine sees them (the
+// device source on the Entra side, the device directory on the AD side — interfaces, so that the
+// pipeline's logic is tested without Samba), the state store, the options, and the pass's running
+// tally (counters, device errors, the planned operations of a dry run).
+import type { DeviceContainer } from '../ad/device-container.js';
+import type { ActualObject, AdValues, AttributeChange } from '../ad/device-object.js';
+import type { Config } from '../config/load.js';
+import type { LastKnownDevices } from '../entra/merge.js';
+import type { CloudReadEvent, DeviceRelations } from '../entra/types.js';
+import { logger } from '../log.js';
+import {
+  emptyCounters,
+  type DeviceError,
+  type QuarantineIssue,
+  type RunCounters,
+  type RunMode,
+  type StateStore,
+} from '../state/store.js';
+import { ScopeRule } from './scope.js';
+
+/** Where devices come from: the Entra connector, or anything that reads Graph the same way. */
+export interface DeviceSource {
+  readDevices(deltaLink: string | undefined, lastKnown: LastKnownDevices): AsyncGenerator<CloudReadEvent>;
+  fetchRelations(deviceObjectIds: string[]): Promise<Map<string, DeviceRelations>>;
+}
+
+/**
+ * Where devices go: the device container of one forest, as the AD connector offers it. Failures are
+ * AdOperationError (ad/outcome.ts) or a DwbError for a DC that cannot be reached at all.
+ */
+export interface DeviceDirectory {
+  /** How many operations may run at once; each names its slot (0 … slots-1). */
+  readonly slots: number;
+  readObject(slot: number, dn: string): Promise<ActualObject | undefined>;
+  scanContainer(containerDn: string): AsyncGenerator<ActualObject[]>;
+  add(slot: number, dn: string, values: AdValues): Promise<void>;
+  modify(slot: number, dn: string, changes: AttributeChange[]): Promise<void>;
+  delete(slot: number, dn: string): Promise<void>;
+}
+
+export interface SyncOptions {
+  full?: boolean;
+  dryRun?: boolean;
+  allowDeletes?: boolean;
+  adopt?: boolean;
+  onProgress?: (progress: SyncProgress) => void;
+  /** Stop after the current page (SIGINT/SIGTERM in `run`); the watermark is then not advanced. */
+  shouldStop?: () => boolean;
+}
+
+export interface SyncProgress extends Omit<RunCounters, 'adopted'> {
+  phase: 'reading' | 'writing' | 'deleting' | 'done';
+  devices: number;
+}
+
+export interface PlannedOperation {
+  action: 'add' | 'modify' | 'delete';
+  dn: string;
+  deviceId: string;
+  adopt?: boolean;
+  /** LDIF of the change, as ldapmodify would take it. */
+  ldif: string;
+}
+
+export interface SyncSummary extends RunCounters {
+  mode: RunMode;
+  dryRun: boolean;
+  durationMs: number;
+  errors: DeviceError[];
+  operations?: PlannedOperation[];
+  /** Deletions held back by writeback.deleteThreshold. */
+  deletionsHeld: number;
+  thresholdStopped: boolean;
+  /** Why the run is full (first run, --full, expired delta token, fullEverySeconds). */
+  reason: string;
+  watermarkCommitted: boolean;
+}
+
+/** How a pass ended, before it is summed up. */
+export interface PassOutcome {
+  deletionsHeld: number;
+  thresholdStopped: boolean;
+  watermarkCommitted: boolean;
+}
+
+/** The connectors, the store and the forest a pass runs against. */
+export interface EngineContext {
+  writeback: Config['writeback'];
+  store: StateStore;
+  source: DeviceSource;
+  directory: DeviceDirectory;
+  container: DeviceContainer;
+}
+
+/** One pass: its inputs and its running tally. */
+export class Pass {
+  readonly counters: RunCounters = emptyCounters();
+  /** Devices read from Graph so far (for progress). */
+  devicesRead = 0;
+  readonly errors: DeviceError[] = [];
+  readonly operations: PlannedOperation[] | undefined;
+  readonly dryRun: boolean;
+  readonly scope: ScopeRule;
+  /** Graph ids in quarantine (read at the start of each batch), so most devices skip the release. */
+  private quarantineKeys: Set<string> | undefined;
+
+  constructor(
+    readonly context: EngineContext,
+    readonly options: SyncOptions,
+  ) {
+    this.dryRun = options.dryRun ?? false;
+    this.operations = this.dryRun ? [] : undefined;
+    this.scope = new ScopeRule(context.writeback);
+  }
+
+  get store(): StateStore {
+    return this.context.store;
+  }
+
+  get containerDn(): string {
+    return this.context.container.containerDn;
+  }
+
+  progress(phase: SyncProgress['phase']): void {
+    const { adopted: _, ...counters } = this.counters;
+    this.options.onProgress?.({ phase, devices: this.devicesRead, ...counters });
+  }
+
+  /** Reads which devices are in quarantine now (skipped in a dry run, which writes nothing). */
+  async loadQuarantineKeys(): Promise<void> {
+    this.quarantineKeys = this.dryRun ? undefined : await this.store.quarantineKeys();
+  }
+
+  /** Quarantines devices: counted, reported, recorded (except in a dry run), logged. */
+  async quarantine(issues: readonly QuarantineIssue[]): Promise<void> {
+    if (issues.length === 0) return;
+    for (const issue of issues) {
+      this.counters.quarantined++;
+      this.errors.push({ deviceId: issue.deviceId, code: issue.code, message: issue.message });
+      this.quarantineKeys?.add(issue.key);
+      logger().warn(
+        { deviceId: issue.deviceId, graphId: issue.graphId, code: issue.code },
+        `device quarantined: ${issue.message}`,
+      );
+    }
+    if (!this.dryRun) await this.store.quarantine(issues);
+  }
+
+  /** Takes devices out of quarantine; most never were, and cost nothing. */
+  async release(graphIds: readonly string[]): Promise<void> {
+    if (this.dryRun) return;
+    const keys = this.quarantineKeys ? graphIds.filter((id) => this.quarantineKeys!.has(id)) : graphIds;
+    if (keys.length === 0) return;
+    await this.store.release(keys);
+    for (const key of keys) this.quarantineKeys?.delete(key);
+  }
+}

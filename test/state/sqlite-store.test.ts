@@ -1,0 +1,53 @@
+// The SQLite state store: the StateStore contract, its schema versions (PRAGMA user_version) and
+// the migration of stores written by earlier versions.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { SqliteStateStore } from '../../src/state/sqlite/sqlite-store.js';
+import { SQLITE_SCHEMA_VERSION } from '../../src/state/sqlite/schema.js';
+import { describeStateStore, sampleCloudDevice } from './store-contract.js';
+
+describeStateStore('SQLite', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dwb-store-'));
+  const file = path.join(dir, 'state.db');
+  return {
+    open: async () => SqliteStateStore.open(file, { writer: true }),
+    reader: async () => SqliteStateStore.open(file, { writer: false }),
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+});
+
+describe('SQLite store versions', () => {
+  it('brings a store written before fingerprints to the current version, keeping its devices', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dwb-migrate-'));
+    try {
+      const file = path.join(dir, 'state.db');
+      const device = sampleCloudDevice();
+      const old = new Database(file);
+      old.exec(`CREATE TABLE devices (graph_id TEXT PRIMARY KEY, device_id TEXT, json TEXT NOT NULL,
+        relations TEXT, updated_at TEXT NOT NULL)`);
+      old
+        .prepare('INSERT INTO devices VALUES (?, ?, ?, NULL, ?)')
+        .run('g-1', device.deviceId, JSON.stringify(device), '2026-01-01T00:00:00.000Z');
+      old.close();
+      const store = SqliteStateStore.open(file, { writer: true });
+      try {
+        expect((await store.getDevices(['g-1'])).get('g-1')?.device).toEqual(device);
+        expect(await store.deviceFingerprints()).toEqual(new Map([['g-1', null]]));
+        // The first write after the upgrade records the fingerprint; the next one is skipped.
+        expect(await store.putDevices([{ device, relations: null, storedFingerprint: null }])).toBe(1);
+        const fp = (await store.deviceFingerprints()).get('g-1');
+        expect(await store.putDevices([{ device, relations: null, storedFingerprint: fp }])).toBe(0);
+      } finally {
+        await store.close();
+      }
+      const db = new Database(file, { readonly: true });
+      expect(db.pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION);
+      db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

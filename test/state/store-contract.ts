@@ -1,0 +1,234 @@
+// The StateStore contract, as one suite that every implementation runs (SQLite here, PostgreSQL in
+// its own file): what the engine, the CLI and the console rely on, through the interface only.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { CloudDevice } from '../../src/entra/types.js';
+import type { StateStore } from '../../src/state/store.js';
+
+export const sampleCloudDevice = (over: Partial<CloudDevice> = {}): CloudDevice => ({
+  id: 'g-1',
+  deviceId: '9d6f8f6a-5e5d-4c3b-8a29-1f0e2d3c4b5a',
+  displayName: 'PC-1',
+  accountEnabled: true,
+  operatingSystem: 'Windows',
+  operatingSystemVersion: '10.0.22631',
+  trustType: 'Workplace',
+  isManaged: null,
+  isCompliant: null,
+  deviceVersion: 2,
+  approximateLastSignInDateTime: '2026-11-01T10:00:00Z',
+  physicalIds: ['[USER-GID]:a:1', '[GID]:g:2'],
+  alternativeSecurityIds: [{ type: 2, identityProvider: null, key: 'QUJD' }],
+  ...over,
+});
+
+export interface StoreFactory {
+  /** A new, empty store opened as the writer. */
+  open(): Promise<StateStore>;
+  /** Another handle on the same store, as a reader (the console, status). */
+  reader(): Promise<StateStore>;
+  cleanup(): Promise<void>;
+}
+
+export function describeStateStore(name: string, factory: () => Promise<StoreFactory>): void {
+  describe(`${name}: the StateStore contract`, () => {
+    let f: StoreFactory;
+    let store: StateStore;
+    beforeEach(async () => {
+      f = await factory();
+      store = await f.open();
+    });
+    afterEach(async () => {
+      await store.close();
+      await f.cleanup();
+    });
+
+    it('records devices, skipping what it holds already (by fingerprint)', async () => {
+      const d = sampleCloudDevice();
+      expect(await store.putDevices([{ device: d, relations: null }])).toBe(1);
+      expect(await store.putDevices([{ device: d, relations: null }])).toBe(0); // compared without help
+      const known = await store.deviceFingerprints();
+      expect([...known.keys()]).toEqual(['g-1']);
+      expect(
+        await store.putDevices([{ device: d, relations: null, storedFingerprint: known.get('g-1') }]),
+      ).toBe(0);
+      const renamed = sampleCloudDevice({ displayName: 'PC-renamed' });
+      expect(
+        await store.putDevices([{ device: renamed, relations: null, storedFingerprint: known.get('g-1') }]),
+      ).toBe(1);
+      expect((await store.getDevices(['g-1'])).get('g-1')?.device.displayName).toBe('PC-renamed');
+      const owners = { registeredOwners: [], registeredUsers: [] };
+      await store.putDevices([{ device: renamed, relations: owners }]);
+      expect((await store.getDevices(['g-1', 'absent'])).get('g-1')?.relations).toEqual(owners);
+      expect((await store.findDeviceByDeviceId(d.deviceId.toUpperCase()))?.device.id).toBe('g-1');
+      await store.deleteDevices(['g-1']);
+      expect((await store.getDevices(['g-1'])).size).toBe(0);
+    });
+
+    it('keeps the object map, and forgets a device with its object and quarantine', async () => {
+      const d = sampleCloudDevice();
+      await store.putDevices([{ device: d, relations: null }]);
+      await store.putObjects([
+        { deviceId: d.deviceId.toUpperCase(), graphId: 'g-1', dn: 'CN=x,DC=t', objectGuid: 'og', hash: 'h1' },
+      ]);
+      await store.putObjects([
+        { deviceId: d.deviceId, graphId: 'g-1', dn: 'CN=x,DC=t', objectGuid: null, hash: 'h2' },
+      ]);
+      const object = (await store.getObjects([d.deviceId])).get(d.deviceId);
+      expect(object).toMatchObject({ graphId: 'g-1', dn: 'CN=x,DC=t', objectGuid: 'og', hash: 'h2' });
+      expect((await store.getObjectsByGraphId(['g-1'])).get('g-1')?.deviceId).toBe(d.deviceId);
+      expect((await store.lastSyncTimes([d.deviceId])).get(d.deviceId)).toBe(object?.lastSyncedAt);
+      await store.quarantine([
+        {
+          key: 'g-1',
+          graphId: 'g-1',
+          deviceId: d.deviceId,
+          displayName: 'PC-1',
+          code: 'DWB_DEVICE_NO_KEY',
+          message: 'm',
+        },
+      ]);
+      await store.forgetDevices([{ graphId: 'g-1', deviceId: d.deviceId }]);
+      expect((await store.getDevices(['g-1'])).size).toBe(0);
+      expect((await store.getObjects([d.deviceId])).size).toBe(0);
+      expect(await store.quarantineKeys()).toEqual(new Set());
+      await store.putObjects([{ deviceId: 'a', graphId: 'g-a', dn: 'CN=a', objectGuid: null, hash: 'h' }]);
+      await store.deleteObjects(['A']);
+      expect(await store.counts()).toMatchObject({ managedObjects: 0, cloudDevices: 0 });
+    });
+
+    it('counts quarantine attempts, releases, and marks retries', async () => {
+      const issue = {
+        key: 'g-2',
+        graphId: 'g-2',
+        deviceId: null,
+        displayName: 'X',
+        code: 'DWB_DEVICE_BAD_ID',
+        message: 'first',
+      };
+      await store.quarantine([issue]);
+      await store.quarantine([{ ...issue, deviceId: 'd-2', message: 'second' }]);
+      await store.quarantine([{ ...issue, message: 'third' }]);
+      const [entry] = await store.quarantined();
+      expect(entry).toMatchObject({ key: 'g-2', deviceId: 'd-2', message: 'third', attempts: 3 });
+      expect(await store.requestRetry('g-2')).toBe(true);
+      expect(await store.requestRetry('nope')).toBe(false);
+      expect((await store.retryRequests()).has('g-2')).toBe(true);
+      await store.release(['g-2']);
+      expect(await store.quarantined()).toEqual([]);
+    });
+
+    it('records runs with their counters and device errors', async () => {
+      const id = await store.startRun('delta', false);
+      expect((await store.getRun(id))?.outcome).toBe('running');
+      await store.finishRun(id, {
+        mode: 'full',
+        created: 1,
+        updated: 2,
+        deleted: 3,
+        unchanged: 4,
+        quarantined: 1,
+        adopted: 1,
+        outcome: 'quarantined',
+        durationMs: 12,
+        errors: [{ deviceId: 'd-9', code: 'DWB_DEVICE_NO_KEY', message: 'no key' }],
+      });
+      const run = await store.getRun(id);
+      expect(run).toMatchObject({
+        mode: 'full',
+        created: 1,
+        updated: 2,
+        deleted: 3,
+        unchanged: 4,
+        quarantined: 1,
+        adopted: 1,
+        outcome: 'quarantined',
+        durationMs: 12,
+        dryRun: false,
+      });
+      expect(run?.finishedAt).toBeTruthy();
+      expect(await store.runErrors(id)).toEqual([
+        { deviceId: 'd-9', code: 'DWB_DEVICE_NO_KEY', message: 'no key' },
+      ]);
+      expect((await store.runErrorCounts(id)).get(id)).toBe(1);
+      expect((await store.recentDeviceErrors(5))[0]).toMatchObject({ runId: id, deviceId: 'd-9' });
+      expect(await store.deviceErrors(['d-9', 'g-9'], 5)).toHaveLength(1);
+      expect((await store.recentRuns(5)).map((r) => r.id)).toEqual([id]);
+      expect(await store.getRun(id + 100)).toBeUndefined();
+    });
+
+    it('commits the watermark, with the time of the last full pass', async () => {
+      expect(await store.watermark()).toEqual({});
+      await store.commitWatermark('https://graph/delta?t=1', 'full', new Date('2026-01-01T00:00:00Z'));
+      await store.commitWatermark('https://graph/delta?t=2', 'delta', new Date('2026-01-02T00:00:00Z'));
+      expect(await store.watermark()).toEqual({
+        deltaLink: 'https://graph/delta?t=2',
+        committedAt: '2026-01-02T00:00:00.000Z',
+        lastFullAt: '2026-01-01T00:00:00.000Z',
+      });
+    });
+
+    it("feeds the console's device index: a change stamp, rows changed since a mark, keys", async () => {
+      const reader = await f.reader();
+      try {
+        const before = await reader.changeStamp();
+        await store.putDevices(
+          [
+            {
+              device: sampleCloudDevice({ displayName: 'Läptop "1"', accountEnabled: false }),
+              relations: {
+                registeredOwners: [
+                  { id: 'u1', userPrincipalName: 'ann@corp.test', onPremisesSecurityIdentifier: null },
+                ],
+                registeredUsers: [],
+              },
+            },
+          ],
+          '2026-01-01T00:00:00.000Z',
+        );
+        expect(await reader.changeStamp()).not.toBe(before);
+        const rows = await reader.devicesChangedSince('');
+        expect(rows).toEqual([
+          {
+            graphId: 'g-1',
+            deviceId: '9d6f8f6a-5e5d-4c3b-8a29-1f0e2d3c4b5a',
+            updatedAt: '2026-01-01T00:00:00.000Z',
+            displayName: 'Läptop "1"',
+            enabled: false,
+            osType: 'Windows',
+            osVersion: '10.0.22631',
+            trustType: 'Workplace',
+            owner: 'ann@corp.test',
+          },
+        ]);
+        expect(await reader.devicesChangedSince('2026-01-02')).toEqual([]);
+        expect(await reader.deviceGraphIds()).toEqual(['g-1']);
+        await store.putObjects([
+          {
+            deviceId: 'd',
+            graphId: 'g-1',
+            dn: 'CN=d',
+            objectGuid: null,
+            hash: 'h',
+            lastSyncedAt: '2026-01-03T00:00:00.000Z',
+          },
+        ]);
+        expect(await reader.objectsChangedSince('2026-01-03')).toEqual([
+          { deviceId: 'd', graphId: 'g-1', dn: 'CN=d', lastSyncedAt: '2026-01-03T00:00:00.000Z' },
+        ]);
+        expect(await reader.objectDeviceIds()).toEqual(['d']);
+        const unmanagedBefore = await reader.unmanagedStamp();
+        await store.replaceUnmanaged([{ dn: 'CN=u', deviceId: null, displayName: 'foreign' }]);
+        expect(await reader.unmanagedStamp()).not.toBe(unmanagedBefore);
+        expect(await reader.unmanagedObjects()).toMatchObject([{ dn: 'CN=u', displayName: 'foreign' }]);
+        expect(await reader.counts()).toEqual({
+          cloudDevices: 1,
+          managedObjects: 1,
+          quarantined: 0,
+          unmanaged: 1,
+        });
+      } finally {
+        await reader.close();
+      }
+    });
+  });
+}
