@@ -25,10 +25,10 @@ import {
 const opts = flags({ devices: 100_000, samples: 40 });
 const log = createLogger('console-devices');
 const { parseConfig } = await dist('config/load.js');
-const { StateStore } = await dist('state/store.js');
+const { SqliteStateStore } = await dist('state/sqlite/sqlite-store.js');
 const { WritebackService } = await dist('sync/service.js');
 const { startConsole } = await dist('web/server.js');
-const { encodeDeviceKey } = await dist('sync/attribute-flow.js');
+const { encodeDeviceKey } = await dist('entra/device-key.js');
 const { setLogLevel } = await dist('log.js');
 setLogLevel('warn');
 
@@ -98,37 +98,41 @@ try {
     `ad:\n  url: ldaps://127.0.0.1:9\n  bindDn: CN=bench\n  password: { env: DWB_BENCH_UNUSED_PASSWORD }\nstate:\n  sqlite: ${path.join(ws.dir, 'state.db')}\n`,
     configFile,
   );
-  const store = StateStore.open(config.state.sqlite, { writer: true });
+  const store = SqliteStateStore.open(config.state.sqlite, { writer: true });
   ws.defer(() => store.close());
 
   log(`filling the state store with ${N} devices …`);
   let t = performance.now();
   const containerDn = 'CN=RegisteredDevices,DC=corp,DC=example,DC=test';
-  store.transaction(() => {
-    for (let n = 1; n <= N; n++) {
-      const d = device(n);
-      store.putDevice(d, relations(n));
-      if (n % 50 !== 0)
-        store.putObject({
-          deviceId: d.deviceId,
-          graphId: d.id,
-          dn: `CN=${d.deviceId},${containerDn}`,
-          objectGuid: null,
-          hash: 'h',
-        });
-      if (n % 1000 === 0) {
-        store.quarantine({
-          key: d.id,
-          graphId: d.id,
-          deviceId: d.deviceId,
-          displayName: d.displayName,
-          code: 'DWB_DEVICE_BAD_SID',
-          message: 'the owner SID does not parse',
-        });
-      }
+  const devices = [];
+  const objects = [];
+  const issues = [];
+  for (let n = 1; n <= N; n++) {
+    const d = device(n);
+    devices.push({ device: d, relations: relations(n) });
+    if (n % 50 !== 0)
+      objects.push({
+        deviceId: d.deviceId,
+        graphId: d.id,
+        dn: `CN=${d.deviceId},${containerDn}`,
+        objectGuid: null,
+        hash: 'h',
+      });
+    if (n % 1000 === 0) {
+      issues.push({
+        key: d.id,
+        graphId: d.id,
+        deviceId: d.deviceId,
+        displayName: d.displayName,
+        code: 'DWB_DEVICE_BAD_SID',
+        message: 'the owner SID does not parse',
+      });
     }
-  });
-  store.replaceUnmanaged(
+  }
+  await store.putDevices(devices);
+  await store.putObjects(objects);
+  await store.quarantine(issues);
+  await store.replaceUnmanaged(
     Array.from({ length: 200 }, (_, i) => ({
       dn: `CN=legacy-${i},${containerDn}`,
       deviceId: null,
@@ -143,9 +147,9 @@ try {
     config,
     store,
     source: undefined,
-    target: undefined,
+    directory: undefined,
     engine: undefined,
-    info: {
+    container: {
       containerDn,
       schema: { has: () => true },
       rootDse: { defaultNamingContext: 'DC=corp,DC=example,DC=test' },
@@ -191,20 +195,25 @@ try {
 
   // A delta cycle's worth of changes, then the first page again (the index follows incrementally).
   t = performance.now();
-  store.transaction(() => {
-    for (let n = 1; n <= 200; n++)
-      store.putDevice({ ...device(n * 7), displayName: `RENAMED-${n}` }, relations(n * 7));
-  });
+  await store.putDevices(
+    Array.from({ length: 200 }, (_, i) => ({
+      device: { ...device((i + 1) * 7), displayName: `RENAMED-${i + 1}` },
+      relations: relations((i + 1) * 7),
+    })),
+  );
   const writeMs = performance.now() - t;
   // What the console does after each cycle (the service's cycle listener): take in the changes.
   t = performance.now();
-  web.index.warm();
+  await web.index.warm();
   const indexRefreshMs = performance.now() - t;
   const afterDelta = await get(agent, `${web.url}/devices?q=renamed-`);
   agent.destroy();
 
-  // The raw tool: SQLite answering the same questions from the engine's own tables.
-  const db = store.database;
+  // The raw tool: SQLite answering the same questions from the engine's own tables (a read-only
+  // handle of the benchmark's own on the same file).
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(config.state.sqlite, { readonly: true });
+  ws.defer(() => db.close());
   const raw = (sql, params) => {
     const times = [];
     for (let i = 0; i < Math.min(opts.samples, 10); i++) {

@@ -40,7 +40,7 @@ async function measureSize(
   ws,
   { label, dc, passwordFile, emulator, config, containerDn, expectUnchanged, inScope },
 ) {
-  const { MANAGED_ATTRIBUTES } = await dist('sync/attribute-flow.js');
+  const { DEVICE_ATTRIBUTES: MANAGED_ATTRIBUTES } = await dist('ad/device-attributes.js');
   const attributes = ['cn', 'objectGUID', ...MANAGED_ATTRIBUTES];
   const client = graphClient(emulator);
   const product = [];

@@ -48,7 +48,7 @@ const rounds = Math.max(1, opts.samples);
 
 async function verifySameObjects(conn, productDn, ldapaddDn, sample = 25) {
   // The same objects on both sides: compare every attribute the product writes, for a sample.
-  const { MANAGED_ATTRIBUTES } = await dist('sync/attribute-flow.js');
+  const { DEVICE_ATTRIBUTES: MANAGED_ATTRIBUTES } = await dist('ad/device-attributes.js');
   const { bufs, str } = await dist('ad/connection.js');
   const { childDn } = await dist('ad/dn.js');
   const all = await conn.search(productDn, {

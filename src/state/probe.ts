@@ -1,12 +1,7 @@
 // Whether the configured state store opens and takes a write, for the state.writable check.
 import type { Config } from '../config/load.js';
 import { probeSqliteStore } from './sqlite/probe.js';
-
-export interface StoreProbe {
-  status: 'pass' | 'warn' | 'fail' | 'skip';
-  detail: string;
-  fix: string;
-}
+import type { StoreProbe } from './store.js';
 
 export function probeStateStore(config: Pick<Config, 'state'>): StoreProbe {
   if (config.state.postgres) {

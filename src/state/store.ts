@@ -206,6 +206,13 @@ export interface StateStore {
   unmanagedStamp(): Promise<string>;
 }
 
+/** What the state.writable check saw of a store. */
+export interface StoreProbe {
+  status: 'pass' | 'warn' | 'fail' | 'skip';
+  detail: string;
+  fix: string;
+}
+
 /** How a store is opened: the one writer of a group (sync, run) or a reader (status, the console). */
 export interface OpenOptions {
   writer: boolean;

@@ -169,6 +169,7 @@ describe('planPreparation', () => {
     const err = (() => {
       try {
         planPreparation(state);
+        return undefined;
       } catch (e) {
         return e;
       }

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { causeText } from '../../errors.js';
-import type { StoreProbe } from '../probe.js';
+import type { StoreProbe } from '../store.js';
 
 export function probeSqliteStore(file: string): StoreProbe {
   const dir = path.dirname(file);

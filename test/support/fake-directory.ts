@@ -1,0 +1,99 @@
+// An in-memory device directory with the AD connector's outcomes (exists, no such object, no such
+// attribute, transient), for unit tests of the engine's logic without Samba. The integration tests
+// run the same engine against the real Samba DC.
+import { AdOperationError, type AdOutcome } from '../../src/ad/outcome.js';
+import type { ActualObject, AdValues, AttributeChange } from '../../src/ad/device-object.js';
+import { parentDn, dnEquals, firstRdnValue } from '../../src/ad/dn.js';
+import type { DeviceDirectory } from '../../src/sync/pass.js';
+
+type Operation = 'add' | 'modify' | 'delete' | 'read';
+
+export class FakeDirectory implements DeviceDirectory {
+  readonly slots = 2;
+  private readonly objects = new Map<string, ActualObject>();
+  private readonly failures: { operation: Operation; outcome: AdOutcome; dn?: string }[] = [];
+  /** Every write, in order, as "add CN=…" (for assertions). */
+  readonly writes: string[] = [];
+
+  constructor(readonly containerDn: string) {}
+
+  /** The next `operation` (on `dn`, if given) fails with this outcome. */
+  failNext(operation: Operation, outcome: AdOutcome, dn?: string): void {
+    this.failures.push({ operation, outcome, dn });
+  }
+
+  private maybeFail(operation: Operation, dn: string): void {
+    const at = this.failures.findIndex((f) => f.operation === operation && (!f.dn || dnEquals(f.dn, dn)));
+    if (at < 0) return;
+    const [failure] = this.failures.splice(at, 1);
+    throw new AdOperationError(
+      failure!.outcome,
+      `${operation} ${dn} failed: injected ${failure!.outcome}`,
+      undefined,
+    );
+  }
+
+  /** Puts an object there directly (a foreign tool, a crashed run, a hand edit). */
+  place(dn: string, values: AdValues): void {
+    this.objects.set(dn.toLowerCase(), { dn, cn: firstRdnValue(dn), values: copy(values) });
+  }
+
+  get(dn: string): ActualObject | undefined {
+    const o = this.objects.get(dn.toLowerCase());
+    return o && { ...o, values: copy(o.values) };
+  }
+
+  all(): ActualObject[] {
+    return [...this.objects.values()].map((o) => ({ ...o, values: copy(o.values) }));
+  }
+
+  async readObject(_slot: number, dn: string): Promise<ActualObject | undefined> {
+    this.maybeFail('read', dn);
+    return this.get(dn);
+  }
+
+  async *scanContainer(containerDn: string): AsyncGenerator<ActualObject[]> {
+    const children = this.all().filter((o) => dnEquals(parentDn(o.dn), containerDn));
+    for (let i = 0; i < children.length; i += 3) yield children.slice(i, i + 3);
+  }
+
+  async add(_slot: number, dn: string, values: AdValues): Promise<void> {
+    this.maybeFail('add', dn);
+    if (!dnEquals(parentDn(dn), this.containerDn))
+      throw new AdOperationError('no-such-object', `no parent for ${dn}`, 32);
+    if (this.objects.has(dn.toLowerCase()))
+      throw new AdOperationError('exists', `add ${dn} failed (LDAP 68)`, 68);
+    this.writes.push(`add ${dn}`);
+    this.place(dn, values);
+  }
+
+  async modify(_slot: number, dn: string, changes: AttributeChange[]): Promise<void> {
+    this.maybeFail('modify', dn);
+    const o = this.objects.get(dn.toLowerCase());
+    if (!o) throw new AdOperationError('no-such-object', `modify ${dn} failed (LDAP 32)`, 32);
+    for (const c of changes) {
+      if (c.operation === 'delete' && !o.values.has(c.attribute))
+        throw new AdOperationError('no-such-attribute', `modify ${dn} failed (LDAP 16)`, 16);
+    }
+    this.writes.push(`modify ${dn}`);
+    for (const c of changes) {
+      if (c.operation === 'delete') o.values.delete(c.attribute);
+      else
+        o.values.set(
+          c.attribute,
+          c.values.map((v) => Buffer.from(v)),
+        );
+    }
+  }
+
+  async delete(_slot: number, dn: string): Promise<void> {
+    this.maybeFail('delete', dn);
+    if (!this.objects.delete(dn.toLowerCase()))
+      throw new AdOperationError('no-such-object', `delete ${dn} failed (LDAP 32)`, 32);
+    this.writes.push(`delete ${dn}`);
+  }
+}
+
+function copy(values: AdValues): AdValues {
+  return new Map([...values].map(([k, v]) => [k, v.map((b) => Buffer.from(b))]));
+}
