@@ -5,6 +5,7 @@
 // other reason is finished by the next one.
 import { type AdConnection, SdFlagsControl, strs } from '../ad/connection.js';
 import { dnEquals, parentDn } from '../ad/dn.js';
+import { outcomeOf } from '../ad/outcome.js';
 import { encodeSecurityDescriptor, mergeDacl, missingAces } from '../ad/security-descriptor.js';
 import { DwbError, causeText, isDwbError } from '../errors.js';
 import { logger } from '../log.js';
@@ -13,12 +14,6 @@ import { readDacl } from './survey.js';
 
 /** OWNER/GROUP/DACL/SACL_SECURITY_INFORMATION bits of sDRightsEffective. */
 const DACL_SECURITY_INFORMATION = 0x4;
-const INSUFFICIENT_ACCESS = 50;
-
-function ldapCode(err: unknown): number | undefined {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'number' ? code : undefined;
-}
 
 function has(values: string[], wanted: string): boolean {
   return values.some((v) => v.toLowerCase() === wanted.toLowerCase());
@@ -124,9 +119,8 @@ export async function applyPlan(
       const notWritten = `Not written: ${left.map((c) => `${c.action} ${c.dn}`).join('; ')}. Running init-ad again finishes the rest.`;
       if (isDwbError(err))
         throw new DwbError(err.code, `${err.message} ${written} ${notWritten}`, { cause: err, fix: err.fix });
-      const code = ldapCode(err);
       throw new DwbError(
-        code === INSUFFICIENT_ACCESS ? 'DWB_AD_INSUFFICIENT_RIGHTS' : 'DWB_AD_OPERATION_FAILED',
+        outcomeOf(err) === 'access-denied' ? 'DWB_AD_INSUFFICIENT_RIGHTS' : 'DWB_AD_OPERATION_FAILED',
         `${change.action} ${change.dn} failed: ${causeText(err)}. ${written} ${notWritten}`,
         { cause: err },
       );
