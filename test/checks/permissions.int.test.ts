@@ -98,7 +98,7 @@ describe('connector rights removed, then restored by init-ad', () => {
     );
     expect(onContainer.detail).toContain('delete msDS-Device objects');
     expect(onContainer.detail).toContain(
-      'write msDS-DeviceID, msDS-IsEnabled, altSecurityIdentities, displayName',
+      'write msDS-DeviceID, displayName, msDS-IsEnabled, altSecurityIdentities',
     );
     expect(onContainer.fix).toContain(
       `init-ad --config ${config.file} --domain corp.example.test --connector-account`,
