@@ -1,15 +1,34 @@
-#!/usr/bin/env node
-// Prints the README's table of error codes from the one registry (src/errors.ts, built to dist/),
-// so the documentation cannot drift from the code: `node scripts/error-table.mjs`.
-import { errorCatalog } from '../dist/errors.js';
-import { deviceErrorCatalog } from '../dist/sync/attribute-flow.js';
+// The generated part of docs/errors.md: every code of the one error registry (src/errors.ts) and
+// every per-device quarantine code, so that the page cannot drift from the code. Pure: it takes the
+// catalogs; scripts/docs.mjs passes the built ones, test/docs/errors-doc.test.ts the sources.
+import { formatMarkdown, prose, replaceGenerated } from './generated-section.mjs';
 
-const cell = (s) => String(s).replace(/\|/g, '\\|');
-console.log('| code | exit | what to do |\n|---|---|---|');
-for (const [code, def] of Object.entries(errorCatalog))
-  console.log(`| \`${code}\` | ${def.exit} | ${cell(def.fix)} |`);
-console.log(
-  '\nPer-device codes (the device is quarantined, the rest of the pass goes on, `sync` exits 3):\n',
-);
-console.log('| code | meaning |\n|---|---|');
-for (const [code, text] of Object.entries(deviceErrorCatalog)) console.log(`| \`${code}\` | ${cell(text)} |`);
+/** An anchor per code, so that other pages can link to docs/errors.md#DWB_… . */
+const anchored = (code) => `<a id="${code}"></a>\`${code}\``;
+
+export function renderErrorTables(errorCatalog, deviceErrorCatalog) {
+  const lines = [
+    '## Error codes',
+    '',
+    '| code | exit | what to do |',
+    '| --- | --- | --- |',
+    ...Object.entries(errorCatalog).map(
+      ([code, def]) => `| ${anchored(code)} | ${def.exit} | ${prose(def.fix)} |`,
+    ),
+    '',
+    '## Per-device codes',
+    '',
+    'The device is quarantined with the code and a message, the rest of the pass goes on, and `sync` exits 3.',
+    '',
+    '| code | meaning |',
+    '| --- | --- |',
+    ...Object.entries(deviceErrorCatalog).map(([code, text]) => `| ${anchored(code)} | ${prose(text)} |`),
+  ];
+  return lines.join('\n');
+}
+
+/** docs/errors.md with its generated section brought up to date. */
+export async function errorsPage(page, errorCatalog, deviceErrorCatalog) {
+  const generated = renderErrorTables(errorCatalog, deviceErrorCatalog);
+  return formatMarkdown(replaceGenerated(page, generated), 'docs/errors.md');
+}
