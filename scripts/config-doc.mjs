@@ -43,10 +43,14 @@ function propertiesOf(node, deref) {
   return { properties, required: [...required] };
 }
 
+// A named type (with a title, e.g. "secret") is one value to the reader: its inside is not walked.
 const isObject = (node) =>
-  node.type === 'object' ||
-  node.properties !== undefined ||
-  ['allOf', 'anyOf', 'oneOf'].some((k) => (node[k] ?? []).some((m) => m.type === 'object' || m.properties));
+  !node.title &&
+  (node.type === 'object' ||
+    node.properties !== undefined ||
+    ['allOf', 'anyOf', 'oneOf'].some((k) =>
+      (node[k] ?? []).some((m) => m.type === 'object' || m.properties),
+    ));
 
 const code = (value) => `\`${value}\``;
 

@@ -174,7 +174,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       listen: hostPort.default('127.0.0.1:8080').meta({
         description:
-          'Where `run` serves the console, `/metrics` and `/healthz` (`run --listen` overrides it).',
+          'Where `run` serves the console, `/metrics` and `/healthz`, as `host:port` (`[::1]:8080` for IPv6); `run --listen` overrides it.',
       }),
       token: secret.optional().meta({
         description:
