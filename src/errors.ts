@@ -19,12 +19,12 @@ interface ErrorDefinition {
 export const errorCatalog = {
   DWB_CONFIG_NOT_FOUND: {
     exit: ExitCode.usage,
-    fix: 'Create the file (see "Configuration" in the README) or point --config / DWB_CONFIG at it.',
+    fix: 'Create the file (see docs/configuration.md) or point --config / DWB_CONFIG at it.',
   },
   DWB_CONFIG_PARSE: { exit: ExitCode.usage, fix: 'Fix the YAML syntax at the position shown.' },
   DWB_CONFIG_INVALID: {
     exit: ExitCode.usage,
-    fix: 'Correct the key named above; the README lists every key with its type and default.',
+    fix: 'Correct the key named above; docs/configuration.md lists every key with its type and default.',
   },
   DWB_SECRET_PLAIN: {
     exit: ExitCode.usage,

@@ -1,7 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger, redactText, registerSecret } from '../src/log.js';
-import { DwbError, errorCatalog, ExitCode } from '../src/errors.js';
 
 function capture(): { stream: Writable; lines: () => string[] } {
   const chunks: string[] = [];
@@ -37,33 +36,5 @@ describe('logging', () => {
   it('redactText scrubs every occurrence', () => {
     registerSecret('abcd-1234');
     expect(redactText('abcd-1234 and abcd-1234')).toBe('[redacted] and [redacted]');
-  });
-});
-
-describe('error registry', () => {
-  it('every code has a fix and an exit code of SPEC §3', () => {
-    for (const [code, def] of Object.entries(errorCatalog)) {
-      expect(code).toMatch(/^DWB_[A-Z_]+$/);
-      expect(def.fix.length).toBeGreaterThan(20);
-      expect(Object.values(ExitCode)).toContain(def.exit);
-    }
-    const err = new DwbError('DWB_AD_TLS_REQUIRED', 'plain LDAP');
-    expect(err.exitCode).toBe(2);
-    expect(err.describe()).toMatch(/^DWB_AD_TLS_REQUIRED: plain LDAP\n {2}What to do: /);
-  });
-});
-
-describe('README', () => {
-  it('documents every error code of the registry', async () => {
-    const { readFileSync } = await import('node:fs');
-    const { deviceErrorCatalog } = await import('../src/sync/attribute-flow.js');
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-    const missing = [...Object.keys(errorCatalog), ...Object.keys(deviceErrorCatalog)].filter(
-      (c) => !readme.includes(`\`${c}\``),
-    );
-    expect(
-      missing,
-      'run `npm run build && node scripts/error-table.mjs` and paste it into README "Errors and exit codes"',
-    ).toEqual([]);
   });
 });

@@ -138,7 +138,7 @@ export function register(program: Command): void {
       '--owner-sids <sids>',
       'comma-separated account SIDs: one seeded user each, owning the seeded devices in turn',
     )
-    .option('--seed-file <file>', 'JSON file with users and devices to add (see README)')
+    .option('--seed-file <file>', 'JSON file with users and devices to add (see docs/emulator.md)')
     .option('--seed <text>', 'seed of the sample data generator', 'device-writeback')
     .option('--client-cert <pem-file...>', 'register certificate credentials (client assertion) for the app')
     .option('--hostname <name...>', 'extra DNS names or IP addresses for the server certificate')

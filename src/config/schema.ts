@@ -1,5 +1,6 @@
 // The configuration contract of SPEC §5, as a zod schema: unknown keys, missing keys and wrong types
-// are refused with the key's path; defaults are the SPEC's.
+// are refused with the key's path; defaults are the SPEC's. Each key's description lives here too:
+// docs/configuration.md is generated from this schema (`npm run docs`).
 import { z } from 'zod';
 
 const secretRef = z.union(
@@ -11,7 +12,7 @@ const secretRef = z.union(
 );
 
 /** A secret: a plain string is refused (see DWB_SECRET_PLAIN), only references are accepted. */
-const secret = z.any().superRefine((value, ctx) => {
+const secretValue = z.any().superRefine((value, ctx) => {
   if (typeof value === 'string') {
     ctx.addIssue({
       code: 'custom',
@@ -26,6 +27,11 @@ const secret = z.any().superRefine((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: 'expected a secret reference: { env: NAME } or { file: PATH }' });
   }
 }) as unknown as typeof secretRef;
+/** Named, so that docs/configuration.md shows every secret key with the type "secret". */
+const secret = secretValue.meta({
+  title: 'secret',
+  description: 'a secret reference: { env: NAME } or { file: PATH }',
+});
 
 const hostPort = z
   .string()
@@ -36,14 +42,33 @@ export const trustTypeValues = ['Workplace', 'AzureAd', 'ServerAd'] as const;
 export const configSchema = z.strictObject({
   entra: z
     .strictObject({
-      tenantId: z.string().min(1),
-      clientId: z.string().min(1),
-      clientSecret: secret.optional(),
-      clientCertificate: secret.optional(),
-      graphUrl: z.url().default('https://graph.microsoft.com'),
-      authorityHost: z.url().default('https://login.microsoftonline.com'),
-      caFile: z.string().min(1).optional(),
-      pageSize: z.number().int().min(1).max(999).default(999),
+      tenantId: z.string().min(1).meta({
+        description:
+          'Directory (tenant) ID: the tenant GUID, or a verified domain such as `contoso.onmicrosoft.com`.',
+      }),
+      clientId: z.string().min(1).meta({ description: 'Application (client) ID of the app registration.' }),
+      clientSecret: secret.optional().meta({
+        description:
+          "The app registration's client secret (its Value, not its Secret ID). Give exactly one of `clientSecret` or `clientCertificate`.",
+      }),
+      clientCertificate: secret.optional().meta({
+        description:
+          "A PEM file holding the app registration's certificate and its unencrypted private key, instead of `clientSecret`.",
+      }),
+      graphUrl: z.url().default('https://graph.microsoft.com').meta({
+        description: "Microsoft Graph; the emulator's URL for local use.",
+      }),
+      authorityHost: z.url().default('https://login.microsoftonline.com').meta({
+        description:
+          "The identity platform that issues the tokens (the emulator's URL for local use); any other host than the default turns instance discovery off.",
+      }),
+      caFile: z.string().min(1).optional().meta({
+        description:
+          "An extra CA (PEM) to trust, such as the emulator's, added to the system CAs for the token and the Graph requests; TLS is always verified. Relative to the configuration file.",
+      }),
+      pageSize: z.number().int().min(1).max(999).default(999).meta({
+        description: 'Devices per Graph delta page.',
+      }),
     })
     .superRefine((e, ctx) => {
       if (!e.clientSecret && !e.clientCertificate) {
@@ -61,41 +86,103 @@ export const configSchema = z.strictObject({
         });
       }
     })
-    .optional(),
-  ad: z.strictObject({
-    url: z.string().regex(/^ldaps?:\/\/[^/\s]+\/?$/i, 'expected ldaps://host[:port] or ldap://host[:port]'),
-    startTls: z.boolean().default(false),
-    bindDn: z.string().min(1),
-    password: secret,
-    caFile: z.string().min(1).optional(),
-    insecureSkipVerify: z.boolean().default(false),
-    domain: z.string().min(1).optional(),
-    timeoutSeconds: z.number().positive().max(300).default(10),
-  }),
+    .optional()
+    .meta({
+      description:
+        'The Entra connector: the app registration that reads devices from Microsoft Graph (see docs/entra.md). Without it, `check` skips the `entra.*` checks, and `sync` and `run` cannot start.',
+    }),
+  ad: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^ldaps?:\/\/[^/\s]+\/?$/i, 'expected ldaps://host[:port] or ldap://host[:port]')
+        .meta({
+          description: 'A domain controller: `ldaps://host[:port]`, or `ldap://host[:port]` with `startTls`.',
+        }),
+      startTls: z.boolean().default(false).meta({
+        description:
+          'Upgrade an `ldap://` connection with StartTLS. Required with `ldap://`: plain LDAP is refused (`DWB_AD_TLS_REQUIRED`).',
+      }),
+      bindDn: z.string().min(1).meta({
+        description:
+          'The connector account that writes the devices (DN, UPN or `DOMAIN\\name`); `init-ad` grants it its rights.',
+      }),
+      password: secret.meta({ description: "The connector account's password." }),
+      caFile: z.string().min(1).optional().meta({
+        description:
+          "The CA (PEM) that issued the domain controller's certificate; the system CAs when absent. The certificate is always verified. Relative to the configuration file.",
+      }),
+      insecureSkipVerify: z.boolean().default(false).meta({
+        description:
+          "Do not verify the domain controller's certificate: for labs only; prints a warning at every start.",
+      }),
+      domain: z.string().min(1).optional().meta({
+        description:
+          "DNS name of the domain where `CN=RegisteredDevices` lives. When absent: the domain of the forest's `msDS-DeviceLocation`, else the connector's domain. `init-ad` takes it as the default of `--domain`.",
+      }),
+      timeoutSeconds: z.number().positive().max(300).default(10).meta({
+        description: 'Connect and operation timeout, in seconds.',
+      }),
+    })
+    .meta({
+      description:
+        'The AD connector: a domain controller of the forest and the connector account that writes the devices (see docs/prepare-forest.md).',
+    }),
   writeback: z
     .strictObject({
-      intervalSeconds: z.number().positive().default(5),
-      fullEverySeconds: z.number().positive().default(86400),
-      deleteThreshold: z.number().int().min(0).default(500),
+      intervalSeconds: z.number().positive().default(5).meta({
+        description: 'Seconds between the delta cycles of `run`.',
+      }),
+      fullEverySeconds: z.number().positive().default(86400).meta({
+        description: 'Seconds between the full reconciles of `run` (which also repair drift).',
+      }),
+      deleteThreshold: z.number().int().min(0).default(500).meta({
+        description:
+          'A pass that would delete more objects than this deletes none, keeps its watermark and stops (exit 4) until `sync --allow-deletes`.',
+      }),
       trustTypes: z
         .array(z.enum(trustTypeValues))
         .min(1)
-        .default([...trustTypeValues]),
-      concurrency: z.number().int().min(1).max(32).default(2),
+        .default([...trustTypeValues])
+        .meta({
+          description:
+            'Which devices are written back, by their Graph `trustType`: `Workplace` (registered), `AzureAd` (Entra joined), `ServerAd` (hybrid joined).',
+        }),
+      concurrency: z.number().int().min(1).max(32).default(2).meta({
+        description: 'LDAP sessions used to write in parallel.',
+      }),
     })
-    .prefault({}),
+    .prefault({})
+    .meta({ description: 'What is written back, and how often (see docs/how-sync-works.md).' }),
   state: z
     .strictObject({
-      sqlite: z.string().min(1).optional(),
-      postgres: secret.optional(),
+      sqlite: z.string().min(1).optional().meta({
+        description:
+          'The SQLite state store; `device-writeback.db` next to the configuration file when absent. Relative to the configuration file.',
+      }),
+      postgres: secret.optional().meta({
+        description:
+          'A `postgres://` URL for PostgreSQL state: not supported yet by this version (commands stop with `DWB_CONFIG_INVALID`).',
+      }),
     })
-    .prefault({}),
+    .prefault({})
+    .meta({
+      description:
+        'Where the engine keeps its state: the watermark, the objects it wrote, the quarantine and the run history.',
+    }),
   web: z
     .strictObject({
-      listen: hostPort.default('127.0.0.1:8080'),
-      token: secret.optional(),
+      listen: hostPort.default('127.0.0.1:8080').meta({
+        description:
+          'Where `run` serves the console, `/metrics` and `/healthz`, as `host:port` (`[::1]:8080` for IPv6); `run --listen` overrides it.',
+      }),
+      token: secret.optional().meta({
+        description:
+          'The token that every page, `/metrics` and every action then require (`/healthz` stays open). Required when `listen` is not a loopback address.',
+      }),
     })
-    .prefault({}),
+    .prefault({})
+    .meta({ description: 'The web console, `/metrics` and `/healthz` of `run` (see docs/operating.md).' }),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;

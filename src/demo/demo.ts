@@ -553,7 +553,7 @@ function printSummary(steps: StepReporter, f: SummaryFacts): void {
   );
   steps.detail('    (100 more devices in Entra ID: watch them arrive with `devices` or in the console)');
   steps.detail(`${cmd} emulator --devices 1000     (a Graph emulator of your own)`);
-  steps.detail('README.md, "Configuration": point it at your own forest and tenant');
+  steps.detail('docs/getting-started.md: point it at your own forest and tenant');
   if (f.keep) {
     steps.line('');
     steps.line(`\`run\` (pid ${f.runPid ?? '?'}), the emulator and the DC stay up while this command runs.`);

@@ -35,7 +35,7 @@ export interface EmulatorOptions {
   /** Real SIDs: one seeded user each, owning the seeded devices in turn. */
   ownerSids?: string[];
   upnSuffix?: string;
-  /** JSON file with users and devices to add (see README, "Emulator"). */
+  /** JSON file with users and devices to add (see docs/emulator.md). */
   seedFile?: string;
   tenantId?: string;
   tenantDomain?: string;

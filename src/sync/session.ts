@@ -34,7 +34,7 @@ export function requireEntra(config: Config): NonNullable<Config['entra']> {
       'DWB_CONFIG_INVALID',
       `${config.file} has no entra: section, so there is nothing to read devices from.`,
       {
-        fix: 'Add the entra: section (tenantId, clientId, clientSecret or clientCertificate, graphUrl); see "Entra ID" in the README, or run `device-writeback emulator` for a local one.',
+        fix: 'Add the entra: section (tenantId, clientId, clientSecret or clientCertificate, graphUrl); see docs/entra.md, or run `device-writeback emulator` for a local one.',
       },
     );
   }
