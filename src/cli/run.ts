@@ -26,7 +26,7 @@ export function register(program: Command): void {
       // The console, /metrics and /healthz (loaded by `run` only).
       const plugin = (await import('../web/register.js')).consolePlugin(config);
       plugin.preflight?.(listen);
-      const session = await openSyncSession(config, plugin.hooks);
+      const session = await openSyncSession(config, { ...plugin.hooks, command: 'run' });
       const service = new WritebackService(session);
       let web: { close(): Promise<void> };
       try {

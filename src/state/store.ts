@@ -7,7 +7,8 @@
 import type { CloudDevice, DeviceRelations } from '../entra/types.js';
 
 export type RunMode = 'full' | 'delta';
-export type RunOutcome = 'ok' | 'quarantined' | 'threshold' | 'failed' | 'running';
+/** `interrupted`: the process ended before the run did (killed, or the machine stopped). */
+export type RunOutcome = 'ok' | 'quarantined' | 'threshold' | 'failed' | 'running' | 'interrupted';
 
 /** What one pass did to AD; the same counters in sync summaries, run records and the console. */
 export interface RunCounters {
@@ -42,7 +43,7 @@ export interface RunRecord extends RunCounters {
 
 export interface RunResult extends RunCounters {
   mode: RunMode;
-  outcome: Exclude<RunOutcome, 'running'>;
+  outcome: Exclude<RunOutcome, 'running' | 'interrupted'>;
   error?: string;
   durationMs: number;
   errors: DeviceError[];
@@ -216,4 +217,6 @@ export interface StoreProbe {
 /** How a store is opened: the one writer of a group (sync, run) or a reader (status, the console). */
 export interface OpenOptions {
   writer: boolean;
+  /** The command opening it as the writer (named to whoever finds the store locked). */
+  command?: string;
 }

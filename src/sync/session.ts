@@ -26,6 +26,8 @@ export interface SessionHooks {
   ldapObserver?: LdapObserver;
   /** Use this device source instead of the Entra connector (tests). */
   source?: DeviceSource;
+  /** The command that opens the session (named in the writer lock: sync, run). */
+  command?: string;
 }
 
 export function requireEntra(config: Config): NonNullable<Config['entra']> {
@@ -44,7 +46,7 @@ export function requireEntra(config: Config): NonNullable<Config['entra']> {
 /** Opens everything a pass needs; the store is opened as the one writer. */
 export async function openSyncSession(config: Config, hooks: SessionHooks = {}): Promise<SyncSession> {
   const entra = hooks.source ? undefined : requireEntra(config);
-  const store = await openStateStore(config, { writer: true });
+  const store = await openStateStore(config, { writer: true, command: hooks.command ?? 'sync' });
   const directory = new AdExportTarget(config.ad, config.writeback.concurrency, hooks.ldapObserver);
   try {
     // Loaded on demand (@azure/identity takes ~0.4 s to import; status/devices/check do not need

@@ -1,6 +1,11 @@
 // The embedded state store: SQLite in WAL mode, one file next to the configuration, one writer at a
 // time (a lock file), any number of readers. Implements StateStore; all of its SQL is here.
-import { existsSync, mkdirSync } from 'node:fs';
+//
+// A store is never used half-read: at open its version is checked (a newer product's store is
+// refused, DWB_STATE_VERSION) and its pages (PRAGMA quick_check; a damaged file is refused,
+// DWB_STATE_CORRUPT); a corruption met later, mid-run, is reported with the same code. Its files
+// hold every device, owner SID and the delta link: they are readable by their owner only.
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { CloudDevice, DeviceRelations } from '../../entra/types.js';
@@ -29,6 +34,38 @@ import type {
 } from '../store.js';
 import { migrate, SQLITE_SCHEMA_VERSION } from './schema.js';
 import { takeWriterLock, type WriterLock } from './writer-lock.js';
+
+/** SQLite's answers for a file that is damaged or is not a database at all. */
+function isCorruption(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB');
+}
+
+function corrupt(file: string, detail: string, cause?: unknown): DwbError {
+  return new DwbError(
+    'DWB_STATE_CORRUPT',
+    `the state store ${file} is damaged (${detail}); it was not used, so nothing was read from it half-way.`,
+    {
+      cause,
+      fix: `Move it aside (mv ${file} ${file}.damaged, and its -wal and -shm files), keep it for analysis, and run \`device-writeback sync --full\`: it rebuilds the state from AD (which holds the anchors) and Entra ID, with no duplicate and no loss.`,
+    },
+  );
+}
+
+/** Creates the file readable by its owner only, or narrows an existing one (SQLite gives its -wal and -shm the same mode). */
+function ownerOnly(file: string): void {
+  if (!existsSync(file)) {
+    closeSync(openSync(file, 'a', 0o600));
+    return;
+  }
+  if ((statSync(file).mode & 0o077) !== 0) {
+    try {
+      chmodSync(file, 0o600);
+    } catch {
+      /* not ours to change (another user's store opened read-only): SQLite says so if it matters */
+    }
+  }
+}
 
 type Row = Record<string, unknown>;
 
@@ -107,27 +144,34 @@ export class SqliteStateStore implements StateStore {
         throw new DwbError('DWB_STATE_UNAVAILABLE', `cannot create ${dir}: ${causeText(err)}`);
       }
     }
-    const lock = options.writer ? takeWriterLock(file) : undefined;
-    let db: Database.Database;
+    const lock = options.writer ? takeWriterLock(file, options.command) : undefined;
+    let db: Database.Database | undefined;
     try {
+      ownerOnly(file);
       db = new Database(file);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
-      const version = migrate(db);
+      const version = Number(db.pragma('user_version', { simple: true }));
       if (version > SQLITE_SCHEMA_VERSION) {
-        db.close();
         throw new DwbError(
           'DWB_STATE_VERSION',
           `the state store ${file} has schema version ${version}, written by a newer device-writeback (this one reads up to version ${SQLITE_SCHEMA_VERSION}); it was not used.`,
         );
       }
+      const check = db.pragma('quick_check', { simple: true });
+      if (check !== 'ok')
+        throw corrupt(file, `SQLite's integrity check says: ${String(check).split('\n')[0]}`);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      migrate(db);
+      if (options.writer) closeInterruptedRuns(db);
     } catch (err) {
+      db?.close();
       lock?.release();
       if (err instanceof DwbError) throw err;
+      if (isCorruption(err)) throw corrupt(file, causeText(err), err);
       throw new DwbError('DWB_STATE_UNAVAILABLE', `cannot open the state store ${file}: ${causeText(err)}`);
     }
-    return new SqliteStateStore(file, db, lock);
+    return guarded(new SqliteStateStore(file, db, lock));
   }
 
   /** Prepared statements are cached: preparing one costs more than running it. */
@@ -566,4 +610,33 @@ export class SqliteStateStore implements StateStore {
       .pluck()
       .get() as string;
   }
+}
+
+/**
+ * The writer holds the lock: a run still "running" belongs to a process that ended before it
+ * (killed with -9, or the machine stopped), and is closed as interrupted.
+ */
+function closeInterruptedRuns(db: Database.Database): void {
+  db.prepare(
+    `UPDATE runs SET outcome = 'interrupted', finished_at = ?,
+       error = 'the process ended before the run finished (killed, or the machine stopped); the next run went on from the last committed watermark'
+     WHERE outcome = 'running'`,
+  ).run(new Date().toISOString());
+}
+
+/** The store, with a corruption met by any method reported as DWB_STATE_CORRUPT (never a crash half-way). */
+function guarded(store: SqliteStateStore): SqliteStateStore {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (typeof value !== 'function' || property === 'constructor') return value;
+      return (...args: unknown[]) => {
+        const result = (value as (...a: unknown[]) => unknown).apply(target, args);
+        if (!(result instanceof Promise)) return result;
+        return result.catch((err: unknown) => {
+          throw isCorruption(err) ? corrupt(target.location, causeText(err), err) : err;
+        });
+      };
+    },
+  });
 }
