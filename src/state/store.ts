@@ -97,6 +97,17 @@ export interface DeviceWrite {
   storedFingerprint?: number | null;
 }
 
+/** A deletion held back by the deletion threshold, until approved (approve-deletes, the console). */
+export interface HeldDeletion {
+  deviceId: string;
+  graphId: string | null;
+  dn: string;
+  reason: string;
+  heldAt: string;
+  /** When an administrator released it (it is made by the next pass), or null. */
+  approvedAt: string | null;
+}
+
 export interface UnmanagedObject {
   dn: string;
   deviceId: string | null;
@@ -179,6 +190,18 @@ export interface StateStore {
   requestRetry(key: string): Promise<boolean>;
   /** When a retry was last requested, by quarantine key. */
   retryRequests(): Promise<Map<string, string>>;
+
+  // --- the deletion threshold ---------------------------------------------------------------
+  /** Deletions made since `since` (ISO), counted against writeback.deleteThreshold. */
+  deletionsSince(since: string): Promise<number>;
+  recordDeletions(count: number, at?: Date): Promise<void>;
+  /** Replaces the held deletions (an approval of one still held is kept). */
+  holdDeletions(held: readonly Omit<HeldDeletion, 'heldAt' | 'approvedAt'>[]): Promise<void>;
+  heldDeletions(): Promise<HeldDeletion[]>;
+  /** Approves up to `max` held deletions (oldest first; all without max) and empties the window. */
+  approveDeletions(max?: number): Promise<HeldDeletion[]>;
+  /** Forgets held deletions that were made, and empties the window when `clearWindow`. */
+  deletionsDone(deviceIds: readonly string[], options?: { clearWindow?: boolean }): Promise<void>;
 
   // --- runs -----------------------------------------------------------------------------------
   startRun(mode: RunMode, dryRun: boolean): Promise<number>;

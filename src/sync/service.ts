@@ -97,7 +97,7 @@ export class WritebackService {
     if (this.lastCycle.summary?.thresholdStopped) {
       return {
         healthy: false,
-        reason: `deletions held back by writeback.deleteThreshold (${this.lastCycle.summary.deletionsHeld}); run "device-writeback sync --allow-deletes" after checking`,
+        reason: `deletions held back by writeback.deleteThreshold (${this.lastCycle.summary.deletionsHeld}); check why, then release them with "device-writeback approve-deletes" or the console`,
         ...base,
       };
     }

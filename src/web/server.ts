@@ -45,6 +45,7 @@ const NOTICES: Record<string, string> = {
   'retry-gone': 'That device is no longer in quarantine.',
   checks: 'The checks have run.',
   'signed-out': 'Signed out.',
+  approved: 'The held deletions are approved: the cycle that starts now makes them.',
 };
 
 type Form = Record<string, string | undefined>;
@@ -250,6 +251,13 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   );
   app.get('/checks', (req, reply) => send(req, reply, 'checks', checksPage(ctx, guard.csrfToken(req))));
 
+  app.post('/deletions/approve', async (req, reply) => {
+    if (!action(req, reply)) return reply;
+    const released = await session.store.approveDeletions();
+    logger().info({ released: released.length }, 'held deletions approved in the console');
+    service.requestRun();
+    return reply.redirect('/?notice=approved', 303);
+  });
   app.post('/run', (req, reply) => {
     if (!action(req, reply)) return reply;
     service.requestRun();

@@ -15,6 +15,7 @@ import type {
   DeviceError,
   DeviceSummary,
   DeviceWrite,
+  HeldDeletion,
   ObjectRecord,
   ObjectSummary,
   ObjectWrite,
@@ -435,6 +436,68 @@ export class SqliteStateStore implements StateStore {
       value: string;
     }[];
     return new Map(rows.map((r) => [r.key.slice('retry:'.length), r.value]));
+  }
+
+  // --- the deletion threshold ---------------------------------------------------------------
+
+  async deletionsSince(since: string): Promise<number> {
+    return (
+      this.stmt('SELECT COALESCE(SUM(count), 0) AS n FROM deletion_log WHERE at > ?').get(since) as {
+        n: number;
+      }
+    ).n;
+  }
+
+  async recordDeletions(count: number, at = new Date()): Promise<void> {
+    if (count <= 0) return;
+    this.stmt('INSERT INTO deletion_log(at, count) VALUES(?, ?)').run(at.toISOString(), count);
+  }
+
+  async holdDeletions(held: readonly Omit<HeldDeletion, 'heldAt' | 'approvedAt'>[]): Promise<void> {
+    const now = new Date().toISOString();
+    this.transaction(() => {
+      const keep = new Set(held.map((h) => h.deviceId.toLowerCase()));
+      for (const id of this.stmt('SELECT device_id FROM held_deletions').pluck().all() as string[])
+        if (!keep.has(id)) this.stmt('DELETE FROM held_deletions WHERE device_id = ?').run(id);
+      const upsert = this.stmt(
+        `INSERT INTO held_deletions(device_id, graph_id, dn, reason, held_at) VALUES(?, ?, ?, ?, ?)
+           ON CONFLICT(device_id) DO UPDATE SET graph_id = excluded.graph_id, dn = excluded.dn, reason = excluded.reason`,
+      );
+      for (const h of held) upsert.run(h.deviceId.toLowerCase(), h.graphId, h.dn, h.reason, now);
+    });
+  }
+
+  async heldDeletions(): Promise<HeldDeletion[]> {
+    return this.stmt(
+      `SELECT device_id AS deviceId, graph_id AS graphId, dn, reason, held_at AS heldAt, approved_at AS approvedAt
+       FROM held_deletions ORDER BY held_at, device_id`,
+    ).all() as HeldDeletion[];
+  }
+
+  async approveDeletions(max?: number): Promise<HeldDeletion[]> {
+    const now = new Date().toISOString();
+    return this.transaction(() => {
+      const pending = this.stmt(
+        `SELECT device_id FROM held_deletions WHERE approved_at IS NULL ORDER BY held_at, device_id LIMIT ?`,
+      )
+        .pluck()
+        .all(max ?? -1) as string[];
+      const approve = this.stmt('UPDATE held_deletions SET approved_at = ? WHERE device_id = ?');
+      for (const id of pending) approve.run(now, id);
+      this.stmt('DELETE FROM deletion_log').run();
+      return this.stmt(
+        `SELECT device_id AS deviceId, graph_id AS graphId, dn, reason, held_at AS heldAt, approved_at AS approvedAt
+         FROM held_deletions WHERE approved_at = ? ORDER BY held_at, device_id`,
+      ).all(now) as HeldDeletion[];
+    });
+  }
+
+  async deletionsDone(deviceIds: readonly string[], options: { clearWindow?: boolean } = {}): Promise<void> {
+    this.transaction(() => {
+      const del = this.stmt('DELETE FROM held_deletions WHERE device_id = ?');
+      for (const id of deviceIds) del.run(id.toLowerCase());
+      if (options.clearWindow) this.stmt('DELETE FROM deletion_log').run();
+    });
   }
 
   // --- runs -----------------------------------------------------------------------------------
