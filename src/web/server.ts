@@ -71,6 +71,7 @@ function healthBody(service: WritebackService): { status: number; body: Record<s
     body: {
       status: h.healthy ? 'ok' : 'unhealthy',
       reason: h.reason,
+      connected: h.connected,
       running: h.running,
       lastCycle: c
         ? {
@@ -95,19 +96,18 @@ function healthBody(service: WritebackService): { status: number; body: Record<s
 
 export async function startConsole(options: ConsoleOptions): Promise<RunningConsole> {
   const { service } = options;
-  const session = service.session;
-  const config = session.config;
+  const config = service.config;
   const token = options.token === null ? undefined : (options.token ?? config.web.token?.reveal());
   const address = assertListenAllowed(options.listen, token);
   const guard = new ConsoleGuard(token, address);
   const metrics = options.metrics ?? new WritebackMetrics();
-  metrics.bind({ store: session.store, health: () => service.health() });
-  const index = new DeviceIndex(session.store);
+  metrics.bind({ store: service.store, health: () => service.health() });
+  const index = new DeviceIndex(service.store);
   await index.warm();
   const ad = new AdExportTarget(config.ad, 1, metrics.ldapObserver);
   const ctx: ConsoleContext = {
     service,
-    session,
+    store: service.store,
     config,
     index,
     metrics,
@@ -147,7 +147,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
           section,
           body: page.body,
           notice,
-          container: session.container.containerDn,
+          container: service.session?.container.containerDn ?? 'not connected to the forest yet',
           signedIn,
         }),
       );
@@ -253,7 +253,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
 
   app.post('/deletions/approve', async (req, reply) => {
     if (!action(req, reply)) return reply;
-    const released = await session.store.approveDeletions();
+    const released = await service.store.approveDeletions();
     logger().info({ released: released.length }, 'held deletions approved in the console');
     service.requestRun();
     return reply.redirect('/?notice=approved', 303);
@@ -267,7 +267,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     const form = action(req, reply);
     if (!form) return reply;
     const key = form.key ?? '';
-    const marked = await session.store.requestRetry(key);
+    const marked = await service.store.requestRetry(key);
     if (marked) service.requestRun();
     const back = localPath(form.back, '/quarantine');
     return reply.redirect(

@@ -10,7 +10,7 @@ export async function overviewPage(
   csrf: string,
 ): Promise<{ title: string; body: SafeHtml }> {
   const health = ctx.service.health();
-  const store = ctx.session.store;
+  const store = ctx.store;
   const counts = await ctx.index.counts();
   const last = health.lastCycle;
   const s = last?.summary;
@@ -129,7 +129,7 @@ export async function overviewPage(
         ${ctx.config.writeback.fullEverySeconds} s, deletion threshold ${ctx.config.writeback.deleteThreshold}
       </dd>
       <dt>Device container</dt>
-      <dd class="mono">${ctx.session.container.containerDn}</dd>
+      <dd class="mono">${ctx.service.session?.container.containerDn ?? 'not connected to the forest yet'}</dd>
       <dt>Domain controller</dt>
       <dd class="mono">${ctx.config.ad.url}</dd>
       <dt>Connector account</dt>
