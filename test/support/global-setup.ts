@@ -62,7 +62,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     console.log(`[samba] templates provisioned in ${seconds(since)} s under ${root}`);
   };
   const database = async (): Promise<void> => {
-    if (pgUnavailable) return;
+    if (pgUnavailable) {
+      console.log(`[postgres] PostgreSQL tests will be skipped: ${pgUnavailable}`);
+      return;
+    }
     const since = Date.now();
     postgres = await startPostgres({ dir: path.join(postgresRoot, 'shared') });
     console.log(
