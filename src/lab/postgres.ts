@@ -348,7 +348,11 @@ export async function startPostgres(options: PostgresStartOptions): Promise<LabP
       '--wal-segsize=1',
     ],
     dir,
-  );
+  ).catch((err: Error) => {
+    if (/Permission denied/.test(err.message) && process.getuid?.() === 0)
+      err.message += `\nThe postgres user must be able to reach ${dir}: every folder above it needs o+x.`;
+    throw err;
+  });
   rmSync(pwFile, { force: true });
 
   const ca = createCertificateAuthority({
