@@ -1,15 +1,23 @@
 #!/usr/bin/env node
 // Installs what `npm test`, `npm run demo` and `npm run bench` need before they start:
-// Samba AD DC, ldap-utils and friends through apt-get (as root), Chromium for the browser tests,
-// and the npm packages through `npm ci` when node_modules is missing or older than the lockfile.
+// Samba AD DC, ldap-utils and friends, and the PostgreSQL server (state.postgres, SPEC §7) through
+// apt-get (as root), Chromium for the browser tests, and the npm packages through `npm ci` when
+// node_modules is missing or older than the lockfile.
 // Not root: prints exactly what to install and exits 1.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const forDemo = process.argv.includes('--demo');
+
+/** Debian installs each PostgreSQL major version's server under /usr/lib/postgresql/<major>/bin. */
+function postgresServerPaths() {
+  const base = '/usr/lib/postgresql';
+  const majors = existsSync(base) ? readdirSync(base) : [];
+  return majors.map((major) => path.join(base, major, 'bin', 'initdb'));
+}
 
 const debianPackages = [
   ['samba', ['/usr/sbin/samba']],
@@ -20,6 +28,7 @@ const debianPackages = [
   ['krb5-user', ['/usr/bin/kinit']],
   ['openssl', ['/usr/bin/openssl']],
   ['iproute2', ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip']],
+  ['postgresql', postgresServerPaths()],
   ...(forDemo ? [] : [['chromium', ['/usr/bin/chromium']]]),
 ];
 
