@@ -1,19 +1,16 @@
-// A worker thread of CloudDrs.deviceKeys: issues the certificates of its share of a large batch of
-// devices and writes each one's thumbprint and public-key hash into the shared result buffer.
+// A worker thread of CloudDrs.deviceKeys: takes chunks of a large batch of devices in turn with
+// the other threads, issues their certificates and writes each one's thumbprint and public-key
+// hash into the shared result buffer; then says it is done.
 import { workerData } from 'node:worker_threads';
-import { CloudDrs, type DrsWorkerTask } from './drs.js';
+import { CloudDrs, runDrsBatch, type DrsBatch } from './drs.js';
 
-const task = workerData as DrsWorkerTask;
-const status = new Int32Array(task.status);
+const batch = workerData as DrsBatch;
+const control = new Int32Array(batch.control);
 try {
-  const drs = CloudDrs.fromSecret(task.secret);
-  const out = new Uint8Array(task.out);
-  task.deviceIds.forEach((deviceId, i) => {
-    out.set(drs.deviceKeyBytes(deviceId, new Date(task.registered[i] ?? 0)), (task.offset + i) * 52);
-  });
-  Atomics.store(status, task.slot, 1);
+  runDrsBatch(CloudDrs.fromSecret(batch.secret), batch);
 } catch {
-  // The calling thread does this share itself.
-  Atomics.store(status, task.slot, -1);
+  // The chunk it held stays undone; the calling thread does it.
+} finally {
+  Atomics.add(control, 1, 1);
+  Atomics.notify(control, 1);
 }
-Atomics.notify(status, task.slot);

@@ -68,22 +68,39 @@ const P256_ORDER = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b
 const KEY_BYTES = 52;
 /** Below this many devices, starting a worker costs more than it saves. */
 const PARALLEL_THRESHOLD = 4000;
+/** Devices per chunk of a batch: small enough to share work evenly, large enough to be cheap. */
+const CHUNK = 200;
 const MAX_WORKERS = 3;
 const WORKER_TIMEOUT_MS = 300_000;
 const KEY_CACHE_SIZE = 10_000;
 
-/** What a worker thread is given (see drs-worker.ts). */
-export interface DrsWorkerTask {
+/** A batch of devices shared by the threads of {@link CloudDrs.deviceKeys} (see drs-worker.ts). */
+export interface DrsBatch {
   secret: string;
   deviceIds: string[];
   /** Registration times, epoch milliseconds. */
   registered: number[];
-  /** Index of the first device in `out`. */
-  offset: number;
+  /** KEY_BYTES per device: thumbprint, then public-key hash. */
   out: SharedArrayBuffer;
-  /** One int32 per share: 0 running, 1 done, -1 failed. */
-  status: SharedArrayBuffer;
-  slot: number;
+  /** Int32: the next chunk to take, how many workers are done, then a done flag per chunk. */
+  control: SharedArrayBuffer;
+}
+
+/** Takes chunks of the batch until there are none left; what every thread of a batch runs. */
+export function runDrsBatch(drs: CloudDrs, batch: DrsBatch): void {
+  const control = new Int32Array(batch.control);
+  const out = new Uint8Array(batch.out);
+  const chunks = control.length - 2;
+  for (let chunk = Atomics.add(control, 0, 1); chunk < chunks; chunk = Atomics.add(control, 0, 1)) {
+    const end = Math.min(batch.deviceIds.length, (chunk + 1) * CHUNK);
+    for (let i = chunk * CHUNK; i < end; i++) {
+      out.set(
+        drs.deviceKeyBytes(batch.deviceIds[i] ?? '', new Date(batch.registered[i] ?? 0)),
+        i * KEY_BYTES,
+      );
+    }
+    Atomics.store(control, 2 + chunk, 1);
+  }
 }
 
 function spareCores(): number {
@@ -270,60 +287,51 @@ export class CloudDrs {
   /**
    * The keys of many devices, in order. A large batch (seeding 100,000 devices) is shared with
    * worker threads, one per spare core: each certificate costs a signature and a key derivation,
-   * and they are independent. The calling thread takes a share too and waits for the others
-   * synchronously, so that seeding stays a synchronous call; a worker that fails, or cannot start,
-   * has its share done here instead.
+   * and they are independent. The batch is cut into chunks that every thread, this one included,
+   * takes in turn from a shared counter, so a thread slowed down by a busy machine simply takes
+   * fewer; this thread then waits for the others synchronously, so that seeding stays a
+   * synchronous call. A chunk left undone (a worker that failed or never started) is done here.
    */
   deviceKeys(devices: readonly { deviceId: string; registered: Date }[]): string[] {
-    const out = new Uint8Array(new SharedArrayBuffer(devices.length * KEY_BYTES));
-    const workers = devices.length >= PARALLEL_THRESHOLD ? spareCores() : 0;
-    const script = workers > 0 ? workerScript() : undefined;
-    const shares = script ? workers + 1 : 1;
-    const size = Math.ceil(devices.length / shares);
-    const status = new Int32Array(new SharedArrayBuffer(4 * shares));
-    const started: { slot: number; from: number; to: number; worker: Worker }[] = [];
-    for (let slot = 1; script && slot < shares; slot++) {
-      const from = slot * size;
-      const to = Math.min(devices.length, from + size);
-      if (from >= to) continue;
-      const task: DrsWorkerTask = {
-        secret: this.secret,
-        deviceIds: devices.slice(from, to).map((d) => d.deviceId),
-        registered: devices.slice(from, to).map((d) => d.registered.getTime()),
-        offset: from,
-        out: out.buffer as SharedArrayBuffer,
-        status: status.buffer as SharedArrayBuffer,
-        slot,
-      };
+    const chunks = Math.ceil(devices.length / CHUNK);
+    const shared: DrsBatch = {
+      secret: this.secret,
+      deviceIds: devices.map((d) => d.deviceId),
+      registered: devices.map((d) => d.registered.getTime()),
+      out: new SharedArrayBuffer(devices.length * KEY_BYTES),
+      // [next chunk to take, workers finished], then one done flag per chunk.
+      control: new SharedArrayBuffer(4 * (2 + chunks)),
+    };
+    const control = new Int32Array(shared.control);
+    const script = devices.length >= PARALLEL_THRESHOLD ? workerScript() : undefined;
+    const workers: Worker[] = [];
+    for (let i = 0; script && i < spareCores(); i++) {
       try {
-        const worker = new Worker(script, { workerData: task });
+        const worker = new Worker(script, { workerData: shared });
         worker.unref();
-        started.push({ slot, from, to, worker });
+        workers.push(worker);
       } catch {
-        // Done below, in this thread.
+        // Its chunks are taken by the others.
       }
     }
-    const own = (from: number, to: number): void => {
-      for (let i = from; i < to; i++) {
+    runDrsBatch(this, shared);
+    const deadline = Date.now() + WORKER_TIMEOUT_MS;
+    for (let finished = Atomics.load(control, 1); finished < workers.length && Date.now() < deadline;) {
+      Atomics.wait(control, 1, finished, 1000);
+      finished = Atomics.load(control, 1);
+    }
+    for (const worker of workers) void worker.terminate();
+    const out = new Uint8Array(shared.out);
+    for (let chunk = 0; chunk < chunks; chunk++) {
+      if (Atomics.load(control, 2 + chunk) === 1) continue;
+      for (let i = chunk * CHUNK; i < Math.min(devices.length, (chunk + 1) * CHUNK); i++) {
         const device = devices[i] as { deviceId: string; registered: Date };
         out.set(this.deviceKeyBytes(device.deviceId, device.registered), i * KEY_BYTES);
       }
-    };
-    own(0, Math.min(size, devices.length));
-    for (let slot = 1; slot < shares; slot++) {
-      const from = slot * size;
-      const to = Math.min(devices.length, from + size);
-      if (from >= to) continue;
-      const job = started.find((s) => s.slot === slot);
-      const deadline = Date.now() + WORKER_TIMEOUT_MS;
-      while (job && Atomics.load(status, slot) === 0 && Date.now() < deadline)
-        Atomics.wait(status, slot, 0, 1000);
-      if (Atomics.load(status, slot) !== 1) own(from, to);
-      if (job) void job.worker.terminate();
     }
     const keys: string[] = [];
     for (let i = 0; i < devices.length; i++) {
-      keys.push(keyFromBytes(Buffer.from(out.buffer, i * KEY_BYTES, KEY_BYTES)));
+      keys.push(keyFromBytes(Buffer.from(shared.out, i * KEY_BYTES, KEY_BYTES)));
     }
     return keys;
   }
