@@ -374,8 +374,11 @@ export function groupDeltaPage(
     done = cursor.cur === undefined && cursor.pos >= cursor.to;
   }
 
+  // As in Graph's examples, the first request's context names the selected properties; the pages
+  // that follow a link (whose token carries the selection) say just `#groups`.
+  const first = request.skiptoken === null && request.deltatoken === null;
   const body: Record<string, unknown> = {
-    '@odata.context': `${origin}/v1.0/$metadata#groups${cursor.sel?.length ? `(${cursor.sel.join(',')})` : ''}`,
+    '@odata.context': `${origin}/v1.0/$metadata#groups${first && cursor.sel?.length ? `(${cursor.sel.join(',')})` : ''}`,
   };
   if (done) {
     const token: GroupDeltaToken = {
