@@ -239,33 +239,33 @@ export class JournalPersistence implements StorePersistence {
 
   private readSnapshot(fold: Fold): void {
     const { lines, torn } = readLines(this.file);
+    const header = ((): Header | undefined => {
+      try {
+        const first = parse(lines[0] ?? torn ?? '');
+        return first.t === 'header' && (first as Header).format === FORMAT ? (first as Header) : undefined;
+      } catch {
+        return undefined;
+      }
+    })();
+    if (!header) throw dataError(this.file, 'is not an emulator data file');
+    if (header.version !== VERSION)
+      throw dataError(this.file, `was written by another version (format ${header.version})`);
     // A snapshot is written whole and renamed into place: a torn one is damage, not a kill.
     if (torn !== undefined) throw dataError(this.file, 'is truncated');
-    lines.forEach((line, i) => {
+    lines.slice(1).forEach((line, i) => {
       let record: JournalRecord | Header;
       try {
         record = parse(line);
       } catch {
-        throw dataError(
-          this.file,
-          i === 0 ? 'is not an emulator data file' : `has a damaged record on line ${i + 1}`,
-        );
+        throw dataError(this.file, `has a damaged record on line ${i + 2}`);
       }
-      if (i === 0) {
-        if (record.t !== 'header' || (record as Header).format !== FORMAT)
-          throw dataError(this.file, 'is not an emulator data file');
-        if ((record as Header).version !== VERSION)
-          throw dataError(this.file, `was written by another version (format ${(record as Header).version})`);
-        return;
-      }
-      if (record.t === 'header') throw dataError(this.file, `has a second header on line ${i + 1}`);
+      if (record.t === 'header') throw dataError(this.file, `has a second header on line ${i + 2}`);
       try {
         fold.apply(record);
       } catch (err) {
-        throw dataError(this.file, `is inconsistent on line ${i + 1}: ${(err as Error).message}`);
+        throw dataError(this.file, `is inconsistent on line ${i + 2}: ${(err as Error).message}`);
       }
     });
-    if (lines.length === 0) throw dataError(this.file, 'is empty');
   }
 
   /** Writes the fold as the new snapshot and empties the journal. */

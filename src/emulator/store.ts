@@ -172,6 +172,11 @@ export class DirectoryStore {
   deltaGeneration = 1;
   /** How many devices of the deterministic seed are in the directory. */
   seededDevices = 0;
+  /**
+   * The seed the directory was seeded with (undefined before the first seeding): a directory
+   * kept in a data file goes on with its own seed, whatever a later start asks for.
+   */
+  seedName: string | undefined;
   /** The cloud DRS that issued the registered devices' certificates. */
   drs: CloudDrs;
   /**
@@ -194,9 +199,13 @@ export class DirectoryStore {
   private readonly memberOf = new Map<string, Set<string>>();
   private persistence: StorePersistence | undefined;
 
+  /** Whether the DRS was given; else it follows the seed until the directory has a device. */
+  private readonly drsGiven: boolean;
+
   constructor(persistence?: StorePersistence, options: StoreOptions = {}) {
     this.storeId = randomUUID();
     this.drs = options.drs ?? CloudDrs.forSeed(DEFAULT_SEED);
+    this.drsGiven = options.drs !== undefined;
     const snapshot = persistence?.load();
     if (snapshot) this.restore(snapshot);
     this.persistence = persistence;
@@ -818,7 +827,11 @@ export class DirectoryStore {
   seed(count: number, options: SeedOptions = {}): { devicesAdded: number; usersAdded: number } {
     let devicesAdded = 0;
     let usersAdded = 0;
-    const seedOptions: SeedOptions = { ...options, drs: options.drs ?? this.drs };
+    if (count > 0) this.seedName ??= options.seed ?? DEFAULT_SEED;
+    // An empty directory takes the DRS of its seed, so that its devices are those of seededDevice().
+    if (count > 0 && !this.drsGiven && this.deviceOrder.length === 0)
+      this.drs = CloudDrs.forSeed(this.seedName ?? DEFAULT_SEED);
+    const seedOptions: SeedOptions = { ...options, seed: this.seedName, drs: options.drs ?? this.drs };
     this.write(() => {
       const userTotal = seededUserCount(count, seedOptions);
       const userIds: string[] = [];
@@ -1026,6 +1039,7 @@ export class DirectoryStore {
       seededDevices: String(this.seededDevices),
       drsSecret: this.drs.secret,
     };
+    if (this.seedName !== undefined) meta.seed = this.seedName;
     for (const [key, value] of Object.entries(meta)) this.persistence?.append({ t: 'meta', key, value });
   }
 
@@ -1034,6 +1048,7 @@ export class DirectoryStore {
     this.deltaGeneration = Number(snapshot.meta.deltaGeneration ?? 1);
     this.seededDevices = Number(snapshot.meta.seededDevices ?? 0);
     if (snapshot.meta.drsSecret) this.drs = CloudDrs.fromSecret(snapshot.meta.drsSecret);
+    this.seedName = snapshot.meta.seed;
     for (const { user } of [...snapshot.users].sort((a, b) => a.ordinal - b.ordinal)) {
       const complete = completeUser(user);
       this.userOrder.push(complete);

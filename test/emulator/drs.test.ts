@@ -190,6 +190,13 @@ describe('seeded and registered devices', () => {
     expect(seededDevices(0, 5, { seed: 'drs-test' }).map((d) => d.device)).toEqual(
       [0, 1, 2, 3, 4].map((i) => seededDevice(i, { seed: 'drs-test' }).device),
     );
+    // A store seeded with that seed (and no DRS of its own) has the same devices, keys included.
+    const store = new DirectoryStore();
+    store.seed(5, { seed: 'drs-test' });
+    expect(store.listDevices()).toEqual(
+      [0, 1, 2, 3, 4].map((i) => seededDevice(i, { seed: 'drs-test' }).device),
+    );
+    expect(store.drs.issuerCertificatePem).toBe(CloudDrs.forSeed('drs-test').issuerCertificatePem);
   });
 
   it('hand out their certificate from the store, which matches the key AD FS will look for', () => {
