@@ -190,15 +190,26 @@ function memberChanges(store: DirectoryStore, record: GroupRecord, from: number,
   return out;
 }
 
+/** Members to list in pages: only the slice a page carries is turned into JSON. */
+interface MemberList {
+  length: number;
+  slice(from: number, to: number): MemberDelta[];
+}
+
 /** Every current member, as `members@delta` lists them in a full read. */
-function allMembers(store: DirectoryStore, record: GroupRecord): MemberDelta[] {
-  const out: MemberDelta[] = [];
-  for (const id of record.members) {
-    store.membersWalked++;
-    const kind = store.kindOf(id);
-    if (kind) out.push({ '@odata.type': odataType[kind], id });
-  }
-  return out;
+function allMembers(store: DirectoryStore, record: GroupRecord): MemberList {
+  const ids = store.memberIds(record.group.id);
+  return {
+    length: ids.length,
+    slice: (from, to) => {
+      const out: MemberDelta[] = [];
+      for (const id of ids.slice(from, to)) {
+        const kind = store.kindOf(id);
+        if (kind) out.push({ '@odata.type': odataType[kind], id });
+      }
+      return out;
+    },
+  };
 }
 
 function properties(record: GroupRecord, selected: readonly string[]): Record<string, unknown> {
@@ -300,7 +311,7 @@ export function groupDeltaPage(
   const value: Record<string, unknown>[] = [];
   let budget = request.membersPerPage;
   /** Adds an item with its members from the cursor's offset; false when the page is full. */
-  const emit = (item: Record<string, unknown>, members: MemberDelta[] | undefined): boolean => {
+  const emit = (item: Record<string, unknown>, members: MemberList | undefined): boolean => {
     if (!members || members.length === 0) {
       value.push(item);
       cursor.mo = 0;

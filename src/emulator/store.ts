@@ -197,6 +197,7 @@ export class DirectoryStore {
   private readonly groupLog: GroupChangeEntry[] = [];
   /** Object id -> ids of the (active) groups it is a direct member of. */
   private readonly memberOf = new Map<string, Set<string>>();
+  private readonly memberIdCache = new WeakMap<GroupRecord, string[]>();
   private persistence: StorePersistence | undefined;
 
   /** Whether the DRS was given; else it follows the seed until the directory has a device. */
@@ -374,6 +375,22 @@ export class DirectoryStore {
     if (this.usersById.has(key)) return 'user';
     if (this.groupsById.has(key)) return 'group';
     return undefined;
+  }
+
+  /**
+   * The ids of a group's direct members, in the order they were added: built once per change of
+   * the membership, so that paging through a large group (groups/delta, 1,000 members a page)
+   * does not walk the whole group for every page.
+   */
+  memberIds(groupId: string): readonly string[] {
+    const record = this.requireGroup(groupId);
+    let ids = this.memberIdCache.get(record);
+    if (!ids) {
+      this.membersWalked += record.members.size;
+      ids = [...record.members];
+      this.memberIdCache.set(record, ids);
+    }
+    return ids;
   }
 
   /** A group's direct members that can be listed, in the order they were added. */
@@ -986,6 +1003,7 @@ export class DirectoryStore {
     seq = this.groupLog.length + 1,
   ): void {
     const groupId = record.group.id;
+    this.memberIdCache.delete(record);
     if (added) {
       record.members.add(memberId);
       let groups = this.memberOf.get(memberId);
