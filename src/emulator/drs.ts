@@ -383,8 +383,12 @@ export class CloudDrs {
         'buffer',
       );
       const scalar = digest.subarray(0, 32);
-      const value = BigInt(`0x${scalar.toString('hex')}`);
-      if (value > 0n && value < P256_ORDER) return { scalar, serial: serialFrom(digest.subarray(32, 48)) };
+      // Below the order for sure when the first byte is (the order begins 0xff); else compare.
+      const valid =
+        (scalar[0] ?? 0xff) < 0xff
+          ? scalar.some((byte) => byte !== 0)
+          : BigInt(`0x${scalar.toString('hex')}`) < P256_ORDER;
+      if (valid) return { scalar, serial: serialFrom(digest.subarray(32, 48)) };
     }
   }
 

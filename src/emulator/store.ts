@@ -157,6 +157,8 @@ function now(): string {
 }
 
 const knownDeviceProperties = new Set<string>(deviceProperties);
+/** Seeded devices made (and their certificates issued) at a time: bounds the memory seeding takes. */
+const SEED_BATCH = 25_000;
 const knownGroupProperties = new Set<string>(groupProperties);
 
 function duplicateReference(property: string): GraphError {
@@ -861,8 +863,14 @@ export class DirectoryStore {
       }
       const from = this.seededDevices;
       const added: { index: number; device: EmulatedDevice }[] = [];
-      if (count > from) {
-        const batch = seededDevices(from, count, seedOptions, (j) => userIds[j]);
+      // In batches: their certificates are issued together (in parallel), a batch at a time.
+      for (let start = from; start < count; start += SEED_BATCH) {
+        const batch = seededDevices(
+          start,
+          Math.min(count, start + SEED_BATCH),
+          seedOptions,
+          (j) => userIds[j],
+        );
         batch.forEach(({ device, ownerUserIndex }, i) => {
           if (this.devicesById.has(device.id)) return;
           const owner = ownerUserIndex === undefined ? undefined : userIds[ownerUserIndex];
@@ -870,7 +878,7 @@ export class DirectoryStore {
             registeredOwners: owner ? [owner] : [],
             registeredUsers: owner ? [owner] : [],
           });
-          added.push({ index: from + i, device });
+          added.push({ index: start + i, device });
           devicesAdded++;
         });
       }
