@@ -665,13 +665,8 @@ export class GraphService {
         if (!reference)
           throw badRequest("The request body must contain '@odata.id' naming the directory object to add.");
         // https://graph.microsoft.com/v1.0/directoryObjects/{id} (or /users/{id})
-        const userId =
-          reference
-            .replace(/[?#].*$/, '')
-            .replace(/\/$/, '')
-            .split('/')
-            .pop() ?? '';
-        const user = this.store.userRecord(decodeURIComponent(userId));
+        const userId = referencedId(reference);
+        const user = this.store.userRecord(userId);
         if (!user) throw notFound(userId);
         this.store.addRelation(requireDevice(ctx).device.id, relation, user.id);
         return { status: 204, headers: {} };
@@ -868,11 +863,12 @@ export class GraphService {
       permissions: [Permission.readGroups],
       handle: (ctx) => {
         rejectOptions(ctx.query, ['$orderby', '$search', '$expand', '$skip', '$filter']);
-        // As documented, an OData cast (like $count) is an advanced query on directory objects.
-        if (cast || count) requireEventualConsistency(ctx);
-        if (cast && !count && !this.countRequested(ctx))
+        // A cast of transitiveMembers is an advanced query (ConsistencyLevel and $count), as
+        // documented and as Graph answers; a cast of members is not. $count always is.
+        if (count || (cast && transitive)) requireEventualConsistency(ctx);
+        if (cast && transitive && !count && !this.countRequested(ctx))
           throw badRequest(
-            'OData casts on directory object collections need $count=true and ConsistencyLevel: eventual.',
+            'OData casts of transitiveMembers need $count=true and ConsistencyLevel: eventual.',
             'Request_UnsupportedQuery',
           );
         const group = requireGroup(ctx);
@@ -983,7 +979,7 @@ export class GraphService {
         const device = requireDevice(ctx);
         const groups = transitive
           ? this.store.transitiveMemberOf(device.device.id)
-          : this.directGroupsOf(device.device.id);
+          : this.store.memberOfGroups(device.device.id);
         if (count) return textCount(groups.length);
         const select = parseSelect(
           ctx.query.get('$select'),
@@ -1007,15 +1003,6 @@ export class GraphService {
         );
       },
     };
-  }
-
-  private directGroupsOf(objectId: string): GroupRecord[] {
-    const out: GroupRecord[] = [];
-    for (let i = 0; i < this.store.groupOrdinalCount; i++) {
-      const record = this.store.groupRecordAt(i);
-      if (record?.state === 'active' && record.members.has(objectId)) out.push(record);
-    }
-    return out;
   }
 
   /** The ids in `members@odata.bind` (at most 20), each an existing directory object. */

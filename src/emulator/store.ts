@@ -430,6 +430,16 @@ export class DirectoryStore {
     return out;
   }
 
+  /** The (active) groups an object is a direct member of. */
+  memberOfGroups(objectId: string): GroupRecord[] {
+    const out: GroupRecord[] = [];
+    for (const groupId of this.memberOf.get(objectId.toLowerCase()) ?? []) {
+      const group = this.groupsById.get(groupId);
+      if (group?.state === 'active') out.push(group);
+    }
+    return out;
+  }
+
   /** The groups an object is a member of, directly or through nested groups, each once. */
   transitiveMemberOf(objectId: string): GroupRecord[] {
     const start = objectId.toLowerCase();

@@ -191,8 +191,11 @@ describe('GET /v1.0/groups/{id} and members', () => {
     expect(devices.json['@odata.context']).toBe(`${emulator.url}/v1.0/$metadata#devices`);
     expect(devices.json['@odata.count']).toBe(3);
     expect(devices.json.value?.[0]?.['@odata.type']).toBeUndefined();
+    // A cast of members is a plain query; of transitiveMembers, an advanced one.
+    const plainCast = await get(`/v1.0/groups/${seeded.scope}/members/microsoft.graph.device?$select=id`);
+    expect(plainCast.json.value).toEqual([7, 32, 57].map((i) => ({ id: deviceAt(i).id })));
     expectGraphError(
-      await get(`/v1.0/groups/${seeded.scope}/members/microsoft.graph.device`),
+      await get(`/v1.0/groups/${seeded.scope}/transitiveMembers/microsoft.graph.device`),
       400,
       'Request_UnsupportedQuery',
     );
