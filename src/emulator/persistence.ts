@@ -21,6 +21,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { DwbError } from '../errors.js';
+import { completeDevice, completeGroup, completeUser } from './model.js';
 import type { JournalRecord, StorePersistence, StoreSnapshot } from './store.js';
 
 const FORMAT = 'device-writeback-emulator';
@@ -36,6 +37,52 @@ interface Header {
 
 /** Ends the records of one write in the journal. */
 const COMMIT = '{"t":"commit"}\n';
+
+/** Properties whose value, when missing, the store restores as null (see completeDevice & co). */
+const nullByDefault = {
+  device: nullKeys(completeDevice({ id: 'x', deviceId: 'x', displayName: 'x' })),
+  user: nullKeys(completeUser({ id: 'x', userPrincipalName: 'x' })),
+  group: nullKeys(completeGroup({ id: 'x', displayName: 'x' })),
+};
+
+function nullKeys(object: object): Set<string> {
+  return new Set(
+    Object.entries(object)
+      .filter(([, value]) => value === null)
+      .map(([key]) => key),
+  );
+}
+
+/** An object without the nulls its type restores by itself, and without all-null extension attributes. */
+function withoutDefaults(object: object, nullable: Set<string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(object)) {
+    if (value === null && nullable.has(key)) continue;
+    if (
+      key === 'extensionAttributes' &&
+      value &&
+      typeof value === 'object' &&
+      Object.values(value).every((v) => v === null)
+    )
+      continue;
+    out[key] = value;
+  }
+  return out;
+}
+
+/** A record as written: directory objects without what restoring them adds back (a third of a device). */
+function serialize(record: JournalRecord): string {
+  switch (record.t) {
+    case 'device':
+      return JSON.stringify({ ...record, device: withoutDefaults(record.device, nullByDefault.device) });
+    case 'user':
+      return JSON.stringify({ ...record, user: withoutDefaults(record.user, nullByDefault.user) });
+    case 'group':
+      return JSON.stringify({ ...record, group: withoutDefaults(record.group, nullByDefault.group) });
+    default:
+      return JSON.stringify(record);
+  }
+}
 
 function dataError(file: string, problem: string): DwbError {
   return new DwbError('DWB_EMULATOR_DATA', `The emulator data file ${file} ${problem}.`);
@@ -197,7 +244,7 @@ export class JournalPersistence implements StorePersistence {
   }
 
   append(record: JournalRecord): void {
-    const line = `${JSON.stringify(record)}\n`;
+    const line = `${serialize(record)}\n`;
     this.pending.push(line);
     this.pendingBytes += line.length;
     if (this.depth === 0) this.commit();
@@ -276,7 +323,7 @@ export class JournalPersistence implements StorePersistence {
       const header: Header = { t: 'header', format: FORMAT, version: VERSION };
       let chunk = `${JSON.stringify(header)}\n`;
       for (const record of fold.records()) {
-        chunk += `${JSON.stringify(record)}\n`;
+        chunk += `${serialize(record)}\n`;
         if (chunk.length >= WRITE_CHUNK) {
           writeAll(fd, Buffer.from(chunk, 'utf8'));
           chunk = '';
