@@ -317,11 +317,13 @@ export function groupDeltaPage(
       cursor.mo = 0;
       return true;
     }
-    const slice = members.slice(cursor.mo, cursor.mo + budget);
-    budget -= slice.length;
-    value.push({ ...item, 'members@delta': slice });
-    if (cursor.mo + slice.length < members.length) {
-      cursor.mo += slice.length;
+    // (A group that lost members since the last page may now end before the offset.)
+    const start = Math.min(cursor.mo, members.length);
+    const end = Math.min(members.length, start + budget);
+    budget -= end - start;
+    value.push({ ...item, 'members@delta': members.slice(start, end) });
+    if (end < members.length) {
+      cursor.mo = end;
       return false;
     }
     cursor.mo = 0;
