@@ -525,7 +525,8 @@ class DeviceTemplate {
 function utcTime(date: Date): string | undefined {
   const year = date.getUTCFullYear();
   if (year < 1950 || year >= 2050) return undefined;
-  return `${date.toISOString().slice(2, 19).replace(/[-T:]/g, '')}Z`;
+  const two = (n: number): string => (n < 10 ? `0${n}` : String(n));
+  return `${two(year % 100)}${two(date.getUTCMonth() + 1)}${two(date.getUTCDate())}${two(date.getUTCHours())}${two(date.getUTCMinutes())}${two(date.getUTCSeconds())}Z`;
 }
 
 /** A positive 16-byte serial number that DER keeps at 16 bytes. */
