@@ -155,6 +155,10 @@ export const errorCatalog = {
     exit: ExitCode.failure,
     fix: 'Install the missing packages listed above, then run again.',
   },
+  DWB_EMULATOR_DATA: {
+    exit: ExitCode.failure,
+    fix: 'Move the file (and its .journal) aside and start again: the emulator then starts an empty directory, or seeds a new one with --devices. Files of another version are not converted.',
+  },
   DWB_NOT_FOUND: { exit: ExitCode.failure, fix: 'Check the identifier and try again.' },
   DWB_INTERNAL: {
     exit: ExitCode.failure,
