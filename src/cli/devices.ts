@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { locateDeviceContainer } from '../ad/device-container.js';
 import { listContainer } from '../ad/inventory.js';
 import { openConnectorSession } from '../ad/settings.js';
-import { openStateStore, refusePostgres } from '../state/open.js';
+import { openStateStore } from '../state/open.js';
 import type { StateStore } from '../state/store.js';
 import { action, out, outJson, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
 import { ageText } from './status.js';
@@ -23,7 +23,6 @@ export function register(program: Command): void {
   command.action(
     action<DevicesFlags>(async (opts) => {
       const config = readConfig(opts);
-      refusePostgres(config);
       const conn = await openConnectorSession(config.ad);
       let store: StateStore | undefined;
       try {

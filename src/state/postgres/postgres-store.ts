@@ -1,0 +1,960 @@
+// The shared state store: PostgreSQL, for a group of `run` instances with active/passive failover
+// (SPEC §7). Implements StateStore with the SQLite store's data and rules; all of its SQL is here
+// and in schema.ts and group-sql.ts.
+//
+// Every method that takes a list does its work in one statement (unnest of arrays, = ANY), so a
+// 100,000-device pass costs a round trip per batch, not per device. Every write of the engine is
+// one transaction that first calls fence(epoch, holder): a commit of an instance that no longer
+// leads fails (DWB_STATE_FENCED). Two writes are not the engine's and are never fenced, so that a
+// standby's console and approve-deletes can record them for the leader: an approval of held
+// deletions and a retry request. After each commit the change sequence is bumped (the console's
+// change stamp). At open, the store is migrated, refused when a newer version wrote it
+// (DWB_STATE_VERSION) and refused when one of its tables is missing (DWB_STATE_CORRUPT); an error
+// the server reports as data corruption (SQLSTATE class XX) is DWB_STATE_CORRUPT too.
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import pg from 'pg';
+import type { CloudDevice, DeviceRelations } from '../../entra/types.js';
+import { DwbError, causeText } from '../../errors.js';
+import { logger } from '../../log.js';
+import { fingerprint } from '../fingerprint.js';
+import { GroupMembership, fencedError, type MemberIdentity } from '../group.js';
+import { fromLease } from '../lease.js';
+import type {
+  DeviceError,
+  DeviceSummary,
+  DeviceWrite,
+  GroupMember,
+  HeldDeletion,
+  LeaderTerm,
+  ObjectRecord,
+  ObjectSummary,
+  ObjectWrite,
+  OpenOptions,
+  QuarantineEntry,
+  QuarantineIssue,
+  RecentDeviceError,
+  RunMode,
+  RunOutcome,
+  RunRecord,
+  RunResult,
+  StateStore,
+  StoreCounts,
+  StoredDevice,
+  UnmanagedObject,
+  Watermark,
+} from '../store.js';
+import { PostgresGroupBackend } from './group-sql.js';
+import {
+  FENCED_SQLSTATE,
+  POSTGRES_SCHEMA,
+  POSTGRES_SCHEMA_VERSION,
+  POSTGRES_TABLES,
+  migrate,
+  readSchemaState,
+} from './schema.js';
+import { postgresSettings, type PostgresSettings } from './settings.js';
+
+type Row = Record<string, unknown>;
+
+/** int8 (bigint, count(*)) as a number: every one of ours is below 2^53 (fingerprints included). */
+const TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === 20
+      ? (v: string) => Number(v)
+      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+/** The console's change feed reads this far back before its mark: commits land out of order. */
+const FEED_OVERLAP_MS = 5000;
+
+/** PostgreSQL's text cannot hold NUL: a value from the cloud or the directory that has one keeps a U+FFFD. */
+function clean(value: string): string;
+function clean(value: string | null | undefined): string | null;
+function clean(value: string | null | undefined): string | null {
+  if (value === null || value === undefined) return null;
+  return value.includes('\u0000') ? value.replace(/\u0000/g, '\ufffd') : value;
+}
+
+const iso = (value: unknown): string =>
+  value instanceof Date ? value.toISOString() : value === null || value === undefined ? '' : String(value);
+
+const DB_NOW_ISO = `to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+function parse<T>(json: string | null): T | null {
+  if (!json) return null;
+  try {
+    return JSON.parse(json) as T;
+  } catch {
+    return null;
+  }
+}
+
+/** Keeps the last of several entries with the same key (an upsert cannot touch one row twice). */
+function lastByKey<T>(items: readonly T[], key: (item: T) => string): T[] {
+  const map = new Map<string, T>();
+  for (const item of items) {
+    const k = key(item);
+    map.delete(k);
+    map.set(k, item);
+  }
+  return [...map.values()];
+}
+
+function toRun(r: Row): RunRecord {
+  return {
+    id: Number(r.id),
+    startedAt: r.started_at as string,
+    finishedAt: (r.finished_at as string | null) ?? null,
+    mode: r.mode as RunMode,
+    dryRun: r.dry_run === true,
+    created: Number(r.created),
+    updated: Number(r.updated),
+    deleted: Number(r.deleted),
+    unchanged: Number(r.unchanged),
+    quarantined: Number(r.quarantined),
+    adopted: Number(r.adopted ?? 0),
+    outcome: r.outcome as RunOutcome,
+    error: (r.error as string | null) ?? null,
+    durationMs: r.duration_ms === null || r.duration_ms === undefined ? null : Number(r.duration_ms),
+  };
+}
+
+function toObject(r: Row): ObjectRecord {
+  return {
+    deviceId: r.device_id as string,
+    graphId: r.graph_id as string,
+    dn: r.dn as string,
+    objectGuid: (r.object_guid as string | null) ?? null,
+    hash: r.hash as string,
+    lastSyncedAt: r.last_synced_at as string,
+  };
+}
+
+function toQuarantineEntry(r: Row): QuarantineEntry {
+  return {
+    key: r.key as string,
+    graphId: (r.graph_id as string | null) ?? null,
+    deviceId: (r.device_id as string | null) ?? null,
+    displayName: (r.display_name as string | null) ?? null,
+    code: r.code as string,
+    message: r.message as string,
+    firstSeen: r.first_seen as string,
+    lastSeen: r.last_seen as string,
+    attempts: Number(r.attempts),
+  };
+}
+
+const OBJECT_COLUMNS = 'device_id, graph_id, dn, object_guid, hash, last_synced_at';
+const HELD_COLUMNS =
+  'device_id AS "deviceId", graph_id AS "graphId", dn, reason, held_at AS "heldAt", approved_at AS "approvedAt"';
+
+/** The PostgreSQL errors of a broken connection or a server going away (not the query's fault). */
+function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (code.startsWith('08') || code.startsWith('57P') || code.startsWith('E')))
+    return true;
+  return /Connection terminated|connection closed|not queryable|timeout|ECONN|socket/i.test(causeText(err));
+}
+
+/** A store error as the user's error: damaged, fenced, or unreachable. */
+export function storeError(err: unknown, location: string): unknown {
+  if (err instanceof DwbError) return err;
+  const code = (err as { code?: unknown }).code;
+  if (code === FENCED_SQLSTATE)
+    return fencedError(
+      `a commit to the state store ${location} was refused: this instance no longer leads its group (${causeText(err)}).`,
+    );
+  if (
+    typeof code === 'string' &&
+    (code.startsWith('XX') || code === '42P01' || code === '42703' || code === '3F000')
+  )
+    return damaged(location, causeText(err), err);
+  return new DwbError(
+    'DWB_STATE_UNAVAILABLE',
+    `the PostgreSQL state store ${location} ${isConnectionError(err) ? 'cannot be reached' : 'refused a request'}: ${causeText(err)}`,
+    { cause: err },
+  );
+}
+
+function damaged(location: string, detail: string, cause?: unknown): DwbError {
+  return new DwbError(
+    'DWB_STATE_CORRUPT',
+    `the PostgreSQL state store ${location} is damaged (${detail}); it was not used, so nothing was read from it half-way.`,
+    {
+      cause,
+      fix: `Keep it for analysis (ALTER SCHEMA ${POSTGRES_SCHEMA} RENAME TO ${POSTGRES_SCHEMA}_damaged), or drop it (DROP SCHEMA ${POSTGRES_SCHEMA} CASCADE), then run \`device-writeback sync --full\`: it rebuilds the state from AD (which holds the anchors) and Entra ID, with no duplicate and no loss.`,
+    },
+  );
+}
+
+/** The application name of every session of this process: a DBA sees who is connected. */
+export function applicationName(command: string, pid = process.pid): string {
+  return `device-writeback ${command} ${pid}`.slice(0, 63);
+}
+
+export class PostgresStateStore implements StateStore {
+  private constructor(
+    readonly location: string,
+    private readonly pool: pg.Pool,
+    readonly group: GroupMembership | undefined,
+  ) {}
+
+  /**
+   * Opens the store (creating and migrating its tables). `writer: true` joins the group of the
+   * store as its leader (or, with `standby`, as a standby while another leads).
+   */
+  static async open(url: string, options: OpenOptions): Promise<PostgresStateStore> {
+    const settings = postgresSettings(url);
+    const location = settings.location;
+    const command = options.command ?? (options.writer ? 'sync' : 'reader');
+    const clientConfig: pg.ClientConfig = {
+      ...settings.client,
+      application_name: applicationName(command),
+      options: `-c search_path=${POSTGRES_SCHEMA}`,
+      types: TYPES,
+    };
+    const pool = new pg.Pool({ ...clientConfig, max: 5, idleTimeoutMillis: 30_000 });
+    // A pooled session that the server ends while idle is dropped by the pool; nothing else to do.
+    pool.on('error', (err) => logger().debug({ cause: causeText(err) }, 'a state store session ended'));
+    let group: GroupMembership | undefined;
+    try {
+      await prepare(pool, location);
+      if (options.writer) {
+        const lease = options.lease ?? fromLease(13_250, 10_250);
+        const me: MemberIdentity = {
+          instanceId: randomBytes(8).toString('hex'),
+          host: os.hostname(),
+          pid: process.pid,
+          command,
+          startedAt: new Date().toISOString(),
+        };
+        const bump = async (): Promise<void> => void (await pool.query("SELECT nextval('change_seq')"));
+        const backend = new PostgresGroupBackend(
+          // the loop's own session: a renewal answered later than the lease is of no use
+          { ...clientConfig, query_timeout: lease.leaseMs },
+          (sql, params) => pool.query(sql, params),
+          bump,
+        );
+        group = new GroupMembership(backend, me, lease, { standby: options.standby ?? false, location });
+        await group.start();
+      }
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw storeError(err, location);
+    }
+    return new PostgresStateStore(location, pool, group);
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.group?.close();
+    } finally {
+      await this.pool.end().catch(() => undefined);
+    }
+  }
+
+  // --- plumbing ---------------------------------------------------------------------------------
+
+  private async read(sql: string, params: unknown[] = []): Promise<Row[]> {
+    try {
+      return (await this.pool.query<Row>(sql, params)).rows;
+    } catch (err) {
+      throw storeError(err, this.location);
+    }
+  }
+
+  private async readArrays<T extends unknown[]>(sql: string, params: unknown[] = []): Promise<T[]> {
+    try {
+      return (await this.pool.query<T>({ text: sql, values: params, rowMode: 'array' })).rows;
+    } catch (err) {
+      throw storeError(err, this.location);
+    }
+  }
+
+  /**
+   * One transaction. Fenced (the engine's writes): it first checks that this instance still holds
+   * the lease's epoch, and fails with DWB_STATE_FENCED when it does not.
+   */
+  private async write<T>(body: (client: pg.PoolClient) => Promise<T>, fenced = true): Promise<T> {
+    let begin = 'BEGIN';
+    if (fenced) {
+      const token = this.group?.fenceToken();
+      if (!token) {
+        throw fencedError(
+          this.group
+            ? `this instance no longer leads its group, so its commits to ${this.location} are refused.`
+            : `the state store ${this.location} was opened read-only, so it takes no writes of the engine.`,
+        );
+      }
+      if (!/^[0-9a-f]+$/.test(token.holder)) throw new Error('unexpected instance id');
+      begin = `BEGIN; SELECT fence(${Number(token.epoch)}, '${token.holder}')`;
+    }
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw storeError(err, this.location);
+    }
+    let broken: unknown;
+    try {
+      await client.query(begin);
+      const result = await body(client);
+      await client.query("COMMIT; SELECT nextval('change_seq')");
+      return result;
+    } catch (err) {
+      if (isConnectionError(err)) broken = err;
+      else await client.query('ROLLBACK').catch((e: unknown) => (broken = e));
+      throw storeError(err, this.location);
+    } finally {
+      client.release(broken instanceof Error ? broken : broken ? true : undefined);
+    }
+  }
+
+  // --- watermark ------------------------------------------------------------------------------
+
+  async watermark(): Promise<Watermark> {
+    const rows = await this.read(
+      "SELECT key, value FROM meta WHERE key IN ('deltaLink', 'watermarkAt', 'lastFullAt')",
+    );
+    const value = (key: string): string | undefined =>
+      rows.find((r) => r.key === key)?.value as string | undefined;
+    const out: Watermark = {};
+    const deltaLink = value('deltaLink');
+    const committedAt = value('watermarkAt');
+    const lastFullAt = value('lastFullAt');
+    if (deltaLink !== undefined) out.deltaLink = deltaLink;
+    if (committedAt !== undefined) out.committedAt = committedAt;
+    if (lastFullAt !== undefined) out.lastFullAt = lastFullAt;
+    return out;
+  }
+
+  async commitWatermark(deltaLink: string, mode: RunMode, at = new Date()): Promise<void> {
+    const keys = ['deltaLink', 'watermarkAt'];
+    const values = [clean(deltaLink), at.toISOString()];
+    if (mode === 'full') {
+      keys.push('lastFullAt');
+      values.push(at.toISOString());
+    }
+    await this.write((c) =>
+      c.query(
+        `INSERT INTO meta (key, value) SELECT * FROM unnest($1::text[], $2::text[])
+           ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+        [keys, values],
+      ),
+    );
+  }
+
+  // --- last known cloud state -------------------------------------------------------------------
+
+  async getDevices(graphIds: readonly string[]): Promise<Map<string, StoredDevice>> {
+    const out = new Map<string, StoredDevice>();
+    if (graphIds.length === 0) return out;
+    const rows = await this.readArrays<[string, CloudDevice, DeviceRelations | null]>(
+      'SELECT graph_id, json, relations FROM devices WHERE graph_id = ANY($1::text[])',
+      [graphIds.map((id) => clean(id))],
+    );
+    for (const [graphId, device, relations] of rows)
+      out.set(graphId, { device, relations: relations ?? null });
+    return out;
+  }
+
+  async findDeviceByDeviceId(deviceId: string): Promise<StoredDevice | undefined> {
+    const [row] = await this.readArrays<[CloudDevice, DeviceRelations | null]>(
+      'SELECT json, relations FROM devices WHERE device_id = $1 LIMIT 1',
+      [clean(deviceId.toLowerCase())],
+    );
+    return row ? { device: row[0], relations: row[1] ?? null } : undefined;
+  }
+
+  async deviceFingerprints(): Promise<Map<string, number | null>> {
+    const rows = await this.readArrays<[string, number | null]>('SELECT graph_id, fp FROM devices');
+    return new Map(rows);
+  }
+
+  async putDevices(writes: readonly DeviceWrite[], now?: string): Promise<number> {
+    const ids: string[] = [];
+    const deviceIds: (string | null)[] = [];
+    const json: string[] = [];
+    const relations: (string | null)[] = [];
+    const fps: number[] = [];
+    for (const { device, relations: r, storedFingerprint } of lastByKey(writes, (w) => w.device.id)) {
+      const fp = fingerprint(device, r);
+      if (storedFingerprint === fp) continue;
+      ids.push(clean(device.id));
+      deviceIds.push(clean(device.deviceId?.toLowerCase() ?? null));
+      json.push(JSON.stringify(device));
+      relations.push(r ? JSON.stringify(r) : null);
+      fps.push(fp);
+    }
+    if (ids.length === 0) return 0;
+    return this.write(async (c) => {
+      const result = await c.query(
+        `INSERT INTO devices (graph_id, device_id, json, relations, updated_at, fp)
+         SELECT g, d, j, r, COALESCE($5, ${DB_NOW_ISO}), f
+           FROM unnest($1::text[], $2::text[], $3::json[], $4::json[], $6::bigint[]) AS u(g, d, j, r, f)
+         ON CONFLICT (graph_id) DO UPDATE SET device_id = excluded.device_id, json = excluded.json,
+           relations = excluded.relations, updated_at = excluded.updated_at, fp = excluded.fp
+         WHERE devices.fp IS DISTINCT FROM excluded.fp`,
+        [ids, deviceIds, json, relations, now ?? null, fps],
+      );
+      return result.rowCount ?? 0;
+    });
+  }
+
+  async deleteDevices(graphIds: readonly string[]): Promise<void> {
+    if (graphIds.length === 0) return;
+    await this.write((c) =>
+      c.query('DELETE FROM devices WHERE graph_id = ANY($1::text[])', [graphIds.map((id) => clean(id))]),
+    );
+  }
+
+  // --- object map -----------------------------------------------------------------------------
+
+  async getObjects(deviceIds: readonly string[]): Promise<Map<string, ObjectRecord>> {
+    const out = new Map<string, ObjectRecord>();
+    if (deviceIds.length === 0) return out;
+    const rows = await this.read(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE device_id = ANY($1::text[])`, [
+      deviceIds.map((id) => clean(id.toLowerCase())),
+    ]);
+    for (const r of rows) out.set(r.device_id as string, toObject(r));
+    return out;
+  }
+
+  async getObjectsByGraphId(graphIds: readonly string[]): Promise<Map<string, ObjectRecord>> {
+    const out = new Map<string, ObjectRecord>();
+    if (graphIds.length === 0) return out;
+    const rows = await this.read(
+      `SELECT DISTINCT ON (graph_id) ${OBJECT_COLUMNS} FROM objects WHERE graph_id = ANY($1::text[])
+        ORDER BY graph_id, device_id`,
+      [graphIds.map((id) => clean(id))],
+    );
+    for (const r of rows) out.set(r.graph_id as string, toObject(r));
+    return out;
+  }
+
+  async putObjects(records: readonly ObjectWrite[]): Promise<void> {
+    if (records.length === 0) return;
+    const now = new Date().toISOString();
+    const unique = lastByKey(records, (r) => r.deviceId.toLowerCase());
+    await this.write((c) =>
+      c.query(
+        `INSERT INTO objects (${OBJECT_COLUMNS})
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+         ON CONFLICT (device_id) DO UPDATE SET graph_id = excluded.graph_id, dn = excluded.dn,
+           object_guid = COALESCE(excluded.object_guid, objects.object_guid), hash = excluded.hash,
+           last_synced_at = excluded.last_synced_at`,
+        [
+          unique.map((r) => clean(r.deviceId.toLowerCase())),
+          unique.map((r) => clean(r.graphId)),
+          unique.map((r) => clean(r.dn)),
+          unique.map((r) => clean(r.objectGuid)),
+          unique.map((r) => clean(r.hash)),
+          unique.map((r) => r.lastSyncedAt ?? now),
+        ],
+      ),
+    );
+  }
+
+  async deleteObjects(deviceIds: readonly string[]): Promise<void> {
+    if (deviceIds.length === 0) return;
+    await this.write((c) =>
+      c.query('DELETE FROM objects WHERE device_id = ANY($1::text[])', [
+        deviceIds.map((id) => clean(id.toLowerCase())),
+      ]),
+    );
+  }
+
+  async lastSyncTimes(deviceIds: readonly string[]): Promise<Map<string, string>> {
+    if (deviceIds.length === 0) return new Map();
+    const rows = await this.readArrays<[string, string]>(
+      'SELECT device_id, last_synced_at FROM objects WHERE device_id = ANY($1::text[])',
+      [deviceIds.map((id) => clean(id.toLowerCase()))],
+    );
+    return new Map(rows);
+  }
+
+  async forgetDevices(devices: readonly { graphId: string; deviceId?: string }[]): Promise<void> {
+    if (devices.length === 0) return;
+    const graphIds = devices.map((d) => clean(d.graphId));
+    const deviceIds = devices.flatMap((d) => (d.deviceId ? [clean(d.deviceId.toLowerCase())] : []));
+    await this.write((c) =>
+      c.query(
+        `WITH d AS (DELETE FROM devices WHERE graph_id = ANY($1::text[])),
+              q AS (DELETE FROM quarantine WHERE key = ANY($1::text[]))
+         DELETE FROM objects WHERE device_id = ANY($2::text[])`,
+        [graphIds, deviceIds],
+      ),
+    );
+  }
+
+  async replaceUnmanaged(objects: readonly UnmanagedObject[]): Promise<void> {
+    const now = new Date().toISOString();
+    const unique = lastByKey(objects, (o) => o.dn);
+    await this.write(async (c) => {
+      await c.query('DELETE FROM unmanaged');
+      if (unique.length === 0) return;
+      await c.query(
+        `INSERT INTO unmanaged (dn, device_id, display_name, seen_at)
+         SELECT u.dn, u.device_id, u.display_name, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(dn, device_id, display_name)`,
+        [
+          unique.map((o) => clean(o.dn)),
+          unique.map((o) => clean(o.deviceId)),
+          unique.map((o) => clean(o.displayName)),
+          now,
+        ],
+      );
+    });
+  }
+
+  async unmanagedObjects(): Promise<(UnmanagedObject & { seenAt: string })[]> {
+    return (await this.read(
+      'SELECT dn, device_id AS "deviceId", display_name AS "displayName", seen_at AS "seenAt" FROM unmanaged ORDER BY dn',
+    )) as unknown as (UnmanagedObject & { seenAt: string })[];
+  }
+
+  // --- quarantine -----------------------------------------------------------------------------
+
+  async quarantine(issues: readonly QuarantineIssue[]): Promise<void> {
+    if (issues.length === 0) return;
+    // As one upsert per issue would: every repetition counts as an attempt, the last message wins
+    // and the last known deviceId is kept.
+    const byKey = new Map<string, QuarantineIssue & { times: number }>();
+    for (const issue of issues) {
+      const before = byKey.get(issue.key);
+      byKey.set(issue.key, {
+        ...issue,
+        deviceId: issue.deviceId ?? before?.deviceId ?? null,
+        times: (before?.times ?? 0) + 1,
+      });
+    }
+    const rows = [...byKey.values()];
+    const now = new Date().toISOString();
+    await this.write((c) =>
+      c.query(
+        `INSERT INTO quarantine (key, graph_id, device_id, display_name, code, message, first_seen, last_seen, attempts)
+         SELECT u.key, u.graph_id, u.device_id, u.display_name, u.code, u.message, $8, $8, u.times
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[])
+             AS u(key, graph_id, device_id, display_name, code, message, times)
+         ON CONFLICT (key) DO UPDATE SET code = excluded.code, message = excluded.message,
+           display_name = excluded.display_name,
+           device_id = COALESCE(excluded.device_id, quarantine.device_id), last_seen = excluded.last_seen,
+           attempts = quarantine.attempts + excluded.attempts`,
+        [
+          rows.map((r) => clean(r.key)),
+          rows.map((r) => clean(r.graphId)),
+          rows.map((r) => clean(r.deviceId)),
+          rows.map((r) => clean(r.displayName)),
+          rows.map((r) => clean(r.code)),
+          rows.map((r) => clean(r.message)),
+          rows.map((r) => r.times),
+          now,
+        ],
+      ),
+    );
+  }
+
+  async quarantineKeys(): Promise<Set<string>> {
+    return new Set((await this.readArrays<[string]>('SELECT key FROM quarantine')).map((r) => r[0]));
+  }
+
+  async release(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.write((c) =>
+      c.query('DELETE FROM quarantine WHERE key = ANY($1::text[])', [keys.map((k) => clean(k))]),
+    );
+  }
+
+  async quarantined(): Promise<QuarantineEntry[]> {
+    return (await this.read('SELECT * FROM quarantine ORDER BY last_seen DESC')).map(toQuarantineEntry);
+  }
+
+  // A request of the console (any instance's): recorded for the leader, never fenced.
+  async requestRetry(key: string): Promise<boolean> {
+    return this.write(async (c) => {
+      const found = await c.query('SELECT 1 FROM quarantine WHERE key = $1', [clean(key)]);
+      if (found.rowCount === 0) return false;
+      await c.query(
+        'INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+        [`retry:${clean(key)}`, new Date().toISOString()],
+      );
+      return true;
+    }, false);
+  }
+
+  async retryRequests(): Promise<Map<string, string>> {
+    const rows = await this.readArrays<[string, string]>(
+      "SELECT key, value FROM meta WHERE key LIKE 'retry:%'",
+    );
+    return new Map(rows.map(([key, value]) => [key.slice('retry:'.length), value]));
+  }
+
+  // --- the deletion threshold ---------------------------------------------------------------
+
+  async deletionsSince(since: string): Promise<number> {
+    const [row] = await this.readArrays<[number]>(
+      'SELECT COALESCE(SUM(count), 0)::bigint FROM deletion_log WHERE at > $1',
+      [since],
+    );
+    return row?.[0] ?? 0;
+  }
+
+  async recordDeletions(count: number, at = new Date()): Promise<void> {
+    if (count <= 0) return;
+    await this.write((c) =>
+      c.query('INSERT INTO deletion_log (at, count) VALUES ($1, $2)', [at.toISOString(), count]),
+    );
+  }
+
+  async holdDeletions(held: readonly Omit<HeldDeletion, 'heldAt' | 'approvedAt'>[]): Promise<void> {
+    const now = new Date().toISOString();
+    const unique = lastByKey(held, (h) => h.deviceId.toLowerCase());
+    const ids = unique.map((h) => clean(h.deviceId.toLowerCase()));
+    await this.write(async (c) => {
+      await c.query('DELETE FROM held_deletions WHERE NOT (device_id = ANY($1::text[]))', [ids]);
+      if (unique.length === 0) return;
+      await c.query(
+        `INSERT INTO held_deletions (device_id, graph_id, dn, reason, held_at)
+         SELECT u.device_id, u.graph_id, u.dn, u.reason, $5
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(device_id, graph_id, dn, reason)
+         ON CONFLICT (device_id) DO UPDATE SET graph_id = excluded.graph_id, dn = excluded.dn, reason = excluded.reason`,
+        [
+          ids,
+          unique.map((h) => clean(h.graphId)),
+          unique.map((h) => clean(h.dn)),
+          unique.map((h) => clean(h.reason)),
+          now,
+        ],
+      );
+    });
+  }
+
+  async heldDeletions(): Promise<HeldDeletion[]> {
+    return (await this.read(
+      `SELECT ${HELD_COLUMNS} FROM held_deletions ORDER BY held_at, device_id`,
+    )) as unknown as HeldDeletion[];
+  }
+
+  // An administrator's approval (approve-deletes, any instance's console): never fenced.
+  async approveDeletions(max?: number): Promise<HeldDeletion[]> {
+    const now = new Date().toISOString();
+    return this.write(async (c) => {
+      await c.query(
+        `UPDATE held_deletions SET approved_at = $1 WHERE device_id IN (
+           SELECT device_id FROM held_deletions WHERE approved_at IS NULL
+            ORDER BY held_at, device_id LIMIT $2)`,
+        [now, max ?? null],
+      );
+      await c.query('DELETE FROM deletion_log');
+      return (
+        await c.query<Row>(
+          `SELECT ${HELD_COLUMNS} FROM held_deletions WHERE approved_at = $1 ORDER BY held_at, device_id`,
+          [now],
+        )
+      ).rows as unknown as HeldDeletion[];
+    }, false);
+  }
+
+  async deletionsDone(deviceIds: readonly string[], options: { clearWindow?: boolean } = {}): Promise<void> {
+    if (deviceIds.length === 0 && !options.clearWindow) return;
+    await this.write(async (c) => {
+      if (deviceIds.length > 0)
+        await c.query('DELETE FROM held_deletions WHERE device_id = ANY($1::text[])', [
+          deviceIds.map((id) => clean(id.toLowerCase())),
+        ]);
+      if (options.clearWindow) await c.query('DELETE FROM deletion_log');
+    });
+  }
+
+  // --- runs -----------------------------------------------------------------------------------
+
+  async startRun(mode: RunMode, dryRun: boolean): Promise<number> {
+    const token = this.group?.fenceToken();
+    return this.write(async (c) => {
+      const r = await c.query<{ id: number }>(
+        `INSERT INTO runs (started_at, mode, dry_run, outcome, epoch, instance_id, host, pid)
+         VALUES ($1, $2, $3, 'running', $4, $5, $6, $7) RETURNING id`,
+        [
+          new Date().toISOString(),
+          mode,
+          dryRun,
+          token?.epoch ?? null,
+          token?.holder ?? null,
+          os.hostname(),
+          process.pid,
+        ],
+      );
+      return Number(r.rows[0]!.id);
+    });
+  }
+
+  async finishRun(id: number, result: RunResult): Promise<void> {
+    const errors = result.errors.slice(0, 1000);
+    await this.write(async (c) => {
+      await c.query(
+        `UPDATE runs SET finished_at = $1, mode = $2, created = $3, updated = $4, deleted = $5, unchanged = $6,
+             quarantined = $7, adopted = $8, outcome = $9, error = $10, duration_ms = $11 WHERE id = $12`,
+        [
+          new Date().toISOString(),
+          result.mode,
+          result.created,
+          result.updated,
+          result.deleted,
+          result.unchanged,
+          result.quarantined,
+          result.adopted,
+          result.outcome,
+          clean(result.error ?? null),
+          result.durationMs,
+          id,
+        ],
+      );
+      if (errors.length === 0) return;
+      await c.query(
+        `INSERT INTO run_errors (run_id, device_id, code, message)
+         SELECT $1, u.device_id, u.code, u.message FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(device_id, code, message, n)
+          ORDER BY n`,
+        [
+          id,
+          errors.map((e) => clean(e.deviceId)),
+          errors.map((e) => clean(e.code)),
+          errors.map((e) => clean(e.message)),
+        ],
+      );
+    });
+  }
+
+  async recentRuns(limit = 20): Promise<RunRecord[]> {
+    return (await this.read('SELECT * FROM runs ORDER BY id DESC LIMIT $1', [limit])).map(toRun);
+  }
+
+  async getRun(id: number): Promise<RunRecord | undefined> {
+    if (!Number.isSafeInteger(id)) return undefined;
+    const [row] = await this.read('SELECT * FROM runs WHERE id = $1', [id]);
+    return row ? toRun(row) : undefined;
+  }
+
+  async runErrors(runId: number): Promise<DeviceError[]> {
+    if (!Number.isSafeInteger(runId)) return [];
+    return (await this.read(
+      'SELECT device_id AS "deviceId", code, message FROM run_errors WHERE run_id = $1 ORDER BY id',
+      [runId],
+    )) as unknown as DeviceError[];
+  }
+
+  async runErrorCounts(sinceRunId: number): Promise<Map<number, number>> {
+    const rows = await this.readArrays<[number, number]>(
+      'SELECT run_id, COUNT(*) FROM run_errors WHERE run_id >= $1 GROUP BY run_id',
+      [sinceRunId],
+    );
+    return new Map(rows);
+  }
+
+  async recentDeviceErrors(limit: number): Promise<RecentDeviceError[]> {
+    return (
+      await this.read(
+        `SELECT e.run_id AS "runId", r.started_at AS "startedAt", e.device_id AS "deviceId", e.code, e.message
+           FROM run_errors e JOIN runs r ON r.id = e.run_id ORDER BY e.run_id DESC, e.id DESC LIMIT $1`,
+        [limit],
+      )
+    ).map((r) => ({ ...r, runId: Number(r.runId) })) as unknown as RecentDeviceError[];
+  }
+
+  async deviceErrors(keys: readonly string[], limit: number): Promise<RecentDeviceError[]> {
+    if (keys.length === 0) return [];
+    const [a, b = a] = keys;
+    return (
+      await this.read(
+        `SELECT e.run_id AS "runId", r.started_at AS "startedAt", e.device_id AS "deviceId", e.code, e.message
+           FROM run_errors e JOIN runs r ON r.id = e.run_id
+          WHERE e.run_id > (SELECT COALESCE(MAX(id), 0) - 200 FROM runs) AND e.device_id IN ($1, $2)
+          ORDER BY e.run_id DESC LIMIT $3`,
+        [clean(a!), clean(b!), limit],
+      )
+    ).map((r) => ({ ...r, runId: Number(r.runId) })) as unknown as RecentDeviceError[];
+  }
+
+  // --- reporting and the console's device index -------------------------------------------------
+
+  async counts(): Promise<StoreCounts> {
+    const [row] = await this.readArrays<[number, number, number, number]>(
+      `SELECT (SELECT COUNT(*) FROM devices), (SELECT COUNT(*) FROM objects),
+              (SELECT COUNT(*) FROM quarantine), (SELECT COUNT(*) FROM unmanaged)`,
+    );
+    const [cloudDevices = 0, managedObjects = 0, quarantined = 0, unmanaged = 0] = row ?? [];
+    return { cloudDevices, managedObjects, quarantined, unmanaged };
+  }
+
+  async changeStamp(): Promise<string> {
+    const [row] = await this.readArrays<[number, boolean]>('SELECT last_value, is_called FROM change_seq');
+    return row ? `${row[0]}/${row[1] ? 1 : 0}` : '';
+  }
+
+  /** Rows written since a mark, read from a little before it: a commit can land after a later one. */
+  private static feedFrom(mark: string): string {
+    const t = Date.parse(mark);
+    return mark && Number.isFinite(t) ? new Date(t - FEED_OVERLAP_MS).toISOString() : mark;
+  }
+
+  async devicesChangedSince(mark: string): Promise<DeviceSummary[]> {
+    const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+    const from = PostgresStateStore.feedFrom(mark);
+    let rows: Row[];
+    try {
+      // The listed properties are extracted by the server: much cheaper than parsing every device's JSON.
+      rows = (
+        await this.pool.query<Row>(
+          `SELECT graph_id, device_id, updated_at,
+             json->>'displayName' AS display_name,
+             CASE json_typeof(json->'accountEnabled') WHEN 'boolean' THEN json->>'accountEnabled' END AS enabled,
+             json->>'operatingSystem' AS os_type,
+             json->>'operatingSystemVersion' AS os_version,
+             json->>'trustType' AS trust_type,
+             COALESCE(relations->'registeredOwners'->0->>'userPrincipalName',
+                      relations->'registeredOwners'->0->>'onPremisesSecurityIdentifier',
+                      relations->'registeredOwners'->0->>'id') AS owner
+           FROM devices WHERE updated_at >= $1 ORDER BY updated_at, graph_id`,
+          [from],
+        )
+      ).rows;
+    } catch (err) {
+      if ((err as { code?: unknown }).code === undefined || isConnectionError(err))
+        throw storeError(err, this.location);
+      // the server refused the JSON of some row (a \u0000 escape): parse them in JavaScript instead
+      const raw = await this.read(
+        `SELECT graph_id, device_id, json::text AS json, relations::text AS relations, updated_at
+           FROM devices WHERE updated_at >= $1 ORDER BY updated_at, graph_id`,
+        [from],
+      );
+      return raw.map((d) => {
+        const device = parse<CloudDevice>(d.json as string);
+        const owner = parse<DeviceRelations>(d.relations as string | null)?.registeredOwners?.[0];
+        return {
+          graphId: d.graph_id as string,
+          deviceId: text(d.device_id),
+          updatedAt: d.updated_at as string,
+          displayName: text(device?.displayName),
+          enabled: typeof device?.accountEnabled === 'boolean' ? device.accountEnabled : null,
+          osType: text(device?.operatingSystem),
+          osVersion: text(device?.operatingSystemVersion),
+          trustType: text(device?.trustType),
+          owner: owner
+            ? (owner.userPrincipalName ?? owner.onPremisesSecurityIdentifier ?? owner.id ?? null)
+            : null,
+        };
+      });
+    }
+    return rows.map((r) => ({
+      graphId: r.graph_id as string,
+      deviceId: text(r.device_id),
+      updatedAt: r.updated_at as string,
+      displayName: text(r.display_name),
+      enabled: r.enabled === 'true' ? true : r.enabled === 'false' ? false : null,
+      osType: text(r.os_type),
+      osVersion: text(r.os_version),
+      trustType: text(r.trust_type),
+      owner: text(r.owner),
+    }));
+  }
+
+  async deviceGraphIds(): Promise<string[]> {
+    return (await this.readArrays<[string]>('SELECT graph_id FROM devices')).map((r) => r[0]);
+  }
+
+  async objectsChangedSince(mark: string): Promise<ObjectSummary[]> {
+    return (await this.read(
+      `SELECT device_id AS "deviceId", graph_id AS "graphId", dn, last_synced_at AS "lastSyncedAt"
+         FROM objects WHERE last_synced_at >= $1 ORDER BY last_synced_at, device_id`,
+      [PostgresStateStore.feedFrom(mark)],
+    )) as unknown as ObjectSummary[];
+  }
+
+  async objectDeviceIds(): Promise<string[]> {
+    return (await this.readArrays<[string]>('SELECT device_id FROM objects')).map((r) => r[0]);
+  }
+
+  async unmanagedStamp(): Promise<string> {
+    const [row] = await this.readArrays<[string]>(
+      "SELECT COUNT(*) || '/' || COALESCE(MAX(seen_at), '') FROM unmanaged",
+    );
+    return row?.[0] ?? '';
+  }
+
+  // --- the group of instances -------------------------------------------------------------------
+
+  async groupMembers(): Promise<GroupMember[]> {
+    const rows = await this.read(
+      `SELECT instance_id, host, pid, command, role, epoch, started_at, heartbeat_at FROM group_members
+        WHERE heartbeat_at > clock_timestamp() - interval '10 minutes'
+        ORDER BY role = 'leader' DESC, host, pid`,
+    );
+    return rows.map((r) => ({
+      instanceId: r.instance_id as string,
+      host: r.host as string,
+      pid: Number(r.pid),
+      command: r.command as string,
+      role: r.role === 'leader' ? 'leader' : 'standby',
+      epoch: r.epoch === null ? null : Number(r.epoch),
+      startedAt: iso(r.started_at),
+      heartbeatAt: iso(r.heartbeat_at),
+    }));
+  }
+
+  async leaderTerms(limit = 20): Promise<LeaderTerm[]> {
+    const rows = await this.read('SELECT * FROM leader_terms ORDER BY epoch DESC LIMIT $1', [limit]);
+    return rows.map((r) => ({
+      epoch: Number(r.epoch),
+      instanceId: r.instance_id as string,
+      host: r.host as string,
+      pid: Number(r.pid),
+      command: r.command as string,
+      acquiredAt: iso(r.acquired_at),
+      endedAt: r.ended_at ? iso(r.ended_at) : null,
+      endReason: (r.end_reason as string | null) ?? null,
+      firstWriteAt: (r.first_write_at as string | null) ?? null,
+      lastWriteAt: (r.last_write_at as string | null) ?? null,
+      writes: Number(r.writes),
+    }));
+  }
+}
+
+/** Migrates the store and checks that it can be read consistently (every table of its version). */
+async function prepare(pool: pg.Pool, location: string): Promise<void> {
+  const client = await pool.connect();
+  try {
+    const before = await readSchemaState(client);
+    const newer = (version: number): DwbError =>
+      new DwbError(
+        'DWB_STATE_VERSION',
+        `the state store ${location} has schema version ${version}, written by a newer device-writeback (this one reads up to version ${POSTGRES_SCHEMA_VERSION}); it was not used.`,
+        {
+          fix: `Run the newer device-writeback that wrote this store, or drop it (DROP SCHEMA ${POSTGRES_SCHEMA} CASCADE; it can always be rebuilt: AD holds the anchors, Graph the devices) and run \`device-writeback sync --full\`.`,
+        },
+      );
+    if (before.version > POSTGRES_SCHEMA_VERSION) throw newer(before.version);
+    if (before.versionRows > 1) throw damaged(location, `schema_version holds ${before.versionRows} rows`);
+    if (before.version === 0 && before.tables.size > 0)
+      throw damaged(
+        location,
+        `the schema ${POSTGRES_SCHEMA} holds tables (${[...before.tables].sort().join(', ')}) but no schema version`,
+      );
+    if (before.version < POSTGRES_SCHEMA_VERSION) {
+      const found = await migrate(client);
+      if (found > POSTGRES_SCHEMA_VERSION) throw newer(found);
+    }
+    const after = await readSchemaState(client);
+    const missing = POSTGRES_TABLES.filter((t) => !after.tables.has(t));
+    if (after.version !== POSTGRES_SCHEMA_VERSION || after.versionRows !== 1 || missing.length > 0) {
+      throw damaged(
+        location,
+        missing.length > 0
+          ? `the table${missing.length === 1 ? '' : 's'} ${missing.join(', ')} of schema version ${after.version} ${missing.length === 1 ? 'is' : 'are'} missing`
+          : `schema version ${after.version} after migration`,
+      );
+    }
+    const lease = await client.query(`SELECT count(*)::int AS n FROM ${POSTGRES_SCHEMA}.leader_lease`);
+    if (lease.rows[0]?.n !== 1) throw damaged(location, 'the leader_lease row is missing');
+  } finally {
+    client.release();
+  }
+}

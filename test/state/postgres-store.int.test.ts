@@ -1,0 +1,171 @@
+// The PostgreSQL state store on the run's lab server: the StateStore contract, its schema version
+// (a table), its integrity check at open, the password kept out of every message, and fencing.
+import pg from 'pg';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { setLogLevel } from '../../src/log.js';
+import { terminateBackends } from '../../src/lab/postgres.js';
+import { applicationName, PostgresStateStore } from '../../src/state/postgres/postgres-store.js';
+import { POSTGRES_SCHEMA_VERSION } from '../../src/state/postgres/schema.js';
+import { fromLease } from '../../src/state/lease.js';
+import { describeStateStore } from './store-contract.js';
+import {
+  freshDatabase,
+  postgresUnavailable,
+  sharedPostgres,
+  type PostgresDatabase,
+} from '../support/postgres.js';
+
+const unavailable = postgresUnavailable();
+
+/** Short leases: the tests below wait for one to run out. */
+const LEASE = fromLease(3000, 1000);
+
+beforeAll(() => setLogLevel('silent'));
+
+if (!unavailable) {
+  describeStateStore('PostgreSQL', async () => {
+    const db = await freshDatabase('contract');
+    return {
+      open: async () => PostgresStateStore.open(db.tlsUrl, { writer: true, command: 'test', lease: LEASE }),
+      reader: async () => PostgresStateStore.open(db.url, { writer: false }),
+      cleanup: async () => undefined,
+    };
+  });
+}
+
+async function sql(db: PostgresDatabase, text: string): Promise<pg.QueryResult> {
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  try {
+    return await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+describe.skipIf(unavailable)('PostgreSQL store: versions and integrity', () => {
+  it('keeps its schema version in a table and refuses a store of a newer version', async () => {
+    const db = await freshDatabase('version');
+    const store = await PostgresStateStore.open(db.url, { writer: false });
+    await store.close();
+    const { rows } = await sql(db, 'SELECT version FROM device_writeback.schema_version');
+    expect(rows).toEqual([{ version: POSTGRES_SCHEMA_VERSION }]);
+    await sql(db, `UPDATE device_writeback.schema_version SET version = ${POSTGRES_SCHEMA_VERSION + 1}`);
+    await expect(PostgresStateStore.open(db.url, { writer: false })).rejects.toMatchObject({
+      code: 'DWB_STATE_VERSION',
+    });
+  });
+
+  it('refuses a store that lost a table, and one that holds tables without a version', async () => {
+    const db = await freshDatabase('damaged');
+    await (await PostgresStateStore.open(db.url, { writer: false })).close();
+    await sql(db, 'DROP TABLE device_writeback.objects');
+    const err = await PostgresStateStore.open(db.url, { writer: false }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'DWB_STATE_CORRUPT', message: expect.stringContaining('objects') });
+    await sql(db, 'DROP TABLE device_writeback.schema_version');
+    await expect(PostgresStateStore.open(db.url, { writer: false })).rejects.toMatchObject({
+      code: 'DWB_STATE_CORRUPT',
+    });
+  });
+
+  it('never shows the password: not in its location, not in a refused connection', async () => {
+    const db = await freshDatabase('secret');
+    const store = await PostgresStateStore.open(db.url, { writer: false });
+    expect(store.location).toBe(`postgres://${db.user}@${db.host}:${db.port}/${db.database}?sslmode=disable`);
+    await store.close();
+    const wrong = db.url.replace(encodeURIComponent(db.password), 'not-the-password-123');
+    const err = (await PostgresStateStore.open(wrong, { writer: false }).catch((e: unknown) => e)) as Error;
+    expect(err).toMatchObject({ code: 'DWB_STATE_UNAVAILABLE' });
+    expect(err.message).not.toContain('not-the-password-123');
+    expect(err.message).not.toContain(db.password);
+  });
+
+  it('verifies the server against sslrootcert (verify-full), and refuses a server it cannot verify', async () => {
+    const db = await freshDatabase('tls');
+    const store = await PostgresStateStore.open(db.tlsUrl, { writer: false });
+    expect(store.location).toMatch(/sslmode=verify-full$/);
+    await store.close();
+    // the system CAs do not know the lab's CA
+    const noRoot = db.tlsUrl.replace(/&sslrootcert=[^&]*/, '');
+    await expect(PostgresStateStore.open(noRoot, { writer: false })).rejects.toMatchObject({
+      code: 'DWB_STATE_UNAVAILABLE',
+    });
+    // require without a CA encrypts without verifying, as libpq does
+    const require = db.url.replace('sslmode=disable', 'sslmode=require');
+    await (await PostgresStateStore.open(require, { writer: false })).close();
+  });
+});
+
+describe.skipIf(unavailable)('PostgreSQL store: one leader, fenced commits', () => {
+  it('a second writer is refused naming the leader; a reader writes only requests', async () => {
+    const db = await freshDatabase('fence');
+    const leader = await PostgresStateStore.open(db.url, { writer: true, command: 'run', lease: LEASE });
+    try {
+      expect(leader.group?.status()).toMatchObject({ role: 'leader', epoch: 1, writable: true });
+      const err = (await PostgresStateStore.open(db.url, {
+        writer: true,
+        command: 'sync',
+        lease: LEASE,
+      }).catch((e: unknown) => e)) as Error;
+      expect(err).toMatchObject({ code: 'DWB_STATE_LOCKED' });
+      expect(err.message).toContain(`process ${process.pid}`);
+      const reader = await PostgresStateStore.open(db.url, { writer: false });
+      try {
+        await expect(reader.commitWatermark('x', 'delta')).rejects.toMatchObject({
+          code: 'DWB_STATE_FENCED',
+        });
+        expect(await reader.approveDeletions()).toEqual([]);
+      } finally {
+        await reader.close();
+      }
+      expect(await leader.groupMembers()).toMatchObject([{ role: 'leader', pid: process.pid, epoch: 1 }]);
+    } finally {
+      await leader.close();
+    }
+    // released: the next writer takes it at once, under a new epoch
+    const next = await PostgresStateStore.open(db.url, { writer: true, command: 'sync', lease: LEASE });
+    expect(next.group?.status().epoch).toBe(2);
+    expect((await next.leaderTerms()).map((t) => [t.epoch, t.endReason])).toEqual([
+      [2, null],
+      [1, 'released'],
+    ]);
+    await next.close();
+  });
+
+  it('a leader whose database session ends steps down, a standby takes over, its commits are refused', async () => {
+    const db = await freshDatabase('depose');
+    const first = await PostgresStateStore.open(db.url, { writer: true, command: 'first', lease: LEASE });
+    const standby = await PostgresStateStore.open(db.url, {
+      writer: true,
+      command: 'second',
+      standby: true,
+      lease: LEASE,
+    });
+    try {
+      expect(standby.group?.status()).toMatchObject({ role: 'standby', leader: { epoch: 1 } });
+      await first.commitWatermark('https://graph/delta?t=1', 'full');
+      first.group?.admitWrite();
+      first.group?.noteWrite(Date.now(), Date.now());
+      expect(await terminateBackends(sharedPostgres(), applicationName('first'))).toBeGreaterThan(0);
+      await expect.poll(() => first.group?.status().role, { timeout: 5_000 }).toBe('standby');
+      expect(() => first.group?.admitWrite()).toThrow(/does not lead/);
+      await expect(first.commitWatermark('https://graph/delta?t=2', 'delta')).rejects.toMatchObject({
+        code: 'DWB_STATE_FENCED',
+      });
+      await expect.poll(() => standby.group?.status().role, { timeout: 15_000 }).toBe('leader');
+      expect(standby.group?.status().epoch).toBe(2);
+      expect((await standby.watermark()).deltaLink).toBe('https://graph/delta?t=1');
+      await standby.commitWatermark('https://graph/delta?t=3', 'delta');
+      const terms = await standby.leaderTerms();
+      expect(terms.map((t) => [t.epoch, t.endReason, t.writes])).toEqual([
+        [2, null, 0],
+        [1, 'released', 1],
+      ]);
+      // the old term's writes ended before the new one began
+      expect(Date.parse(terms[1]!.lastWriteAt!)).toBeLessThan(Date.parse(terms[0]!.acquiredAt));
+    } finally {
+      await standby.close();
+      await first.close();
+    }
+  });
+});
