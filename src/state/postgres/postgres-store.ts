@@ -53,7 +53,7 @@ import {
   migrate,
   readSchemaState,
 } from './schema.js';
-import { postgresSettings, type PostgresSettings } from './settings.js';
+import { postgresSettings } from './settings.js';
 
 type Row = Record<string, unknown>;
 
