@@ -1,7 +1,7 @@
 // `device-writeback status`: last runs, watermark age, counts and quarantine, from the state store.
 import type { Command } from 'commander';
 import { openStateStore } from '../state/open.js';
-import type { StateStore } from '../state/store.js';
+import type { GroupMember, StateStore } from '../state/store.js';
 import { action, out, outJson, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
 
 export function ageText(iso: string | undefined, now = Date.now()): string {
@@ -19,13 +19,15 @@ export async function statusReport(store: StateStore): Promise<{
   lastRuns: Awaited<ReturnType<StateStore['recentRuns']>>;
   quarantine: Awaited<ReturnType<StateStore['quarantined']>>;
   heldDeletions: Awaited<ReturnType<StateStore['heldDeletions']>>;
+  instances: GroupMember[];
 }> {
-  const [watermark, counts, lastRuns, quarantine, heldDeletions] = await Promise.all([
+  const [watermark, counts, lastRuns, quarantine, heldDeletions, instances] = await Promise.all([
     store.watermark(),
     store.counts(),
     store.recentRuns(10),
     store.quarantined(),
     store.heldDeletions(),
+    store.groupMembers(),
   ]);
   const watermarkAt = watermark.committedAt;
   return {
@@ -42,7 +44,17 @@ export async function statusReport(store: StateStore): Promise<{
     lastRuns,
     quarantine,
     heldDeletions,
+    instances,
   };
+}
+
+/** One line per instance of the group (or the SQLite store's one writer). */
+export function instanceLines(instances: readonly GroupMember[], now = Date.now()): string[] {
+  if (instances.length === 0) return ['  none: no sync or run holds the state store now'];
+  return instances.map(
+    (m) =>
+      `  ${m.role.padEnd(7)}  \`${m.command}\` process ${m.pid} on ${m.host}${m.epoch !== null ? `  epoch ${m.epoch}` : ''}  last heartbeat ${ageText(m.heartbeatAt, now)}`,
+  );
 }
 
 export function register(program: Command): void {
@@ -68,6 +80,8 @@ export function register(program: Command): void {
         out(
           `Counts:      ${counts.managedObjects} managed objects, ${counts.cloudDevices} cloud devices known, ${counts.quarantined} quarantined`,
         );
+        out('\nInstances:');
+        for (const line of instanceLines(report.instances)) out(line);
         out('\nLast runs:');
         if (runs.length === 0) out('  none yet — run `device-writeback sync`');
         for (const r of runs) {

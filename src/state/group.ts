@@ -213,6 +213,15 @@ export class GroupMembership implements StoreGroup {
     const now = this.clock();
     if (!this.writableNow(now)) throw this.refusal();
     this.lastAdmit = now;
+    const wall = now.wall;
+    if (!this.writes) this.writes = { first: wall, last: wall, count: 0 };
+    this.writes.first = Math.min(this.writes.first, wall);
+  }
+
+  writeSettled(): void {
+    if (!this.writes) return;
+    this.writes.last = Math.max(this.writes.last, this.clock().wall);
+    this.writes.count++;
   }
 
   async mayWrite(waitMs = this.settings.leaseMs): Promise<void> {
@@ -229,13 +238,6 @@ export class GroupMembership implements StoreGroup {
         this.renewalWaiters.push(done);
       });
     }
-  }
-
-  noteWrite(sentAt: number, doneAt: number): void {
-    if (!this.writes) this.writes = { first: sentAt, last: doneAt, count: 0 };
-    this.writes.first = Math.min(this.writes.first, sentAt);
-    this.writes.last = Math.max(this.writes.last, doneAt);
-    this.writes.count++;
   }
 
   private termWrites(): TermWrites | undefined {

@@ -304,8 +304,11 @@ export interface WriteLease {
    * passed (a renewal is late), waits up to `waitMs` for the renewal; otherwise DWB_STATE_FENCED.
    */
   mayWrite(waitMs?: number): Promise<void>;
-  /** Records one AD write (when it was sent, when it ended: Date.now()) in the term's record. */
-  noteWrite(sentAt: number, doneAt: number): void;
+  /**
+   * Records that an admitted write has settled (answered, failed, or timed out): the term's record
+   * spans from its first admitted write to its last settled one.
+   */
+  writeSettled(): void;
 }
 
 /** The state of this instance in its group, for /healthz, the console and the metrics. */

@@ -9,6 +9,7 @@ import { DwbError } from '../errors.js';
 import { openStateStore } from '../state/open.js';
 import type { StateStore } from '../state/store.js';
 import { SyncEngine } from './engine.js';
+import { FencedDirectory } from './fenced-directory.js';
 import type { DeviceSource } from './pass.js';
 
 export interface SyncSession {
@@ -43,7 +44,10 @@ export function requireEntra(config: Config): NonNullable<Config['entra']> {
   return config.entra;
 }
 
-/** Opens everything a pass needs; the store is opened as the one writer. */
+/**
+ * Opens everything a pass needs; the store is opened as the one writer (with PostgreSQL: as the
+ * leader of its group, refused with DWB_STATE_LOCKED while another instance leads).
+ */
 export async function openSyncSession(config: Config, hooks: SessionHooks = {}): Promise<SyncSession> {
   if (!hooks.source) requireEntra(config);
   const store = await openStateStore(config, { writer: true, command: hooks.command ?? 'sync' });
@@ -73,7 +77,9 @@ export async function connectSession(
     connector?.catch(() => undefined); // awaited below, after the discovery
     const container = await directory.withSession(0, 'discover', (c) => locateDeviceContainer(c, config.ad));
     const source = hooks.source ?? new (await connector!).EntraConnector(entra!, hooks.entra);
-    const engine = new SyncEngine({ writeback: config.writeback, store, source, directory, container });
+    // The leader of a group writes only within its lease (SPEC §7); alone (SQLite) it just writes.
+    const target = store.group ? new FencedDirectory(directory, store.group) : directory;
+    const engine = new SyncEngine({ writeback: config.writeback, store, source, directory: target, container });
     return {
       config,
       store,

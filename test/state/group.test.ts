@@ -222,7 +222,7 @@ describe('a group of instances', () => {
     const events: string[] = [];
     b.onChange((e) => events.push(e));
     a.admitWrite();
-    a.noteWrite(Date.now(), Date.now() + 5);
+    a.writeSettled();
     await vi.advanceTimersByTimeAsync(1_000);
     lease.loseSession();
     expect(a.status().role).toBe('standby');

@@ -145,7 +145,7 @@ describe.skipIf(unavailable)('PostgreSQL store: one leader, fenced commits', () 
       expect(standby.group?.status()).toMatchObject({ role: 'standby', leader: { epoch: 1 } });
       await first.commitWatermark('https://graph/delta?t=1', 'full');
       first.group?.admitWrite();
-      first.group?.noteWrite(Date.now(), Date.now());
+      first.group?.writeSettled();
       expect(await terminateBackends(sharedPostgres(), applicationName('first'))).toBeGreaterThan(0);
       await expect.poll(() => first.group?.status().role, { timeout: 5_000 }).toBe('standby');
       expect(() => first.group?.admitWrite()).toThrow(/does not lead/);
