@@ -27,14 +27,21 @@ export interface LeaseInputs {
   adTimeoutSeconds: number;
 }
 
+/** The shortest write window worth having: a few renewals fit in it. */
+const MIN_WRITE_WINDOW_MS = 2500;
+
 /**
- * The lease: long enough to cover an LDAP write in flight plus a useful write window (3 s), short
- * enough that a standby takes over within writeback.intervalSeconds + 10 s of the leader's death
- * (lease + one standby poll + the first cycle's start) with the default 10 s LDAP timeout.
+ * The lease: long enough to cover an LDAP write in flight plus a write window of 2.5 s or more,
+ * short enough that a standby takes over within writeback.intervalSeconds + 10 s of the leader's
+ * death (the lease, one standby poll, the first cycle's start). The LDAP timeout bounds it from
+ * below: with the default 10 s, the lease is 12.75 s.
  */
 export function leaseSettings(inputs: LeaseInputs): LeaseSettings {
   const marginMs = Math.round(inputs.adTimeoutSeconds * 1000) + SEND_SLACK_MS;
-  const leaseMs = Math.max(Math.round((inputs.intervalSeconds + 7) * 1000), marginMs + 3000);
+  const leaseMs = Math.max(
+    Math.round((inputs.intervalSeconds + 6) * 1000),
+    Math.ceil((marginMs + MIN_WRITE_WINDOW_MS) / (1 - 2 * DRIFT_RATE)),
+  );
   return fromLease(leaseMs, marginMs);
 }
 

@@ -144,7 +144,8 @@ describe('the lease settings', () => {
     }
     // the defaults: a standby takes over within intervalSeconds + 10 s (lease + one poll + a cycle's start)
     const defaults = leaseSettings({ intervalSeconds: 5, adTimeoutSeconds: 10 });
-    expect(defaults.leaseMs + defaults.pollEveryMs).toBeLessThanOrEqual(14_000);
+    expect(defaults.leaseMs + defaults.pollEveryMs).toBeLessThanOrEqual(13_500);
+    expect(defaults.writeWindowMs).toBeGreaterThanOrEqual(2_500);
   });
 });
 
