@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminSession } from '../../src/lab/directory.js';
 import { databaseUrl } from '../../src/lab/postgres.js';
+import { runCli } from '../support/cli.js';
 import { startLabEnv, type LabEnv } from '../support/lab-env.js';
 import {
   adEqualsGraph,
@@ -82,6 +83,44 @@ describe.skipIf(unavailable)(
       for (const d of env.emulator.store.listDevices().slice(0, 5))
         env.emulator.store.updateDevice(d.id, { displayName: `after-outage-${renames}-${d.id.slice(0, 8)}` });
     }
+
+    it('shows the roles: /healthz, /metrics, status and the console; a one-shot sync is refused naming the leader', async () => {
+      const leader = await leaderAmong(instances);
+      const standby = instances.find((i) => i !== leader)!;
+      expect(await standby.health()).toMatchObject({
+        httpStatus: 200,
+        role: 'standby',
+        leader: { pid: leader.pid },
+      });
+      const metric = async (i: Instance) =>
+        /^device_writeback_leader (\d)$/m.exec(await (await fetch(`${i.url}/metrics`)).text())?.[1];
+      expect([await metric(leader), await metric(standby)]).toEqual(['1', '0']);
+
+      const status = await runCli(['status', '--json', '--config', env.configFile], { env: env.env });
+      expect(status.code).toBe(0);
+      const seen = (
+        JSON.parse(status.stdout) as { instances: { pid: number; role: string; epoch: number | null }[] }
+      ).instances;
+      expect(seen.map((m) => `${m.pid} ${m.role}`).sort()).toEqual(
+        [`${leader.pid} leader`, `${standby.pid} standby`].sort(),
+      );
+      expect(seen.find((m) => m.role === 'leader')?.epoch).toBeGreaterThan(0);
+      const human = await runCli(['status', '--config', env.configFile], { env: env.env });
+      expect(human.stdout).toMatch(
+        new RegExp(`leader\\s+\`run\` process ${leader.pid} on \\S+\\s+epoch \\d+\\s+last heartbeat`),
+      );
+
+      const page = await (await fetch(`${standby.url}/`)).text();
+      expect(page).toContain('Instances');
+      expect(page).toContain('Ask the leader for a cycle now');
+      expect(page).toContain(String(leader.pid));
+
+      const sync = await runCli(['sync', '--config', env.configFile], { env: env.env });
+      expect(sync.code).toBe(1);
+      expect(sync.stderr).toContain('DWB_STATE_LOCKED');
+      expect(sync.stderr).toContain(`process ${leader.pid}`);
+      expect(sync.stderr).not.toContain(db.password);
+    }, 120_000);
 
     it('PostgreSQL restarted under the group: one instance leads again and writeback resumes', async () => {
       await pgLab.server.restart();
