@@ -79,7 +79,13 @@ export async function connectSession(
     const source = hooks.source ?? new (await connector!).EntraConnector(entra!, hooks.entra);
     // The leader of a group writes only within its lease (SPEC §7); alone (SQLite) it just writes.
     const target = store.group ? new FencedDirectory(directory, store.group) : directory;
-    const engine = new SyncEngine({ writeback: config.writeback, store, source, directory: target, container });
+    const engine = new SyncEngine({
+      writeback: config.writeback,
+      store,
+      source,
+      directory: target,
+      container,
+    });
     return {
       config,
       store,

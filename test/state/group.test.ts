@@ -54,7 +54,10 @@ class FakeLease implements GroupBackend {
     return { holder: this.free ? null : this.view(), free: this.free };
   }
 
-  async acquire(me: MemberIdentity, leaseMs: number): Promise<{ epoch: number } | { holder: LeaseHolder | null }> {
+  async acquire(
+    me: MemberIdentity,
+    leaseMs: number,
+  ): Promise<{ epoch: number } | { holder: LeaseHolder | null }> {
     this.check();
     if (!this.free) return { holder: this.view() };
     this.epoch++;
@@ -78,7 +81,12 @@ class FakeLease implements GroupBackend {
     return { holder: this.view()!, cycleRequestedAt: this.cycleRequestedAt };
   }
 
-  async release(me: MemberIdentity, epoch: number, writes: TermWrites | undefined, holdMs: number): Promise<void> {
+  async release(
+    me: MemberIdentity,
+    epoch: number,
+    writes: TermWrites | undefined,
+    holdMs: number,
+  ): Promise<void> {
     this.check();
     this.released.push({ epoch, holdMs, writes });
     if (this.epoch !== epoch || this.holder?.instanceId !== me.instanceId) return;
@@ -157,10 +165,17 @@ describe('a group of instances', () => {
     await a.start();
     await b.start();
     expect(a.status()).toMatchObject({ role: 'leader', epoch: 1, writable: true });
-    expect(b.status()).toMatchObject({ role: 'standby', epoch: null, leader: { epoch: 1, pid: a.status().leader?.pid } });
+    expect(b.status()).toMatchObject({
+      role: 'standby',
+      epoch: null,
+      leader: { epoch: 1, pid: a.status().leader?.pid },
+    });
     const sync = member(lease, SETTINGS, false);
     const refused = await sync.start().catch((e: unknown) => e);
-    expect(refused).toMatchObject({ code: 'DWB_STATE_LOCKED', message: expect.stringMatching(/process \d+ on host host-\d+, epoch 1/) });
+    expect(refused).toMatchObject({
+      code: 'DWB_STATE_LOCKED',
+      message: expect.stringMatching(/process \d+ on host host-\d+, epoch 1/),
+    });
     await a.close();
     await b.close();
   });

@@ -48,9 +48,11 @@ export async function overviewPage(
         ? html`<p class="muted">No instance holds the state store now.</p>`
         : html`<table>
             <caption>
-              ${store.group
-                ? 'The instances of this group (one leads and writes to AD, the others stand by and serve this console read-only from the shared state)'
-                : 'The one writer of the state store (SQLite: the holder of its lock file)'}
+              ${
+                store.group
+                  ? 'The instances of this group (one leads and writes to AD, the others stand by and serve this console read-only from the shared state)'
+                  : 'The one writer of the state store (SQLite: the holder of its lock file)'
+              }
             </caption>
             <thead>
               <tr>
@@ -67,7 +69,9 @@ export async function overviewPage(
                 (m) =>
                   html`<tr>
                     <td class="mono">${m.host}</td>
-                    <td class="mono">${m.pid}${m.instanceId === me ? html` <span class="muted">(this one)</span>` : ''}</td>
+                    <td class="mono">
+                      ${m.pid}${m.instanceId === me ? html` <span class="muted">(this one)</span>` : ''}
+                    </td>
                     <td class="mono">${m.command}</td>
                     <td>${badge(m.role)}</td>
                     <td>${m.epoch ?? '—'}</td>
@@ -77,7 +81,6 @@ export async function overviewPage(
             </tbody>
           </table>`
     }
-
     ${
       held.length > 0
         ? html`<section class="held" aria-labelledby="held-title">
