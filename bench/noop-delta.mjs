@@ -14,6 +14,10 @@
 // /proc, which includes whatever listens to cycles, such as the web console's device index); the
 // goal holds only when both stay flat. The raw baseline is one HTTPS GET of an up-to-date delta link
 // (nothing new) against the same emulator.
+//
+// --state postgres (or both) runs `run` on a PostgreSQL state store of the benchmark's own server
+// (the lab's, on a loopback address), as the leader of its group; with both, each size is measured
+// on SQLite then on PostgreSQL, and the JSON compares them (goal: PostgreSQL <= 1.5x SQLite).
 import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -31,7 +35,9 @@ import {
   round,
   startDc,
   startEmulator,
+  startPostgresLab,
   startRun,
+  statesOf,
   template,
   workspace,
   writeConfig,
@@ -41,9 +47,15 @@ import { graphClient } from './lib/graph.mjs';
 const NAME = 'noop-delta';
 const log = createLogger(NAME);
 const opts = flags(
-  { devices: 100_000, samples: 30, sizes: '', inAd: 1000, interval: 0.25 },
-  { sizes: { type: 'string' }, 'in-ad': { type: 'string' }, interval: { type: 'string' } },
+  { devices: 100_000, samples: 30, sizes: '', inAd: 1000, interval: 0.25, state: 'sqlite' },
+  {
+    sizes: { type: 'string' },
+    'in-ad': { type: 'string' },
+    interval: { type: 'string' },
+    state: { type: 'string' },
+  },
 );
+const states = statesOf(opts.state);
 opts.inAd = Number(opts['in-ad'] ?? opts.inAd);
 const sizes = (
   opts.sizes
@@ -53,8 +65,18 @@ const sizes = (
   .filter((n) => n > 0)
   .sort((a, b) => a - b);
 
-async function countStateDevices(file) {
-  const Database = createRequire(path.join(ROOT, 'package.json'))('better-sqlite3');
+async function countStateDevices(file, postgresUrl) {
+  const require = createRequire(path.join(ROOT, 'package.json'));
+  if (postgresUrl) {
+    const client = new (require('pg').Client)({ connectionString: postgresUrl });
+    await client.connect();
+    try {
+      return Number((await client.query('SELECT count(*) AS n FROM device_writeback.devices')).rows[0].n);
+    } finally {
+      await client.end();
+    }
+  }
+  const Database = require('better-sqlite3');
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
     return db.prepare('SELECT count(*) AS n FROM devices').get().n;
@@ -95,6 +117,7 @@ async function main() {
     let inEmulator = emulator.store.counts().active;
     const client = graphClient(emulator);
     ws.defer(() => client.close());
+    const postgres = states.includes('postgres') ? await startPostgresLab(ws, log) : undefined;
     const results = [];
     for (const size of sizes) {
       // Grow the emulator: the first --in-ad devices in scope (written to AD), the rest out of scope.
@@ -107,54 +130,78 @@ async function main() {
       for (const { device } of seededDevices(inEmulator, size, seedOptions))
         emulator.store.createDevice({ ...device, trustType: null });
       inEmulator = emulator.store.counts().active;
-      log(
-        `${size} devices in the emulator (grown in ${((performance.now() - grow) / 1000).toFixed(1)} s); starting run …`,
-      );
-      const config = writeConfig(ws, {
-        name: `size-${size}`,
-        dc,
-        emulator,
-        writeback: { intervalSeconds: opts.interval },
-      });
-      const run = startRun(ws, config);
-      await run.waitForCycles(1);
-      const full = run.cycles[0];
-      log(`  first (full) cycle: ${full.durationMs} ms (+${full.created} =${full.unchanged})`);
-      await run.waitForCycles(2 + opts.samples);
-      await run.stop();
-      const deltas = run.cycles.slice(2, 2 + opts.samples);
-      if (deltas.some((c) => c.mode !== 'delta' || c.created + c.updated + c.deleted > 0)) {
-        throw new Error(
-          `size ${size}: a measured cycle was not a no-op delta: ${JSON.stringify(deltas.map((c) => c.msg))}`,
+      log(`${size} devices in the emulator (grown in ${((performance.now() - grow) / 1000).toFixed(1)} s)`);
+      for (const state of states) {
+        log(`  ${state} state: starting run …`);
+        const postgresUrl =
+          state === 'postgres' ? (await postgres.createDatabase({ prefix: `noop_${size}` })).url : undefined;
+        const config = writeConfig(ws, {
+          name: `size-${size}-${state}`,
+          dc,
+          emulator,
+          writeback: { intervalSeconds: opts.interval },
+          postgresUrl,
+        });
+        const run = startRun(ws, config);
+        await run.waitForCycles(1);
+        const full = run.cycles[0];
+        log(`  first (full) cycle: ${full.durationMs} ms (+${full.created} =${full.unchanged})`);
+        await run.waitForCycles(2 + opts.samples);
+        await run.stop();
+        const deltas = run.cycles.slice(2, 2 + opts.samples);
+        if (deltas.some((c) => c.mode !== 'delta' || c.created + c.updated + c.deleted > 0)) {
+          throw new Error(
+            `size ${size}: a measured cycle was not a no-op delta: ${JSON.stringify(deltas.map((c) => c.msg))}`,
+          );
+        }
+        const durations = deltas.map((c) => c.durationMs);
+        const first = run.cycles[1];
+        const last = run.cycles[1 + opts.samples];
+        const cpuPerCycle =
+          first.cpuMs !== null && last.cpuMs !== null ? (last.cpuMs - first.cpuMs) / opts.samples : null;
+        const raw = await rawDeltaGets(client, emulator, opts.samples);
+        const row = {
+          state,
+          devicesInEmulator: inEmulator,
+          devicesInState: await countStateDevices(path.join(path.dirname(config), 'state.db'), postgresUrl),
+          objectsInAd: await countChildren(conn, containerDn),
+          firstFullCycleMs: full.durationMs,
+          deltaCycleMs: {
+            p50: percentile(durations, 50),
+            p95: percentile(durations, 95),
+            max: Math.max(...durations),
+            samples: durations.length,
+          },
+          cpuMsPerCycle: round(cpuPerCycle, 1),
+          rawDeltaGetMs: { p50: round(percentile(raw, 50), 1), p95: round(percentile(raw, 95), 1) },
+        };
+        results.push(row);
+        log(
+          `  ${state}: no-op delta p50 ${row.deltaCycleMs.p50} ms, p95 ${row.deltaCycleMs.p95} ms, ${row.cpuMsPerCycle} ms CPU per cycle; raw delta GET p50 ${row.rawDeltaGetMs.p50} ms`,
         );
       }
-      const durations = deltas.map((c) => c.durationMs);
-      const first = run.cycles[1];
-      const last = run.cycles[1 + opts.samples];
-      const cpuPerCycle =
-        first.cpuMs !== null && last.cpuMs !== null ? (last.cpuMs - first.cpuMs) / opts.samples : null;
-      const raw = await rawDeltaGets(client, emulator, opts.samples);
-      const row = {
-        devicesInEmulator: inEmulator,
-        devicesInState: await countStateDevices(path.join(path.dirname(config), 'state.db')),
-        objectsInAd: await countChildren(conn, containerDn),
-        firstFullCycleMs: full.durationMs,
-        deltaCycleMs: {
-          p50: percentile(durations, 50),
-          p95: percentile(durations, 95),
-          max: Math.max(...durations),
-          samples: durations.length,
-        },
-        cpuMsPerCycle: round(cpuPerCycle, 1),
-        rawDeltaGetMs: { p50: round(percentile(raw, 50), 1), p95: round(percentile(raw, 95), 1) },
-      };
-      results.push(row);
-      log(
-        `  no-op delta: p50 ${row.deltaCycleMs.p50} ms, p95 ${row.deltaCycleMs.p95} ms; raw delta GET p50 ${row.rawDeltaGetMs.p50} ms`,
-      );
     }
-    const smallest = results[0];
-    const largest = results[results.length - 1];
+    const main = states[0];
+    const mainRows = results.filter((r) => r.state === main);
+    const smallest = mainRows[0];
+    const largest = mainRows[mainRows.length - 1];
+    // PostgreSQL against SQLite, size by size (both measured in this run, on this machine)
+    const postgresVsSqlite =
+      states.length === 2
+        ? mainRows.map((sq) => {
+            const p = results.find(
+              (r) => r.state === 'postgres' && r.devicesInEmulator === sq.devicesInEmulator,
+            );
+            return {
+              devices: sq.devicesInEmulator,
+              cycleP50Ms: { sqlite: sq.deltaCycleMs.p50, postgres: p.deltaCycleMs.p50 },
+              cycleRatio: round(p.deltaCycleMs.p50 / Math.max(1, sq.deltaCycleMs.p50), 2),
+              cpuMsPerCycle: { sqlite: sq.cpuMsPerCycle, postgres: p.cpuMsPerCycle },
+              cpuRatio:
+                sq.cpuMsPerCycle && p.cpuMsPerCycle ? round(p.cpuMsPerCycle / sq.cpuMsPerCycle, 2) : null,
+            };
+          })
+        : undefined;
     const ratio =
       smallest && largest ? largest.deltaCycleMs.p50 / Math.max(1, smallest.deltaCycleMs.p50) : null;
     // The engine's own duration of a cycle is one cost; what the `run` process spends per cycle in
@@ -172,7 +219,18 @@ async function main() {
         opts.interval +
         ") with a fresh state store per size; the first cycle is the full pass, then one warm-up delta, then the measured no-op delta cycles (durationMs from run's own cycle log lines; CPU from /proc/<pid>/stat). Raw baseline: HTTPS GET of an up-to-date delta link.",
       adNote: `AD holds ${opts.inAd} objects at every size: the devices beyond them are out of writeback.trustTypes (trustType null in the emulator), read and kept in the state store but not written, because writing 100,000 objects into Samba does not fit the time budget and a no-op delta does not read AD.`,
+      states,
       sizes: results,
+      ...(postgresVsSqlite
+        ? {
+            postgresVsSqlite,
+            postgresGoal: {
+              ratioAtMost: 1.5,
+              met: postgresVsSqlite.every((r) => r.cycleRatio <= 1.5),
+              note: 'the engine cycle p50 with PostgreSQL state over the same with SQLite state, at each size',
+            },
+          }
+        : {}),
       ratioLargestToSmallest: round(ratio, 2),
       cpuPerCycleRatioLargestToSmallest: round(cpuRatio, 2),
       goal: {
