@@ -196,7 +196,7 @@ function printReport(report: ClaimsReport): void {
     out(`  altSecurityIdentities:  ${cert.altSecurityIdentity}`);
     printIssuers(report);
     if (report.trust)
-      out(`  issued by the cloud DRS: ${report.trust.accepted ? 'yes' : `no (${report.trust.outcome})`}`);
+      out(`  issued by cloud DRS:    ${report.trust.accepted ? 'yes' : `no (${report.trust.outcome})`}`);
   } else {
     out(`Device: msDS-DeviceID ${report.lookup.deviceId}`);
     printIssuers(report);
@@ -245,7 +245,10 @@ function printReport(report: ClaimsReport): void {
       '  The attribute each claim comes from is this product\'s reading of AD FS (docs/operating.md, "Claim sources").',
     );
   }
-  if (absent.length > 0) {
+  if (refused) {
+    out('');
+    out(`Not issued: all ${p.claims.length} device claims, because AD FS refuses the certificate (above).`);
+  } else if (absent.length > 0) {
     out('');
     out('Not issued:');
     const width = Math.max(...absent.map((c) => c.type.length));
