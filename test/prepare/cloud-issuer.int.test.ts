@@ -4,6 +4,9 @@
 // an administrator to), idempotence, values found there kept, the refusal of bad files with nothing
 // written, and the check's warnings (empty, disabled, expiring, expired, not a certificate).
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { addUser, ldapsearch, useDc, type LabUser } from '../support/samba.js';
 import { byId, checkJson, dumpDirectory, dwb, writeLabConfig, type LabConfig } from '../support/forest.js';
@@ -191,6 +194,39 @@ describe('init-ad --cloud-issuer', () => {
     expect((await values()).sort()).toEqual(
       [aadc.der, tenant.der, next.der].map((d) => `: ${d.toString('base64')}`).sort(),
     );
+  });
+
+  it("docs/prepare-forest.md's Linux commands read the values back as .cer files, and openssl verifies a device with them", async () => {
+    const page = readFileSync(new URL('../../docs/prepare-forest.md', import.meta.url), 'utf8');
+    const blocks = [...page.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    const extract = blocks.find((b) => b.includes('sed -n'))!;
+    const inspect = blocks.find((b) => b.includes('openssl verify'))!;
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dwb-doc-'));
+    // The lab's DC, CA and password in place of the example's (-w instead of the -W prompt).
+    const script = extract
+      .replace('/etc/ssl/certs/corp-ca.pem', lab.dc.caFile)
+      .replace('ldaps://dc1.corp.example.test', lab.dc.url)
+      .replace(' -W ', ` -w '${lab.dc.adminPassword}' `);
+    execFileSync('bash', ['-o', 'pipefail', '-c', script], { cwd: dir, stdio: 'pipe' });
+    const files = readdirSync(dir)
+      .filter((f) => f.startsWith('cloud-issuer-'))
+      .sort();
+    expect(files.map((f) => readFileSync(path.join(dir, f))).sort(Buffer.compare)).toEqual(
+      [aadc.der, tenant.der, next.der].sort(Buffer.compare),
+    );
+    const issuerFile = files.find((f) => readFileSync(path.join(dir, f)).equals(tenant.der))!;
+    writeFileSync(path.join(dir, 'ms-organization-access.cer'), readFileSync(path.join(dir, issuerFile)));
+    writeFileSync(path.join(dir, 'device.cer'), makeDeviceCertificate('int-doc-device', tenant).der);
+    const out = execFileSync('bash', ['-o', 'pipefail', '-c', inspect], { cwd: dir, encoding: 'utf8' });
+    expect(out).toContain('CN = MS-Organization-Access');
+    expect(out).toContain('CA:TRUE');
+    expect(out).toContain('Certificate Sign');
+    expect(out.replace(/:/g, '')).toContain(tenant.thumbprint);
+    expect(out).toMatch(/: OK\n/);
+    writeFileSync(path.join(dir, 'device.cer'), makeDeviceCertificate('int-doc-other', aadc).der);
+    expect(() =>
+      execFileSync('bash', ['-o', 'pipefail', '-c', inspect], { cwd: dir, stdio: 'pipe' }),
+    ).toThrow();
   });
 
   describe('ad.cloud-issuer, as the connector', () => {
