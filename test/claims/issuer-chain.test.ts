@@ -1,10 +1,15 @@
 // Would AD FS accept a device certificate ("IssuedByDrs")? Each outcome with real certificates:
 // issued by a cloud issuer, by another CA, by a CA with the same name but another key, expired, not
 // yet valid, issued by an expired issuer, with the cloud DRS disabled, and without any issuer.
+import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeCloudIssuer, type RegistrationServiceSettings } from '../../src/ad/registration-service.js';
 import { judgeDeviceCertificate } from '../../src/claims/issuer-chain.js';
+import { readCloudIssuerFiles } from '../../src/prepare/cloud-issuer.js';
 import { makeDeviceCertificate, makeIssuer, type TestCertificateFile } from '../support/issuer.js';
 
 const DRS =
@@ -126,5 +131,86 @@ describe('judgeDeviceCertificate', () => {
       settings: values,
     });
     expect(trust.outcome).toBe('issued-by-drs');
+  });
+
+  it('an Ed25519 issuer with a multi-valued RDN, made by openssl, is read and verified the same way', () => {
+    // The emulator's DRS signs with Ed25519 under the RDN real device certificates name; openssl here.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dwb-ed25519-'));
+    const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    run([
+      'req',
+      '-x509',
+      '-newkey',
+      'ed25519',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '30',
+      '-subj',
+      '/DC=net+DC=windows+CN=MS-Organization-Access+OU=82dbaca4-3e81-46ca-9c73-0950c1eaca97',
+      '-multivalue-rdn',
+      '-config',
+      '/dev/null',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,digitalSignature,keyCertSign,cRLSign',
+      '-addext',
+      'subjectKeyIdentifier=hash',
+    ]);
+    run([
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'device.key',
+      '-out',
+      'device.csr',
+      '-subj',
+      '/CN=11111111-2222-4333-8444-000000000001',
+      '-config',
+      '/dev/null',
+    ]);
+    writeFileSync(
+      path.join(dir, 'ext'),
+      'basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\nauthorityKeyIdentifier=keyid\n',
+    );
+    run([
+      'x509',
+      '-req',
+      '-in',
+      'device.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'device.pem',
+      '-days',
+      '10',
+      '-extfile',
+      'ext',
+    ]);
+    const [issuer] = readCloudIssuerFiles([path.join(dir, 'ca.pem')]);
+    expect(issuer!.facts.subject).toMatch(
+      /^DC=net \+ DC=windows \+ CN=MS-Organization-Access \+ OU=82dbaca4/,
+    );
+    const registration = {
+      serviceDn: DRS,
+      settings: { ...settings([]), cloudIssuers: [decodeCloudIssuer(issuer!.der)] },
+    };
+    const device = new X509Certificate(readFileSync(path.join(dir, 'device.pem')));
+    expect(judgeDeviceCertificate(device, registration).outcome).toBe('issued-by-drs');
+    expect(
+      judgeDeviceCertificate(x509(makeDeviceCertificate('chain-not-ed', tenant)), registration).outcome,
+    ).toBe('other-issuer');
   });
 });
