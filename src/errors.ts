@@ -99,6 +99,18 @@ export const errorCatalog = {
     exit: ExitCode.usage,
     fix: 'Point ad.url at a domain controller of the domain named by --domain, or choose a domain this domain controller holds.',
   },
+  DWB_CLOUD_ISSUER_INVALID: {
+    exit: ExitCode.usage,
+    fix: "Give --cloud-issuer the PEM (or DER) file of the tenant's cloud Device Registration Service issuer certificate (MS-Organization-Access); docs/prepare-forest.md says how to export it from a registered device or from a forest Azure AD Connect prepared.",
+  },
+  DWB_CLOUD_ISSUER_NOT_CA: {
+    exit: ExitCode.usage,
+    fix: 'Give the certificate of the issuer (the MS-Organization-Access CA that signed the device certificates), not a device certificate: it must be a CA certificate (basicConstraints CA, keyUsage keyCertSign).',
+  },
+  DWB_CLOUD_ISSUER_EXPIRED: {
+    exit: ExitCode.usage,
+    fix: "Export the tenant's current issuer certificate (from the chain of a recently registered device) and give that file to --cloud-issuer.",
+  },
   DWB_AD_CONTAINER_MISSING: {
     exit: ExitCode.failure,
     fix: 'Run `device-writeback init-ad` to create the device container, then run again.',
