@@ -19,10 +19,7 @@ export const adDrsUnique: Check = {
     });
     const dns = found.map((e) => e.dn);
     if (dns.length === 0) {
-      return fail(
-        'no msDS-DeviceRegistrationService object in the configuration partition',
-        runInitAd(ctx.config),
-      );
+      return fail('no msDS-DeviceRegistrationService object in the configuration partition', runInitAd(ctx));
     }
     if (dns.length === 1) return pass(`one msDS-DeviceRegistrationService: ${dns[0]}`);
     const keep = dns.find((dn) => dnEquals(dn, serviceDn));
@@ -30,7 +27,7 @@ export const adDrsUnique: Check = {
     return fail(
       `${dns.length} msDS-DeviceRegistrationService objects: ${dns.join('; ')}`,
       `Keep ${keep ?? dns[0]} and delete ${remove.length > 1 ? 'the duplicates' : 'the duplicate'}, as an enterprise admin: ${remove
-        .map((dn) => `ldapdelete -H ${ctx.config.ad.url} ${shellQuote(dn)}`)
+        .map((dn) => `ldapdelete -H ${ctx.forest.ad.url} ${shellQuote(dn)}`)
         .join(' && ')}`,
     );
   },

@@ -14,6 +14,9 @@ const environmentVariables = new Set([
   'DWB_ADMIN_USER',
   'DWB_ADMIN_PASSWORD',
   'DWB_AD_PASSWORD',
+  // docs/several-forests.md's example configuration names one password variable per forest
+  'DWB_CORP_PASSWORD',
+  'DWB_FABRIKAM_PASSWORD',
   'DWB_CLIENT_SECRET',
   'DWB_WEB_TOKEN',
   'DWB_EMULATOR_TENANT_ID',

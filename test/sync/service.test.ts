@@ -61,13 +61,12 @@ describe('the writeback service', () => {
     const session = {
       config,
       store,
-      container: {
-        containerDn: 'CN=RegisteredDevices,DC=t',
-        schema: undefined,
-        rootDse: undefined,
-        source: 'ad.domain',
-      },
-      directory: { ping: async () => undefined },
+      forests: [
+        {
+          name: 'default',
+          reached: { container: { containerDn: 'CN=RegisteredDevices,DC=t', source: 'ad.domain' } },
+        },
+      ],
       engine: {
         sync: async () => ({
           mode: 'delta',
@@ -79,6 +78,7 @@ describe('the writeback service', () => {
           adopted: 0,
           thresholdStopped: false,
           deletionsHeld: 0,
+          forests: { default: { created: 0, updated: 0, deleted: 0, deletionsHeld: 0 } },
         }),
       },
       close: async () => store.close(),
