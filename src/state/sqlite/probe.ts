@@ -44,6 +44,7 @@ export function probeSqliteStore(file: string): StoreProbe {
           status: 'warn',
           detail: `${file} is busy: another process kept a write transaction open for 2 s (${causeText(err)})`,
           fix: 'Run check again; if it persists, look for a stuck device-writeback process.',
+          code: 'DWB_STATE_LOCKED',
         }
       : {
           status: 'fail',
