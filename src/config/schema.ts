@@ -35,7 +35,40 @@ const secret = secretValue.meta({
 
 const hostPort = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, such as 127.0.0.1:8080');
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, such as 127.0.0.1:8080')
+  .refine((listen) => Number(/:(\d+)$/.exec(listen)?.[1] ?? 0) <= 65535, {
+    message: 'the port is not a TCP port: expected 0–65535 (0 picks a free one)',
+  });
+
+/**
+ * The authority of an LDAP URL may carry neither credentials (a password there is a plain-text
+ * secret: DWB_SECRET_PLAIN) nor a port outside 1–65535 (which would fail later as "not a URL").
+ */
+const ldapUrl = z
+  .string()
+  .regex(/^ldaps?:\/\/[^/\s]+\/?$/i, 'expected ldaps://host[:port] or ldap://host[:port]')
+  .superRefine((url, ctx) => {
+    const authority = url.replace(/^ldaps?:\/\//i, '').replace(/\/$/, '');
+    const at = authority.lastIndexOf('@');
+    if (at >= 0) {
+      const password = authority.slice(0, at).includes(':');
+      ctx.addIssue({
+        code: 'custom',
+        message: password
+          ? 'a password written in the URL (ldaps://user:password@host) is refused like any plain-text secret: put the account in bindDn and its password in password as { env: NAME } or { file: PATH }'
+          : 'the URL names an account (user@host): put the account in bindDn and give the URL as ldaps://host[:port]',
+        ...(password ? { params: { plainSecret: true } } : {}),
+      });
+      return;
+    }
+    const port = /^(?:\[[^\]]*\]|[^:]*)(?::(.*))?$/.exec(authority)?.[1];
+    if (port !== undefined && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `the port ${port === '' ? '(empty)' : port} is not a TCP port: expected 1–65535 (636 for LDAPS, 389 for StartTLS)`,
+      });
+    }
+  });
 
 export const trustTypeValues = ['Workplace', 'AzureAd', 'ServerAd'] as const;
 
@@ -93,12 +126,9 @@ export const configSchema = z.strictObject({
     }),
   ad: z
     .strictObject({
-      url: z
-        .string()
-        .regex(/^ldaps?:\/\/[^/\s]+\/?$/i, 'expected ldaps://host[:port] or ldap://host[:port]')
-        .meta({
-          description: 'A domain controller: `ldaps://host[:port]`, or `ldap://host[:port]` with `startTls`.',
-        }),
+      url: ldapUrl.meta({
+        description: 'A domain controller: `ldaps://host[:port]`, or `ldap://host[:port]` with `startTls`.',
+      }),
       startTls: z.boolean().default(false).meta({
         description:
           'Upgrade an `ldap://` connection with StartTLS. Required with `ldap://`: plain LDAP is refused (`DWB_AD_TLS_REQUIRED`).',
