@@ -1,6 +1,8 @@
 // Server-side HTML: a tagged template that escapes every interpolated value (display names come
-// from Entra ID and may be hostile), the page layout with its navigation, and small helpers. Only
-// values wrapped in SafeHtml (built by this template) are inserted as they are.
+// from Entra ID and may be hostile: markup is escaped, and control characters and bidirectional
+// overrides are shown as \u001b, \u202e), the page layout with its navigation, and small helpers.
+// Only values wrapped in SafeHtml (built by this template) are inserted as they are.
+import { escapeUnsafe } from '../util/safe-text.js';
 
 export class SafeHtml {
   constructor(readonly value: string) {}
@@ -9,7 +11,20 @@ export class SafeHtml {
   }
 }
 
-type Interpolation = SafeHtml | string | number | boolean | null | undefined | readonly Interpolation[];
+/**
+ * A value a form sends back (a hidden field): markup-escaped only, so that what the browser posts is
+ * the value itself. It is never shown; anything shown goes through escapeHtml.
+ */
+export class FormValue {
+  constructor(readonly value: string) {}
+}
+
+export function formValue(value: string): FormValue {
+  return new FormValue(value);
+}
+
+type Interpolation =
+  SafeHtml | FormValue | string | number | boolean | null | undefined | readonly Interpolation[];
 
 const ESCAPES: Record<string, string> = {
   '&': '&amp;',
@@ -20,13 +35,19 @@ const ESCAPES: Record<string, string> = {
   '`': '&#96;',
 };
 
-export function escapeHtml(text: string): string {
+function escapeMarkup(text: string): string {
   return text.replace(/[&<>"'`]/g, (c) => ESCAPES[c]!);
+}
+
+/** Text as HTML: markup escaped, and every character that could deceive the reader shown escaped. */
+export function escapeHtml(text: string): string {
+  return escapeMarkup(escapeUnsafe(text));
 }
 
 function render(value: Interpolation): string {
   if (value === null || value === undefined || value === false) return '';
   if (value instanceof SafeHtml) return value.value;
+  if (value instanceof FormValue) return escapeMarkup(value.value);
   if (Array.isArray(value)) return value.map(render).join('');
   return escapeHtml(String(value));
 }
