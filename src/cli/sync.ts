@@ -70,6 +70,7 @@ export function jsonSummary(s: SyncSummary): Record<string, unknown> {
     errors: s.errors,
     ...(s.dryRun ? { operations: s.operations ?? [] } : {}),
     adopted: s.adopted,
+    adoptedDevices: s.adoptions,
     deletionsHeld: s.deletionsHeld,
     thresholdStopped: s.thresholdStopped,
     reason: s.reason,
@@ -90,6 +91,14 @@ function printSummary(s: SyncSummary, containerDn: string): void {
   out(
     `  created ${s.created}, updated ${s.updated}${s.adopted ? ` (adopted ${s.adopted})` : ''}, deleted ${s.deleted}, unchanged ${s.unchanged}, quarantined ${s.quarantined}`,
   );
+  if (s.adoptions.length > 0) {
+    out(
+      s.dryRun
+        ? '\nWould adopt (objects not written by device-writeback, whose msDS-DeviceID is a cloud device):'
+        : '\nAdopted (objects not written by device-writeback, whose msDS-DeviceID is a cloud device; managed from now on):',
+    );
+    for (const a of s.adoptions) out(`  adopted ${a.deviceId}  ${a.dn}`);
+  }
   if (s.thresholdStopped) {
     out(
       `\n  ${s.deletionsHeld} objects would be deleted, more than writeback.deleteThreshold: NOTHING was deleted and the watermark was not advanced.\n  Check why so many devices left Entra ID; to go ahead, run: device-writeback sync --allow-deletes`,

@@ -87,6 +87,7 @@ export class SyncEngine {
       ...pass.counters,
       durationMs: Date.now() - started,
       errors: pass.errors,
+      adoptions: pass.adoptions,
       ...(pass.operations ? { operations: pass.operations } : {}),
       deletionsHeld: outcome.deletionsHeld,
       thresholdStopped: outcome.thresholdStopped,

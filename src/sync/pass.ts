@@ -62,11 +62,19 @@ export interface PlannedOperation {
   ldif: string;
 }
 
+/** An unmanaged object taken over by `sync --adopt` (SPEC §2). */
+export interface Adoption {
+  deviceId: string;
+  dn: string;
+}
+
 export interface SyncSummary extends RunCounters {
   mode: RunMode;
   dryRun: boolean;
   durationMs: number;
   errors: DeviceError[];
+  /** The objects adopted (or, in a dry run, that would be); `adopted` counts them. */
+  adoptions: Adoption[];
   operations?: PlannedOperation[];
   /** Deletions held back by writeback.deleteThreshold. */
   deletionsHeld: number;
@@ -98,6 +106,7 @@ export class Pass {
   /** Devices read from Graph so far (for progress). */
   devicesRead = 0;
   readonly errors: DeviceError[] = [];
+  readonly adoptions: Adoption[] = [];
   readonly operations: PlannedOperation[] | undefined;
   readonly dryRun: boolean;
   readonly scope: ScopeRule;
