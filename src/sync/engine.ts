@@ -52,6 +52,7 @@ export class SyncEngine {
     const dryRun = options.dryRun ?? false;
     const fullBecause = await this.fullReason(options);
     let mode: RunMode = fullBecause ? 'full' : 'delta';
+    options.onMode?.(mode);
     const runId = await store.startRun(mode, dryRun);
     const pass = new Pass(this.context, options);
     let outcome: PassOutcome;
@@ -61,6 +62,7 @@ export class SyncEngine {
         mode === 'delta' ? await deltaImport(pass, (await store.watermark()).deltaLink!) : undefined;
       if (delta === 'reset') {
         mode = 'full';
+        options.onMode?.(mode);
         reason = 'the delta token expired (Graph answered 410); reading everything again';
         outcome = await fullImport(pass);
       } else if (delta) {

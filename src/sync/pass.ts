@@ -46,6 +46,8 @@ export interface SyncOptions {
   onProgress?: (progress: SyncProgress) => void;
   /** Stop after the current page (SIGINT/SIGTERM in `run`); the watermark is then not advanced. */
   shouldStop?: () => boolean;
+  /** Told the pass's mode as soon as it is known (and again when an expired delta token makes it full). */
+  onMode?: (mode: RunMode) => void;
 }
 
 export interface SyncProgress extends Omit<RunCounters, 'adopted'> {

@@ -3,6 +3,7 @@
 // and a clean stop on SIGINT/SIGTERM that finishes the current batch first.
 import { causeText, isDwbError } from '../errors.js';
 import { logger } from '../log.js';
+import type { RunMode } from '../state/store.js';
 import { exitCodeFor } from './engine.js';
 import type { SyncSummary } from './pass.js';
 import type { SessionHooks, SyncSession } from './session.js';
@@ -24,6 +25,8 @@ export interface CycleRecord {
   startedAt: string;
   finishedAt: string;
   ok: boolean;
+  /** The mode the cycle ran (or was about to run) in; absent only when the state store could not say. */
+  mode?: RunMode;
   summary?: SyncSummary;
   error?: { code: string; message: string };
 }
@@ -128,11 +131,17 @@ export class WritebackService {
     this.runNow = false;
     const startedAt = new Date().toISOString();
     let record: CycleRecord;
+    let mode: RunMode | undefined;
     try {
+      // Known before the DC is pinged, so that a cycle that fails is counted under its mode.
+      mode = (await this.session.engine.fullReason({})) ? 'full' : 'delta';
       // A delta cycle with nothing to do touches no object; the ping keeps /healthz honest.
       await this.session.directory.ping();
-      const summary = await this.session.engine.sync({ shouldStop: () => this.stopping });
-      record = { startedAt, finishedAt: new Date().toISOString(), ok: true, summary };
+      const summary = await this.session.engine.sync({
+        shouldStop: () => this.stopping,
+        onMode: (m) => (mode = m),
+      });
+      record = { startedAt, finishedAt: new Date().toISOString(), ok: true, mode: summary.mode, summary };
       if (!summary.thresholdStopped) this.lastSuccessAt = record.finishedAt;
       logger().info(
         {
@@ -151,8 +160,8 @@ export class WritebackService {
       const error = isDwbError(err)
         ? { code: err.code, message: err.message }
         : { code: 'DWB_INTERNAL', message: causeText(err) };
-      record = { startedAt, finishedAt: new Date().toISOString(), ok: false, error };
-      logger().error({ code: error.code }, `cycle failed: ${error.message}`);
+      record = { startedAt, finishedAt: new Date().toISOString(), ok: false, mode, error };
+      logger().error({ code: error.code, mode }, `cycle failed: ${error.message}`);
     }
     this.running = false;
     this.lastCycle = record;
