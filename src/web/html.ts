@@ -1,7 +1,8 @@
 // Server-side HTML: a tagged template that escapes every interpolated value (display names come
 // from Entra ID and may be hostile: markup is escaped, and control characters and bidirectional
 // overrides are shown as \u001b, \u202e), the page layout with its navigation, and small helpers.
-// Only values wrapped in SafeHtml (built by this template) are inserted as they are.
+// Only values wrapped in SafeHtml (built by this template) are inserted as they are. A value a form
+// posts back unchanged (a device key) travels percent-encoded (formKey), so that it stays exact.
 import { escapeUnsafe } from '../util/safe-text.js';
 
 export class SafeHtml {
@@ -11,20 +12,7 @@ export class SafeHtml {
   }
 }
 
-/**
- * A value a form sends back (a hidden field): markup-escaped only, so that what the browser posts is
- * the value itself. It is never shown; anything shown goes through escapeHtml.
- */
-export class FormValue {
-  constructor(readonly value: string) {}
-}
-
-export function formValue(value: string): FormValue {
-  return new FormValue(value);
-}
-
-type Interpolation =
-  SafeHtml | FormValue | string | number | boolean | null | undefined | readonly Interpolation[];
+type Interpolation = SafeHtml | string | number | boolean | null | undefined | readonly Interpolation[];
 
 const ESCAPES: Record<string, string> = {
   '&': '&amp;',
@@ -35,19 +23,14 @@ const ESCAPES: Record<string, string> = {
   '`': '&#96;',
 };
 
-function escapeMarkup(text: string): string {
-  return text.replace(/[&<>"'`]/g, (c) => ESCAPES[c]!);
-}
-
 /** Text as HTML: markup escaped, and every character that could deceive the reader shown escaped. */
 export function escapeHtml(text: string): string {
-  return escapeMarkup(escapeUnsafe(text));
+  return escapeUnsafe(text).replace(/[&<>"'`]/g, (c) => ESCAPES[c]!);
 }
 
 function render(value: Interpolation): string {
   if (value === null || value === undefined || value === false) return '';
   if (value instanceof SafeHtml) return value.value;
-  if (value instanceof FormValue) return escapeMarkup(value.value);
   if (Array.isArray(value)) return value.map(render).join('');
   return escapeHtml(String(value));
 }
@@ -59,6 +42,20 @@ export function html(strings: TemplateStringsArray, ...values: Interpolation[]):
     out += render(v) + (strings[i + 1] ?? '');
   });
   return new SafeHtml(out);
+}
+
+/** A key in a hidden form field: percent-encoded, so that no character is shown or changed. */
+export function formKey(key: string): string {
+  return encodeURIComponent(key);
+}
+
+/** The key a form posted (see formKey); a value that is not percent-encoded is taken as it is. */
+export function postedKey(value: string | undefined): string {
+  try {
+    return decodeURIComponent(value ?? '');
+  } catch {
+    return value ?? '';
+  }
 }
 
 /** Builds a URL path with a query string from non-empty parameters (values encoded). */

@@ -10,7 +10,7 @@ import type { WritebackService } from '../sync/service.js';
 import { CONSOLE_CSS, FAVICON_SVG } from './assets.js';
 import type { ConsoleContext } from './context.js';
 import { DeviceIndex } from './device-index.js';
-import { html, layout, type Section, type SafeHtml } from './html.js';
+import { html, layout, postedKey, type Section, type SafeHtml } from './html.js';
 import { WritebackMetrics } from './metrics.js';
 import { checksPage } from './pages/checks.js';
 import { devicePage } from './pages/device.js';
@@ -260,7 +260,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   app.post('/quarantine/retry', async (req, reply) => {
     const form = action(req, reply);
     if (!form) return reply;
-    const key = form.key ?? '';
+    const key = postedKey(form.key);
     const marked = await session.store.requestRetry(key);
     if (marked) service.requestRun();
     const back = localPath(form.back, '/quarantine');
