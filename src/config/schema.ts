@@ -30,7 +30,8 @@ const secretValue = z.any().superRefine((value, ctx) => {
 /** Named, so that docs/configuration.md shows every secret key with the type "secret". */
 const secret = secretValue.meta({
   title: 'secret',
-  description: 'a secret reference: { env: NAME } or { file: PATH }',
+  description:
+    'a secret reference: { env: NAME } or { file: PATH } (a regular file of at most 64 KiB); never empty',
 });
 
 const hostPort = z
@@ -97,7 +98,7 @@ export const configSchema = z.strictObject({
       }),
       caFile: z.string().min(1).optional().meta({
         description:
-          "An extra CA (PEM) to trust, such as the emulator's, added to the system CAs for the token and the Graph requests; TLS is always verified. Relative to the configuration file.",
+          "An extra CA (PEM) to trust, such as the emulator's, added to the system CAs for the token and the Graph requests; TLS is always verified. A file that holds no PEM certificate is a configuration error. Relative to the configuration file.",
       }),
       pageSize: z.number().int().min(1).max(999).default(999).meta({
         description: 'Devices per Graph delta page.',
@@ -127,7 +128,8 @@ export const configSchema = z.strictObject({
   ad: z
     .strictObject({
       url: ldapUrl.meta({
-        description: 'A domain controller: `ldaps://host[:port]`, or `ldap://host[:port]` with `startTls`.',
+        description:
+          'A domain controller: `ldaps://host[:port]`, or `ldap://host[:port]` with `startTls`; a host name or an IP address (the certificate is checked against it) and a port from 1 to 65535, never an account or a password (`DWB_SECRET_PLAIN`).',
       }),
       startTls: z.boolean().default(false).meta({
         description:
@@ -137,10 +139,12 @@ export const configSchema = z.strictObject({
         description:
           'The connector account that writes the devices (DN, UPN or `DOMAIN\\name`); `init-ad` grants it its rights.',
       }),
-      password: secret.meta({ description: "The connector account's password." }),
+      password: secret.meta({
+        description: "The connector account's password; an empty one is refused (`DWB_SECRET_EMPTY`).",
+      }),
       caFile: z.string().min(1).optional().meta({
         description:
-          "The CA (PEM) that issued the domain controller's certificate; the system CAs when absent. The certificate is always verified. Relative to the configuration file.",
+          "The CA (PEM) that issued the domain controller's certificate; the system CAs when absent. The certificate is always verified. A file that holds no PEM certificate is a configuration error. Relative to the configuration file.",
       }),
       insecureSkipVerify: z.boolean().default(false).meta({
         description:
@@ -208,7 +212,7 @@ export const configSchema = z.strictObject({
       }),
       token: secret.optional().meta({
         description:
-          'The token that every page, `/metrics` and every action then require (`/healthz` stays open). Required when `listen` is not a loopback address.',
+          'The token that every page, `/metrics` and every action then require (`/healthz` stays open): at least 16 characters (`DWB_WEB_TOKEN_WEAK`). Required when `listen` is not a loopback address.',
       }),
     })
     .prefault({})
