@@ -157,7 +157,7 @@ try {
     },
     close: async () => undefined,
   };
-  const service = new WritebackService(session);
+  const service = WritebackService.fromSession(session);
   t = performance.now();
   const web = await startConsole({ service, listen: '127.0.0.1:0' });
   const startupMs = performance.now() - t;

@@ -133,7 +133,7 @@ async function main() {
   const startedAt = new Date().toISOString();
   const host = machine();
   try {
-    const { seededDevice } = await dist('emulator/seed.js');
+    const { seededDevices } = await dist('emulator/seed.js');
     const tpl = await template(ws, log);
     const { dc, passwordFile } = await startDc(ws, tpl);
     const conn = await adminConnection(ws, dc);
@@ -162,10 +162,9 @@ async function main() {
     );
     if (opts.devices > opts.adDevices) {
       const grow = performance.now();
-      for (let i = emulator.store.counts().active; i < opts.devices; i++) {
-        const { device } = seededDevice(i, seedOptions);
+      // One batch: the devices' certificates are issued in parallel (see CloudDrs.deviceKeys).
+      for (const { device } of seededDevices(emulator.store.counts().active, opts.devices, seedOptions))
         emulator.store.createDevice({ ...device, trustType: null });
-      }
       log(`emulator grown to ${opts.devices} devices in ${((performance.now() - grow) / 1000).toFixed(1)} s`);
       sizes.push(
         await measureSize(ws, {

@@ -83,7 +83,7 @@ async function main() {
   const startedAt = new Date().toISOString();
   const host = machine();
   try {
-    const { seededDevice } = await dist('emulator/seed.js');
+    const { seededDevices } = await dist('emulator/seed.js');
     const tpl = await template(ws, log);
     const { dc } = await startDc(ws, tpl);
     const conn = await adminConnection(ws, dc);
@@ -103,10 +103,9 @@ async function main() {
         emulator.store.seed(Math.min(size, opts.inAd), seedOptions);
         inEmulator = emulator.store.counts().active;
       }
-      for (let i = inEmulator; i < size; i++) {
-        const { device } = seededDevice(i, seedOptions);
+      // One batch: the devices' certificates are issued in parallel (see CloudDrs.deviceKeys).
+      for (const { device } of seededDevices(inEmulator, size, seedOptions))
         emulator.store.createDevice({ ...device, trustType: null });
-      }
       inEmulator = emulator.store.counts().active;
       log(
         `${size} devices in the emulator (grown in ${((performance.now() - grow) / 1000).toFixed(1)} s); starting run …`,

@@ -1,15 +1,24 @@
 #!/usr/bin/env node
 // Installs what `npm test`, `npm run demo` and `npm run bench` need before they start:
-// Samba AD DC, ldap-utils and friends through apt-get (as root), Chromium for the browser tests,
-// and the npm packages through `npm ci` when node_modules is missing or older than the lockfile.
+// Samba AD DC, ldap-utils and friends, and the PostgreSQL server (state.postgres, SPEC §7) through
+// apt-get (as root), Chromium for the browser tests, and the npm packages through `npm ci` when
+// node_modules is missing or older than the lockfile.
 // Not root: prints exactly what to install and exits 1.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const forDemo = process.argv.includes('--demo');
+
+/** Debian installs each PostgreSQL major version's server under /usr/lib/postgresql/<major>/bin. */
+function postgresServerPaths() {
+  const base = '/usr/lib/postgresql';
+  const majors = existsSync(base) ? readdirSync(base) : [];
+  return majors.map((major) => path.join(base, major, 'bin', 'initdb'));
+}
 
 const debianPackages = [
   ['samba', ['/usr/sbin/samba']],
@@ -20,6 +29,7 @@ const debianPackages = [
   ['krb5-user', ['/usr/bin/kinit']],
   ['openssl', ['/usr/bin/openssl']],
   ['iproute2', ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip']],
+  ['postgresql', postgresServerPaths()],
   ...(forDemo ? [] : [['chromium', ['/usr/bin/chromium']]]),
 ];
 
@@ -61,11 +71,15 @@ if (process.getuid?.() !== 0) {
   process.exit(1);
 }
 
-// npm packages: install when node_modules is missing or older than the lockfile.
+// npm packages: install when node_modules is missing or was installed from another lockfile. The
+// lockfile's content is compared (a hash kept in node_modules), not its time: a fresh checkout or
+// a second worktree gets new file times for the very same lockfile.
 const lock = path.join(root, 'package-lock.json');
-const marker = path.join(root, 'node_modules', '.package-lock.json');
-const stale = !existsSync(marker) || statSync(marker).mtimeMs < statSync(lock).mtimeMs;
-if (stale) {
+const marker = path.join(root, 'node_modules', '.device-writeback-lock-hash');
+const wanted = createHash('sha256').update(readFileSync(lock)).digest('hex');
+const installed = existsSync(marker) ? readFileSync(marker, 'utf8').trim() : '';
+if (installed !== wanted || !existsSync(path.join(root, 'node_modules', '.package-lock.json'))) {
   console.error('[prereqs] installing npm packages (npm ci) …');
   execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  writeFileSync(marker, `${wanted}\n`);
 }

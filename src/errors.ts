@@ -131,6 +131,34 @@ export const errorCatalog = {
     exit: ExitCode.failure,
     fix: 'ad.insecureSkipVerify is for labs only: set ad.caFile to the CA that issued the domain controller certificate and remove ad.insecureSkipVerify.',
   },
+  DWB_AD_CLOUD_ISSUER_MISSING: {
+    exit: ExitCode.failure,
+    fix: 'AD FS refuses every device certificate until the Device Registration Service names the tenant\'s cloud DRS issuer: export the issuer certificate (MS-Organization-Access; docs/prepare-forest.md, "The cloud DRS issuer", says how) and run `device-writeback init-ad --cloud-issuer <issuer.pem>` as an enterprise admin; it also sets msDS-CloudIsEnabled to TRUE.',
+  },
+  DWB_AD_CLOUD_ISSUER_EXPIRING: {
+    exit: ExitCode.failure,
+    fix: "Add the tenant's next issuer certificate before the current one expires: export it from the chain of a recently registered device and run `device-writeback init-ad --cloud-issuer <issuer.pem>` as an enterprise admin (the issuers already there are kept).",
+  },
+  DWB_AD_CLOUD_ISSUER_UNREADABLE: {
+    exit: ExitCode.failure,
+    fix: 'A value of msDS-CloudIssuerPublicCertificates is not a DER X.509 certificate: look at the values with ldapsearch and remove that one with ldapmodify, as an enterprise admin (init-ad never removes values).',
+  },
+  DWB_AD_STALE_CLEANUP: {
+    exit: ExitCode.failure,
+    fix: "Run `device-writeback init-ad` as an enterprise admin: it sets msDS-MaximumRegistrationInactivityPeriod to 0, so that AD FS's stale-device cleanup does not delete written devices (on an AD FS server, Set-AdfsDeviceRegistration -MaximumInactiveDays 0 does the same).",
+  },
+  DWB_CLOUD_ISSUER_INVALID: {
+    exit: ExitCode.usage,
+    fix: "Give --cloud-issuer the PEM (or DER) file of the tenant's cloud Device Registration Service issuer certificate (MS-Organization-Access); docs/prepare-forest.md says how to export it from a registered device or from a forest Azure AD Connect prepared.",
+  },
+  DWB_CLOUD_ISSUER_NOT_CA: {
+    exit: ExitCode.usage,
+    fix: 'Give the certificate of the issuer (the MS-Organization-Access CA that signed the device certificates), not a device certificate: it must be a CA certificate (basicConstraints CA, keyUsage keyCertSign).',
+  },
+  DWB_CLOUD_ISSUER_EXPIRED: {
+    exit: ExitCode.usage,
+    fix: "Export the tenant's current issuer certificate (from the chain of a recently registered device) and give that file to --cloud-issuer.",
+  },
   DWB_AD_CONTAINER_MISSING: {
     exit: ExitCode.failure,
     fix: 'Run `device-writeback init-ad` to create the device container, then run again.',
@@ -194,6 +222,10 @@ export const errorCatalog = {
   DWB_PREREQ_MISSING: {
     exit: ExitCode.failure,
     fix: 'Install the missing packages listed above, then run again.',
+  },
+  DWB_EMULATOR_DATA: {
+    exit: ExitCode.failure,
+    fix: 'Move the file (and its .journal) aside and start again: the emulator then starts an empty directory, or seeds a new one with --devices. Files of another version are not converted.',
   },
   DWB_NOT_FOUND: { exit: ExitCode.failure, fix: 'Check the identifier and try again.' },
   DWB_INTERNAL: {

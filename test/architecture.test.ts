@@ -104,9 +104,7 @@ describe('architecture', () => {
   it('no database handle outside src/state/', () => {
     const offenders = files.filter(
       (f) =>
-        !rel(f).startsWith(`state${path.sep}`) &&
-        !rel(f).startsWith(`emulator${path.sep}`) &&
-        /better-sqlite3|from 'pg'/.test(readFileSync(f, 'utf8')),
+        !rel(f).startsWith(`state${path.sep}`) && /better-sqlite3|from 'pg'/.test(readFileSync(f, 'utf8')),
     );
     expect(offenders.map(rel)).toEqual([]);
   });

@@ -42,6 +42,9 @@ export const BINARY_ATTRIBUTES = [
   'schemaIDGUID',
   'attributeSecurityGUID',
   'tokenGroups',
+  // Device Registration Service: DER certificates (see registration-service.ts).
+  'msDS-CloudIssuerPublicCertificates',
+  'msDS-IssuerPublicCertificates',
 ];
 
 // ldapts matches these names case-sensitively against what the server returns.

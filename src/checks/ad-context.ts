@@ -17,6 +17,11 @@ import { filter } from '../ad/filter.js';
 import { bytesToGuid } from '../ad/guid.js';
 import { decodeSecurityDescriptor, type SecurityDescriptor } from '../ad/security-descriptor.js';
 import { bytesToSid } from '../ad/sid.js';
+import {
+  REGISTRATION_SERVICE_ATTRIBUTES,
+  registrationServiceSettings,
+  type RegistrationServiceSettings,
+} from '../ad/registration-service.js';
 import { readSchemaIdGuids } from '../prepare/forest.js';
 import type { CheckContext } from './types.js';
 import { CheckSkipped } from './support.js';
@@ -91,6 +96,8 @@ export function connectorToken(ctx: CheckContext): Promise<Set<string>> {
 export interface DeviceRegistration {
   serviceDn: string;
   service?: AdEntry;
+  /** The service's settings (stale-device cleanup, cloud issuer), when the object exists. */
+  settings?: RegistrationServiceSettings;
   /** msDS-DeviceLocation, when set. */
   location?: string;
   /** Where devices go: msDS-DeviceLocation, else ad.domain, else the connector's domain. */
@@ -102,14 +109,24 @@ export function deviceRegistration(ctx: CheckContext): Promise<DeviceRegistratio
   return cached(ctx, 'ad.registration', async () => {
     const { conn, rootDse } = await adSession(ctx);
     const serviceDn = deviceRegistrationDns(rootDse.configurationNamingContext).service;
-    const service = await conn.read(serviceDn, ['objectClass', 'msDS-DeviceLocation', 'msDS-IsEnabled']);
-    const location = service ? str(service, 'msDS-DeviceLocation') : undefined;
-    if (location)
-      return { serviceDn, service, location, containerDn: location, containerSource: 'msDS-DeviceLocation' };
+    const service = await conn.read(serviceDn, REGISTRATION_SERVICE_ATTRIBUTES);
+    const settings = service ? registrationServiceSettings(service) : undefined;
+    const location = settings?.deviceLocation;
+    if (location) {
+      return {
+        serviceDn,
+        service,
+        settings,
+        location,
+        containerDn: location,
+        containerSource: 'msDS-DeviceLocation',
+      };
+    }
     if (ctx.config.ad.domain) {
       return {
         serviceDn,
         service,
+        settings,
         containerDn: deviceContainerDn(domainToDn(ctx.config.ad.domain)),
         containerSource: 'ad.domain',
       };
@@ -117,6 +134,7 @@ export function deviceRegistration(ctx: CheckContext): Promise<DeviceRegistratio
     return {
       serviceDn,
       service,
+      settings,
       containerDn: deviceContainerDn(rootDse.defaultNamingContext),
       containerSource: 'default naming context',
     };

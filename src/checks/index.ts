@@ -4,6 +4,7 @@
 import type { Config } from '../config/load.js';
 import { causeText, isDwbError } from '../errors.js';
 import { closeAdSession } from './ad-context.js';
+import { adCloudIssuer } from './ad-cloud-issuer.js';
 import { adConfigPermissions } from './ad-config-permissions.js';
 import { adConnect } from './ad-connect.js';
 import { adContainerPermissions } from './ad-container-permissions.js';
@@ -11,6 +12,7 @@ import { adDeviceLocation } from './ad-device-location.js';
 import { adDrsObject } from './ad-drs-object.js';
 import { adDrsUnique } from './ad-drs-unique.js';
 import { adSchema } from './ad-schema.js';
+import { adStaleCleanup } from './ad-stale-cleanup.js';
 import { entraConnect } from './entra-connect.js';
 import { entraOwners } from './entra-owners.js';
 import { stateWritable } from './state-writable.js';
@@ -25,6 +27,8 @@ export const checks: readonly Check[] = [
   adDeviceLocation,
   adContainerPermissions,
   adConfigPermissions,
+  adCloudIssuer,
+  adStaleCleanup,
   entraConnect,
   entraOwners,
   stateWritable,

@@ -1,5 +1,6 @@
 // The list of subcommands; each module registers itself on the program.
 import type { Command } from 'commander';
+import { register as approveDeletes } from './approve-deletes.js';
 import { register as claims } from './claims.js';
 import { register as check } from './check.js';
 import { register as demo } from './demo.js';
@@ -22,4 +23,5 @@ export const commands: RegisterCommand[] = [
   emulator,
   demo,
   claims,
+  approveDeletes,
 ];

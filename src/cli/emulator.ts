@@ -1,5 +1,6 @@
 // `device-writeback emulator`: runs the Graph-compatible emulator (SPEC §6) until SIGINT/SIGTERM and
-// prints what a client needs: URL, tenant, client id and secret, CA file, and an `entra:` block.
+// prints what a client needs: URL, tenant, client id and secret, CA file, an `entra:` block, and
+// its cloud DRS issuer (for `init-ad --cloud-issuer`) with where device certificates are served.
 // It needs no configuration file.
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
@@ -110,7 +111,10 @@ export function register(program: Command): void {
     )
     .option('--listen <host:port>', 'address to listen on (port 0 picks a free one)', '127.0.0.1:8443')
     .option('--devices <n>', 'seed n realistic, deterministic devices with their owners')
-    .option('--data <file>', 'SQLite file that keeps devices, users and delta tokens across restarts')
+    .option(
+      '--data <file>',
+      'file that keeps devices, users, groups, delta tokens and the DRS across restarts (with <file>.journal)',
+    )
     .option(
       '--data-dir <dir>',
       'folder for the CA, certificate and app registration (default: folder of --data, else ./.emulator)',
@@ -171,8 +175,10 @@ export function register(program: Command): void {
             caFile: emulator.caFile,
             dataDir: emulator.dataDir,
             dataFile: opts.data ? path.resolve(opts.data) : null,
+            cloudIssuerFile: emulator.cloudIssuerFile,
             devices: counts.active,
             users: counts.users,
+            groups: counts.groups,
           })}\n`,
         );
       } else {
@@ -183,13 +189,19 @@ export function register(program: Command): void {
             `  client id      ${emulator.clientId}`,
             `  client secret  ${emulator.clientSecret}`,
             `  CA file        ${emulator.caFile}`,
-            `  directory      ${counts.active} devices, ${counts.users} users${opts.data ? ` (kept in ${path.resolve(opts.data)})` : ' (in memory)'}`,
+            `  directory      ${counts.active} devices, ${counts.users} users, ${counts.groups} groups${opts.data ? ` (kept in ${path.resolve(opts.data)})` : ' (in memory)'}`,
+            `  cloud issuer   ${emulator.cloudIssuerFile}`,
             `  faults, stats  ${emulator.url}/_emulator/faults, ${emulator.url}/_emulator/stats`,
             '',
             'Add to device-writeback.yaml:',
             '',
             emulator.entraConfigYaml(),
             `and set the secret:  export DWB_CLIENT_SECRET='${emulator.clientSecret}'`,
+            '',
+            "The devices' certificates are issued by the cloud issuer above; to try AD FS's view of one:",
+            `  device-writeback init-ad --cloud-issuer ${JSON.stringify(emulator.cloudIssuerFile)}`,
+            `  curl -s --cacert ${JSON.stringify(emulator.caFile)} ${emulator.url}/_emulator/drs/devices/<deviceId>/certificate > device.pem`,
+            '  device-writeback claims --cert device.pem',
             '',
             'Stop with Ctrl+C.',
             '',

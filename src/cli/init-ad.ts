@@ -1,7 +1,8 @@
 // `device-writeback init-ad`: prepares the forest (SPEC §2), the equivalent of
-// Initialize-ADSyncDeviceWriteback. Runs as an enterprise admin (--admin, DWB_ADMIN_PASSWORD or a
-// prompt); needs only ad.url and the TLS settings from the configuration file, never the
-// connector's password.
+// Initialize-ADSyncDeviceWriteback, and with --cloud-issuer writes the tenant's cloud DRS issuer
+// certificates that AD FS validates device certificates against. Runs as an enterprise admin
+// (--admin, DWB_ADMIN_PASSWORD or a prompt); needs only ad.url and the TLS settings from the
+// configuration file, never the connector's password.
 import type { Command } from 'commander';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { adEndpoint } from '../ad/settings.js';
@@ -9,7 +10,7 @@ import { configPath, parseConfig, readConfigText, type Config } from '../config/
 import { DwbError, isDwbError } from '../errors.js';
 import { registerSecret } from '../log.js';
 import { adminBindName } from '../prepare/admin-account.js';
-import { prepareForest, type PreparationReport } from '../prepare/index.js';
+import { prepareForest, readCloudIssuerFiles, type PreparationReport } from '../prepare/index.js';
 import { action, out, outJson, withCommonOptions, type GlobalOptions } from './context.js';
 import { canPrompt, promptHidden } from './prompt.js';
 
@@ -17,6 +18,7 @@ interface InitAdFlags extends GlobalOptions {
   domain?: string;
   connectorAccount?: string;
   admin?: string;
+  cloudIssuer?: string[];
   dryRun?: boolean;
 }
 
@@ -38,14 +40,21 @@ export function register(program: Command): void {
       '--admin <user>',
       'enterprise admin to bind as: sAMAccountName, DOMAIN\\name, UPN or DN (default: $DWB_ADMIN_USER)',
     )
+    .option(
+      '--cloud-issuer <pem-file>',
+      "the tenant's cloud Device Registration Service issuer certificate (MS-Organization-Access), added to\nmsDS-CloudIssuerPublicCertificates so that AD FS accepts the devices' certificates (repeatable)",
+      (file: string, previous: string[] | undefined) => [...(previous ?? []), file],
+    )
     .option('--dry-run', 'print the LDIF and SDDL that would be applied, and change nothing');
   withCommonOptions(command, { json: true });
   command.addHelpText(
     'after',
-    '\nThe admin password comes from DWB_ADMIN_PASSWORD, or is prompted for (not echoed) on a terminal.\nOnly ad.url and its TLS settings are needed from the configuration file.',
+    '\nThe admin password comes from DWB_ADMIN_PASSWORD, or is prompted for (not echoed) on a terminal.\nOnly ad.url and its TLS settings are needed from the configuration file.\nHow to obtain the --cloud-issuer certificate of a tenant: docs/prepare-forest.md (The cloud DRS issuer).',
   );
   command.action(
     action<InitAdFlags>(async (opts) => {
+      // The files first: a wrong one stops the command before any connection or password prompt.
+      const cloudIssuers = readCloudIssuerFiles(opts.cloudIssuer ?? []);
       const config = readPreparationConfig(opts.config);
       const connectorAccount = opts.connectorAccount ?? config.ad.bindDn;
       if (!connectorAccount) {
@@ -68,7 +77,7 @@ export function register(program: Command): void {
       const report = await prepareForest(
         endpoint,
         { user: admin.bindName, password },
-        { domain, connectorAccount, dryRun: opts.dryRun, adminName: admin.given },
+        { domain, connectorAccount, dryRun: opts.dryRun, adminName: admin.given, cloudIssuers },
       ).catch((err: unknown) => {
         if (isDwbError(err) && err.code === 'DWB_AD_BIND_FAILED') {
           const how = admin.lookedUpIn
@@ -146,6 +155,7 @@ export function jsonReport(report: PreparationReport): Record<string, unknown> {
     containerDn: report.containerDn,
     serviceDn: report.serviceDn,
     connector: report.connector,
+    cloudIssuers: report.cloudIssuers,
     warnings: report.warnings,
     ...(report.dryRun ? { ldif: report.ldif } : {}),
   };

@@ -4,7 +4,8 @@
 import type { Command } from 'commander';
 import { logger } from '../log.js';
 import { WritebackService } from '../sync/service.js';
-import { openSyncSession } from '../sync/session.js';
+import { openStateStore } from '../state/open.js';
+import { connectSession, requireEntra } from '../sync/session.js';
 import { action, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
 
 interface RunFlags extends GlobalOptions {
@@ -26,13 +27,21 @@ export function register(program: Command): void {
       // The console, /metrics and /healthz (loaded by `run` only).
       const plugin = (await import('../web/register.js')).consolePlugin(config);
       plugin.preflight?.(listen);
-      const session = await openSyncSession(config, plugin.hooks);
-      const service = new WritebackService(session);
+      requireEntra(config);
+      // The state store first (a store in use, damaged or too new stops here); the DC and Graph
+      // are reached by the service itself, which stays up and retries while they do not answer.
+      const store = await openStateStore(config, { writer: true, command: 'run' });
+      const hooks = { ...plugin.hooks, command: 'run' };
+      const service = new WritebackService({
+        config,
+        store,
+        connect: () => connectSession(config, store, hooks),
+      });
       let web: { close(): Promise<void> };
       try {
         web = await plugin.start(service, listen);
       } catch (err) {
-        await session.close();
+        await store.close();
         throw err;
       }
       let signals = 0;
@@ -49,7 +58,6 @@ export function register(program: Command): void {
       process.on('SIGTERM', onSignal);
       logger().info(
         {
-          container: session.container.containerDn,
           intervalSeconds: config.writeback.intervalSeconds,
           fullEverySeconds: config.writeback.fullEverySeconds,
         },
@@ -61,7 +69,7 @@ export function register(program: Command): void {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
         await web.close().catch(() => undefined);
-        await session.close();
+        await service.close();
         logger().info('writeback service stopped');
       }
       return 0;

@@ -18,12 +18,14 @@ export async function statusReport(store: StateStore): Promise<{
   counts: { managedObjects: number; cloudDevices: number; quarantined: number };
   lastRuns: Awaited<ReturnType<StateStore['recentRuns']>>;
   quarantine: Awaited<ReturnType<StateStore['quarantined']>>;
+  heldDeletions: Awaited<ReturnType<StateStore['heldDeletions']>>;
 }> {
-  const [watermark, counts, lastRuns, quarantine] = await Promise.all([
+  const [watermark, counts, lastRuns, quarantine, heldDeletions] = await Promise.all([
     store.watermark(),
     store.counts(),
     store.recentRuns(10),
     store.quarantined(),
+    store.heldDeletions(),
   ]);
   const watermarkAt = watermark.committedAt;
   return {
@@ -39,6 +41,7 @@ export async function statusReport(store: StateStore): Promise<{
     },
     lastRuns,
     quarantine,
+    heldDeletions,
   };
 }
 
@@ -71,6 +74,17 @@ export function register(program: Command): void {
           out(
             `  #${r.id} ${r.startedAt}  ${r.mode.padEnd(5)} ${r.dryRun ? 'dry-run ' : ''}${r.outcome.padEnd(11)} +${r.created} ~${r.updated} -${r.deleted} =${r.unchanged} !${r.quarantined}  ${r.durationMs ?? '-'} ms${r.error ? `  ${r.error}` : ''}`,
           );
+        }
+        const held = report.heldDeletions;
+        if (held.length > 0) {
+          const approved = held.filter((h) => h.approvedAt).length;
+          out(
+            `\nHeld deletions (${held.length}, by writeback.deleteThreshold${approved ? `; ${approved} approved, made by the next pass` : ''}):`,
+          );
+          for (const h of held.slice(0, 50))
+            out(`  ${h.deviceId}  ${h.dn}  ${h.reason}${h.approvedAt ? '  (approved)' : ''}`);
+          if (held.length > 50) out(`  … and ${held.length - 50} more`);
+          out('  Check why, then release them: device-writeback approve-deletes');
         }
         const q = report.quarantine;
         out(`\nQuarantine (${q.length}):`);

@@ -21,7 +21,10 @@ export function register(program: Command): void {
     )
     .option('--full', 'full reconcile: compare every device and every object, repair drift')
     .option('--dry-run', 'print the LDAP operations that would be made, and write nothing')
-    .option('--allow-deletes', 'delete even when more than writeback.deleteThreshold objects would go')
+    .option(
+      '--allow-deletes',
+      'make the deletions even when they take the window over writeback.deleteThreshold (empties the window)',
+    )
     .option(
       '--adopt',
       'take over unmanaged objects whose msDS-DeviceID matches a cloud device (migration from Azure AD Connect)',
@@ -29,7 +32,7 @@ export function register(program: Command): void {
   withCommonOptions(command, { json: true });
   command.addHelpText(
     'after',
-    '\nExit codes: 0 done, 1 failed, 2 configuration error, 3 some devices quarantined (see `status`),\n4 deletions held back by writeback.deleteThreshold (nothing was deleted; rerun with --allow-deletes).',
+    '\nExit codes: 0 done, 1 failed, 2 configuration error, 3 some devices quarantined (see `status`),\n4 deletions held back by writeback.deleteThreshold (none was made; see `status`, then approve-deletes\nor rerun with --allow-deletes).',
   );
   command.action(
     action<SyncFlags>(async (opts) => {
@@ -71,6 +74,7 @@ export function jsonSummary(s: SyncSummary): Record<string, unknown> {
     ...(s.dryRun ? { operations: s.operations ?? [] } : {}),
     adopted: s.adopted,
     adoptedDevices: s.adoptions,
+    heldDeletes: s.deletionsHeld,
     deletionsHeld: s.deletionsHeld,
     thresholdStopped: s.thresholdStopped,
     reason: s.reason,
@@ -101,7 +105,7 @@ function printSummary(s: SyncSummary, containerDn: string): void {
   }
   if (s.thresholdStopped) {
     out(
-      `\n  ${s.deletionsHeld} objects would be deleted, more than writeback.deleteThreshold: NOTHING was deleted and the watermark was not advanced.\n  Check why so many devices left Entra ID; to go ahead, run: device-writeback sync --allow-deletes`,
+      `\n  ${s.deletionsHeld} deletions would take the deletions of the last writeback.deleteWindowSeconds over writeback.deleteThreshold: NONE of them was made and the watermark was not advanced (see \`device-writeback status\`).\n  Check why so many devices left Entra ID or the scope; to go ahead, run: device-writeback approve-deletes (then sync again), or sync --allow-deletes`,
     );
   }
   if (s.errors.length > 0) {

@@ -172,7 +172,11 @@ export const configSchema = z.strictObject({
       }),
       deleteThreshold: z.number().int().min(0).default(500).meta({
         description:
-          'A pass that would delete more objects than this deletes none, keeps its watermark and stops (exit 4) until `sync --allow-deletes`.',
+          'The most objects deleted within `deleteWindowSeconds`: deletions that would go over it are held (none is made, the watermark waits, `sync` exits 4, `run` keeps running with /healthz at 503) until `approve-deletes` or `sync --allow-deletes`.',
+      }),
+      deleteWindowSeconds: z.number().int().min(1).default(3600).meta({
+        description:
+          'The sliding window over which deletions are counted against `deleteThreshold`, across passes (600 deletions spread over short `run` cycles are held like 600 in one pass).',
       }),
       trustTypes: z
         .array(z.enum(trustTypeValues))

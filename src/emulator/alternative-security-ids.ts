@@ -4,21 +4,26 @@
 // `altSecurityIdentities`, where AD FS finds the device by the certificate it presents. "Its public
 // key" is RFC 5280's subjectPublicKey (the BIT STRING contents inside SubjectPublicKeyInfo), which
 // is what Windows hashes ([MS-DVRJ] 2.3.3) and what `claims` looks for first.
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
+import {
+  certificateKeyParts as keyParts,
+  DEVICE_KEY_TYPE,
+  deviceKeyText,
+  encodeDeviceKey,
+  SHA1_TP_PUBKEY,
+} from '../entra/device-key.js';
 import { createCertificate, createCertificateAuthority, type KeyedCertificate } from '../tls/certificates.js';
-import * as der from '../tls/der.js';
 import type { EmulatedAlternativeSecurityId } from './model.js';
 
-export const X509_KEY_PREFIX = 'X509:<SHA1-TP-PUBKEY>';
+// The key format is the Entra connector's (src/entra/device-key.ts); these are its emulator names.
+export const X509_KEY_PREFIX = SHA1_TP_PUBKEY;
 
 /** The type of alternative security id that carries a device certificate key. */
-export const ALT_SECURITY_ID_TYPE_X509 = 2;
+export const ALT_SECURITY_ID_TYPE_X509 = DEVICE_KEY_TYPE;
 
-/** Encodes the key text for a thumbprint (40 hex) and a base64 SHA-256 public-key hash. */
+/** Encodes the key for a thumbprint (40 hex) and a base64 SHA-256 public-key hash. */
 export function encodeX509Key(sha1Thumbprint: string, publicKeySha256Base64: string): string {
-  if (!/^[0-9A-Fa-f]{40}$/.test(sha1Thumbprint)) throw new Error('a SHA-1 thumbprint is 40 hex digits');
-  const text = `${X509_KEY_PREFIX}${sha1Thumbprint.toUpperCase()}${publicKeySha256Base64}`;
-  return Buffer.from(text, 'utf16le').toString('base64');
+  return encodeDeviceKey(deviceKeyText(sha1Thumbprint, publicKeySha256Base64));
 }
 
 /** The text inside a key, e.g. `X509:<SHA1-TP-PUBKEY>3F2A…` (for display and tests). */
@@ -31,16 +36,8 @@ export function certificateKeyParts(certPem: string): {
   sha1Thumbprint: string;
   publicKeySha256Base64: string;
 } {
-  const cert = new X509Certificate(certPem);
-  const spki = cert.publicKey.export({ type: 'spki', format: 'der' });
-  const bits = der.children(spki, der.readTlv(spki))[1];
-  if (!bits) throw new Error('certificate without a subjectPublicKey');
-  // The BIT STRING contents, without its unused-bits octet.
-  const subjectPublicKey = spki.subarray(bits.valueStart + 1, bits.end);
-  return {
-    sha1Thumbprint: createHash('sha1').update(cert.raw).digest('hex').toUpperCase(),
-    publicKeySha256Base64: createHash('sha256').update(subjectPublicKey).digest('base64'),
-  };
+  const parts = keyParts(new X509Certificate(certPem));
+  return { sha1Thumbprint: parts.thumbprint, publicKeySha256Base64: parts.publicKeyHash };
 }
 
 /** The type-2 alternative security id Entra records for a device certificate. */

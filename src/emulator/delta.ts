@@ -52,7 +52,11 @@ export interface DeltaResponse {
   headers: Record<string, string>;
 }
 
-function gone(code: 'syncStateNotFound' | 'resyncRequired', message: string, freshLink: string): GraphError {
+export function gone(
+  code: 'syncStateNotFound' | 'resyncRequired',
+  message: string,
+  freshLink: string,
+): GraphError {
   return new GraphError(410, code, message, { Location: freshLink });
 }
 
@@ -60,7 +64,8 @@ function freshDeltaLink(origin: string, select: string[] | undefined): string {
   return `${origin}/v1.0/devices/delta${buildQuery(select ? [['$select', select.join(',')]] : [])}`;
 }
 
-function checkState(
+/** Refuses a token of another directory, of an expired generation, or older than Graph keeps them. */
+export function checkState(
   store: DirectoryStore,
   state: { st?: unknown; g?: unknown; t?: unknown },
   freshLink: string,
@@ -122,9 +127,9 @@ export function deltaPage(store: DirectoryStore, request: DeltaRequest): DeltaRe
   let cursor: DeltaCursor;
 
   if (request.skiptoken !== null) {
-    const decoded = decodeToken<DeltaCursor>(request.skiptoken);
+    const decoded = decodeToken<DeltaCursor & { r?: unknown }>(request.skiptoken);
     const fresh = freshDeltaLink(origin, decoded?.sel ?? request.select);
-    if (!decoded || decoded.v !== 1)
+    if (!decoded || decoded.v !== 1 || decoded.r !== undefined)
       throw gone('syncStateNotFound', 'The sync state is not found: the skip token is not valid.', fresh);
     checkState(store, decoded, fresh, now);
     cursor = decoded;
@@ -147,9 +152,16 @@ export function deltaPage(store: DirectoryStore, request: DeltaRequest): DeltaRe
         headers: {},
       };
     }
-    const decoded = decodeToken<DeltaToken>(request.deltatoken);
+    const decoded = decodeToken<DeltaToken & { r?: unknown }>(request.deltatoken);
     const fresh = freshDeltaLink(origin, decoded?.sel ?? request.select);
-    if (!decoded || decoded.v !== 1 || typeof decoded.s !== 'number' || decoded.s > store.currentSeq) {
+    // `r` marks the tokens of other collections (groups/delta): unknown here.
+    if (
+      !decoded ||
+      decoded.v !== 1 ||
+      decoded.r !== undefined ||
+      typeof decoded.s !== 'number' ||
+      decoded.s > store.currentSeq
+    ) {
       throw gone(
         'syncStateNotFound',
         'The sync state generation is not found. The delta token is unknown here; synchronize again without a token.',

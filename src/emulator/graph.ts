@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { deltaPage, DEFAULT_DELTA_PAGE_SIZE } from './delta.js';
+import { DEFAULT_GROUP_DELTA_MEMBERS_PER_PAGE, groupDeltaPage } from './group-delta.js';
 import { badRequest, graphErrorBody, GraphError, notFound } from './errors.js';
 import type { FaultInjector, RequestStats } from './faults.js';
 import type { AccessTokenClaims, IdentityPlatform } from './identity.js';
@@ -11,9 +12,13 @@ import {
   defaultUserProperties,
   deviceProperties,
   deviceRelations,
+  groupProperties,
+  odataType,
   userProperties,
   type DeviceRelation,
+  type DirectoryObjectKind,
   type EmulatedDevice,
+  type EmulatedGroup,
   type EmulatedUser,
 } from './model.js';
 import {
@@ -31,7 +36,7 @@ import {
   project,
   type FilterExpression,
 } from './odata.js';
-import type { DeviceRecord, DirectoryStore } from './store.js';
+import type { DeviceRecord, DirectoryObjectRecord, DirectoryStore, GroupRecord } from './store.js';
 
 export interface GraphRequest {
   method: string;
@@ -56,12 +61,34 @@ const DEFAULT_PAGE_SIZE = 100;
 const MAX_BATCH_REQUESTS = 20;
 /** Graph expands at most 20 objects of a relationship. */
 const MAX_EXPANDED = 20;
+/** Graph binds at most 20 relationships in one create or update (members@odata.bind). */
+const MAX_BOUND = 20;
+/** What $select may name on a collection of directory objects of several types. */
+const directoryObjectProperties: readonly string[] = [
+  ...new Set<string>([...deviceProperties, ...userProperties, ...groupProperties]),
+];
+const defaultPropertiesOf: Readonly<Record<DirectoryObjectKind, readonly string[]>> = {
+  device: deviceProperties,
+  user: defaultUserProperties,
+  group: groupProperties,
+};
 
 const Permission = {
   readDevices: ['Device.Read.All', 'Device.ReadWrite.All', 'Directory.Read.All', 'Directory.ReadWrite.All'],
   writeDevices: ['Device.ReadWrite.All', 'Directory.ReadWrite.All'],
   readUsers: ['User.Read.All', 'User.ReadWrite.All', 'Directory.Read.All', 'Directory.ReadWrite.All'],
   writeUsers: ['User.ReadWrite.All', 'Directory.ReadWrite.All'],
+  readGroups: [
+    'GroupMember.Read.All',
+    'Group.Read.All',
+    'GroupMember.ReadWrite.All',
+    'Group.ReadWrite.All',
+    'Directory.Read.All',
+    'Directory.ReadWrite.All',
+  ],
+  createGroups: ['Group.Create', 'Group.ReadWrite.All', 'Directory.ReadWrite.All'],
+  writeGroups: ['Group.ReadWrite.All', 'Directory.ReadWrite.All'],
+  writeMembers: ['GroupMember.ReadWrite.All', 'Group.ReadWrite.All', 'Directory.ReadWrite.All'],
 } as const;
 type PermissionSet = readonly string[];
 
@@ -72,6 +99,8 @@ interface RouteContext {
   claims: AccessTokenClaims;
   /** Resolved device for `/devices/{key}/…` routes. */
   device?: DeviceRecord;
+  /** Resolved group for `/groups/{id}/…` routes. */
+  group?: GroupRecord;
 }
 
 interface Route {
@@ -153,6 +182,28 @@ const userPropertySchemas: Partial<Record<keyof EmulatedUser, z.ZodType>> = {
   userPrincipalName: z.string().min(3),
 };
 
+const groupPropertySchemas: Partial<Record<keyof EmulatedGroup, z.ZodType>> = {
+  classification: nullableString,
+  description: nullableString,
+  displayName: z.string().min(1).max(256),
+  groupTypes: z.array(z.string()),
+  isAssignableToRole: z.boolean().nullable(),
+  mailEnabled: z.boolean(),
+  mailNickname: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[\x21-\x7e]+$/)
+    .refine((v) => !/[@()\\[\]";:.<>,]/.test(v)),
+  membershipRule: nullableString,
+  membershipRuleProcessingState: nullableString,
+  preferredDataLocation: nullableString,
+  preferredLanguage: nullableString,
+  securityEnabled: z.boolean(),
+  theme: nullableString,
+  visibility: nullableString,
+};
+
 function validateBody(
   body: unknown,
   schemas: Partial<Record<string, z.ZodType>>,
@@ -181,10 +232,13 @@ function validateBody(
 
 export interface GraphServiceOptions {
   deltaPageSize?: number;
+  /** Members per page of groups/delta, over all its groups (default 1000). */
+  groupDeltaMembersPerPage?: number;
 }
 
 export class GraphService {
   private readonly deltaPageSize: number;
+  private readonly groupDeltaMembersPerPage: number;
 
   constructor(
     private readonly store: DirectoryStore,
@@ -194,6 +248,7 @@ export class GraphService {
     options: GraphServiceOptions = {},
   ) {
     this.deltaPageSize = options.deltaPageSize ?? DEFAULT_DELTA_PAGE_SIZE;
+    this.groupDeltaMembersPerPage = options.groupDeltaMembersPerPage ?? DEFAULT_GROUP_DELTA_MEMBERS_PER_PAGE;
   }
 
   async handle(request: GraphRequest): Promise<GraphResponse> {
@@ -223,7 +278,7 @@ export class GraphService {
         .slice(2)
         .filter((s) => s !== '')
         .map((s) => decodeURIComponent(s));
-      const { route, device } = this.route(request.method, segments);
+      const { route, device, group } = this.route(request.method, segments);
       template = `${request.method} ${route.template}`;
 
       const fault = this.faults.decide(request.method, path);
@@ -247,6 +302,11 @@ export class GraphService {
       }
       const ctx: RouteContext = { request, segments, query, claims };
       if (device) ctx.device = this.resolveDevice(device);
+      if (group !== undefined) {
+        const record = this.store.activeGroup(group);
+        if (!record) throw notFound(group);
+        ctx.group = record;
+      }
       response = await route.handle(ctx);
     } catch (err) {
       const error =
@@ -275,7 +335,7 @@ export class GraphService {
   private route(
     method: string,
     segments: string[],
-  ): { route: Route; device?: { id?: string; deviceId?: string } } {
+  ): { route: Route; device?: { id?: string; deviceId?: string }; group?: string } {
     const [first, second, third, fourth, fifth] = segments;
     const methodNotAllowed = (): never => {
       throw new GraphError(
@@ -310,6 +370,21 @@ export class GraphService {
       }
       const [relationSegment, afterRelation, last] = rest;
       if (segments.length > (byAlternateKey ? 4 : 5)) unknownSegment(segments[segments.length - 1]);
+      const membership = ['memberof', 'transitivememberof'].indexOf(relationSegment?.toLowerCase() ?? '');
+      if (membership >= 0) {
+        const transitive = membership === 1;
+        if (afterRelation === undefined)
+          return { route: pick({ GET: this.memberOfRoute(transitive, undefined) }), device: key };
+        if (afterRelation === '$count' && last === undefined)
+          return { route: pick({ GET: this.memberOfRoute(transitive, undefined, true) }), device: key };
+        if (afterRelation.toLowerCase() === 'microsoft.graph.group')
+          if (last === undefined || last === '$count')
+            return {
+              route: pick({ GET: this.memberOfRoute(transitive, 'group', last === '$count') }),
+              device: key,
+            };
+        return unknownSegment(last ?? afterRelation);
+      }
       if (relationSegment === undefined) {
         return {
           route: pick({
@@ -336,6 +411,39 @@ export class GraphService {
       if (last === '$ref')
         return { route: pick({ DELETE: this.removeRelationRoute(relation, afterRelation) }), device: key };
       return unknownSegment(last ?? afterRelation);
+    }
+
+    if (first === 'groups') {
+      if (second === undefined)
+        return { route: pick({ GET: this.listGroupsRoute, POST: this.createGroupRoute }) };
+      if (/^(microsoft\.graph\.)?delta(\(\))?$/i.test(second) && segments.length === 2)
+        return { route: pick({ GET: this.groupDeltaRoute }) };
+      if (segments.length > 5) unknownSegment(segments[segments.length - 1]);
+      const group = second;
+      if (third === undefined)
+        return {
+          route: pick({
+            GET: this.getGroupRoute,
+            PATCH: this.updateGroupRoute,
+            DELETE: this.deleteGroupRoute,
+          }),
+          group,
+        };
+      const transitive = third.toLowerCase() === 'transitivemembers';
+      if (!transitive && third.toLowerCase() !== 'members') return unknownSegment(third);
+      if (fourth === undefined)
+        return { route: pick({ GET: this.membersRoute(transitive, undefined) }), group };
+      if (fourth === '$count' && fifth === undefined)
+        return { route: pick({ GET: this.membersRoute(transitive, undefined, true) }), group };
+      if (!transitive && fourth === '$ref' && fifth === undefined)
+        return { route: pick({ POST: this.addMemberRoute }), group };
+      const cast = /^microsoft\.graph\.(device|user|group)$/i.exec(fourth)?.[1]?.toLowerCase() as
+        DirectoryObjectKind | undefined;
+      if (cast && (fifth === undefined || fifth === '$count'))
+        return { route: pick({ GET: this.membersRoute(transitive, cast, fifth === '$count') }), group };
+      if (!transitive && fifth === '$ref')
+        return { route: pick({ DELETE: this.removeMemberRoute(fourth) }), group };
+      return unknownSegment(fifth ?? fourth);
     }
 
     if (first === 'users') {
@@ -557,13 +665,8 @@ export class GraphService {
         if (!reference)
           throw badRequest("The request body must contain '@odata.id' naming the directory object to add.");
         // https://graph.microsoft.com/v1.0/directoryObjects/{id} (or /users/{id})
-        const userId =
-          reference
-            .replace(/[?#].*$/, '')
-            .replace(/\/$/, '')
-            .split('/')
-            .pop() ?? '';
-        const user = this.store.userRecord(decodeURIComponent(userId));
+        const userId = referencedId(reference);
+        const user = this.store.userRecord(userId);
         if (!user) throw notFound(userId);
         this.store.addRelation(requireDevice(ctx).device.id, relation, user.id);
         return { status: 204, headers: {} };
@@ -656,6 +759,291 @@ export class GraphService {
       return { status: 204, headers: {} };
     },
   };
+
+  // ---- groups --------------------------------------------------------------------------------
+
+  private readonly listGroupsRoute: Route = {
+    template: '/v1.0/groups',
+    permissions: [Permission.readGroups],
+    handle: (ctx) => {
+      rejectOptions(ctx.query, ['$orderby', '$search', '$expand', '$skip']);
+      const select = parseSelect(ctx.query.get('$select'), groupProperties, 'group');
+      const rawFilter = ctx.query.get('$filter');
+      const filter = rawFilter ? parseFilter(rawFilter, groupProperties, 'group') : undefined;
+      const pageSize =
+        parseTop(ctx.query.get('$top')) ?? preferredPageSize(ctx.request.headers.prefer) ?? DEFAULT_PAGE_SIZE;
+      const matching: GroupRecord[] = [];
+      for (let i = 0; i < this.store.groupOrdinalCount; i++) {
+        const record = this.store.groupRecordAt(i);
+        if (record?.state === 'active' && (!filter || matchesFilter(record.group, filter)))
+          matching.push(record);
+      }
+      return ok(
+        this.page(ctx, '/v1.0/groups', `groups${selectSuffix(select)}`, matching, pageSize, (record) =>
+          project(record.group, select ?? groupProperties),
+        ),
+      );
+    },
+  };
+
+  private readonly getGroupRoute: Route = {
+    template: '/v1.0/groups/{id}',
+    permissions: [Permission.readGroups],
+    handle: (ctx) => {
+      const select = parseSelect(ctx.query.get('$select'), groupProperties, 'group');
+      return ok({
+        '@odata.context': `${ctx.request.origin}/v1.0/$metadata#groups${selectSuffix(select)}/$entity`,
+        ...project(requireGroup(ctx).group, select ?? groupProperties),
+      });
+    },
+  };
+
+  private readonly createGroupRoute: Route = {
+    template: '/v1.0/groups',
+    permissions: [Permission.createGroups],
+    handle: (ctx) => {
+      const body = requireObject(ctx.request.body);
+      const bound = this.boundMembers(body);
+      const input = validateBody(body, groupPropertySchemas, 'group', ['members@odata.bind']);
+      for (const required of ['displayName', 'mailEnabled', 'mailNickname', 'securityEnabled']) {
+        if (input[required] === undefined)
+          throw badRequest(`Required property '${required}' of resource 'Group' is missing.`);
+      }
+      const created = this.store.createGroup(
+        input as Partial<EmulatedGroup> & { displayName: string },
+        bound,
+      );
+      const tenant = this.identity.app.tenantId;
+      return {
+        status: 201,
+        headers: {
+          Location: `${ctx.request.origin}/v2/${tenant}/directoryObjects/${created.id}/Microsoft.DirectoryServices.Group`,
+        },
+        body: {
+          '@odata.context': `${ctx.request.origin}/v1.0/$metadata#groups/$entity`,
+          '@odata.id': `${ctx.request.origin}/v2/${tenant}/directoryObjects/${created.id}/Microsoft.DirectoryServices.Group`,
+          ...project(created, groupProperties),
+        },
+      };
+    },
+  };
+
+  private readonly updateGroupRoute: Route = {
+    template: '/v1.0/groups/{id}',
+    permissions: [Permission.writeGroups],
+    handle: (ctx) => {
+      const body = requireObject(ctx.request.body);
+      const bound = this.boundMembers(body);
+      const patch = validateBody(body, groupPropertySchemas, 'group', ['members@odata.bind']);
+      const group = requireGroup(ctx);
+      if (bound.length > 0) requireRoles(ctx.claims, Permission.writeMembers);
+      for (const id of bound) {
+        if (group.members.has(id.toLowerCase())) throw duplicateMembers();
+      }
+      this.store.updateGroup(group.group.id, patch as Partial<EmulatedGroup>);
+      if (bound.length > 0) this.store.addMembers(group.group.id, bound);
+      return { status: 204, headers: {} };
+    },
+  };
+
+  private readonly deleteGroupRoute: Route = {
+    template: '/v1.0/groups/{id}',
+    permissions: [Permission.writeGroups],
+    handle: (ctx) => {
+      this.store.deleteGroup(requireGroup(ctx).group.id);
+      return { status: 204, headers: {} };
+    },
+  };
+
+  private membersRoute(transitive: boolean, cast: DirectoryObjectKind | undefined, count = false): Route {
+    const relation = transitive ? 'transitiveMembers' : 'members';
+    const castSegment = cast ? `/microsoft.graph.${cast}` : '';
+    return {
+      template: `/v1.0/groups/{id}/${relation}${castSegment}${count ? '/$count' : ''}`,
+      permissions: [Permission.readGroups],
+      handle: (ctx) => {
+        rejectOptions(ctx.query, ['$orderby', '$search', '$expand', '$skip', '$filter']);
+        // A cast of transitiveMembers is an advanced query (ConsistencyLevel and $count), as
+        // documented and as Graph answers; a cast of members is not. $count always is.
+        if (count || (cast && transitive)) requireEventualConsistency(ctx);
+        if (cast && transitive && !count && !this.countRequested(ctx))
+          throw badRequest(
+            'OData casts of transitiveMembers need $count=true and ConsistencyLevel: eventual.',
+            'Request_UnsupportedQuery',
+          );
+        const group = requireGroup(ctx);
+        const all = transitive
+          ? this.store.transitiveMembers(group.group.id)
+          : this.store.members(group.group.id);
+        const members = cast ? all.filter((m) => m.kind === cast) : all;
+        if (count) return textCount(members.length);
+        const select = parseSelect(
+          ctx.query.get('$select'),
+          cast ? propertiesOf(cast) : directoryObjectProperties,
+          cast ?? 'directoryObject',
+        );
+        const pageSize =
+          parseTop(ctx.query.get('$top')) ??
+          preferredPageSize(ctx.request.headers.prefer) ??
+          DEFAULT_PAGE_SIZE;
+        const path = ctx.request.url.split('?')[0] ?? '';
+        const context = `${cast ? `${cast}s` : 'directoryObjects'}${selectSuffix(select)}`;
+        return ok(
+          this.page(ctx, path, context, members, pageSize, (member) =>
+            directoryObjectOut(member, select, !cast),
+          ),
+        );
+      },
+    };
+  }
+
+  private readonly addMemberRoute: Route = {
+    template: '/v1.0/groups/{id}/members/$ref',
+    permissions: [Permission.writeMembers],
+    handle: (ctx) => {
+      const body = ctx.request.body as { '@odata.id'?: unknown } | undefined;
+      const reference = typeof body?.['@odata.id'] === 'string' ? body['@odata.id'] : undefined;
+      if (!reference)
+        throw badRequest("The request body must contain '@odata.id' naming the directory object to add.");
+      this.store.addMember(requireGroup(ctx).group.id, referencedId(reference));
+      return { status: 204, headers: {} };
+    },
+  };
+
+  private removeMemberRoute(memberId: string): Route {
+    return {
+      template: '/v1.0/groups/{id}/members/{memberId}/$ref',
+      permissions: [Permission.writeMembers],
+      handle: (ctx) => {
+        this.store.removeMember(requireGroup(ctx).group.id, memberId);
+        return { status: 204, headers: {} };
+      },
+    };
+  }
+
+  private readonly groupDeltaRoute: Route = {
+    template: '/v1.0/groups/delta',
+    permissions: [Permission.readGroups],
+    handle: (ctx) => {
+      rejectOptions(
+        ctx.query,
+        ['$orderby', '$search', '$top', '$count', '$skip'],
+        'on groups/delta (use the Prefer: odata.maxpagesize header for the page size)',
+      );
+      if (ctx.query.has('$expand')) {
+        // v1.0 tracks membership with $select=members; $expand=members is the beta form.
+        throw badRequest(
+          "The query option '$expand' is not supported on groups/delta; use $select=members.",
+          'Request_UnsupportedQuery',
+        );
+      }
+      const prefer = ctx.request.headers.prefer ?? '';
+      const pageSize = preferredPageSize(prefer) ?? this.deltaPageSize;
+      const result = groupDeltaPage(
+        this.store,
+        {
+          origin: ctx.request.origin,
+          select: ctx.query.get('$select'),
+          filter: ctx.query.get('$filter'),
+          skiptoken: ctx.query.get('$skiptoken'),
+          deltatoken: ctx.query.get('$deltatoken'),
+          pageSize,
+          membersPerPage: this.groupDeltaMembersPerPage,
+          minimal: /return\s*=\s*minimal/i.test(prefer),
+        },
+        (raw) => parseFilter(raw, groupProperties, 'group'),
+      );
+      const headers: Record<string, string> = {};
+      const applied = [
+        /odata\.maxpagesize/i.test(prefer) ? `odata.maxpagesize=${pageSize}` : undefined,
+        /return\s*=\s*minimal/i.test(prefer) ? 'return=minimal' : undefined,
+      ].filter((p): p is string => p !== undefined);
+      if (applied.length > 0) headers['Preference-Applied'] = applied.join(', ');
+      return { status: 200, headers, body: result.body };
+    },
+  };
+
+  private memberOfRoute(transitive: boolean, cast: 'group' | undefined, count = false): Route {
+    const relation = transitive ? 'transitiveMemberOf' : 'memberOf';
+    return {
+      template: `/v1.0/devices/{id}/${relation}${cast ? '/microsoft.graph.group' : ''}${count ? '/$count' : ''}`,
+      permissions: [Permission.readDevices, Permission.readGroups],
+      handle: (ctx) => {
+        rejectOptions(ctx.query, ['$orderby', '$search', '$expand', '$skip', '$filter']);
+        if (cast || count) requireEventualConsistency(ctx);
+        if (cast && !count && !this.countRequested(ctx))
+          throw badRequest(
+            'OData casts on directory object collections need $count=true and ConsistencyLevel: eventual.',
+            'Request_UnsupportedQuery',
+          );
+        const device = requireDevice(ctx);
+        const groups = transitive
+          ? this.store.transitiveMemberOf(device.device.id)
+          : this.store.memberOfGroups(device.device.id);
+        if (count) return textCount(groups.length);
+        const select = parseSelect(
+          ctx.query.get('$select'),
+          cast ? groupProperties : directoryObjectProperties,
+          cast ? 'group' : 'directoryObject',
+        );
+        const pageSize =
+          parseTop(ctx.query.get('$top')) ??
+          preferredPageSize(ctx.request.headers.prefer) ??
+          DEFAULT_PAGE_SIZE;
+        const path = ctx.request.url.split('?')[0] ?? '';
+        return ok(
+          this.page(
+            ctx,
+            path,
+            `${cast ? 'groups' : 'directoryObjects'}${selectSuffix(select)}`,
+            groups,
+            pageSize,
+            (g) => directoryObjectOut({ kind: 'group', id: g.group.id, record: g }, select, !cast),
+          ),
+        );
+      },
+    };
+  }
+
+  /** The ids in `members@odata.bind` (at most 20), each an existing directory object. */
+  private boundMembers(body: Record<string, unknown>): string[] {
+    if (body['owners@odata.bind'] !== undefined)
+      throw badRequest(
+        'The emulator does not keep group owners; create the group without owners@odata.bind.',
+      );
+    const bind = body['members@odata.bind'];
+    if (bind === undefined) return [];
+    if (!Array.isArray(bind) || bind.some((r) => typeof r !== 'string'))
+      throw badRequest("Invalid value specified for property 'members@odata.bind' of resource 'Group'.");
+    if (bind.length > MAX_BOUND)
+      throw badRequest(
+        `A maximum of ${MAX_BOUND} relationships, such as owners and members, can be added in one request.`,
+      );
+    return (bind as string[]).map((reference) => {
+      const id = referencedId(reference);
+      if (!this.store.directoryObject(id)) throw notFound(id);
+      return id;
+    });
+  }
+
+  /** One page of an in-memory collection, paged by position with `$skiptoken`. */
+  private page<T>(
+    ctx: RouteContext,
+    path: string,
+    context: string,
+    items: readonly T[],
+    pageSize: number,
+    out: (item: T) => Record<string, unknown>,
+  ): Record<string, unknown> {
+    const start = this.listCursor(ctx.query.get('$skiptoken'));
+    const body: Record<string, unknown> = {
+      '@odata.context': `${ctx.request.origin}/v1.0/$metadata#${context}`,
+    };
+    if (this.countRequested(ctx)) body['@odata.count'] = items.length;
+    if (start + pageSize < items.length) body['@odata.nextLink'] = nextLink(ctx, path, start + pageSize);
+    body.value = items.slice(start, start + pageSize).map(out);
+    return body;
+  }
 
   // ---- $batch --------------------------------------------------------------------------------
 
@@ -794,6 +1182,65 @@ function ok(body: unknown): GraphResponse {
 function requireDevice(ctx: RouteContext): DeviceRecord {
   if (!ctx.device) throw new Error('route without a device');
   return ctx.device;
+}
+
+function requireGroup(ctx: RouteContext): GroupRecord {
+  if (!ctx.group) throw new Error('route without a group');
+  return ctx.group;
+}
+
+function requireObject(body: unknown): Record<string, unknown> {
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw badRequest('Write requests must contain a JSON object body.');
+  return body as Record<string, unknown>;
+}
+
+function duplicateMembers(): GraphError {
+  return badRequest(
+    "One or more added object references already exist for the following modified properties: 'members'.",
+  );
+}
+
+/** The object id at the end of a reference such as https://graph.microsoft.com/v1.0/directoryObjects/{id}. */
+function referencedId(reference: string): string {
+  const last =
+    reference
+      .replace(/[?#].*$/, '')
+      .replace(/\/$/, '')
+      .split('/')
+      .pop() ?? '';
+  return decodeURIComponent(last);
+}
+
+function propertiesOf(kind: DirectoryObjectKind): readonly string[] {
+  return kind === 'device' ? deviceProperties : kind === 'user' ? userProperties : groupProperties;
+}
+
+/**
+ * A member in a collection of directory objects: its own type's properties (the selected ones
+ * that it has), and `@odata.type` unless the collection was cast to one type.
+ */
+function directoryObjectOut(
+  member: DirectoryObjectRecord,
+  select: string[] | undefined,
+  typed: boolean,
+): Record<string, unknown> {
+  const source =
+    member.kind === 'user'
+      ? member.user
+      : member.kind === 'device'
+        ? member.record.device
+        : member.record.group;
+  const own = new Set(propertiesOf(member.kind));
+  const projected = project(
+    source,
+    select ? select.filter((p) => own.has(p)) : defaultPropertiesOf[member.kind],
+  );
+  return typed ? { '@odata.type': odataType[member.kind], ...projected } : projected;
+}
+
+function textCount(count: number): GraphResponse {
+  return { status: 200, headers: { 'Content-Type': 'text/plain;charset=utf-8' }, body: String(count) };
 }
 
 function requireRoles(claims: AccessTokenClaims, anyOf: PermissionSet): void {

@@ -7,7 +7,16 @@ export {
   type EmulatorOptions,
   type RunningEmulator,
 } from './server.js';
-export { DirectoryStore, type ChangeEntry, type DeviceRecord, type DeviceState } from './store.js';
+export {
+  DirectoryStore,
+  type ChangeEntry,
+  type DeviceRecord,
+  type DeviceState,
+  type DirectoryObjectRecord,
+  type GroupRecord,
+  type JournalRecord,
+} from './store.js';
+export { CloudDrs, DRS_ISSUER_CN, DRS_ISSUER_OU, type DeviceCertificate } from './drs.js';
 export { FaultInjector, RequestStats, type FaultRuleInput, type FaultRequest } from './faults.js';
 export { IdentityPlatform, type AppRegistration } from './identity.js';
 export { GraphService, type GraphRequest, type GraphResponse } from './graph.js';
@@ -15,11 +24,24 @@ export {
   deviceProperties,
   userProperties,
   defaultUserProperties,
+  groupProperties,
   type EmulatedDevice,
   type EmulatedUser,
+  type EmulatedGroup,
   type EmulatedAlternativeSecurityId,
 } from './model.js';
-export { seededDevice, seededUser, seededUserCount, defaultDomainSid, type SeedOptions } from './seed.js';
+export {
+  seededDevice,
+  seededDevices,
+  seededGroups,
+  seededUser,
+  seededUserCount,
+  seedDrs,
+  defaultDomainSid,
+  type SeedOptions,
+  type SeededDevice,
+  type SeededGroup,
+} from './seed.js';
 export {
   applySeedFile,
   createDeviceFromCertificate,
@@ -35,5 +57,5 @@ export {
   encodeX509Key,
   X509_KEY_PREFIX,
 } from './alternative-security-ids.js';
-export { SqlitePersistence } from './persistence.js';
+export { JournalPersistence } from './persistence.js';
 export { DEFAULT_DELTA_PAGE_SIZE, DELTA_TOKEN_LIFETIME_MS } from './delta.js';

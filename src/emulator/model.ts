@@ -1,5 +1,5 @@
 // The directory objects the emulator holds, named and shaped as Microsoft Graph v1.0 documents
-// them (`device`, `user`), plus the property lists that $select, defaults and validation use.
+// them (`device`, `user`, `group`), plus the property lists that $select, defaults and validation use.
 
 export interface EmulatedAlternativeSecurityId {
   type: number;
@@ -149,6 +149,99 @@ export const defaultUserProperties: readonly UserProperty[] = [
   'id',
 ];
 
+/**
+ * A Graph `group`: the properties Graph returns for a security group, in the order of the
+ * documented example (https://learn.microsoft.com/graph/api/group-post-groups, "Create a group
+ * with owners and members"). Membership is kept by the store, not here.
+ */
+export interface EmulatedGroup {
+  id: string;
+  deletedDateTime: string | null;
+  classification: string | null;
+  createdDateTime: string | null;
+  description: string | null;
+  displayName: string;
+  expirationDateTime: string | null;
+  groupTypes: string[];
+  isAssignableToRole: boolean | null;
+  mail: string | null;
+  mailEnabled: boolean;
+  mailNickname: string;
+  membershipRule: string | null;
+  membershipRuleProcessingState: string | null;
+  onPremisesDomainName: string | null;
+  onPremisesLastSyncDateTime: string | null;
+  onPremisesNetBiosName: string | null;
+  onPremisesSamAccountName: string | null;
+  onPremisesSecurityIdentifier: string | null;
+  onPremisesSyncEnabled: boolean | null;
+  preferredDataLocation: string | null;
+  preferredLanguage: string | null;
+  proxyAddresses: string[];
+  renewedDateTime: string | null;
+  resourceBehaviorOptions: string[];
+  resourceProvisioningOptions: string[];
+  securityEnabled: boolean;
+  securityIdentifier: string | null;
+  theme: string | null;
+  visibility: string | null;
+  onPremisesProvisioningErrors: unknown[];
+}
+
+export type GroupProperty = keyof EmulatedGroup;
+
+/** Every group property, in Graph's order; also what Graph returns without $select. */
+export const groupProperties: readonly GroupProperty[] = [
+  'id',
+  'deletedDateTime',
+  'classification',
+  'createdDateTime',
+  'description',
+  'displayName',
+  'expirationDateTime',
+  'groupTypes',
+  'isAssignableToRole',
+  'mail',
+  'mailEnabled',
+  'mailNickname',
+  'membershipRule',
+  'membershipRuleProcessingState',
+  'onPremisesDomainName',
+  'onPremisesLastSyncDateTime',
+  'onPremisesNetBiosName',
+  'onPremisesSamAccountName',
+  'onPremisesSecurityIdentifier',
+  'onPremisesSyncEnabled',
+  'preferredDataLocation',
+  'preferredLanguage',
+  'proxyAddresses',
+  'renewedDateTime',
+  'resourceBehaviorOptions',
+  'resourceProvisioningOptions',
+  'securityEnabled',
+  'securityIdentifier',
+  'theme',
+  'visibility',
+  'onPremisesProvisioningErrors',
+];
+
+/** The kinds of directory object that can be group members, with their OData type names. */
+export type DirectoryObjectKind = 'device' | 'user' | 'group';
+export const odataType: Readonly<Record<DirectoryObjectKind, string>> = {
+  device: '#microsoft.graph.device',
+  user: '#microsoft.graph.user',
+  group: '#microsoft.graph.group',
+};
+
+/**
+ * The SID Entra gives a cloud group: `S-1-12-1-` and the object id's 16 bytes (in GUID byte
+ * order) as four little-endian 32-bit numbers.
+ */
+export function cloudSecurityIdentifier(objectIdBytes: Buffer): string {
+  const parts = [0, 4, 8, 12].map((offset) => objectIdBytes.readUInt32LE(offset));
+  return `S-1-12-1-${parts.join('-')}`;
+}
+
 /** The two device relationships the product reads. */
 export type DeviceRelation = 'registeredOwners' | 'registeredUsers';
 export const deviceRelations: readonly DeviceRelation[] = ['registeredOwners', 'registeredUsers'];
@@ -203,6 +296,44 @@ export function completeDevice(
     trustType: null,
     extensionAttributes: emptyExtensionAttributes(),
     alternativeSecurityIds: [],
+    ...input,
+  };
+}
+
+/** A security group with Graph's defaults for everything not given. */
+export function completeGroup(
+  input: Partial<EmulatedGroup> & Pick<EmulatedGroup, 'id' | 'displayName'>,
+): EmulatedGroup {
+  return {
+    deletedDateTime: null,
+    classification: null,
+    createdDateTime: null,
+    description: null,
+    expirationDateTime: null,
+    groupTypes: [],
+    isAssignableToRole: null,
+    mail: null,
+    mailEnabled: false,
+    mailNickname: input.displayName.replace(/[^A-Za-z0-9]/g, '').slice(0, 64) || 'group',
+    membershipRule: null,
+    membershipRuleProcessingState: null,
+    onPremisesDomainName: null,
+    onPremisesLastSyncDateTime: null,
+    onPremisesNetBiosName: null,
+    onPremisesSamAccountName: null,
+    onPremisesSecurityIdentifier: null,
+    onPremisesSyncEnabled: null,
+    preferredDataLocation: null,
+    preferredLanguage: null,
+    proxyAddresses: [],
+    renewedDateTime: null,
+    resourceBehaviorOptions: [],
+    resourceProvisioningOptions: [],
+    securityEnabled: true,
+    securityIdentifier: null,
+    theme: null,
+    visibility: null,
+    onPremisesProvisioningErrors: [],
     ...input,
   };
 }

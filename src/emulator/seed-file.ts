@@ -1,7 +1,8 @@
 // Directory content given explicitly: a JSON seed file (`--seed-file`) with users (for example the
-// real AD users of a test forest, by SID) and devices (optionally from real device certificates,
-// so that `claims --cert` can be tried end to end), and the helper that turns a certificate into a
-// device. Adding the same file twice adds nothing: users match by UPN, devices by deviceId.
+// real AD users of a test forest, by SID) and devices (from real device certificates, or else
+// registered with the emulator's DRS, which issues them one; either way `claims --cert` can be tried
+// end to end), and the helper that turns a certificate into a device. Adding the same file twice
+// adds nothing: users match by UPN, devices by deviceId.
 import { randomUUID, X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import { alternativeSecurityIdForCertificate } from './alternative-security-ids.js';
@@ -113,10 +114,11 @@ export function applySeedFile(store: DirectoryStore, content: unknown): { users:
     const deviceId = input.deviceId ?? randomUUID();
     if (store.activeDeviceByDeviceId(deviceId) || (input.id && store.deviceRecord(input.id))) continue;
     const owners = registeredOwners ?? [];
-    store.createDevice(
-      { ...input, deviceId, displayName: input.displayName ?? deviceId },
-      { registeredOwners: owners, registeredUsers: registeredUsers ?? owners },
-    );
+    const relations = { registeredOwners: owners, registeredUsers: registeredUsers ?? owners };
+    // A device given without a key is registered with the DRS, which issues its certificate.
+    if (!certificatePem && input.alternativeSecurityIds === undefined)
+      store.registerDevice({ ...input, deviceId }, relations);
+    else store.createDevice({ ...input, deviceId, displayName: input.displayName ?? deviceId }, relations);
     devices++;
   }
   return { users, devices };

@@ -1,7 +1,19 @@
 // Realistic, deterministic sample directories: device i and user j depend only on the seed and
-// their index, so `--devices 100` is the first 100 of `--devices 1000`, on every machine.
-import { encodeX509Key } from './alternative-security-ids.js';
-import { completeDevice, completeUser, type EmulatedDevice, type EmulatedUser } from './model.js';
+// their index, so `--devices 100` is the first 100 of `--devices 1000`, on every machine. Each
+// seeded device is registered with the emulator's cloud DRS (drs.ts): its type-2 key is that of the
+// device certificate the seed's DRS issued to it, so the certificate can be handed out and tried.
+import { ALT_SECURITY_ID_TYPE_X509 } from './alternative-security-ids.js';
+import { CloudDrs } from './drs.js';
+import { guidToBytes } from '../ad/guid.js';
+import {
+  cloudSecurityIdentifier,
+  completeDevice,
+  completeGroup,
+  completeUser,
+  type EmulatedDevice,
+  type EmulatedGroup,
+  type EmulatedUser,
+} from './model.js';
 import { Prng } from './prng.js';
 
 export interface SeedOptions {
@@ -13,6 +25,15 @@ export interface SeedOptions {
   ownerSids?: string[];
   /** UPN suffix of seeded users (default `contoso.example`). */
   upnSuffix?: string;
+  /** The DRS that issues the devices' certificates; the seed's own (CloudDrs.forSeed) otherwise. */
+  drs?: CloudDrs;
+}
+
+export const DEFAULT_SEED = 'device-writeback';
+
+/** The DRS whose certificates a seeded directory's devices carry. */
+export function seedDrs(options: SeedOptions = {}): CloudDrs {
+  return options.drs ?? CloudDrs.forSeed(options.seed ?? DEFAULT_SEED);
 }
 
 /** All times are relative to this instant, so that seeded data never depends on the clock. */
@@ -117,7 +138,7 @@ const macModels = ['MacBook Pro (14-inch, 2023)', 'MacBook Air (M2, 2022)', 'iMa
 /** The MDM app id Intune registers devices with. */
 const INTUNE_MDM_APP_ID = '0000000a-0000-0000-c000-000000000000';
 
-export function defaultDomainSid(seed = 'device-writeback'): string {
+export function defaultDomainSid(seed = DEFAULT_SEED): string {
   const prng = new Prng(`${seed}:domain`);
   return `S-1-5-21-${prng.next32()}-${prng.next32()}-${prng.next32()}`;
 }
@@ -128,7 +149,7 @@ function isoAt(ms: number): string {
 
 /** User j of a seeded directory. With `ownerSids`, user j carries `ownerSids[j]`. */
 export function seededUser(index: number, options: SeedOptions = {}): EmulatedUser {
-  const seed = options.seed ?? 'device-writeback';
+  const seed = options.seed ?? DEFAULT_SEED;
   const prng = new Prng(`${seed}:user:${index}`);
   const givenName = prng.pick(givenNames);
   const surname = prng.pick(surnames);
@@ -170,14 +191,55 @@ function sixteenDigits(prng: Prng): string {
   return prng.digits(16);
 }
 
-/** Device i of a seeded directory, with the user indexes of its registered owners and users. */
+export interface SeededDevice {
+  device: EmulatedDevice;
+  /** The seeded user that owns (and uses) the device, if any. */
+  ownerUserIndex: number | undefined;
+}
+
+type UserIdOf = (userIndex: number) => string | undefined;
+
+/** The registration time a seeded device's certificate was issued at. */
+function registeredAt(device: EmulatedDevice): Date {
+  return new Date(device.registrationDateTime ?? REFERENCE_TIME);
+}
+
+function withKey(seeded: SeededDevice, key: string): SeededDevice {
+  seeded.device.alternativeSecurityIds = [{ type: ALT_SECURITY_ID_TYPE_X509, identityProvider: null, key }];
+  return seeded;
+}
+
+/** Device i of a seeded directory, with the user index of its registered owner and user. */
 export function seededDevice(
   index: number,
   options: SeedOptions = {},
   /** Object id of seeded user j when the caller already has it (saves regenerating the user). */
-  userIdOf: (userIndex: number) => string | undefined = (j) => seededUser(j, options).id,
-): { device: EmulatedDevice; ownerUserIndex: number | undefined } {
-  const seed = options.seed ?? 'device-writeback';
+  userIdOf: UserIdOf = (j) => seededUser(j, options).id,
+): SeededDevice {
+  const seeded = seededDeviceWithoutKey(index, options, userIdOf);
+  return withKey(seeded, seedDrs(options).deviceKey(seeded.device.deviceId, registeredAt(seeded.device)));
+}
+
+/**
+ * Devices `from` … `to - 1` of a seeded directory: the same as calling {@link seededDevice} for
+ * each, but their certificates are issued as one batch, shared with worker threads when it is large.
+ */
+export function seededDevices(
+  from: number,
+  to: number,
+  options: SeedOptions = {},
+  userIdOf: UserIdOf = (j) => seededUser(j, options).id,
+): SeededDevice[] {
+  const out: SeededDevice[] = [];
+  for (let i = from; i < to; i++) out.push(seededDeviceWithoutKey(i, options, userIdOf));
+  const keys = seedDrs(options).deviceKeys(
+    out.map(({ device }) => ({ deviceId: device.deviceId, registered: registeredAt(device) })),
+  );
+  return out.map((seeded, i) => withKey(seeded, keys[i] ?? ''));
+}
+
+function seededDeviceWithoutKey(index: number, options: SeedOptions, userIdOf: UserIdOf): SeededDevice {
+  const seed = options.seed ?? DEFAULT_SEED;
   const prng = new Prng(`${seed}:device:${index}`);
   const platform = prng.weighted([
     ['Windows', 55],
@@ -257,9 +319,6 @@ export function seededDevice(
     }
   }
 
-  // The key of a device certificate: SHA-1 thumbprint and SHA-256 hash of a (simulated) public key.
-  const key = encodeX509Key(prng.bytes(20).toString('hex'), prng.bytes(32).toString('base64'));
-
   const device = completeDevice({
     id,
     deviceId,
@@ -287,7 +346,78 @@ export function seededDevice(
     physicalIds,
     profileType: 'RegisteredDevice',
     trustType,
-    alternativeSecurityIds: [{ type: 2, identityProvider: null, key }],
+    // Filled in by the callers, from the certificate the DRS issued at registration.
+    alternativeSecurityIds: [],
   });
   return { device, ownerUserIndex: owner };
+}
+
+// ---- groups ------------------------------------------------------------------------------------
+
+/** A seeded group: which seeded devices it holds directly, and which seeded groups are nested in it. */
+export interface SeededGroup {
+  key: string;
+  group: EmulatedGroup;
+  /** Whether seeded device `index` is a direct member. */
+  holdsDevice: (index: number, device: EmulatedDevice) => boolean;
+  /** Keys of the seeded groups that are direct members of this one. */
+  nestedGroups: string[];
+}
+
+const groupDefinitions: readonly {
+  key: string;
+  displayName: string;
+  description: string;
+  holdsDevice: (index: number, device: EmulatedDevice) => boolean;
+  nestedGroups: string[];
+}[] = [
+  {
+    key: 'pilot',
+    displayName: 'Pilot devices',
+    description: 'Devices in the device writeback pilot: every tenth seeded device',
+    holdsDevice: (index) => index % 10 === 0,
+    nestedGroups: [],
+  },
+  {
+    key: 'windows',
+    displayName: 'Windows devices',
+    description: 'Every seeded Windows device',
+    holdsDevice: (_index, device) => device.operatingSystem === 'Windows',
+    nestedGroups: [],
+  },
+  {
+    key: 'scope',
+    displayName: 'Device writeback scope',
+    description: 'The pilot devices (a nested group) and a few devices of their own',
+    holdsDevice: (index) => index % 25 === 7,
+    nestedGroups: ['pilot'],
+  },
+];
+
+/**
+ * The groups of a seeded directory, the same for the same seed: "Pilot devices" (every tenth
+ * device), "Windows devices", and "Device writeback scope", which holds "Pilot devices" as a
+ * nested group plus a few devices directly, for scope rules and transitive membership.
+ */
+export function seededGroups(options: SeedOptions = {}): SeededGroup[] {
+  const seed = options.seed ?? DEFAULT_SEED;
+  return groupDefinitions.map((definition) => {
+    const prng = new Prng(`${seed}:group:${definition.key}`);
+    const id = prng.guid();
+    const created = isoAt(REFERENCE_TIME - 400 * DAY_MS - prng.int(0, DAY_MS / 1000) * 1000);
+    return {
+      key: definition.key,
+      holdsDevice: definition.holdsDevice,
+      nestedGroups: definition.nestedGroups,
+      group: completeGroup({
+        id,
+        displayName: definition.displayName,
+        description: definition.description,
+        mailNickname: definition.displayName.replace(/[^A-Za-z0-9]/g, '').toLowerCase(),
+        createdDateTime: created,
+        renewedDateTime: created,
+        securityIdentifier: cloudSecurityIdentifier(guidToBytes(id)),
+      }),
+    };
+  });
 }

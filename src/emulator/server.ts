@@ -1,7 +1,8 @@
 // The emulator as a process: HTTPS (Fastify) with a certificate it generates and keeps in its data
 // folder, the identity platform routes, Graph under /v1.0, and the emulator's own admin routes
-// under /_emulator (fault injection, statistics, soft delete / restore). `startEmulator` is what the
-// CLI, the demo, the tests and the benchmarks call.
+// under /_emulator (fault injection, statistics, soft delete / restore, groups in bulk, and its
+// cloud DRS: the issuer certificate, device certificates and keys, registering a device).
+// `startEmulator` is what the CLI, the demo, the tests and the benchmarks call.
 import { generateKeyPairSync, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -15,8 +16,10 @@ import { GraphError, graphErrorBody, IdentityError, identityErrorBody } from './
 import { FaultInjector, faultRequestSchema, RequestStats } from './faults.js';
 import { GraphService, GRAPH_CONTENT_TYPE } from './graph.js';
 import { IdentityPlatform, instanceDiscovery, type AppRegistration } from './identity.js';
-import { SqlitePersistence } from './persistence.js';
+import { CloudDrs } from './drs.js';
+import { JournalPersistence } from './persistence.js';
 import { applySeedFile } from './seed-file.js';
+import { DEFAULT_SEED } from './seed.js';
 import { DirectoryStore } from './store.js';
 
 export interface EmulatorOptions {
@@ -24,7 +27,10 @@ export interface EmulatorOptions {
   listen?: string;
   /** Folder for the CA, the server certificate, the app registration and the token signing key. */
   dataDir?: string;
-  /** SQLite file that persists the directory (devices, users, change log) across restarts. */
+  /**
+   * File that persists the directory (devices, users, groups, change logs, the DRS) across
+   * restarts: a JSON-lines snapshot, with its journal next to it (`<file>.journal`).
+   */
   dataFile?: string;
   /** Seed this many deterministic devices (with users and owners). */
   devices?: number;
@@ -45,8 +51,10 @@ export interface EmulatorOptions {
   clientCertificates?: string[];
   /** Graph application permissions of the app (default: Device and User read/write). */
   roles?: string[];
-  /** Default page size of devices/delta (default 200). */
+  /** Default page size of devices/delta and groups/delta (default 200). */
   deltaPageSize?: number;
+  /** Members per page of groups/delta (default 1000): large groups are split across pages. */
+  groupDeltaMembersPerPage?: number;
   /** Extra names for the server certificate: DNS names or IP addresses. */
   hostnames?: string[];
 }
@@ -61,6 +69,12 @@ export interface RunningEmulator {
   caFile: string;
   caPem: string;
   dataDir: string;
+  /**
+   * PEM file of the cloud DRS issuer (`MS-Organization-Access`) that issued the devices'
+   * certificates: what `init-ad --cloud-issuer` takes.
+   */
+  cloudIssuerFile: string;
+  cloudIssuerPem: string;
   store: DirectoryStore;
   faults: FaultInjector;
   stats: RequestStats;
@@ -73,8 +87,10 @@ export interface RunningEmulator {
 export const DEFAULT_ROLES = [
   'Device.Read.All',
   'User.Read.All',
+  'GroupMember.Read.All',
   'Device.ReadWrite.All',
   'User.ReadWrite.All',
+  'Group.ReadWrite.All',
 ];
 
 /** `host:port`, `[v6]:port` or `:port`. */
@@ -212,8 +228,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   };
   for (const pem of app.certificates) new X509Certificate(pem); // fail early on a bad certificate
 
-  const persistence = options.dataFile ? new SqlitePersistence(options.dataFile) : undefined;
-  const store = new DirectoryStore(persistence);
+  const persistence = options.dataFile ? new JournalPersistence(options.dataFile) : undefined;
+  // A data file keeps the DRS it was made with; a new directory's DRS is the seed's.
+  const store = new DirectoryStore(persistence, { drs: CloudDrs.forSeed(options.seed ?? DEFAULT_SEED) });
   const seedOptions = {
     seed: options.seed,
     domainSid: options.domainSid,
@@ -222,11 +239,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   };
   if (options.devices && options.devices > 0) store.seed(options.devices, seedOptions);
   if (options.seedFile) applySeedFile(store, JSON.parse(readFileSync(options.seedFile, 'utf8')) as unknown);
+  const cloudIssuerFile = path.join(dataDir, 'emulator-cloud-issuer.pem');
+  writeFileSync(cloudIssuerFile, store.drs.issuerCertificatePem);
 
   const identity = new IdentityPlatform(app, signingKeyPem);
   const faults = new FaultInjector();
   const stats = new RequestStats();
-  const graph = new GraphService(store, identity, faults, stats, { deltaPageSize: options.deltaPageSize });
+  const graph = new GraphService(store, identity, faults, stats, {
+    deltaPageSize: options.deltaPageSize,
+    groupDeltaMembersPerPage: options.groupDeltaMembersPerPage,
+  });
 
   const server: FastifyInstance = Fastify({
     https: { key: tls.keyPem, cert: tls.certPem },
@@ -404,9 +426,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
       tenantId: app.tenantId,
       clientId: app.clientId,
       caFile: tls.caFile,
+      cloudIssuerFile,
       roles: app.roles,
       counts: store.counts(),
       currentSeq: store.currentSeq,
+      currentGroupSeq: store.currentGroupSeq,
     });
   });
   server.get('/_emulator/stats', (_request, reply) =>
@@ -498,6 +522,157 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     return reply.code(204).send();
   });
 
+  // ---- groups in bulk (tests, benchmarks, demos) ------------------------------------------------
+
+  const idList = z.array(z.string().min(1)).max(1_000_000);
+  const withGraphErrors =
+    <T>(handler: (request: FastifyRequest<T & { Params: { id: string } }>, reply: FastifyReply) => unknown) =>
+    (request: FastifyRequest<T & { Params: { id: string } }>, reply: FastifyReply) => {
+      try {
+        return handler(request, reply);
+      } catch (err) {
+        if (err instanceof GraphError) return adminError(reply, err.status, err.message);
+        throw err;
+      }
+    };
+  server.post('/_emulator/groups', (request, reply) => {
+    const parsed = z
+      .object({
+        id: z.string().optional(),
+        displayName: z.string().min(1),
+        description: z.string().nullable().optional(),
+        members: idList.optional(),
+        /** The active devices at positions `from` … `to - 1` in creation order become members too. */
+        devices: z
+          .object({ from: z.number().int().min(0), to: z.number().int().min(0) })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .safeParse(request.body);
+    if (!parsed.success)
+      return adminError(
+        reply,
+        400,
+        'body must be {"displayName": "…", "members": ["<object id>", …], "devices": {"from": 0, "to": 100}}',
+      );
+    const { members = [], devices: range, ...input } = parsed.data;
+    try {
+      const ids = [...members];
+      if (range) ids.push(...store.deviceIdsAt(range.from, range.to));
+      const group = store.createGroup(input, ids);
+      return reply.code(201).send({ ...group, memberCount: store.members(group.id).length });
+    } catch (err) {
+      if (err instanceof GraphError) return adminError(reply, err.status, err.message);
+      throw err;
+    }
+  });
+  server.post<{ Params: { id: string } }>(
+    '/_emulator/groups/:id/members',
+    withGraphErrors((request, reply) => {
+      const parsed = z.object({ members: idList }).strict().safeParse(request.body);
+      if (!parsed.success) return adminError(reply, 400, 'body must be {"members": ["<object id>", …]}');
+      return reply.send({ added: store.addMembers(request.params.id, parsed.data.members) });
+    }),
+  );
+  server.post<{ Params: { id: string } }>(
+    '/_emulator/groups/:id/members/remove',
+    withGraphErrors((request, reply) => {
+      const parsed = z.object({ members: idList }).strict().safeParse(request.body);
+      if (!parsed.success) return adminError(reply, 400, 'body must be {"members": ["<object id>", …]}');
+      return reply.send({ removed: store.removeMembers(request.params.id, parsed.data.members) });
+    }),
+  );
+
+  // ---- the cloud DRS -------------------------------------------------------------------------
+
+  const pem = (reply: FastifyReply, text: string): FastifyReply =>
+    reply.header('Content-Type', 'application/x-pem-file').send(text);
+  server.get('/_emulator/drs/issuer', (_request, reply) => pem(reply, store.drs.issuerCertificatePem));
+  const certificateOf = (id: string) => {
+    const certificate = store.deviceCertificate(id);
+    if (!certificate)
+      throw new GraphError(
+        404,
+        'NotFound',
+        `No device '${id}' with a certificate of the emulator's DRS (devices created through Graph carry the key their creator gave).`,
+      );
+    return certificate;
+  };
+  server.get<{ Params: { id: string } }>(
+    '/_emulator/drs/devices/:id',
+    withGraphErrors((request, reply) => {
+      const certificate = certificateOf(request.params.id);
+      const device = store.activeDeviceByDeviceId(certificate.deviceId)?.device;
+      return reply.send({
+        id: device?.id,
+        deviceId: certificate.deviceId,
+        thumbprint: certificate.thumbprint,
+        publicKeyHash: certificate.publicKeyHash,
+        alternativeSecurityIdKey: certificate.alternativeSecurityIdKey,
+        notBefore: certificate.notBefore,
+        notAfter: certificate.notAfter,
+        certificatePem: certificate.certificatePem,
+        privateKeyPem: certificate.privateKeyPem,
+        issuerPem: store.drs.issuerCertificatePem,
+      });
+    }),
+  );
+  server.get<{ Params: { id: string }; Querystring: { chain?: string } }>(
+    '/_emulator/drs/devices/:id/certificate',
+    withGraphErrors<{ Querystring: { chain?: string } }>((request, reply) => {
+      const certificate = certificateOf(request.params.id);
+      const chain = request.query.chain === 'true' ? store.drs.issuerCertificatePem : '';
+      return pem(reply, certificate.certificatePem + chain);
+    }),
+  );
+  server.get<{ Params: { id: string } }>(
+    '/_emulator/drs/devices/:id/key',
+    withGraphErrors((request, reply) => pem(reply, certificateOf(request.params.id).privateKeyPem)),
+  );
+  server.post('/_emulator/drs/devices', (request, reply) => {
+    const parsed = z
+      .object({
+        deviceId: z
+          .string()
+          .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i)
+          .optional(),
+        displayName: z.string().min(1).optional(),
+        operatingSystem: z.string().optional(),
+        operatingSystemVersion: z.string().optional(),
+        trustType: z.enum(['Workplace', 'AzureAd', 'ServerAd']).optional(),
+        isManaged: z.boolean().optional(),
+        isCompliant: z.boolean().optional(),
+        accountEnabled: z.boolean().optional(),
+        /** Owner (and user) of the device: object id or UPN. */
+        registeredOwners: z.array(z.string()).optional(),
+      })
+      .strict()
+      .safeParse(request.body ?? {});
+    if (!parsed.success)
+      return adminError(
+        reply,
+        400,
+        `invalid registration: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`,
+      );
+    const { registeredOwners = [], ...input } = parsed.data;
+    try {
+      const { device, certificate } = store.registerDevice(input, {
+        registeredOwners,
+        registeredUsers: registeredOwners,
+      });
+      return reply.code(201).send({
+        device,
+        certificatePem: certificate.certificatePem,
+        privateKeyPem: certificate.privateKeyPem,
+        issuerPem: store.drs.issuerCertificatePem,
+      });
+    } catch (err) {
+      if (err instanceof GraphError) return adminError(reply, err.status, err.message);
+      throw err;
+    }
+  });
+
   await server.listen({ host, port });
   const address = server.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
@@ -517,6 +692,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     caFile: tls.caFile,
     caPem: tls.caPem,
     dataDir,
+    cloudIssuerFile,
+    cloudIssuerPem: store.drs.issuerCertificatePem,
     store,
     faults,
     stats,

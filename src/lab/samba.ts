@@ -1,6 +1,7 @@
 // A throwaway Samba AD DC for labs, tests, the demo and the benchmarks: provisions a template forest
 // once, then starts any number of domain controllers from copies of it, each on its own loopback
-// address with a certificate this module issues, and stops them by PID.
+// address with a certificate from the forest's own CA, and stops them by PID. A second forest
+// (fabrikam) with its own realm, domain SID and CA serves the multi-forest tests (SPEC §8).
 import { execFile, spawn } from 'node:child_process';
 import {
   existsSync,
@@ -8,14 +9,16 @@ import {
   readFileSync,
   rmSync,
   writeFileSync,
-  chmodSync,
   cpSync,
   readdirSync,
+  renameSync,
+  statSync,
 } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { createCertificate, ExtendedKeyUsage } from '../tls/certificates.js';
 
 const run = promisify(execFile);
 
@@ -38,6 +41,20 @@ export const defaultForest: LabForest = {
   configDn: 'CN=Configuration,DC=corp,DC=example,DC=test',
   adminPassword: 'Lab-Admin-Pa55word!',
 };
+
+/** A second, independent forest: its own realm, NetBIOS name, administrator password and CA. */
+export const fabrikamForest: LabForest = {
+  realm: 'FABRIKAM.EXAMPLE.TEST',
+  netbios: 'FABRIKAM',
+  domain: 'fabrikam.example.test',
+  domainDn: 'DC=fabrikam,DC=example,DC=test',
+  configDn: 'CN=Configuration,DC=fabrikam,DC=example,DC=test',
+  adminPassword: 'Lab-Fabrikam-Pa55word!',
+};
+
+/** The lab's forests by the short name tests and configurations use (`forests[].name`, SPEC §5). */
+export const labForests = { corp: defaultForest, fabrikam: fabrikamForest } as const;
+export type LabForestName = keyof typeof labForests;
 
 export interface SambaTemplate {
   dir: string;
@@ -74,73 +91,36 @@ export const aptPackages = [
   'iproute2',
 ];
 
-/** Issues a CA and a DC certificate valid for every 127.0.0.x address and the lab host names. */
-async function issueCertificates(
+/**
+ * Issues the forest's CA and a DC certificate valid for every 127.0.0.x address and the lab host
+ * names, in-process (EC P-256: no RSA key search on the provisioning's critical path).
+ */
+function issueCertificates(
   dir: string,
   forest: LabForest,
-): Promise<{ caFile: string; certFile: string; keyFile: string }> {
+): { caFile: string; certFile: string; keyFile: string } {
   mkdirSync(dir, { recursive: true });
-  const caKey = path.join(dir, 'ca-key.pem');
+  const ca = createCertificate({
+    // named after its forest, so that a certificate chain never looks as if another forest's CA made it
+    subject: { organization: 'device-writeback lab', commonName: `device-writeback lab CA ${forest.domain}` },
+    certificateAuthority: true,
+    validDays: 30,
+  });
+  const dc = createCertificate({
+    subject: { organization: 'device-writeback lab', commonName: `dc1.${forest.domain}` },
+    issuer: ca,
+    validDays: 30,
+    dnsNames: ['localhost', `dc1.${forest.domain}`, forest.domain],
+    ipAddresses: Array.from({ length: 254 }, (_, i) => `127.0.0.${i + 1}`),
+    extendedKeyUsages: [ExtendedKeyUsage.serverAuth],
+  });
   const caFile = path.join(dir, 'ca.pem');
-  const keyFile = path.join(dir, 'dc-key.pem');
-  const csr = path.join(dir, 'dc.csr');
   const certFile = path.join(dir, 'dc.pem');
-  const ext = path.join(dir, 'dc.ext');
-  const ips = Array.from({ length: 253 }, (_, i) => `IP:127.0.0.${i + 2}`).join(',');
-  writeFileSync(
-    ext,
-    `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,DNS:dc1.${forest.domain},DNS:${forest.domain},IP:127.0.0.1,${ips}\n`,
-  );
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    caKey,
-    '-out',
-    caFile,
-    '-days',
-    '30',
-    '-subj',
-    `/O=device-writeback lab/CN=device-writeback lab CA`,
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  ]);
-  await run('openssl', [
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    keyFile,
-    '-out',
-    csr,
-    '-subj',
-    `/O=device-writeback lab/CN=dc1.${forest.domain}`,
-  ]);
-  await run('openssl', [
-    'x509',
-    '-req',
-    '-in',
-    csr,
-    '-CA',
-    caFile,
-    '-CAkey',
-    caKey,
-    '-CAcreateserial',
-    '-out',
-    certFile,
-    '-days',
-    '30',
-    '-extfile',
-    ext,
-  ]);
-  chmodSync(keyFile, 0o600);
-  chmodSync(caKey, 0o600);
+  const keyFile = path.join(dir, 'dc-key.pem');
+  writeFileSync(caFile, ca.certPem);
+  writeFileSync(path.join(dir, 'ca-key.pem'), ca.keyPem, { mode: 0o600 });
+  writeFileSync(certFile, dc.certPem);
+  writeFileSync(keyFile, dc.keyPem, { mode: 0o600 });
   return { caFile, certFile, keyFile };
 }
 
@@ -178,10 +158,71 @@ export async function provisionTemplate(
   });
   const domainSid = /DOMAIN SID:\s+(S-1-5-21-\d+-\d+-\d+)/.exec(`${stdout}\n${stderr}`)?.[1];
   if (!domainSid) throw new Error('samba-tool domain provision did not print the domain SID');
-  const certs = await issueCertificates(path.join(dir, 'tls'), forest);
+  const certs = issueCertificates(path.join(dir, 'tls'), forest);
   const template: SambaTemplate = { dir, schema, forest, domainSid, ...certs };
-  writeFileSync(path.join(dir, 'template.json'), JSON.stringify(template, null, 2));
+  // template.json marks a finished template (ensureTemplate waits for it): never seen half-written
+  const marker = path.join(dir, 'template.json');
+  writeFileSync(`${marker}.tmp`, JSON.stringify(template, null, 2));
+  renameSync(`${marker}.tmp`, marker);
   return template;
+}
+
+/**
+ * The template in `dir`, provisioned by the first caller that needs it, once, whichever process it
+ * runs in (test files run in several): a lock folder beside it holds the provisioner's PID, and a
+ * lock whose owner died is taken over. For templates that only some runs need.
+ */
+export async function ensureTemplate(
+  dir: string,
+  schema: SchemaVersion,
+  forest: LabForest = defaultForest,
+  options: { timeoutMs?: number } = {},
+): Promise<SambaTemplate> {
+  const marker = path.join(dir, 'template.json');
+  const lock = `${dir}.lock`;
+  const deadline = Date.now() + (options.timeoutMs ?? 600_000);
+  for (;;) {
+    if (existsSync(marker)) return readTemplate(dir);
+    if (takeLock(lock)) {
+      try {
+        if (existsSync(marker)) return readTemplate(dir);
+        return await provisionTemplate(dir, schema, forest);
+      } finally {
+        rmSync(lock, { recursive: true, force: true });
+      }
+    }
+    if (Date.now() > deadline)
+      throw new Error(`the template in ${dir} was not provisioned within ${options.timeoutMs ?? 600_000} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function takeLock(lock: string): boolean {
+  mkdirSync(path.dirname(lock), { recursive: true });
+  try {
+    mkdirSync(lock);
+  } catch {
+    let owner = 0;
+    try {
+      owner = Number(readFileSync(path.join(lock, 'pid'), 'utf8'));
+    } catch {
+      // just made, its pid not yet written: busy, unless it has stayed so for long
+      try {
+        if (Date.now() - statSync(lock).mtimeMs < 10_000) return false;
+      } catch {
+        return false;
+      }
+    }
+    if (owner > 0 && alive(owner)) return false;
+    rmSync(lock, { recursive: true, force: true });
+    try {
+      mkdirSync(lock);
+    } catch {
+      return false;
+    }
+  }
+  writeFileSync(path.join(lock, 'pid'), String(process.pid));
+  return true;
 }
 
 export function readTemplate(dir: string): SambaTemplate {
@@ -416,8 +457,29 @@ async function killTree(pid: number, exited: () => boolean): Promise<void> {
   signal('SIGTERM');
   for (let i = 0; i < 50 && !exited() && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
   if (!exited() && alive(pid)) signal('SIGKILL');
-  // samba's worker processes share the process group; make sure none survive.
+  // samba's worker processes share the process group; make sure none survive, and wait until they
+  // are gone: until then a dying worker still holds the listening socket (clients get a reset, not
+  // a refusal), and a restart could not bind it.
   signal('SIGKILL');
+  for (let i = 0; i < 100 && groupMembers(pid) > 0; i++) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** Live (not zombie) processes of a process group, from /proc; 0 where /proc is not there. */
+function groupMembers(pgid: number): number {
+  if (process.platform !== 'linux') return 0;
+  let count = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // fields after the command: state, ppid, pgrp, … (proc(5))
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(pgrp) === pgid && state !== 'Z') count++;
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return count;
 }
 
 function alive(pid: number): boolean {

@@ -8,7 +8,8 @@ import type { CloudDevice, DeviceRelations } from '../entra/types.js';
 import type { ErrorCode } from '../errors.js';
 
 export type RunMode = 'full' | 'delta';
-export type RunOutcome = 'ok' | 'quarantined' | 'threshold' | 'failed' | 'running';
+/** `interrupted`: the process ended before the run did (killed, or the machine stopped). */
+export type RunOutcome = 'ok' | 'quarantined' | 'threshold' | 'failed' | 'running' | 'interrupted';
 
 /** What one pass did to AD; the same counters in sync summaries, run records and the console. */
 export interface RunCounters {
@@ -43,7 +44,7 @@ export interface RunRecord extends RunCounters {
 
 export interface RunResult extends RunCounters {
   mode: RunMode;
-  outcome: Exclude<RunOutcome, 'running'>;
+  outcome: Exclude<RunOutcome, 'running' | 'interrupted'>;
   error?: string;
   durationMs: number;
   errors: DeviceError[];
@@ -95,6 +96,17 @@ export interface DeviceWrite {
    * reads them all at once, see deviceFingerprints): an unchanged device then costs no write.
    */
   storedFingerprint?: number | null;
+}
+
+/** A deletion held back by the deletion threshold, until approved (approve-deletes, the console). */
+export interface HeldDeletion {
+  deviceId: string;
+  graphId: string | null;
+  dn: string;
+  reason: string;
+  heldAt: string;
+  /** When an administrator released it (it is made by the next pass), or null. */
+  approvedAt: string | null;
 }
 
 export interface UnmanagedObject {
@@ -180,6 +192,18 @@ export interface StateStore {
   /** When a retry was last requested, by quarantine key. */
   retryRequests(): Promise<Map<string, string>>;
 
+  // --- the deletion threshold ---------------------------------------------------------------
+  /** Deletions made since `since` (ISO), counted against writeback.deleteThreshold. */
+  deletionsSince(since: string): Promise<number>;
+  recordDeletions(count: number, at?: Date): Promise<void>;
+  /** Replaces the held deletions (an approval of one still held is kept). */
+  holdDeletions(held: readonly Omit<HeldDeletion, 'heldAt' | 'approvedAt'>[]): Promise<void>;
+  heldDeletions(): Promise<HeldDeletion[]>;
+  /** Approves up to `max` held deletions (oldest first; all without max) and empties the window. */
+  approveDeletions(max?: number): Promise<HeldDeletion[]>;
+  /** Forgets held deletions that were made, and empties the window when `clearWindow`. */
+  deletionsDone(deviceIds: readonly string[], options?: { clearWindow?: boolean }): Promise<void>;
+
   // --- runs -----------------------------------------------------------------------------------
   startRun(mode: RunMode, dryRun: boolean): Promise<number>;
   finishRun(id: number, result: RunResult): Promise<void>;
@@ -219,4 +243,6 @@ export interface StoreProbe {
 /** How a store is opened: the one writer of a group (sync, run) or a reader (status, the console). */
 export interface OpenOptions {
   writer: boolean;
+  /** The command opening it as the writer (named to whoever finds the store locked). */
+  command?: string;
 }

@@ -167,21 +167,65 @@ async function applyOne(pass: Pass, op: Operation, slot: number): Promise<Applie
   return 'deleted';
 }
 
-/** Applies deletions unless they exceed writeback.deleteThreshold; returns how many were held. */
+/**
+ * Applies deletions under the deletion threshold, counted over a sliding window across passes
+ * (writeback.deleteWindowSeconds): when this pass's deletions would take the deletions of the
+ * window over writeback.deleteThreshold, none of them is made and they are held (recorded, for
+ * `status`, the console and `approve-deletes`). Deletions an administrator approved, and all of
+ * them with `--allow-deletes`, are made; a release also empties the window. Returns how many
+ * deletions were held.
+ */
 export async function exportDeletions(pass: Pass, deletions: readonly Operation[]): Promise<number> {
-  if (deletions.length === 0) return 0;
-  const threshold = pass.context.writeback.deleteThreshold;
-  if (deletions.length > threshold && !pass.options.allowDeletes) {
+  const { store, writeback } = pass.context;
+  const held = await store.heldDeletions();
+  const approved = new Set(held.filter((h) => h.approvedAt).map((h) => h.deviceId));
+  const released = deletions.filter((d) => approved.has(d.deviceId));
+  const counted = deletions.filter((d) => !approved.has(d.deviceId));
+  const threshold = writeback.deleteThreshold;
+  const windowStart = new Date(Date.now() - writeback.deleteWindowSeconds * 1000).toISOString();
+  const inWindow = counted.length > 0 ? await store.deletionsSince(windowStart) : 0;
+  const allowed = pass.options.allowDeletes === true || inWindow + counted.length <= threshold;
+  const making = allowed ? [...released, ...counted] : released;
+  if (!allowed) {
     logger().warn(
-      { deletions: deletions.length, threshold },
-      `this pass would delete ${deletions.length} objects, more than writeback.deleteThreshold (${threshold}); nothing was deleted and the watermark was not advanced. Check why so many devices left Entra ID, then run "device-writeback sync --allow-deletes" to confirm.`,
+      {
+        deletions: counted.length,
+        deletedInWindow: inWindow,
+        threshold,
+        windowSeconds: writeback.deleteWindowSeconds,
+      },
+      `${counted.length} deletions would take the deletions of the last ${writeback.deleteWindowSeconds} s to ${inWindow + counted.length}, more than writeback.deleteThreshold (${threshold}); none of them was made and the watermark was not advanced. Check why so many devices left Entra ID or the scope, then release them with "device-writeback approve-deletes" (or "sync --allow-deletes" when run is not running).`,
     );
-    return deletions.length;
   }
-  pass.progress('deleting');
-  await exportOperations(
-    pass,
-    deletions.map((op) => ({ op, device: undefined, hash: undefined })),
-  );
-  return 0;
+  if (!pass.dryRun) {
+    // What is held now replaces what was held (a device that came back is no longer held); the
+    // approved ones stay listed, with their approval, until they are made.
+    const hold = allowed ? released : [...released, ...counted];
+    await store.holdDeletions(
+      hold.map((d) => ({
+        deviceId: d.deviceId,
+        graphId: d.graphId,
+        dn: d.dn,
+        reason: d.kind === 'delete' ? d.reason : '',
+      })),
+    );
+  }
+  if (making.length > 0) {
+    pass.progress('deleting');
+    await exportOperations(
+      pass,
+      making.map((op) => ({ op, device: undefined, hash: undefined })),
+    );
+    if (!pass.dryRun) {
+      // A release (an approval, or --allow-deletes) empties the window; what --allow-deletes made
+      // does not count either, what an approval let through alongside does.
+      const release = released.length > 0 || pass.options.allowDeletes === true;
+      await store.deletionsDone(
+        making.map((d) => d.deviceId),
+        { clearWindow: release },
+      );
+      if (allowed && pass.options.allowDeletes !== true) await store.recordDeletions(counted.length);
+    }
+  }
+  return allowed ? 0 : counted.length;
 }

@@ -1,12 +1,28 @@
 // The writeback service behind `run`: a delta pass every writeback.intervalSeconds (a full
 // reconcile when writeback.fullEverySeconds says so), one log line per cycle, health for /healthz,
 // and a clean stop on SIGINT/SIGTERM that finishes the current batch first.
-import { causeText, isDwbError } from '../errors.js';
+//
+// A service stays up: when the DC or Graph cannot be reached (also at start, before the forest has
+// been discovered), the cycle fails, /healthz says why with a 503, and the next attempt comes after
+// a backoff that grows with each failure in a row (up to a minute), then back to the interval.
+import type { Config } from '../config/load.js';
+import { causeText, ExitCode, isDwbError } from '../errors.js';
 import { logger } from '../log.js';
-import type { RunMode } from '../state/store.js';
-import { exitCodeFor } from './engine.js';
+import type { RunMode, StateStore } from '../state/store.js';
+import { exitCodeFor, fullPassReason } from './engine.js';
 import type { SyncSummary } from './pass.js';
 import type { SessionHooks, SyncSession } from './session.js';
+
+/** What the service runs on: the open state store, and how to connect the rest of the session. */
+export interface ServiceSetup {
+  config: Config;
+  store: StateStore;
+  /** Reaches the DC, discovers the forest and builds the engine; retried until it succeeds. */
+  connect(): Promise<SyncSession>;
+}
+
+/** The longest wait between attempts while cycles keep failing. */
+const MAX_BACKOFF_MS = 60_000;
 
 /**
  * Something `run` starts beside the service (the web console, /metrics and /healthz): it may watch
@@ -34,6 +50,8 @@ export interface CycleRecord {
 export interface ServiceHealth {
   healthy: boolean;
   reason: string;
+  /** The forest has been reached and the engine built (false while the DC has never answered). */
+  connected: boolean;
   lastCycle: CycleRecord | null;
   lastSuccessAt: string | null;
   nextRunAt: string | null;
@@ -52,11 +70,39 @@ export class WritebackService {
   private nextRunAt: Date | null = null;
   private readonly listeners: CycleListener[] = [];
   private loop: Promise<void> | undefined;
+  private failuresInARow = 0;
+  private connected: SyncSession | undefined;
+  /** Set when the configuration itself is wrong (exit 2): retrying would not help. */
+  private fatal: unknown;
 
-  constructor(readonly session: SyncSession) {}
+  constructor(readonly setup: ServiceSetup) {}
+
+  /** A service over a session already connected (tests, benchmarks). */
+  static fromSession(session: SyncSession): WritebackService {
+    const service = new WritebackService({
+      config: session.config,
+      store: session.store,
+      connect: async () => session,
+    });
+    service.connected = session;
+    return service;
+  }
+
+  get config(): Config {
+    return this.setup.config;
+  }
+
+  get store(): StateStore {
+    return this.setup.store;
+  }
+
+  /** The connected session, once the DC has answered. */
+  get session(): SyncSession | undefined {
+    return this.connected;
+  }
 
   get intervalMs(): number {
-    return this.session.config.writeback.intervalSeconds * 1000;
+    return this.config.writeback.intervalSeconds * 1000;
   }
 
   onCycle(listener: CycleListener): void {
@@ -81,8 +127,15 @@ export class WritebackService {
     await this.loop;
   }
 
+  /** Closes what the service opened (the session's connections and the state store). */
+  async close(): Promise<void> {
+    if (this.connected) await this.connected.close();
+    else await this.store.close();
+  }
+
   health(now = Date.now()): ServiceHealth {
     const base = {
+      connected: this.connected !== undefined,
       lastCycle: this.lastCycle,
       lastSuccessAt: this.lastSuccessAt,
       nextRunAt: this.nextRunAt?.toISOString() ?? null,
@@ -90,17 +143,19 @@ export class WritebackService {
     };
     if (!this.lastCycle) return { healthy: true, reason: 'starting: no cycle has finished yet', ...base };
     if (!this.lastCycle.ok) {
+      const retry = this.nextRunAt ? ` (next attempt ${this.nextRunAt.toISOString()})` : '';
       return {
         healthy: false,
         reason:
-          `the last cycle failed: ${this.lastCycle.error?.code ?? ''} ${this.lastCycle.error?.message ?? ''}`.trim(),
+          `${this.connected ? 'the last cycle failed' : 'not connected to the forest yet'}: ${this.lastCycle.error?.code ?? ''} ${this.lastCycle.error?.message ?? ''}`.trim() +
+          retry,
         ...base,
       };
     }
     if (this.lastCycle.summary?.thresholdStopped) {
       return {
         healthy: false,
-        reason: `deletions held back by writeback.deleteThreshold (${this.lastCycle.summary.deletionsHeld}); run "device-writeback sync --allow-deletes" after checking`,
+        reason: `deletions held back by writeback.deleteThreshold (${this.lastCycle.summary.deletionsHeld}); check why, then release them with "device-writeback approve-deletes" or the console`,
         ...base,
       };
     }
@@ -118,10 +173,19 @@ export class WritebackService {
   private async run(): Promise<void> {
     while (!this.stopping) {
       const started = Date.now();
-      await this.cycle();
+      const record = await this.cycle();
+      if (this.fatal !== undefined) throw this.fatal;
       if (this.stopping) break;
-      // Cycles start at a fixed rate: a change waits at most one interval, however long a cycle took.
-      await this.sleep(Math.max(0, this.intervalMs - (Date.now() - started)));
+      // Cycles start at a fixed rate: a change waits at most one interval, however long a cycle
+      // took. Failures in a row back off (1, 2, 4… intervals, up to a minute).
+      this.failuresInARow = record.ok ? 0 : this.failuresInARow + 1;
+      const wait = record.ok
+        ? this.intervalMs
+        : Math.max(
+            this.intervalMs,
+            Math.min(MAX_BACKOFF_MS, this.intervalMs * 2 ** (this.failuresInARow - 1)),
+          );
+      await this.sleep(Math.max(0, wait - (Date.now() - started)));
     }
   }
 
@@ -133,11 +197,13 @@ export class WritebackService {
     let record: CycleRecord;
     let mode: RunMode | undefined;
     try {
-      // Known before the DC is pinged, so that a cycle that fails is counted under its mode.
-      mode = (await this.session.engine.fullReason({})) ? 'full' : 'delta';
+      // Known from the store before the forest is reached, so that a cycle that fails (the DC or
+      // Graph down, also before the first connection) is counted under its mode.
+      mode = (await fullPassReason(this.store, this.config.writeback)) ? 'full' : 'delta';
+      const session = (this.connected ??= await this.connectOnce());
       // A delta cycle with nothing to do touches no object; the ping keeps /healthz honest.
-      await this.session.directory.ping();
-      const summary = await this.session.engine.sync({
+      await session.directory.ping();
+      const summary = await session.engine.sync({
         shouldStop: () => this.stopping,
         onMode: (m) => (mode = m),
       });
@@ -162,6 +228,7 @@ export class WritebackService {
         : { code: 'DWB_INTERNAL', message: causeText(err) };
       record = { startedAt, finishedAt: new Date().toISOString(), ok: false, mode, error };
       logger().error({ code: error.code, mode }, `cycle failed: ${error.message}`);
+      if (isDwbError(err) && err.exitCode === ExitCode.usage && !this.connected) this.fatal = err;
     }
     this.running = false;
     this.lastCycle = record;
@@ -173,6 +240,13 @@ export class WritebackService {
       }
     }
     return record;
+  }
+
+  /** Connects the session; a failure is the cycle's (the service keeps running and retries). */
+  private async connectOnce(): Promise<SyncSession> {
+    const session = await this.setup.connect();
+    logger().info({ container: session.container.containerDn }, 'connected to the forest');
+    return session;
   }
 
   private sleep(ms: number): Promise<void> {

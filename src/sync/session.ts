@@ -26,6 +26,8 @@ export interface SessionHooks {
   ldapObserver?: LdapObserver;
   /** Use this device source instead of the Entra connector (tests). */
   source?: DeviceSource;
+  /** The command that opens the session (named in the writer lock: sync, run). */
+  command?: string;
 }
 
 export function requireEntra(config: Config): NonNullable<Config['entra']> {
@@ -43,8 +45,26 @@ export function requireEntra(config: Config): NonNullable<Config['entra']> {
 
 /** Opens everything a pass needs; the store is opened as the one writer. */
 export async function openSyncSession(config: Config, hooks: SessionHooks = {}): Promise<SyncSession> {
+  if (!hooks.source) requireEntra(config);
+  const store = await openStateStore(config, { writer: true, command: hooks.command ?? 'sync' });
+  try {
+    return await connectSession(config, store, hooks);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+/**
+ * Connects a session around a store already open: reaches the DC, discovers the forest and its
+ * device container, and builds the engine. On failure nothing but the store stays open.
+ */
+export async function connectSession(
+  config: Config,
+  store: StateStore,
+  hooks: SessionHooks = {},
+): Promise<SyncSession> {
   const entra = hooks.source ? undefined : requireEntra(config);
-  const store = await openStateStore(config, { writer: true });
   const directory = new AdExportTarget(config.ad, config.writeback.concurrency, hooks.ldapObserver);
   try {
     // Loaded on demand (@azure/identity takes ~0.4 s to import; status/devices/check do not need
@@ -68,7 +88,6 @@ export async function openSyncSession(config: Config, hooks: SessionHooks = {}):
     };
   } catch (err) {
     await directory.close();
-    await store.close();
     throw err;
   }
 }

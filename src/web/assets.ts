@@ -62,7 +62,7 @@ tr.diff td:first-child { box-shadow: inset 4px 0 0 var(--warn); }
 .badge-managed, .badge-pass, .badge-ok, .badge-same, .badge-yes { color: var(--ok); }
 .badge-unmanaged, .badge-skip, .badge-not-written, .badge-unknown { color: var(--muted); }
 .badge-quarantined, .badge-fail, .badge-failed, .badge-no, .badge-threshold { color: var(--bad); }
-.badge-warn, .badge-differs, .badge-missing, .badge-running { color: var(--warn); }
+.badge-warn, .badge-differs, .badge-missing, .badge-running, .badge-interrupted { color: var(--warn); }
 form.filters { display: flex; flex-wrap: wrap; gap: .8em 1em; align-items: flex-end; background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: .8em 1em; margin-bottom: 1em; }
 form.filters label, form.stack label { display: flex; flex-direction: column; gap: .2em; font-size: .88em; color: var(--muted); }
 input, select, button { font: inherit; color: var(--fg); background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: .35em .55em; }

@@ -4,7 +4,7 @@ import type { CheckReport } from '../checks/index.js';
 import type { Config } from '../config/load.js';
 import type { AdExportTarget } from '../ad/export-target.js';
 import type { WritebackService } from '../sync/service.js';
-import type { SyncSession } from '../sync/session.js';
+import type { StateStore } from '../state/store.js';
 import type { DeviceIndex } from './device-index.js';
 import type { WritebackMetrics } from './metrics.js';
 
@@ -17,7 +17,8 @@ export interface CheckRun {
 
 export interface ConsoleContext {
   service: WritebackService;
-  session: SyncSession;
+  /** The state store the service runs on (shared with the engine). */
+  store: StateStore;
   config: Config;
   index: DeviceIndex;
   metrics: WritebackMetrics;

@@ -46,6 +46,7 @@ const NOTICES: Record<string, string> = {
   'retry-gone': 'That device is no longer in quarantine.',
   checks: 'The checks have run.',
   'signed-out': 'Signed out.',
+  approved: 'The held deletions are approved: the cycle that starts now makes them.',
 };
 
 type Form = Record<string, string | undefined>;
@@ -71,6 +72,7 @@ function healthBody(service: WritebackService): { status: number; body: Record<s
     body: {
       status: h.healthy ? 'ok' : 'unhealthy',
       reason: h.reason,
+      connected: h.connected,
       running: h.running,
       lastCycle: c
         ? {
@@ -95,20 +97,19 @@ function healthBody(service: WritebackService): { status: number; body: Record<s
 
 export async function startConsole(options: ConsoleOptions): Promise<RunningConsole> {
   const { service } = options;
-  const session = service.session;
-  const config = session.config;
+  const config = service.config;
   const token = options.token === null ? undefined : (options.token ?? config.web.token?.reveal());
   const address = assertListenAllowed(options.listen, token);
   const guard = new ConsoleGuard(token, address);
   const signIns = new SignInThrottle();
   const metrics = options.metrics ?? new WritebackMetrics();
-  metrics.bind({ store: session.store, health: () => service.health() });
-  const index = new DeviceIndex(session.store);
+  metrics.bind({ store: service.store, health: () => service.health() });
+  const index = new DeviceIndex(service.store);
   await index.warm();
   const ad = new AdExportTarget(config.ad, 1, metrics.ldapObserver);
   const ctx: ConsoleContext = {
     service,
-    session,
+    store: service.store,
     config,
     index,
     metrics,
@@ -148,7 +149,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
           section,
           body: page.body,
           notice,
-          container: session.container.containerDn,
+          container: service.session?.container.containerDn ?? 'not connected to the forest yet',
           signedIn,
         }),
       );
@@ -252,6 +253,13 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   );
   app.get('/checks', (req, reply) => send(req, reply, 'checks', checksPage(ctx, guard.csrfToken(req))));
 
+  app.post('/deletions/approve', async (req, reply) => {
+    if (!action(req, reply)) return reply;
+    const released = await service.store.approveDeletions();
+    logger().info({ released: released.length }, 'held deletions approved in the console');
+    service.requestRun();
+    return reply.redirect('/?notice=approved', 303);
+  });
   app.post('/run', (req, reply) => {
     if (!action(req, reply)) return reply;
     service.requestRun();
@@ -261,7 +269,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     const form = action(req, reply);
     if (!form) return reply;
     const key = postedKey(form.key);
-    const marked = await session.store.requestRetry(key);
+    const marked = await service.store.requestRetry(key);
     if (marked) service.requestRun();
     const back = localPath(form.back, '/quarantine');
     return reply.redirect(

@@ -60,6 +60,11 @@ describe.skipIf(!built)('device-writeback emulator (CLI)', () => {
       const token = await getToken(target);
       const devices = await readAll(target, token, '/v1.0/devices?$select=id,deviceId');
       expect(devices.items).toHaveLength(5);
+      // The DRS issuer, ready for init-ad --cloud-issuer, next to the data.
+      const issuerFile = field(stdout, 'cloud issuer');
+      expect(issuerFile).toBe(path.join(cwd, '.emulator', 'emulator-cloud-issuer.pem'));
+      expect(readFileSync(issuerFile, 'utf8')).toMatch(/^-----BEGIN CERTIFICATE-----/);
+      expect(stdout).toContain(`init-ad --cloud-issuer "${issuerFile}"`);
 
       emulator.child.kill('SIGTERM');
       const result = await emulator.done;
@@ -117,6 +122,8 @@ describe.skipIf(!built)('device-writeback emulator (CLI)', () => {
       devices: 8,
     });
     expect(first.info.caFile).toBe(path.join(path.dirname(dataFile), 'emulator-ca.pem'));
+    expect(first.info.cloudIssuerFile).toBe(path.join(path.dirname(dataFile), 'emulator-cloud-issuer.pem'));
+    const issuer = readFileSync(first.info.cloudIssuerFile ?? '', 'utf8');
     const firstIds = (
       await readAll(first.info, await getToken(first.info), '/v1.0/devices?$select=id')
     ).items.map((d) => d.id);
@@ -127,6 +134,7 @@ describe.skipIf(!built)('device-writeback emulator (CLI)', () => {
       await readAll(second.info, await getToken(second.info), '/v1.0/devices?$select=id')
     ).items.map((d) => d.id);
     expect(secondIds).toEqual(firstIds);
+    expect(readFileSync(second.info.cloudIssuerFile ?? '', 'utf8')).toBe(issuer);
     await stop(second.process);
 
     // Another folder, same --devices: the same devices.
@@ -135,6 +143,8 @@ describe.skipIf(!built)('device-writeback emulator (CLI)', () => {
       await readAll(third.info, await getToken(third.info), '/v1.0/devices?$select=id')
     ).items.map((d) => d.id);
     expect(thirdIds).toEqual(firstIds);
+    // The same seed, the same DRS: the same issuer (and so the same device keys) in any folder.
+    expect(readFileSync(third.info.cloudIssuerFile ?? '', 'utf8')).toBe(issuer);
     await stop(third.process);
   });
 

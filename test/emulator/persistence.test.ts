@@ -1,10 +1,13 @@
-// --data: the directory, the change log (so delta tokens), the app registration, the CA and the
-// token signing key all survive a restart; seeding again adds nothing.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// --data: the directory, the change logs (so delta tokens), groups and their membership, the DRS,
+// the app registration, the CA and the token signing key all survive a restart; seeding again adds
+// nothing. The file is a JSON-lines snapshot and journal: a write torn by a kill is dropped whole,
+// anything else that does not read is refused with its own error.
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startEmulator } from '../../src/emulator/index.js';
+import { DirectoryStore, JournalPersistence, seededGroups, startEmulator } from '../../src/emulator/index.js';
+import { DwbError } from '../../src/errors.js';
 import { getToken, request, type GraphBody, type HttpResult } from './http.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'dwb-emulator-data-'));
@@ -119,5 +122,135 @@ describe('persistence across restarts', () => {
     } finally {
       await b.close();
     }
+  });
+});
+
+describe('groups, the DRS and the data file itself', () => {
+  it('keeps groups, their members and the groups/delta tokens, and the DRS issuer', async () => {
+    const dataFile = path.join(dir, 'groups.data');
+    const first = await startEmulator({ dataFile, devices: 20, seed: 'persist-groups' });
+    const token = await getToken(first);
+    const devices = first.store.listDevices();
+    const group = first.store.createGroup({ displayName: 'Kept' }, [
+      devices[0]?.id ?? '',
+      devices[1]?.id ?? '',
+    ]);
+    const latest = await request<GraphBody>(
+      first,
+      'GET',
+      '/v1.0/groups/delta?$deltatoken=latest&$select=displayName,members',
+      {
+        token,
+      },
+    );
+    const groupLink = new URL(String(latest.json['@odata.deltaLink']));
+    first.store.removeMember(group.id, devices[0]?.id ?? '');
+    const issuer = first.cloudIssuerPem;
+    expect(readFileSync(first.cloudIssuerFile, 'utf8')).toBe(issuer);
+    const certificate = first.store.deviceCertificate(devices[3]?.id ?? '')?.certificatePem;
+    await first.close();
+
+    // Another seed on restart changes nothing: the data file keeps its DRS and its devices.
+    const second = await startEmulator({ dataFile, devices: 20, seed: 'another seed' });
+    try {
+      expect(second.cloudIssuerPem).toBe(issuer);
+      expect(second.store.deviceCertificate(devices[3]?.id ?? '')?.certificatePem).toBe(certificate);
+      expect(second.store.listGroups().map((g) => g.displayName)).toEqual([
+        ...seededGroups({ seed: 'persist-groups' }).map((g) => g.group.displayName),
+        'Kept',
+      ]);
+      expect(second.store.members(group.id).map((m) => m.id)).toEqual([devices[1]?.id]);
+      const pilot = seededGroups({ seed: 'persist-groups' })[0]?.group.id ?? '';
+      expect(second.store.members(pilot).map((m) => m.id)).toEqual([devices[0]?.id, devices[10]?.id]);
+      const changes = await request<GraphBody>(second, 'GET', groupLink.pathname + groupLink.search, {
+        token: await getToken(second),
+      });
+      expect(changes.status).toBe(200);
+      expect(changes.json.value).toEqual([
+        {
+          id: group.id,
+          displayName: 'Kept',
+          'members@delta': [
+            {
+              '@odata.type': '#microsoft.graph.device',
+              id: devices[0]?.id,
+              '@removed': { reason: 'deleted' },
+            },
+          ],
+        },
+      ]);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('is readable by its owner only, and compacted at start', () => {
+    const dataFile = path.join(dir, 'compact.data');
+    const store = new DirectoryStore(new JournalPersistence(dataFile));
+    store.seed(5);
+    store.close();
+    expect(statSync(`${dataFile}.journal`).size).toBeGreaterThan(0);
+    const again = new DirectoryStore(new JournalPersistence(dataFile));
+    again.close();
+    if (process.platform !== 'win32') {
+      expect(statSync(dataFile).mode & 0o777).toBe(0o600);
+      expect(statSync(`${dataFile}.journal`).mode & 0o777).toBe(0o600);
+    }
+    expect(statSync(`${dataFile}.journal`).size).toBe(0);
+    expect(readFileSync(dataFile, 'utf8').split('\n')[0]).toBe(
+      '{"t":"header","format":"device-writeback-emulator","version":1}',
+    );
+  });
+
+  it('drops a write torn by a kill, whole, and keeps every write before it', () => {
+    const dataFile = path.join(dir, 'torn.data');
+    const store = new DirectoryStore(new JournalPersistence(dataFile));
+    store.seed(3);
+    const renamed = store.listDevices()[0]?.id ?? '';
+    store.updateDevice(renamed, { displayName: 'Before the kill' });
+    store.close();
+    // A write cut short: some of its records, not its commit line, the last one half-written.
+    appendFileSync(
+      `${dataFile}.journal`,
+      `${JSON.stringify({ t: 'meta', key: 'deltaGeneration', value: '99' })}\n{"t":"device","ordinal":0,"sta`,
+    );
+    const reopened = new DirectoryStore(new JournalPersistence(dataFile));
+    try {
+      expect(reopened.getDevice(renamed)?.displayName).toBe('Before the kill');
+      expect(reopened.deltaGeneration).toBe(1);
+      expect(reopened.counts().active).toBe(3);
+    } finally {
+      reopened.close();
+    }
+  });
+
+  it('refuses a file that is not an emulator data file, or is damaged, with its own error', () => {
+    const notOurs = path.join(dir, 'sqlite.db');
+    writeFileSync(notOurs, 'SQLite format 3\u0000 and some pages');
+    const refused = (file: string): DwbError => {
+      try {
+        new DirectoryStore(new JournalPersistence(file));
+      } catch (err) {
+        if (err instanceof DwbError) return err;
+        throw err;
+      }
+      throw new Error(`${file} was accepted`);
+    };
+    expect(refused(notOurs).code).toBe('DWB_EMULATOR_DATA');
+    expect(refused(notOurs).message).toMatch(/is not an emulator data file/);
+
+    const damaged = path.join(dir, 'damaged.data');
+    const store = new DirectoryStore(new JournalPersistence(damaged));
+    store.seed(2);
+    store.close();
+    // A damaged line before a commit is not a torn write: refused, not half-read.
+    const journal = readFileSync(`${damaged}.journal`, 'utf8').split('\n');
+    journal[1] = '{"t":"device", broken';
+    writeFileSync(`${damaged}.journal`, journal.join('\n'));
+    expect(refused(damaged).message).toMatch(/damaged record on line 2/);
+
+    const newer = path.join(dir, 'newer.data');
+    writeFileSync(newer, '{"t":"header","format":"device-writeback-emulator","version":9}\n');
+    expect(refused(newer).message).toMatch(/another version/);
   });
 });

@@ -1,6 +1,6 @@
 // The SQLite state store: the StateStore contract, its schema versions (PRAGMA user_version) and
 // the migration of stores written by earlier versions.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -46,6 +46,45 @@ describe('SQLite store versions', () => {
       const db = new Database(file, { readonly: true });
       expect(db.pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION);
       db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('SQLite store integrity', () => {
+  it('a corruption met mid-run is DWB_STATE_CORRUPT, not a crash half-way', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dwb-corrupt-'));
+    try {
+      const file = path.join(dir, 'state.db');
+      const store = SqliteStateStore.open(file, { writer: true });
+      await store.putDevices(
+        Array.from({ length: 400 }, (_, i) => ({
+          device: sampleCloudDevice({ id: `g-${i}`, displayName: `PC-${i}`.padEnd(300, 'x') }),
+          relations: null,
+        })),
+      );
+      await store.close();
+      const reader = SqliteStateStore.open(file, { writer: false });
+      try {
+        // Damage pages behind the open store's back, then make it drop its page cache (another
+        // connection's write changes the WAL, which every reader notices at its next read).
+        const pageSize = readFileSync(file).readUInt16BE(16);
+        const fd = openSync(file, 'r+');
+        writeSync(fd, Buffer.alloc(pageSize * 8, 0x5a), 0, pageSize * 8, pageSize * 4);
+        closeSync(fd);
+        const other = new Database(file);
+        other.exec(
+          "INSERT INTO meta(key, value) VALUES('poke', '1') ON CONFLICT(key) DO UPDATE SET value = '2'",
+        );
+        other.close();
+        await expect(reader.getDevices(['g-5', 'g-100', 'g-300'])).rejects.toMatchObject({
+          code: 'DWB_STATE_CORRUPT',
+          message: expect.stringContaining('is damaged'),
+        });
+      } finally {
+        await reader.close();
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

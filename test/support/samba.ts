@@ -1,27 +1,64 @@
 // Test harness for a real Samba AD DC: each test file starts its own DC(s) from the run's template,
 // on its own loopback address, and stops them afterwards (the global teardown sweeps leftovers).
+// Multi-forest tests start DCs of the second forest (fabrikam), whose template the first file that
+// asks for it provisions, once per run.
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, inject } from 'vitest';
 import type { AdConnection } from '../../src/ad/connection.js';
 import { adminSession, createUser, type LabUser } from '../../src/lab/directory.js';
-import { readTemplate, startDc, type SambaDc, type SchemaVersion } from '../../src/lab/samba.js';
+import {
+  ensureTemplate,
+  labForests,
+  readTemplate,
+  startDc,
+  type LabForestName,
+  type SambaDc,
+  type SambaTemplate,
+  type SchemaVersion,
+} from '../../src/lab/samba.js';
 
 const run = promisify(execFile);
 
-export type { SambaDc, LabUser };
+export type { SambaDc, LabUser, LabForestName };
 
-export async function startTestDc(schema: SchemaVersion = '2012_R2'): Promise<SambaDc> {
+function sambaRoot(): string {
   const unavailable = inject('sambaUnavailable');
   if (unavailable) {
     throw new Error(
       `Samba AD DC tests cannot run here: ${unavailable}. Run "npm test" as root so that it installs them.`,
     );
   }
-  const root = inject('sambaRoot');
+  return inject('sambaRoot');
+}
+
+export async function startTestDc(schema: SchemaVersion = '2012_R2'): Promise<SambaDc> {
+  const root = sambaRoot();
   const template = readTemplate(path.join(root, `template-${schema}`));
   return startDc(template, { workDir: path.join(root, 'dcs') });
+}
+
+/**
+ * The run's template of a lab forest (2012 R2 schema): corp is provisioned by the global setup;
+ * fabrikam by the first test file that asks for it (later files, in any worker, reuse it), since
+ * provisioning a third template beside the other two would slow every run down.
+ */
+export async function forestTemplate(name: LabForestName): Promise<SambaTemplate> {
+  const root = sambaRoot();
+  const corp = readTemplate(path.join(root, 'template-2012_R2'));
+  if (name === 'corp') return corp;
+  const template = await ensureTemplate(path.join(root, `template-${name}`), '2012_R2', labForests[name]);
+  // Routing by owner SID (SPEC §8) relies on this; provisioning draws a random domain SID.
+  if (template.domainSid === corp.domainSid)
+    throw new Error(`the ${name} forest has the same domain SID as corp (${corp.domainSid})`);
+  return template;
+}
+
+/** Starts a DC of a lab forest (corp or fabrikam) on a loopback address of its own. */
+export async function startForestDc(name: LabForestName): Promise<SambaDc> {
+  const template = await forestTemplate(name);
+  return startDc(template, { workDir: path.join(sambaRoot(), 'dcs'), name: `dc-${name}` });
 }
 
 /**
@@ -32,6 +69,20 @@ export function useDc(schema: SchemaVersion = '2012_R2'): { dc: SambaDc; admin: 
   const holder = {} as { dc: SambaDc; admin: AdConnection };
   beforeAll(async () => {
     holder.dc = await startTestDc(schema);
+    holder.admin = await adminSession(holder.dc);
+  });
+  afterAll(async () => {
+    await holder.admin?.close();
+    await holder.dc?.stop();
+  });
+  return holder;
+}
+
+/** Like useDc, for a DC of the named lab forest (read `lab.dc`, `lab.admin` once beforeAll ran). */
+export function useForestDc(name: LabForestName): { dc: SambaDc; admin: AdConnection } {
+  const holder = {} as { dc: SambaDc; admin: AdConnection };
+  beforeAll(async () => {
+    holder.dc = await startForestDc(name);
     holder.admin = await adminSession(holder.dc);
   });
   afterAll(async () => {

@@ -109,6 +109,59 @@ describe('the engine (no Samba)', () => {
     expect((await store.counts()).managedObjects).toBe(1);
   });
 
+  it('counts deletions over the window across passes; an approval releases them and empties the window', async () => {
+    for (let n = 1; n <= 12; n++) source.put(sampleDevice(n));
+    await engine.sync();
+    build('  deleteThreshold: 5\n  deleteWindowSeconds: 3600');
+    for (let n = 1; n <= 3; n++) source.remove(sampleDevice(n).id, 'deleted');
+    expect(await engine.sync()).toMatchObject({ deleted: 3, thresholdStopped: false });
+    for (let n = 4; n <= 6; n++) source.remove(sampleDevice(n).id, 'deleted');
+    // 3 in the window + 3 now > 5: none of them is made
+    const held = await engine.sync();
+    expect(held).toMatchObject({
+      deleted: 0,
+      thresholdStopped: true,
+      deletionsHeld: 3,
+      watermarkCommitted: false,
+    });
+    expect((await store.heldDeletions()).map((h) => h.deviceId)).toEqual(
+      [4, 5, 6].map((n) => sampleDevice(n).deviceId).sort(),
+    );
+    expect(directory.get(dnOf(4))).toBeDefined();
+    // still held on the next pass (the same delta is read again)
+    expect(await engine.sync()).toMatchObject({ thresholdStopped: true, deletionsHeld: 3 });
+    const released = await store.approveDeletions(2);
+    expect(released).toHaveLength(2);
+    // the two approved are made; the third, counted on an emptied window, too
+    expect(await engine.sync()).toMatchObject({
+      deleted: 3,
+      thresholdStopped: false,
+      watermarkCommitted: true,
+    });
+    expect(await store.heldDeletions()).toEqual([]);
+    // the release emptied the window: only the one deletion made beside the approved ones counts
+    expect(await store.deletionsSince('1970-01-01T00:00:00Z')).toBe(1);
+    for (let n = 7; n <= 10; n++) source.remove(sampleDevice(n).id, 'deleted');
+    expect(await engine.sync()).toMatchObject({ deleted: 4, thresholdStopped: false });
+    expect(await store.deletionsSince('1970-01-01T00:00:00Z')).toBe(5);
+  });
+
+  it('a held deletion whose device comes back is no longer held; --allow-deletes makes them and empties the window', async () => {
+    for (let n = 1; n <= 6; n++) source.put(sampleDevice(n));
+    await engine.sync();
+    build('  deleteThreshold: 2');
+    for (let n = 1; n <= 3; n++) source.remove(sampleDevice(n).id, 'changed');
+    expect(await engine.sync()).toMatchObject({ thresholdStopped: true, deletionsHeld: 3 });
+    source.put(sampleDevice(1)); // restored in the cloud
+    source.put(sampleDevice(2));
+    const after = await engine.sync();
+    expect(after).toMatchObject({ thresholdStopped: false, deleted: 1 });
+    expect(await store.heldDeletions()).toEqual([]);
+    for (let n = 4; n <= 6; n++) source.remove(sampleDevice(n).id, 'deleted');
+    expect(await engine.sync({ allowDeletes: true })).toMatchObject({ deleted: 3, thresholdStopped: false });
+    expect(await store.deletionsSince('1970-01-01T00:00:00Z')).toBe(0);
+  });
+
   it('a device that leaves writeback.trustTypes is removed; one that enters is written', async () => {
     source.put(sampleDevice(1));
     source.put(sampleDevice(2, { trustType: 'ServerAd' }));

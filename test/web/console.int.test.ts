@@ -241,6 +241,33 @@ describe('web console in Chromium', () => {
     expect(entry && str(entry, 'displayName')).toBe('BROKEN-KEY');
   });
 
+  it('held deletions are listed on the overview, and its button approves them', async () => {
+    const writeback = svc.session.engine.context.writeback;
+    const threshold = writeback.deleteThreshold;
+    writeback.deleteThreshold = 1;
+    try {
+      const gone = [22, 23].map((n) => sampleDevice(n));
+      for (const d of gone) svc.source.remove(d.id, 'deleted');
+      let cycle = nextCycle();
+      svc.service.requestRun();
+      expect((await cycle).summary).toMatchObject({ thresholdStopped: true, deletionsHeld: 2 });
+      await page.goto(web.url);
+      const held = page.locator('section.held');
+      expect(await held.textContent()).toContain(gone[0]!.deviceId);
+      expect(await page.locator('.health').textContent()).toContain('Unhealthy');
+      await shot('held-deletions');
+      cycle = nextCycle();
+      await held.getByRole('button', { name: /Approve the 2 held deletions/ }).click();
+      await page.waitForURL(/notice=approved/);
+      expect((await cycle).summary).toMatchObject({ deleted: 2, thresholdStopped: false });
+      for (const d of gone) expect(await lab.admin.read(`CN=${d.deviceId},${lab.container}`)).toBeUndefined();
+      await page.goto(web.url);
+      expect(await page.locator('section.held').count()).toBe(0);
+    } finally {
+      writeback.deleteThreshold = threshold;
+    }
+  });
+
   it('runs history and checks pages render, and the console is keyboard-usable', async () => {
     await page.goto(`${web.url}/runs`);
     const rows = await page.locator('tbody tr').allTextContents();

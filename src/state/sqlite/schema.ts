@@ -3,7 +3,7 @@
 // every migration is idempotent, so both end at the current version.
 import type Database from 'better-sqlite3';
 
-export const SQLITE_SCHEMA_VERSION = 2;
+export const SQLITE_SCHEMA_VERSION = 3;
 
 const TABLES = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -86,6 +86,24 @@ const MIGRATIONS: { to: number; apply(db: Database.Database): void }[] = [
         db.exec('ALTER TABLE runs ADD COLUMN adopted INTEGER NOT NULL DEFAULT 0');
       db.exec('CREATE INDEX IF NOT EXISTS console_devices_updated_at ON devices(updated_at)');
       db.exec('CREATE INDEX IF NOT EXISTS console_objects_last_synced_at ON objects(last_synced_at)');
+    },
+  },
+  {
+    // v3: the deletion threshold's sliding window, and the deletions it holds.
+    to: 3,
+    apply(db) {
+      db.exec(`
+        CREATE TABLE IF NOT EXISTS deletion_log (at TEXT NOT NULL, count INTEGER NOT NULL);
+        CREATE INDEX IF NOT EXISTS deletion_log_at ON deletion_log(at);
+        CREATE TABLE IF NOT EXISTS held_deletions (
+          device_id TEXT PRIMARY KEY,
+          graph_id TEXT,
+          dn TEXT NOT NULL,
+          reason TEXT NOT NULL,
+          held_at TEXT NOT NULL,
+          approved_at TEXT
+        );
+      `);
     },
   },
 ];

@@ -1,6 +1,11 @@
 // The embedded state store: SQLite in WAL mode, one file next to the configuration, one writer at a
 // time (a lock file), any number of readers. Implements StateStore; all of its SQL is here.
-import { existsSync, mkdirSync } from 'node:fs';
+//
+// A store is never used half-read: at open its version is checked (a newer product's store is
+// refused, DWB_STATE_VERSION) and its pages (PRAGMA quick_check; a damaged file is refused,
+// DWB_STATE_CORRUPT); a corruption met later, mid-run, is reported with the same code. Its files
+// hold every device, owner SID and the delta link: they are readable by their owner only.
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { CloudDevice, DeviceRelations } from '../../entra/types.js';
@@ -10,6 +15,7 @@ import type {
   DeviceError,
   DeviceSummary,
   DeviceWrite,
+  HeldDeletion,
   ObjectRecord,
   ObjectSummary,
   ObjectWrite,
@@ -29,6 +35,38 @@ import type {
 } from '../store.js';
 import { migrate, SQLITE_SCHEMA_VERSION } from './schema.js';
 import { takeWriterLock, type WriterLock } from './writer-lock.js';
+
+/** SQLite's answers for a file that is damaged or is not a database at all. */
+function isCorruption(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB');
+}
+
+function corrupt(file: string, detail: string, cause?: unknown): DwbError {
+  return new DwbError(
+    'DWB_STATE_CORRUPT',
+    `the state store ${file} is damaged (${detail}); it was not used, so nothing was read from it half-way.`,
+    {
+      cause,
+      fix: `Move it aside (mv ${file} ${file}.damaged, and its -wal and -shm files), keep it for analysis, and run \`device-writeback sync --full\`: it rebuilds the state from AD (which holds the anchors) and Entra ID, with no duplicate and no loss.`,
+    },
+  );
+}
+
+/** Creates the file readable by its owner only, or narrows an existing one (SQLite gives its -wal and -shm the same mode). */
+function ownerOnly(file: string): void {
+  if (!existsSync(file)) {
+    closeSync(openSync(file, 'a', 0o600));
+    return;
+  }
+  if ((statSync(file).mode & 0o077) !== 0) {
+    try {
+      chmodSync(file, 0o600);
+    } catch {
+      /* not ours to change (another user's store opened read-only): SQLite says so if it matters */
+    }
+  }
+}
 
 type Row = Record<string, unknown>;
 
@@ -107,27 +145,34 @@ export class SqliteStateStore implements StateStore {
         throw new DwbError('DWB_STATE_UNAVAILABLE', `cannot create ${dir}: ${causeText(err)}`);
       }
     }
-    const lock = options.writer ? takeWriterLock(file) : undefined;
-    let db: Database.Database;
+    const lock = options.writer ? takeWriterLock(file, options.command) : undefined;
+    let db: Database.Database | undefined;
     try {
+      ownerOnly(file);
       db = new Database(file);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
-      const version = migrate(db);
+      const version = Number(db.pragma('user_version', { simple: true }));
       if (version > SQLITE_SCHEMA_VERSION) {
-        db.close();
         throw new DwbError(
           'DWB_STATE_VERSION',
           `the state store ${file} has schema version ${version}, written by a newer device-writeback (this one reads up to version ${SQLITE_SCHEMA_VERSION}); it was not used.`,
         );
       }
+      const check = db.pragma('quick_check', { simple: true });
+      if (check !== 'ok')
+        throw corrupt(file, `SQLite's integrity check says: ${String(check).split('\n')[0]}`);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      migrate(db);
+      if (options.writer) closeInterruptedRuns(db);
     } catch (err) {
+      db?.close();
       lock?.release();
       if (err instanceof DwbError) throw err;
+      if (isCorruption(err)) throw corrupt(file, causeText(err), err);
       throw new DwbError('DWB_STATE_UNAVAILABLE', `cannot open the state store ${file}: ${causeText(err)}`);
     }
-    return new SqliteStateStore(file, db, lock);
+    return guarded(new SqliteStateStore(file, db, lock));
   }
 
   /** Prepared statements are cached: preparing one costs more than running it. */
@@ -393,6 +438,68 @@ export class SqliteStateStore implements StateStore {
     return new Map(rows.map((r) => [r.key.slice('retry:'.length), r.value]));
   }
 
+  // --- the deletion threshold ---------------------------------------------------------------
+
+  async deletionsSince(since: string): Promise<number> {
+    return (
+      this.stmt('SELECT COALESCE(SUM(count), 0) AS n FROM deletion_log WHERE at > ?').get(since) as {
+        n: number;
+      }
+    ).n;
+  }
+
+  async recordDeletions(count: number, at = new Date()): Promise<void> {
+    if (count <= 0) return;
+    this.stmt('INSERT INTO deletion_log(at, count) VALUES(?, ?)').run(at.toISOString(), count);
+  }
+
+  async holdDeletions(held: readonly Omit<HeldDeletion, 'heldAt' | 'approvedAt'>[]): Promise<void> {
+    const now = new Date().toISOString();
+    this.transaction(() => {
+      const keep = new Set(held.map((h) => h.deviceId.toLowerCase()));
+      for (const id of this.stmt('SELECT device_id FROM held_deletions').pluck().all() as string[])
+        if (!keep.has(id)) this.stmt('DELETE FROM held_deletions WHERE device_id = ?').run(id);
+      const upsert = this.stmt(
+        `INSERT INTO held_deletions(device_id, graph_id, dn, reason, held_at) VALUES(?, ?, ?, ?, ?)
+           ON CONFLICT(device_id) DO UPDATE SET graph_id = excluded.graph_id, dn = excluded.dn, reason = excluded.reason`,
+      );
+      for (const h of held) upsert.run(h.deviceId.toLowerCase(), h.graphId, h.dn, h.reason, now);
+    });
+  }
+
+  async heldDeletions(): Promise<HeldDeletion[]> {
+    return this.stmt(
+      `SELECT device_id AS deviceId, graph_id AS graphId, dn, reason, held_at AS heldAt, approved_at AS approvedAt
+       FROM held_deletions ORDER BY held_at, device_id`,
+    ).all() as HeldDeletion[];
+  }
+
+  async approveDeletions(max?: number): Promise<HeldDeletion[]> {
+    const now = new Date().toISOString();
+    return this.transaction(() => {
+      const pending = this.stmt(
+        `SELECT device_id FROM held_deletions WHERE approved_at IS NULL ORDER BY held_at, device_id LIMIT ?`,
+      )
+        .pluck()
+        .all(max ?? -1) as string[];
+      const approve = this.stmt('UPDATE held_deletions SET approved_at = ? WHERE device_id = ?');
+      for (const id of pending) approve.run(now, id);
+      this.stmt('DELETE FROM deletion_log').run();
+      return this.stmt(
+        `SELECT device_id AS deviceId, graph_id AS graphId, dn, reason, held_at AS heldAt, approved_at AS approvedAt
+         FROM held_deletions WHERE approved_at = ? ORDER BY held_at, device_id`,
+      ).all(now) as HeldDeletion[];
+    });
+  }
+
+  async deletionsDone(deviceIds: readonly string[], options: { clearWindow?: boolean } = {}): Promise<void> {
+    this.transaction(() => {
+      const del = this.stmt('DELETE FROM held_deletions WHERE device_id = ?');
+      for (const id of deviceIds) del.run(id.toLowerCase());
+      if (options.clearWindow) this.stmt('DELETE FROM deletion_log').run();
+    });
+  }
+
   // --- runs -----------------------------------------------------------------------------------
 
   async startRun(mode: RunMode, dryRun: boolean): Promise<number> {
@@ -566,4 +673,33 @@ export class SqliteStateStore implements StateStore {
       .pluck()
       .get() as string;
   }
+}
+
+/**
+ * The writer holds the lock: a run still "running" belongs to a process that ended before it
+ * (killed with -9, or the machine stopped), and is closed as interrupted.
+ */
+function closeInterruptedRuns(db: Database.Database): void {
+  db.prepare(
+    `UPDATE runs SET outcome = 'interrupted', finished_at = ?,
+       error = 'the process ended before the run finished (killed, or the machine stopped); the next run went on from the last committed watermark'
+     WHERE outcome = 'running'`,
+  ).run(new Date().toISOString());
+}
+
+/** The store, with a corruption met by any method reported as DWB_STATE_CORRUPT (never a crash half-way). */
+function guarded(store: SqliteStateStore): SqliteStateStore {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (typeof value !== 'function' || property === 'constructor') return value;
+      return (...args: unknown[]) => {
+        const result = (value as (...a: unknown[]) => unknown).apply(target, args);
+        if (!(result instanceof Promise)) return result;
+        return result.catch((err: unknown) => {
+          throw isCorruption(err) ? corrupt(target.location, causeText(err), err) : err;
+        });
+      };
+    },
+  });
 }

@@ -1,7 +1,10 @@
-// One writer per SQLite store (sync, run): a lock file next to the database holding the owner's pid
-// and host. A stale lock of a dead process on this host is taken over.
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+// One writer per SQLite store (sync, run): a lock file next to the database holding the owner's
+// pid, host and command. The lock is taken on the real path of the database, so the same store
+// reached through a symlink is the same lock. A stale lock of a dead process on this host is taken
+// over. The lock file, like the store, is readable by its owner only.
+import { closeSync, openSync, readFileSync, realpathSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { DwbError, causeText } from '../../errors.js';
 
 export interface WriterLock {
@@ -12,6 +15,21 @@ interface Holder {
   pid?: number;
   host?: string;
   since?: string;
+  /** The command that holds it (sync, run…). */
+  command?: string;
+}
+
+/** The real path of a database file, also before it exists (its folder's real path). */
+export function realStorePath(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    try {
+      return path.join(realpathSync(path.dirname(file)), path.basename(file));
+    } catch {
+      return path.resolve(file);
+    }
+  }
 }
 
 function pidAlive(pid: number): boolean {
@@ -26,20 +44,21 @@ function pidAlive(pid: number): boolean {
 /** Reads who holds the lock of `dbFile`, if anyone does. */
 export function lockHolder(dbFile: string): Holder | undefined {
   try {
-    return JSON.parse(readFileSync(`${dbFile}.lock`, 'utf8')) as Holder;
+    return JSON.parse(readFileSync(`${realStorePath(dbFile)}.lock`, 'utf8')) as Holder;
   } catch {
     return undefined;
   }
 }
 
-export function takeWriterLock(dbFile: string): WriterLock {
+export function takeWriterLock(file: string, command = 'sync'): WriterLock {
+  const dbFile = realStorePath(file);
   const lockFile = `${dbFile}.lock`;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      const fd = openSync(lockFile, 'wx');
+      const fd = openSync(lockFile, 'wx', 0o600);
       writeSync(
         fd,
-        JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString() }),
+        JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString(), command }),
       );
       closeSync(fd);
       let released = false;
@@ -60,15 +79,22 @@ export function takeWriterLock(dbFile: string): WriterLock {
       const holder = lockHolder(dbFile) ?? {}; // a half-written lock is treated as stale below
       const sameHost = !holder.host || holder.host === os.hostname();
       if (holder.pid && sameHost && pidAlive(holder.pid) && holder.pid !== process.pid) {
+        const who = holder.command
+          ? `\`device-writeback ${holder.command}\` (process ${holder.pid})`
+          : `process ${holder.pid}`;
         throw new DwbError(
           'DWB_STATE_LOCKED',
-          `the state store ${dbFile} is in use by process ${holder.pid} (since ${holder.since ?? 'unknown'}); a second sync or run on the same store was refused.`,
+          `the state store ${file} is in use by ${who} since ${holder.since ?? 'an unknown time'}; a second sync or run on the same store was refused.${
+            holder.command === 'run'
+              ? ' While `run` holds the store, release deletions held by the deletion threshold with `device-writeback approve-deletes` (or the console), not `sync --allow-deletes`.'
+              : ''
+          }`,
         );
       }
       if (holder.pid && !sameHost) {
         throw new DwbError(
           'DWB_STATE_LOCKED',
-          `the state store ${dbFile} is locked by process ${holder.pid} on host ${holder.host}. If that process is gone, delete ${lockFile}.`,
+          `the state store ${file} is locked by ${holder.command ? `\`device-writeback ${holder.command}\`, ` : ''}process ${holder.pid} on host ${holder.host}. If that process is gone, delete ${lockFile}.`,
         );
       }
       rmSync(lockFile, { force: true }); // stale: its owner is dead

@@ -98,8 +98,20 @@ export async function devicePage(
         </p>`,
     };
   }
-  const store = ctx.session.store;
-  const schema = ctx.session.container.schema;
+  const store = ctx.store;
+  const container = ctx.service.session?.container;
+  if (!container) {
+    return {
+      title: row.displayName ?? row.key,
+      status: 503,
+      body: html`<h1>${row.displayName ?? row.key}</h1>
+        <p class="error">
+          Not connected to the forest yet: the service has not reached the domain controller (see the
+          <a href="/">overview</a> for why). This page compares with AD, so it waits for the connection.
+        </p>`,
+    };
+  }
+  const schema = container.schema;
   const stored =
     row.kind === 'cloud' && row.graphId
       ? (await store.getDevices([row.graphId])).get(row.graphId)
@@ -110,8 +122,7 @@ export async function devicePage(
   // The object in AD, read live through the console's own LDAP session.
   const deviceId = row.deviceId?.toLowerCase();
   const dn =
-    row.dn ??
-    (deviceId && isGuid(deviceId) ? childDn('CN', deviceId, ctx.session.container.containerDn) : undefined);
+    row.dn ?? (deviceId && isGuid(deviceId) ? childDn('CN', deviceId, container.containerDn) : undefined);
   let actual: ActualObject | undefined;
   let adError: string | undefined;
   if (dn) {
@@ -129,7 +140,7 @@ export async function devicePage(
     try {
       user = await withTimeout(
         ctx.ad.withSession(0, 'search', (conn) =>
-          resolveUser(conn, ctx.session.container.rootDse.defaultNamingContext, userInput),
+          resolveUser(conn, container.rootDse.defaultNamingContext, userInput),
         ),
         5000,
         'the domain controller',

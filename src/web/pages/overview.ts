@@ -10,7 +10,7 @@ export async function overviewPage(
   csrf: string,
 ): Promise<{ title: string; body: SafeHtml }> {
   const health = ctx.service.health();
-  const store = ctx.session.store;
+  const store = ctx.store;
   const counts = await ctx.index.counts();
   const last = health.lastCycle;
   const s = last?.summary;
@@ -19,6 +19,8 @@ export async function overviewPage(
     (r) => r.outcome === 'failed' || r.outcome === 'threshold',
   );
   const { committedAt: watermarkAt, lastFullAt } = await store.watermark();
+  const held = await store.heldDeletions();
+  const waiting = held.filter((h) => !h.approvedAt);
   const card = (label: string, value: number, link: string): SafeHtml =>
     html`<div class="card">
       <a href="${link}"
@@ -36,6 +38,55 @@ export async function overviewPage(
       <input type="hidden" name="_csrf" value="${csrf}" />
       <button type="submit">Run a cycle now</button>
     </form>
+
+    ${
+      held.length > 0
+        ? html`<section class="held" aria-labelledby="held-title">
+            <h2 id="held-title">Deletions held by the deletion threshold</h2>
+            <p>
+              ${held.length} deletion${held.length === 1 ? ' is' : 's are'} held: together with the deletions
+              of the last ${ctx.config.writeback.deleteWindowSeconds} s they would go over
+              writeback.deleteThreshold (${ctx.config.writeback.deleteThreshold}), so none was made and the
+              watermark waits. Check why so many devices left Entra ID or the scope before you release them.
+              ${held.length - waiting.length > 0 ? html`${held.length - waiting.length} approved: the next cycle makes them.` : ''}
+            </p>
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Device ID</th>
+                  <th scope="col">Object</th>
+                  <th scope="col">Why</th>
+                  <th scope="col">Held since</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${held.slice(0, 20).map(
+                  (h) =>
+                    html`<tr>
+                      <td class="mono">${h.deviceId}</td>
+                      <td class="mono wrap">${h.dn}</td>
+                      <td class="wrap">
+                        ${h.reason}${h.approvedAt ? html` ${badge('ok', 'approved')}` : ''}
+                      </td>
+                      <td>${timeText(h.heldAt)}</td>
+                    </tr>`,
+                )}
+              </tbody>
+            </table>
+            ${held.length > 20 ? html`<p class="muted">… and ${held.length - 20} more (device-writeback status lists them all).</p>` : ''}
+            ${
+              waiting.length > 0
+                ? html`<form method="post" action="/deletions/approve" class="inline">
+                    <input type="hidden" name="_csrf" value="${csrf}" />
+                    <button type="submit">
+                      Approve the ${waiting.length} held deletion${waiting.length === 1 ? '' : 's'}
+                    </button>
+                  </form>`
+                : ''
+            }
+          </section>`
+        : ''
+    }
 
     <h2>Devices</h2>
     <div class="cards">
@@ -78,7 +129,7 @@ export async function overviewPage(
         ${ctx.config.writeback.fullEverySeconds} s, deletion threshold ${ctx.config.writeback.deleteThreshold}
       </dd>
       <dt>Device container</dt>
-      <dd class="mono">${ctx.session.container.containerDn}</dd>
+      <dd class="mono">${ctx.service.session?.container.containerDn ?? 'not connected to the forest yet'}</dd>
       <dt>Domain controller</dt>
       <dd class="mono">${ctx.config.ad.url}</dd>
       <dt>Connector account</dt>

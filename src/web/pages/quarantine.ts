@@ -9,7 +9,7 @@ export async function quarantinePage(
   ctx: ConsoleContext,
   csrf: string,
 ): Promise<{ title: string; body: SafeHtml }> {
-  const store = ctx.session.store;
+  const store = ctx.store;
   const [entries, retries] = await Promise.all([store.quarantined(), store.retryRequests()]);
   const body = html` <h1>Quarantine</h1>
     <p>

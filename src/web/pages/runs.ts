@@ -4,11 +4,9 @@ import { durationText, timeText } from '../format.js';
 import { badge, html, type SafeHtml } from '../html.js';
 
 export async function runsPage(ctx: ConsoleContext): Promise<{ title: string; body: SafeHtml }> {
-  const runs = await ctx.session.store.recentRuns(100);
+  const runs = await ctx.store.recentRuns(100);
   const errorCounts =
-    runs.length > 0
-      ? await ctx.session.store.runErrorCounts(runs[runs.length - 1]!.id)
-      : new Map<number, number>();
+    runs.length > 0 ? await ctx.store.runErrorCounts(runs[runs.length - 1]!.id) : new Map<number, number>();
   const body = html` <h1>Runs</h1>
     ${
       runs.length === 0
@@ -61,7 +59,7 @@ export async function runPage(
   ctx: ConsoleContext,
   id: number,
 ): Promise<{ title: string; body: SafeHtml; status: number }> {
-  const record = await ctx.session.store.getRun(id);
+  const record = await ctx.store.getRun(id);
   if (!record)
     return {
       title: 'Run not found',
@@ -69,7 +67,7 @@ export async function runPage(
       body: html`<h1>Run not found</h1>
         <p><a href="/runs">Back to the runs</a></p>`,
     };
-  const errors = await ctx.session.store.runErrors(id);
+  const errors = await ctx.store.runErrors(id);
   const body = html` <p><a href="/runs">← Runs</a></p>
     <h1>Run #${id} ${badge(record.outcome)}</h1>
     <dl class="facts">

@@ -77,7 +77,7 @@ export interface ServiceLab {
 export async function startServiceLab(config: Config, source = new FakeSource()): Promise<ServiceLab> {
   const metrics = new WritebackMetrics();
   const session = await openSyncSession(config, { source, ldapObserver: metrics.ldapObserver });
-  const service = new WritebackService(session);
+  const service = WritebackService.fromSession(session);
   service.onCycle(metrics.onCycle);
   return {
     config,
