@@ -63,7 +63,7 @@ describe('init-ad --cloud-issuer', () => {
         'DWB_CLOUD_ISSUER_INVALID',
         'is not an X.509 certificate',
       ],
-      ['/dev/zero', 'DWB_CLOUD_ISSUER_INVALID', 'is larger than 1048576 bytes'],
+      ['/dev/zero', 'DWB_CLOUD_ISSUER_INVALID', 'is a character device, not a regular file'],
       [device.file, 'DWB_CLOUD_ISSUER_NOT_CA', 'is not a CA certificate'],
       [
         makeIssuer('int-expired', { startedDaysAgo: 400, validDays: 30 }).file,
