@@ -7,6 +7,7 @@ import { causeText, DwbError } from '../errors.js';
 import { logger, redactText } from '../log.js';
 import { AdExportTarget } from '../ad/export-target.js';
 import type { WritebackService } from '../sync/service.js';
+import { escapeUnsafeJson } from '../util/safe-text.js';
 import { CONSOLE_CSS, FAVICON_SVG } from './assets.js';
 import type { ConsoleContext } from './context.js';
 import { DeviceIndex } from './device-index.js';
@@ -195,7 +196,11 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     );
     if (!reply.hasHeader('Cache-Control')) reply.header('Cache-Control', 'no-store');
     // Defence in depth: no registered secret (AD password, client secret, web token) leaves the process.
-    return typeof payload === 'string' ? redactText(payload) : payload;
+    if (typeof payload !== 'string') return payload;
+    const text = redactText(payload);
+    // JSON (/healthz, whose reason carries the DC's or Graph's message) is often read with curl on
+    // a terminal: the characters JSON leaves raw are escaped as in `--json` output (same value parsed).
+    return /json/i.test(String(reply.getHeader('content-type') ?? '')) ? escapeUnsafeJson(text) : text;
   });
   app.setNotFoundHandler((req, reply) =>
     refuse(req, reply, 404, 'Not found', `Nothing at ${req.url.split('?')[0]}.`),

@@ -1,8 +1,9 @@
 // The console against what an attacker sends first (issue 13), over a writeback service syncing to a
 // real Samba DC: device names and ids with escape sequences and bidirectional overrides are shown
-// escaped on every page and in the Retry button's label (and the retry still finds its device);
-// /login slows a client down after a few wrong tokens, and only that client; a cycle that fails is
-// counted in /metrics under the mode it ran in.
+// escaped on every page and in the Retry button's label (and the retry still finds its device), and
+// so are held deletions on the overview and a DC's or Graph's message in /healthz; /login slows a
+// client down after a few wrong tokens, and only that client; a cycle that fails is counted in
+// /metrics under the mode it ran in.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckReport } from '../../src/checks/index.js';
 import { DwbError } from '../../src/errors.js';
@@ -103,6 +104,30 @@ describe('hostile names on the console', () => {
       expect({ path: p.path, raw: RAW.exec(p.body)?.[0] }).toEqual({ path: p.path, raw: undefined });
   });
 
+  it('the overview lists held deletions with escaped device ids and DNs', async () => {
+    // A held deletion names the object by the CN and DN AD returned: a managed object renamed in AD.
+    const store = svc.service.store;
+    await store.holdDeletions([
+      {
+        deviceId: `rtl\u202egnp.exe${ESCAPES}`,
+        graphId: null,
+        dn: `CN=RTL\u202egnp.exe${ESCAPES},${lab.container}`,
+        reason: 'the device no longer exists in Entra ID or is out of writeback.trustTypes',
+      },
+    ]);
+    try {
+      const overview = await page('/');
+      expect(overview.body).toContain('Deletions held by the deletion threshold');
+      // (the store keeps device ids in lower case)
+      expect(overview.body).toContain('rtl\\u202egnp.exe\\u001b[2j\\u001b]0;pwned\\u0007');
+      expect(overview.body).toContain('CN=RTL\\u202egnp.exe\\u001b[2J');
+      expect(overview.body).toContain('action="/deletions/approve"');
+      expect(RAW.exec(overview.body)?.[0]).toBeUndefined();
+    } finally {
+      await store.holdDeletions([]);
+    }
+  });
+
   it('the Retry button still names its device exactly', async () => {
     const quarantine = await page('/quarantine');
     const key = /name="key" value="([^"]+)"/.exec(quarantine.body)?.[1];
@@ -156,7 +181,7 @@ describe('/metrics', () => {
     const readDelta = source.readDelta.bind(source);
     source.readDelta = async function* () {
       yield* [];
-      throw new DwbError('DWB_ENTRA_UNREACHABLE', 'Microsoft Graph at graph.test did not answer.');
+      throw new DwbError('DWB_ENTRA_UNREACHABLE', `Microsoft Graph at graph.test said: ${ESCAPES}RTL\u202e.`);
     };
     try {
       const cycle = await svc.service.cycle();
@@ -164,6 +189,12 @@ describe('/metrics', () => {
     } finally {
       source.readDelta = readDelta;
     }
+    // /healthz carries the message, escaped like `--json` output: the same value once parsed.
+    const health = await request(`${open.url}/healthz`);
+    expect(health.status).toBe(503);
+    expect(health.body).toContain('\\u202e');
+    expect(RAW.exec(health.body)?.[0]).toBeUndefined();
+    expect((JSON.parse(health.body) as { reason: string }).reason).toContain(`said: ${ESCAPES}RTL\u202e.`);
     const metrics = (await request(`${open.url}/metrics`)).body;
     expect(metrics).toMatch(/device_writeback_cycles_total\{mode="delta",outcome="failed"\} 1/);
     expect(metrics).not.toContain('mode="unknown"');
