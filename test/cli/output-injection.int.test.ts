@@ -1,9 +1,12 @@
 // Values from the cloud never reach the terminal raw (SPEC §3; issue 13, item 6): device names, ids
 // and owner UPNs holding escape sequences (clear screen, window title) and a right-to-left override
-// are shown escaped by `sync`, `devices`, `status`, `claims`, `check` and in the logs, through the CLI
-// against the Graph emulator and a real Samba DC; JSON output carries the same values, escaped.
+// are shown escaped by `sync`, `devices`, `status`, `claims`, `check`, `approve-deletes` and in the
+// logs, through the CLI against the Graph emulator and a real Samba DC; JSON output carries the same
+// values, escaped.
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EmulatedDevice } from '../../src/emulator/model.js';
+import { SqliteStateStore } from '../../src/state/sqlite/sqlite-store.js';
 import { runCli, type CliResult } from '../support/cli.js';
 import { startLabEnv, type LabEnv } from '../support/lab-env.js';
 import { useDc } from '../support/samba.js';
@@ -92,8 +95,35 @@ describe('hostile names in the human output', () => {
     expect(r.stdout).toContain('eve\\u202egnp.exe.');
   });
 
+  it('status and approve-deletes show held deletions with escaped ids and DNs', async () => {
+    // A held deletion names the object by the CN and DN AD returned: a managed object renamed in AD
+    // (CN=RTL\u202egnp.exe) is listed under that name.
+    const store = SqliteStateStore.open(path.join(env.dir, 'state.db'), { writer: true });
+    try {
+      await store.holdDeletions([
+        {
+          deviceId: `rtl\u202egnp.exe${ESCAPES}`,
+          graphId: evil.id,
+          dn: `CN=RTL\u202egnp.exe${ESCAPES},CN=RegisteredDevices,${lab.dc.forest.domainDn}`,
+          reason: 'the device no longer exists in Entra ID or is out of writeback.trustTypes',
+        },
+      ]);
+    } finally {
+      await store.close();
+    }
+    const status = await cli(['status']);
+    expect(status.stdout).toContain('Held deletions (1');
+    // (the store keeps device ids in lower case)
+    expect(status.stdout).toContain(`rtl\\u202egnp.exe${ESCAPES_SHOWN.toLowerCase()}`);
+    expect(status.stdout).toContain(`CN=RTL\\u202egnp.exe${ESCAPES_SHOWN},CN=RegisteredDevices`);
+    const approved = await cli(['approve-deletes']);
+    expect(approved.code).toBe(0);
+    expect(approved.stdout).toContain('Released 1 deletion');
+    expect(approved.stdout).toContain(`CN=RTL\\u202egnp.exe${ESCAPES_SHOWN},CN=RegisteredDevices`);
+  });
+
   it('no output, human, JSON or log, holds a raw control character or bidirectional override', () => {
-    expect(outputs.length).toBeGreaterThanOrEqual(6);
+    expect(outputs.length).toBeGreaterThanOrEqual(8);
     for (const { args, result } of outputs) {
       expect({ args, raw: RAW.exec(result.stdout)?.[0] }).toEqual({ args, raw: undefined });
       expect({ args, raw: RAW.exec(result.stderr)?.[0] }).toEqual({ args, raw: undefined });
