@@ -22,6 +22,7 @@ export const adDrsUnique: Check = {
       return fail(
         'no msDS-DeviceRegistrationService object in the configuration partition',
         runInitAd(ctx.config),
+        'DWB_AD_DRS_MISSING',
       );
     }
     if (dns.length === 1) return pass(`one msDS-DeviceRegistrationService: ${dns[0]}`);
@@ -32,6 +33,7 @@ export const adDrsUnique: Check = {
       `Keep ${keep ?? dns[0]} and delete ${remove.length > 1 ? 'the duplicates' : 'the duplicate'}, as an enterprise admin: ${remove
         .map((dn) => `ldapdelete -H ${ctx.config.ad.url} ${shellQuote(dn)}`)
         .join(' && ')}`,
+      'DWB_AD_DRS_DUPLICATE',
     );
   },
 };

@@ -5,6 +5,7 @@ import { listContainer } from '../ad/inventory.js';
 import { openConnectorSession } from '../ad/settings.js';
 import { openStateStore, refusePostgres } from '../state/open.js';
 import type { StateStore } from '../state/store.js';
+import { escapeUnsafe } from '../util/safe-text.js';
 import { action, out, outJson, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
 import { ageText } from './status.js';
 
@@ -43,13 +44,16 @@ export function register(program: Command): void {
           `${target.containerDn}: ${rows.length} device${rows.length === 1 ? '' : 's'}${opts.search ? ` matching "${opts.search}"` : ''}`,
         );
         if (rows.length === 0) return 0;
+        // Cells are escaped before the columns are measured (out() would escape them anyway), so
+        // that a name holding control characters neither breaks the row nor its alignment.
+        const cell = (text: string): string => escapeUnsafe(text, { singleLine: true });
         const table = [
           ['DISPLAY NAME', 'DEVICE ID', 'ENABLED', 'OS', 'MANAGED', 'LAST SYNC'],
           ...rows.map((r) => [
-            r.displayName ?? '',
-            r.deviceId ?? '(none)',
+            cell(r.displayName ?? ''),
+            cell(r.deviceId ?? '(none)'),
             r.enabled === null ? '?' : r.enabled ? 'yes' : 'no',
-            [r.osType, r.osVersion].filter(Boolean).join(' '),
+            cell([r.osType, r.osVersion].filter(Boolean).join(' ')),
             r.managed ? 'yes' : 'no (left alone)',
             r.lastSync ? ageText(r.lastSync) : '',
           ]),

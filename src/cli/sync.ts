@@ -73,6 +73,7 @@ export function jsonSummary(s: SyncSummary): Record<string, unknown> {
     errors: s.errors,
     ...(s.dryRun ? { operations: s.operations ?? [] } : {}),
     adopted: s.adopted,
+    adoptedDevices: s.adoptions,
     heldDeletes: s.deletionsHeld,
     deletionsHeld: s.deletionsHeld,
     thresholdStopped: s.thresholdStopped,
@@ -94,6 +95,14 @@ function printSummary(s: SyncSummary, containerDn: string): void {
   out(
     `  created ${s.created}, updated ${s.updated}${s.adopted ? ` (adopted ${s.adopted})` : ''}, deleted ${s.deleted}, unchanged ${s.unchanged}, quarantined ${s.quarantined}`,
   );
+  if (s.adoptions.length > 0) {
+    out(
+      s.dryRun
+        ? '\nWould adopt (objects not written by device-writeback, whose msDS-DeviceID is a cloud device):'
+        : '\nAdopted (objects not written by device-writeback, whose msDS-DeviceID is a cloud device; managed from now on):',
+    );
+    for (const a of s.adoptions) out(`  adopted ${a.deviceId}  ${a.dn}`);
+  }
   if (s.thresholdStopped) {
     out(
       `\n  ${s.deletionsHeld} deletions would take the deletions of the last writeback.deleteWindowSeconds over writeback.deleteThreshold: NONE of them was made and the watermark was not advanced (see \`device-writeback status\`).\n  Check why so many devices left Entra ID or the scope; to go ahead, run: device-writeback approve-deletes (then sync again), or sync --allow-deletes`,

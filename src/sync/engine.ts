@@ -5,7 +5,8 @@
 // sync-rule.ts and export.ts; this module decides which pass to run and records it.
 import { AdOperationError, outcomeOf } from '../ad/outcome.js';
 import { DwbError, ExitCode, causeText } from '../errors.js';
-import type { RunMode } from '../state/store.js';
+import type { Config } from '../config/load.js';
+import type { RunMode, StateStore } from '../state/store.js';
 import { deltaImport } from './delta-import.js';
 import { fullImport } from './full-import.js';
 import { Pass, type EngineContext, type PassOutcome, type SyncOptions, type SyncSummary } from './pass.js';
@@ -30,20 +31,32 @@ function userError(err: unknown): unknown {
     : new DwbError('DWB_AD_OPERATION_FAILED', causeText(err), { cause: err });
 }
 
+/**
+ * Why the next pass must be full, or undefined for a delta pass. Read from the store alone, so that
+ * `run` knows a cycle's mode before the forest has answered (a failed cycle is counted under it).
+ */
+export async function fullPassReason(
+  store: Pick<StateStore, 'watermark'>,
+  writeback: Pick<Config['writeback'], 'fullEverySeconds'>,
+  options: Pick<SyncOptions, 'full'> = {},
+): Promise<string | undefined> {
+  if (options.full) return 'requested (--full)';
+  const watermark = await store.watermark();
+  if (!watermark.deltaLink) return 'no watermark yet (first run)';
+  const last = watermark.lastFullAt;
+  const every = writeback.fullEverySeconds;
+  if (!last || Date.now() - Date.parse(last) > every * 1000) {
+    return `the last full reconcile is older than writeback.fullEverySeconds (${every} s)`;
+  }
+  return undefined;
+}
+
 export class SyncEngine {
   constructor(readonly context: EngineContext) {}
 
   /** Why this pass must be full, or undefined for a delta pass. */
-  async fullReason(options: SyncOptions): Promise<string | undefined> {
-    if (options.full) return 'requested (--full)';
-    const watermark = await this.context.store.watermark();
-    if (!watermark.deltaLink) return 'no watermark yet (first run)';
-    const last = watermark.lastFullAt;
-    const every = this.context.writeback.fullEverySeconds;
-    if (!last || Date.now() - Date.parse(last) > every * 1000) {
-      return `the last full reconcile is older than writeback.fullEverySeconds (${every} s)`;
-    }
-    return undefined;
+  fullReason(options: SyncOptions): Promise<string | undefined> {
+    return fullPassReason(this.context.store, this.context.writeback, options);
   }
 
   async sync(options: SyncOptions = {}): Promise<SyncSummary> {
@@ -52,6 +65,7 @@ export class SyncEngine {
     const dryRun = options.dryRun ?? false;
     const fullBecause = await this.fullReason(options);
     let mode: RunMode = fullBecause ? 'full' : 'delta';
+    options.onMode?.(mode);
     const runId = await store.startRun(mode, dryRun);
     const pass = new Pass(this.context, options);
     let outcome: PassOutcome;
@@ -61,6 +75,7 @@ export class SyncEngine {
         mode === 'delta' ? await deltaImport(pass, (await store.watermark()).deltaLink!) : undefined;
       if (delta === 'reset') {
         mode = 'full';
+        options.onMode?.(mode);
         reason = 'the delta token expired (Graph answered 410); reading everything again';
         outcome = await fullImport(pass);
       } else if (delta) {
@@ -87,6 +102,7 @@ export class SyncEngine {
       ...pass.counters,
       durationMs: Date.now() - started,
       errors: pass.errors,
+      adoptions: pass.adoptions,
       ...(pass.operations ? { operations: pass.operations } : {}),
       deletionsHeld: outcome.deletionsHeld,
       thresholdStopped: outcome.thresholdStopped,

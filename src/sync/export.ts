@@ -42,6 +42,7 @@ export async function exportOperations(pass: Pass, items: readonly PendingOperat
       });
       count(
         pass,
+        op,
         op.kind === 'add' ? 'created' : op.kind === 'delete' ? 'deleted' : op.adopt ? 'adopted' : 'updated',
       );
     }
@@ -57,7 +58,7 @@ export async function exportOperations(pass: Pass, items: readonly PendingOperat
     await runBounded(items, directory.slots, async ({ op, device, hash }, slot) => {
       try {
         const applied = await applyOne(pass, op, slot);
-        count(pass, applied);
+        count(pass, op, applied);
         if (op.kind === 'delete') deleted.push(op.deviceId);
         else if (device && hash) {
           written.push({
@@ -102,14 +103,18 @@ export async function exportOperations(pass: Pass, items: readonly PendingOperat
   }
 }
 
-function count(pass: Pass, applied: Applied): void {
+function count(pass: Pass, op: Operation, applied: Applied): void {
   const c = pass.counters;
   if (applied === 'created') c.created++;
   else if (applied === 'deleted') c.deleted++;
   else if (applied === 'unchanged') c.unchanged++;
   else {
+    // An adoption is a modify of an object that becomes managed: counted in both.
     c.updated++;
-    if (applied === 'adopted') c.adopted++;
+    if (applied === 'adopted') {
+      c.adopted++;
+      pass.adoptions.push({ deviceId: op.deviceId, dn: op.dn });
+    }
   }
 }
 

@@ -46,6 +46,8 @@ export interface SyncOptions {
   onProgress?: (progress: SyncProgress) => void;
   /** Stop after the current page (SIGINT/SIGTERM in `run`); the watermark is then not advanced. */
   shouldStop?: () => boolean;
+  /** Told the pass's mode as soon as it is known (and again when an expired delta token makes it full). */
+  onMode?: (mode: RunMode) => void;
 }
 
 export interface SyncProgress extends Omit<RunCounters, 'adopted'> {
@@ -62,11 +64,19 @@ export interface PlannedOperation {
   ldif: string;
 }
 
+/** An unmanaged object taken over by `sync --adopt` (SPEC §2). */
+export interface Adoption {
+  deviceId: string;
+  dn: string;
+}
+
 export interface SyncSummary extends RunCounters {
   mode: RunMode;
   dryRun: boolean;
   durationMs: number;
   errors: DeviceError[];
+  /** The objects adopted (or, in a dry run, that would be); `adopted` counts them. */
+  adoptions: Adoption[];
   operations?: PlannedOperation[];
   /** Deletions held back by writeback.deleteThreshold. */
   deletionsHeld: number;
@@ -98,6 +108,7 @@ export class Pass {
   /** Devices read from Graph so far (for progress). */
   devicesRead = 0;
   readonly errors: DeviceError[] = [];
+  readonly adoptions: Adoption[] = [];
   readonly operations: PlannedOperation[] | undefined;
   readonly dryRun: boolean;
   readonly scope: ScopeRule;
