@@ -10,6 +10,7 @@ import {
   isTrue,
   type CloudIssuer,
 } from '../ad/registration-service.js';
+import type { ErrorCode } from '../errors.js';
 import { ISSUER_EXPIRY_WARNING_DAYS } from '../prepare/cloud-issuer.js';
 import { daysUntil, formatCertificateDate } from '../tls/x509.js';
 import { deviceRegistration, requireDeviceSchema } from './ad-context.js';
@@ -45,11 +46,15 @@ export const adCloudIssuer: Check = {
       return warn(
         `${serviceDn} has no ${CLOUD_ISSUER_ATTRIBUTE}${enabled ? '' : ` and ${enabledText}`}: AD FS checks that a device certificate was issued by the cloud Device Registration Service ("IssuedByDrs") against these issuers, so it would refuse the certificate of every device written here and issue no device claims`,
         addIssuer,
+        'DWB_AD_CLOUD_ISSUER_MISSING',
       );
     }
     const problems: string[] = [];
     const fixes: string[] = [];
+    // With several problems, the code is that of the first (the one that refuses the most devices).
+    const codes: ErrorCode[] = [];
     if (!enabled) {
+      codes.push('DWB_AD_CLOUD_ISSUER_MISSING');
       problems.push(
         `${enabledText}, not TRUE: AD FS does not treat the cloud Device Registration Service as enabled and would refuse the certificates it issued`,
       );
@@ -59,6 +64,7 @@ export const adCloudIssuer: Check = {
     }
     const unreadable = issuers.filter((i) => !i.facts);
     if (unreadable.length > 0) {
+      codes.push('DWB_AD_CLOUD_ISSUER_UNREADABLE');
       problems.push(
         `${unreadable.length} value${unreadable.length > 1 ? 's are' : ' is'} not a DER X.509 certificate, which AD FS cannot use`,
       );
@@ -78,12 +84,13 @@ export const adCloudIssuer: Check = {
       );
     }
     if (expiring.length > 0) {
+      codes.push('DWB_AD_CLOUD_ISSUER_EXPIRING');
       fixes.push(
         `Add the tenant's next issuer certificate before then: ${addIssuer} (the values there are kept).`,
       );
     }
     const listed = `${issuers.length} issuer${issuers.length > 1 ? 's' : ''}: ${issuers.map((i) => describe(i, now)).join('; ')}`;
-    if (problems.length > 0) return warn(`${problems.join('; ')}. ${listed}`, fixes.join(' '));
+    if (codes[0]) return warn(`${problems.join('; ')}. ${listed}`, fixes.join(' '), codes[0]);
     return pass(`${CLOUD_ENABLED_ATTRIBUTE} = TRUE; ${listed}`);
   },
 };

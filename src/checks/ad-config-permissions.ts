@@ -39,7 +39,11 @@ export const adConfigPermissions: Check = {
       if (lacking.length > 0) problems.push(`cannot ${lacking.join(', ')} on ${dn}`);
     }
     if (problems.length > 0) {
-      return fail(`as ${ctx.forest.ad.bindDn}: ${problems.join('; ')}`, runInitAd(ctx));
+      return fail(
+        `as ${ctx.forest.ad.bindDn}: ${problems.join('; ')}`,
+        runInitAd(ctx),
+        'DWB_AD_CONNECTOR_RIGHTS',
+      );
     }
     return pass(`as ${ctx.forest.ad.bindDn}: reads ${dns.configuration} and the objects below it`);
   },

@@ -24,14 +24,16 @@ export const adConnect: Check = {
         return warn(
           detail,
           'Set ad.caFile to the CA that issued the domain controller certificate and remove ad.insecureSkipVerify.',
+          'DWB_AD_TLS_UNVERIFIED',
         );
       }
       return pass(detail);
     } catch (err) {
-      if (isDwbError(err)) return fail(`${ad.url}: ${err.message}`, err.fix);
+      if (isDwbError(err)) return fail(`${ad.url}: ${err.message}`, err.fix, err.code);
       return fail(
         `${ad.url}: ${causeText(err)}`,
         'Check ad.url and that the domain controller answers LDAPS.',
+        'DWB_AD_UNREACHABLE',
       );
     }
   },

@@ -75,6 +75,7 @@ export const adContainerPermissions: Check = {
       return fail(
         `the connector cannot see ${containerDn} (it does not exist, or the connector may not read it)`,
         fix,
+        'DWB_AD_CONNECTOR_RIGHTS',
       );
     }
     if (!hasObjectClass(container, 'msDS-DeviceContainer')) {
@@ -94,6 +95,7 @@ export const adContainerPermissions: Check = {
       return fail(
         `as ${ctx.forest.ad.bindDn}, on ${containerDn}, the connector cannot: ${missing.join('; ')}`,
         fix,
+        'DWB_AD_CONNECTOR_RIGHTS',
       );
     }
     const onContainer = grantedRights(sd.dacl, token);
@@ -140,6 +142,7 @@ export const adContainerPermissions: Check = {
       return fail(
         `as ${ctx.forest.ad.bindDn}, on ${containerDn}, the connector cannot: ${missing.join('; ')}`,
         fix,
+        'DWB_AD_CONNECTOR_RIGHTS',
       );
     }
     return pass(

@@ -19,7 +19,11 @@ export const adDrsUnique: Check = {
     });
     const dns = found.map((e) => e.dn);
     if (dns.length === 0) {
-      return fail('no msDS-DeviceRegistrationService object in the configuration partition', runInitAd(ctx));
+      return fail(
+        'no msDS-DeviceRegistrationService object in the configuration partition',
+        runInitAd(ctx),
+        'DWB_AD_DRS_MISSING',
+      );
     }
     if (dns.length === 1) return pass(`one msDS-DeviceRegistrationService: ${dns[0]}`);
     const keep = dns.find((dn) => dnEquals(dn, serviceDn));
@@ -29,6 +33,7 @@ export const adDrsUnique: Check = {
       `Keep ${keep ?? dns[0]} and delete ${remove.length > 1 ? 'the duplicates' : 'the duplicate'}, as an enterprise admin: ${remove
         .map((dn) => `ldapdelete -H ${ctx.forest.ad.url} ${shellQuote(dn)}`)
         .join(' && ')}`,
+      'DWB_AD_DRS_DUPLICATE',
     );
   },
 };

@@ -30,17 +30,20 @@ export const adStaleCleanup: Check = {
       return warn(
         `${INACTIVITY_PERIOD_ATTRIBUTE} of ${serviceDn} has no value: what AD FS's stale-device cleanup does then is not documented; 0 turns it off for certain (Azure AD Connect sets 0 too)`,
         fix,
+        'DWB_AD_STALE_CLEANUP',
       );
     }
     if (Number.isNaN(days)) {
       return warn(
         `${INACTIVITY_PERIOD_ATTRIBUTE} of ${serviceDn} is ${JSON.stringify(settings.inactivityPeriod)}, not a number of days`,
         fix,
+        'DWB_AD_STALE_CLEANUP',
       );
     }
     return warn(
       `${INACTIVITY_PERIOD_ATTRIBUTE} of ${serviceDn} is ${days}: ${staleCleanupEffect(days)}`,
       fix,
+      'DWB_AD_STALE_CLEANUP',
     );
   },
 };

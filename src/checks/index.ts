@@ -46,13 +46,15 @@ export async function runCheck(check: Check, ctx: CheckContext): Promise<CheckRe
     return { ...base, ...(await check.run(ctx)) };
   } catch (err) {
     if (err instanceof CheckSkipped)
-      return { ...base, status: 'skip', detail: `skipped: ${err.message}`, fix: '' };
-    if (isDwbError(err)) return { ...base, status: 'fail', detail: err.message, fix: err.fix };
+      return { ...base, status: 'skip', detail: `skipped: ${err.message}`, fix: '', code: null };
+    if (isDwbError(err))
+      return { ...base, status: 'fail', detail: err.message, fix: err.fix, code: err.code };
     return {
       ...base,
       status: 'fail',
       detail: `the check failed unexpectedly: ${causeText(err)}`,
       fix: 'Run again with --log-level debug and report the output.',
+      code: 'DWB_INTERNAL',
     };
   }
 }

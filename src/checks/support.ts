@@ -1,14 +1,26 @@
 // What the check modules share: the outcome builders, the "skipped because a prerequisite failed"
 // signal, and the exact init-ad command line that fixes most AD findings.
 import type { Config, ForestConfig } from '../config/load.js';
+import type { ErrorCode } from '../errors.js';
 import type { CheckResult } from './types.js';
 
 export type CheckOutcome = Omit<CheckResult, 'id' | 'title'>;
 
-export const pass = (detail: string): CheckOutcome => ({ status: 'pass', detail, fix: '' });
-export const warn = (detail: string, fix: string): CheckOutcome => ({ status: 'warn', detail, fix });
-export const fail = (detail: string, fix: string): CheckOutcome => ({ status: 'fail', detail, fix });
-export const skip = (detail: string): CheckOutcome => ({ status: 'skip', detail, fix: '' });
+export const pass = (detail: string): CheckOutcome => ({ status: 'pass', detail, fix: '', code: null });
+/** A warning or a failure always names its code, so that scripts can act on `check --json`. */
+export const warn = (detail: string, fix: string, code: ErrorCode): CheckOutcome => ({
+  status: 'warn',
+  detail,
+  fix,
+  code,
+});
+export const fail = (detail: string, fix: string, code: ErrorCode): CheckOutcome => ({
+  status: 'fail',
+  detail,
+  fix,
+  code,
+});
+export const skip = (detail: string): CheckOutcome => ({ status: 'skip', detail, fix: '', code: null });
 
 /** Thrown by a check whose prerequisite (another check) failed: it is reported as skip. */
 export class CheckSkipped extends Error {

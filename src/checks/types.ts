@@ -1,6 +1,7 @@
 // The shape of a check (SPEC §4): a stable id, a title, and a run function that says what it saw and
 // how to fix it. One file per check id lives beside this one; src/checks/index.ts lists them in order.
 import type { Config, ForestConfig } from '../config/load.js';
+import type { ErrorCode } from '../errors.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
 
@@ -14,6 +15,8 @@ export interface CheckResult {
   detail: string;
   /** What to do about it; empty when nothing is needed. */
   fix: string;
+  /** The DWB_… code of a fail or warn (docs/errors.md says what it means), null otherwise (SPEC §3). */
+  code: ErrorCode | null;
 }
 
 /**

@@ -4,7 +4,6 @@
 // the Device Registration Service, inside its validity period). Exit 0 when AD FS would
 // authenticate the device; 1 when the certificate is refused, or the device is not found,
 // ambiguous or disabled (an answer, not a crash).
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { AdConnection } from '../ad/connection.js';
 import { locateDeviceContainer } from '../ad/device-container.js';
@@ -28,6 +27,7 @@ import {
 } from '../claims/issuer-chain.js';
 import { findDevice, resolveUser, type DeviceLookup, type LookupResult } from '../claims/lookup.js';
 import { DwbError, ExitCode, causeText } from '../errors.js';
+import { readSmallFile, SmallFileError } from '../util/small-file.js';
 import { action, out, outJson, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
 
 interface ClaimsFlags extends GlobalOptions {
@@ -71,9 +71,14 @@ export interface ClaimsReport {
 function readCertificateFile(file: string): DeviceCertificate {
   let data: Buffer;
   try {
-    data = readFileSync(file);
+    // A device certificate is a few KiB; /dev/zero or a pipe must not be read until memory runs out.
+    data = readSmallFile(file, 64 * 1024).data;
   } catch (err) {
-    throw new DwbError('DWB_USAGE', `cannot read --cert ${file}: ${causeText(err)}.`, {
+    const why =
+      err instanceof SmallFileError && err.problem !== 'unreadable'
+        ? `--cert ${err.message}`
+        : `cannot read --cert ${file}: ${err instanceof SmallFileError ? err.errno : causeText(err)}`;
+    throw new DwbError('DWB_USAGE', `${why}.`, {
       fix: 'Give the path of the device certificate as a PEM (or DER) file.',
     });
   }

@@ -7,6 +7,7 @@ import { listContainer, type ContainerDevice } from '../ad/inventory.js';
 import { openConnectorSession } from '../ad/settings.js';
 import { forestsNamed } from '../config/forests.js';
 import { openStateStore, refusePostgres } from '../state/open.js';
+import { escapeUnsafe } from '../util/safe-text.js';
 import { action, out, outJson, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
 import { ageText } from './status.js';
 
@@ -114,16 +115,19 @@ export function register(program: Command): void {
           `${containers.join(', ')}: ${written} device${written === 1 ? '' : 's'}${opts.search ? ` matching "${opts.search}"` : ''}${opts.all ? `; ${notWritten} known in Entra ID but not written` : ''}`,
         );
         if (rows.length === 0) return 0;
+        // Cells are escaped before the columns are measured (out() would escape them anyway), so
+        // that a name holding control characters neither breaks the row nor its alignment.
+        const cell = (text: string): string => escapeUnsafe(text, { singleLine: true });
         const headers = ['DISPLAY NAME', 'DEVICE ID', 'ENABLED', 'OS', 'MANAGED', 'LAST SYNC'];
         if (config.severalForests) headers.splice(1, 0, 'FOREST');
         const table = [
           headers,
           ...rows.map((r) => {
             const cells = [
-              r.displayName ?? '',
-              r.deviceId ?? '(none)',
+              cell(r.displayName ?? ''),
+              cell(r.deviceId ?? '(none)'),
               r.enabled === null ? '?' : r.enabled ? 'yes' : 'no',
-              [r.osType, r.osVersion].filter(Boolean).join(' '),
+              cell([r.osType, r.osVersion].filter(Boolean).join(' ')),
               r.notWritten ? `not written: ${r.notWritten}` : r.managed ? 'yes' : 'no (left alone)',
               r.lastSync ? ageText(r.lastSync) : '',
             ];

@@ -3,14 +3,14 @@
 // certificates that AD FS validates device certificates against. Runs as an enterprise admin
 // (--admin, DWB_ADMIN_PASSWORD or a prompt); needs only ad.url and the TLS settings from the
 // configuration file, never the connector's password.
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { adEndpoint } from '../ad/settings.js';
 import { forestsNamed } from '../config/forests.js';
-import { configPath, DEFAULT_FOREST, loadConfig, parseConfig, type Config } from '../config/load.js';
+import { configPath, DEFAULT_FOREST, parseConfig, readConfigText, type Config } from '../config/load.js';
 import { DwbError, isDwbError } from '../errors.js';
 import { registerSecret } from '../log.js';
+import { adminBindName } from '../prepare/admin-account.js';
 import { prepareForest, readCloudIssuerFiles, type PreparationReport } from '../prepare/index.js';
 import { action, out, outJson, withCommonOptions, type GlobalOptions } from './context.js';
 import { canPrompt, promptHidden } from './prompt.js';
@@ -40,7 +40,7 @@ export function register(program: Command): void {
     )
     .option(
       '--admin <user>',
-      'enterprise admin to bind as: UPN, DOMAIN\\name or DN (default: $DWB_ADMIN_USER)',
+      'enterprise admin to bind as: sAMAccountName, DOMAIN\\name, UPN or DN (default: $DWB_ADMIN_USER)',
     )
     .option(
       '--cloud-issuer <pem-file>',
@@ -78,21 +78,27 @@ export function register(program: Command): void {
         if (!adminUser) {
           throw new DwbError(
             'DWB_USAGE',
-            `init-ad binds as an enterprise admin${where}: give --admin <user> (UPN, DOMAIN\\name or DN) or set DWB_ADMIN_USER${config.severalForests ? ` (or DWB_ADMIN_USER_${envSuffix(forest.name)})` : ''}.`,
+            `init-ad binds as an enterprise admin${where}: give --admin <user> (sAMAccountName, DOMAIN\\name, UPN or DN) or set DWB_ADMIN_USER${config.severalForests ? ` (or DWB_ADMIN_USER_${envSuffix(forest.name)})` : ''}.`,
           );
         }
         const password = await adminPassword(adminUser, forest.name, config.severalForests);
+        const endpoint = adEndpoint(forest.ad);
+        const domain = opts.domain ?? forest.ad.domain;
+        const admin = await adminBindName(endpoint, adminUser, domain);
         const report = await prepareForest(
-          adEndpoint(forest.ad),
-          { user: adminUser, password },
-          { domain: opts.domain ?? forest.ad.domain, connectorAccount, dryRun: opts.dryRun, cloudIssuers },
+          endpoint,
+          { user: admin.bindName, password },
+          { domain, connectorAccount, dryRun: opts.dryRun, adminName: admin.given, cloudIssuers },
         ).catch((err: unknown) => {
           if (isDwbError(err) && err.code === 'DWB_AD_BIND_FAILED') {
+            const how = admin.lookedUpIn
+              ? ` (bound as ${admin.bindName}: a bare name is looked up in ${admin.lookedUpIn})`
+              : '';
             throw new DwbError(
               'DWB_AD_BIND_FAILED',
-              `${err.message.replace(/\.$/, '')} for the administrator ${adminUser}${where}.`,
+              `${err.message.replace(/\.$/, '')} for the administrator ${admin.given}${how}${where}.`,
               {
-                fix: 'Check --admin (UPN, DOMAIN\\name or DN of an enterprise admin) and the password in DWB_ADMIN_PASSWORD.',
+                fix: `Check --admin (sAMAccountName, DOMAIN\\name, UPN or DN of an enterprise admin; a bare sAMAccountName is looked up in --domain, else ${forest.key}.domain, else the forest root domain) and the password in DWB_ADMIN_PASSWORD${config.severalForests ? ` (or DWB_ADMIN_PASSWORD_${envSuffix(forest.name)})` : ''}.`,
               },
             );
           }
@@ -136,12 +142,7 @@ export function readPreparationConfig(flag: string | undefined): {
   missingBindDn: Set<string>;
 } {
   const file = configPath(flag);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return { config: loadConfig(file), missingBindDn: new Set() }; // throws the usual DWB_CONFIG_NOT_FOUND
-  }
+  const text = readConfigText(file);
   let data: unknown;
   try {
     data = parseYaml(text);

@@ -80,6 +80,7 @@ export function jsonSummary(s: SyncSummary, several = false): Record<string, unk
     errors: s.errors,
     ...(s.dryRun ? { operations: s.operations ?? [] } : {}),
     adopted: s.adopted,
+    adoptedDevices: s.adoptions,
     heldDeletes: s.deletionsHeld,
     deletionsHeld: s.deletionsHeld,
     thresholdStopped: s.thresholdStopped,
@@ -134,6 +135,14 @@ function printSummary(s: SyncSummary, containers: Map<string, string>, several: 
       out(`  unrouted ${s.unrouted} (no forest holds their owner: see \`device-writeback devices --all\`)`);
   } else {
     for (const f of Object.values(s.forests)) if (f.error) out(`  ${f.error.code}: ${f.error.message}`);
+  }
+  if (s.adoptions.length > 0) {
+    out(
+      s.dryRun
+        ? '\nWould adopt (objects not written by device-writeback, whose msDS-DeviceID is a cloud device):'
+        : '\nAdopted (objects not written by device-writeback, whose msDS-DeviceID is a cloud device; managed from now on):',
+    );
+    for (const a of s.adoptions) out(`  adopted ${a.deviceId}  ${a.dn}`);
   }
   if (s.thresholdStopped) {
     out(

@@ -1,10 +1,12 @@
 // Loads device-writeback.yaml: finds it, parses the YAML, validates it against the schema, resolves
-// relative paths against the file's folder and wraps secret references.
-import { readFileSync } from 'node:fs';
+// relative paths against the file's folder and wraps secret references. A file that other users may
+// write is reported: whoever can change ad.url can collect the connector's password.
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { DwbError } from '../errors.js';
+import { logger } from '../log.js';
+import { modeText, readSmallFile, SmallFileError } from '../util/small-file.js';
 import { configSchema, type RawConfig } from './schema.js';
 import { Secret, type SecretRef } from './secret.js';
 
@@ -61,18 +63,39 @@ export function configPath(flag: string | undefined): string {
   return path.resolve(flag ?? process.env.DWB_CONFIG ?? DEFAULT_CONFIG_FILE);
 }
 
-export function loadConfig(file: string): Config {
-  let text: string;
+/** The largest configuration file read (a real one is a few KiB). */
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/**
+ * The text of the configuration file; throws DWB_CONFIG_NOT_FOUND when it cannot be read, and warns
+ * when users other than its owner may write it.
+ */
+export function readConfigText(file: string): string {
+  let read;
   try {
-    text = readFileSync(file, 'utf8');
+    read = readSmallFile(file, MAX_CONFIG_BYTES);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    if (!(err instanceof SmallFileError)) throw err;
     throw new DwbError(
       'DWB_CONFIG_NOT_FOUND',
-      code === 'ENOENT' ? `No configuration file at ${file}.` : `Cannot read ${file} (${code}).`,
+      err.errno === 'ENOENT'
+        ? `No configuration file at ${file}.`
+        : err.errno
+          ? `Cannot read ${file} (${err.errno}).`
+          : `Cannot read ${err.message}.`,
     );
   }
-  return parseConfig(text, file);
+  if (process.platform !== 'win32' && read.mode & 0o022) {
+    logger().warn(
+      { file, mode: modeText(read.mode) },
+      `the configuration file ${file} is writable by other users (mode ${modeText(read.mode)}): anyone who can change ad.url can collect the connector's password. Make it writable by its owner only: chmod go-w ${file}`,
+    );
+  }
+  return read.data.toString('utf8');
+}
+
+export function loadConfig(file: string): Config {
+  return parseConfig(readConfigText(file), file);
 }
 
 export function parseConfig(text: string, file: string): Config {

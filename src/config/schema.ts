@@ -30,24 +30,56 @@ const secretValue = z.any().superRefine((value, ctx) => {
 /** Named, so that docs/configuration.md shows every secret key with the type "secret". */
 const secret = secretValue.meta({
   title: 'secret',
-  description: 'a secret reference: { env: NAME } or { file: PATH }',
+  description:
+    'a secret reference: { env: NAME } or { file: PATH } (a regular file of at most 64 KiB); never empty',
 });
 
 const hostPort = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, such as 127.0.0.1:8080');
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, such as 127.0.0.1:8080')
+  .refine((listen) => Number(/:(\d+)$/.exec(listen)?.[1] ?? 0) <= 65535, {
+    message: 'the port is not a TCP port: expected 0–65535 (0 picks a free one)',
+  });
+
+/**
+ * The authority of an LDAP URL may carry neither credentials (a password there is a plain-text
+ * secret: DWB_SECRET_PLAIN) nor a port outside 1–65535 (which would fail later as "not a URL").
+ */
+const ldapUrl = z
+  .string()
+  .regex(/^ldaps?:\/\/[^/\s]+\/?$/i, 'expected ldaps://host[:port] or ldap://host[:port]')
+  .superRefine((url, ctx) => {
+    const authority = url.replace(/^ldaps?:\/\//i, '').replace(/\/$/, '');
+    const at = authority.lastIndexOf('@');
+    if (at >= 0) {
+      const password = authority.slice(0, at).includes(':');
+      ctx.addIssue({
+        code: 'custom',
+        message: password
+          ? 'a password written in the URL (ldaps://user:password@host) is refused like any plain-text secret: put the account in bindDn and its password in password as { env: NAME } or { file: PATH }'
+          : 'the URL names an account (user@host): put the account in bindDn and give the URL as ldaps://host[:port]',
+        ...(password ? { params: { plainSecret: true } } : {}),
+      });
+      return;
+    }
+    const port = /^(?:\[[^\]]*\]|[^:]*)(?::(.*))?$/.exec(authority)?.[1];
+    if (port !== undefined && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `the port ${port === '' ? '(empty)' : port} is not a TCP port: expected 1–65535 (636 for LDAPS, 389 for StartTLS)`,
+      });
+    }
+  });
 
 export const trustTypeValues = ['Workplace', 'AzureAd', 'ServerAd'] as const;
 
 /** An `ad:` block: one forest's domain controller and connector account. */
 const adBlock = z
   .strictObject({
-    url: z
-      .string()
-      .regex(/^ldaps?:\/\/[^/\s]+\/?$/i, 'expected ldaps://host[:port] or ldap://host[:port]')
-      .meta({
-        description: 'A domain controller: `ldaps://host[:port]`, or `ldap://host[:port]` with `startTls`.',
-      }),
+    url: ldapUrl.meta({
+      description:
+        'A domain controller: `ldaps://host[:port]`, or `ldap://host[:port]` with `startTls`; a host name or an IP address (the certificate is checked against it) and a port from 1 to 65535, never an account or a password (`DWB_SECRET_PLAIN`).',
+    }),
     startTls: z.boolean().default(false).meta({
       description:
         'Upgrade an `ldap://` connection with StartTLS. Required with `ldap://`: plain LDAP is refused (`DWB_AD_TLS_REQUIRED`).',
@@ -56,10 +88,12 @@ const adBlock = z
       description:
         'The connector account that writes the devices (DN, UPN or `DOMAIN\\name`); `init-ad` grants it its rights.',
     }),
-    password: secret.meta({ description: "The connector account's password." }),
+    password: secret.meta({
+      description: "The connector account's password; an empty one is refused (`DWB_SECRET_EMPTY`).",
+    }),
     caFile: z.string().min(1).optional().meta({
       description:
-        "The CA (PEM) that issued the domain controller's certificate; the system CAs when absent. The certificate is always verified. Relative to the configuration file.",
+        "The CA (PEM) that issued the domain controller's certificate; the system CAs when absent. The certificate is always verified. A file that holds no PEM certificate is a configuration error. Relative to the configuration file.",
     }),
     insecureSkipVerify: z.boolean().default(false).meta({
       description:
@@ -115,7 +149,7 @@ export const configSchema = z
         }),
         caFile: z.string().min(1).optional().meta({
           description:
-            "An extra CA (PEM) to trust, such as the emulator's, added to the system CAs for the token and the Graph requests; TLS is always verified. Relative to the configuration file.",
+            "An extra CA (PEM) to trust, such as the emulator's, added to the system CAs for the token and the Graph requests; TLS is always verified. A file that holds no PEM certificate is a configuration error. Relative to the configuration file.",
         }),
         pageSize: z.number().int().min(1).max(999).default(999).meta({
           description: 'Devices per Graph delta page.',
@@ -209,7 +243,7 @@ export const configSchema = z
         }),
         token: secret.optional().meta({
           description:
-            'The token that every page, `/metrics` and every action then require (`/healthz` stays open). Required when `listen` is not a loopback address.',
+            'The token that every page, `/metrics` and every action then require (`/healthz` stays open): at least 16 characters (`DWB_WEB_TOKEN_WEAK`). Required when `listen` is not a loopback address.',
         }),
       })
       .prefault({})

@@ -13,7 +13,7 @@ import {
   parseCertificates,
   type CertificateFacts,
 } from '../tls/x509.js';
-import { FileTooLargeError, readFileLimited } from '../util/read-limited.js';
+import { readSmallFile, SmallFileError } from '../util/small-file.js';
 
 /** A PEM file of a few certificates is a few kilobytes; this is far above any real one. */
 const MAX_FILE_BYTES = 1024 * 1024;
@@ -88,13 +88,14 @@ export function readCloudIssuerFiles(
   for (const file of files) {
     let data: Buffer;
     try {
-      data = readFileLimited(file, MAX_FILE_BYTES);
+      // A regular file only: /dev/zero or a named pipe given by mistake must not be read (or waited on).
+      data = readSmallFile(file, MAX_FILE_BYTES).data;
     } catch (err) {
       throw new DwbError(
         'DWB_CLOUD_ISSUER_INVALID',
-        err instanceof FileTooLargeError
-          ? `--cloud-issuer ${file} is larger than ${MAX_FILE_BYTES} bytes: it is not a certificate file. init-ad did not change anything.`
-          : `cannot read --cloud-issuer ${file}: ${causeText(err)}. init-ad did not change anything.`,
+        err instanceof SmallFileError && err.problem !== 'unreadable'
+          ? `--cloud-issuer ${err.message}: it is not a certificate file. init-ad did not change anything.`
+          : `cannot read --cloud-issuer ${file}: ${err instanceof SmallFileError ? err.errno : causeText(err)}. init-ad did not change anything.`,
       );
     }
     let certificates: X509Certificate[];

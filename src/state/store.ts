@@ -5,6 +5,7 @@
 // history and quarantine. Everything is async, as a network database needs; every write method is
 // one transaction. Nothing outside src/state/ holds a database handle or writes SQL.
 import type { CloudDevice, DeviceRelations } from '../entra/types.js';
+import type { ErrorCode } from '../errors.js';
 
 export type RunMode = 'full' | 'delta';
 /** `interrupted`: the process ended before the run did (killed, or the machine stopped). */
@@ -297,6 +298,8 @@ export interface StoreProbe {
   status: 'pass' | 'warn' | 'fail' | 'skip';
   detail: string;
   fix: string;
+  /** The DWB_… code of a warn or fail (DWB_STATE_UNAVAILABLE when absent). */
+  code?: ErrorCode;
 }
 
 /** How a store is opened: the one writer of a group (sync, run) or a reader (status, the console). */

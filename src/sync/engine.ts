@@ -6,9 +6,10 @@
 // loss. The pipeline itself lives in full-import.ts, delta-import.ts, sync-rule.ts, forest-sync.ts
 // and export.ts; this module decides which pass to run, reaches the forests and records the run.
 import { AdOperationError, outcomeOf } from '../ad/outcome.js';
+import type { Config } from '../config/load.js';
 import { DwbError, ExitCode, causeText, isDwbError } from '../errors.js';
 import { logger } from '../log.js';
-import type { ForestState, RunMode } from '../state/store.js';
+import type { ForestState, RunMode, StateStore } from '../state/store.js';
 import { deltaImport } from './delta-import.js';
 import { reconcileFromStore } from './forest-recovery.js';
 import { fullImport } from './full-import.js';
@@ -48,24 +49,40 @@ function errorOf(err: unknown): { code: string; message: string } {
     : { code: 'DWB_INTERNAL', message: causeText(e) };
 }
 
+/**
+ * Why the next pass must be full, or undefined for a delta pass. Read from the store alone, so that
+ * `run` knows a cycle's mode before the forests have answered (a failed cycle is counted under it).
+ */
+export async function fullPassReason(
+  store: Pick<StateStore, 'watermark' | 'forestStates'>,
+  config: {
+    writeback: Pick<Config['writeback'], 'fullEverySeconds'>;
+    forests: readonly { name: string }[];
+  },
+  options: Pick<SyncOptions, 'full'> = {},
+  states?: Map<string, ForestState>,
+): Promise<string | undefined> {
+  if (options.full) return 'requested (--full)';
+  const watermark = await store.watermark();
+  if (!watermark.deltaLink) return 'no watermark yet (first run)';
+  const known = states ?? (await store.forestStates());
+  const unknown = config.forests.filter((f) => !known.has(f.name)).map((f) => f.name);
+  if (unknown.length > 0)
+    return `the configuration names forests this store has not reconciled yet (${unknown.join(', ')})`;
+  const last = watermark.lastFullAt;
+  const every = config.writeback.fullEverySeconds;
+  if (!last || Date.now() - Date.parse(last) > every * 1000) {
+    return `the last full reconcile is older than writeback.fullEverySeconds (${every} s)`;
+  }
+  return undefined;
+}
+
 export class SyncEngine {
   constructor(readonly context: EngineContext) {}
 
   /** Why this pass must be full, or undefined for a delta pass. */
-  async fullReason(options: SyncOptions, states?: Map<string, ForestState>): Promise<string | undefined> {
-    if (options.full) return 'requested (--full)';
-    const watermark = await this.context.store.watermark();
-    if (!watermark.deltaLink) return 'no watermark yet (first run)';
-    const known = states ?? (await this.context.store.forestStates());
-    const unknown = this.context.forests.filter((f) => !known.has(f.name)).map((f) => f.name);
-    if (unknown.length > 0)
-      return `the configuration names forests this store has not reconciled yet (${unknown.join(', ')})`;
-    const last = watermark.lastFullAt;
-    const every = this.context.writeback.fullEverySeconds;
-    if (!last || Date.now() - Date.parse(last) > every * 1000) {
-      return `the last full reconcile is older than writeback.fullEverySeconds (${every} s)`;
-    }
-    return undefined;
+  fullReason(options: SyncOptions, states?: Map<string, ForestState>): Promise<string | undefined> {
+    return fullPassReason(this.context.store, this.context, options, states);
   }
 
   async sync(options: SyncOptions = {}): Promise<SyncSummary> {
@@ -75,6 +92,7 @@ export class SyncEngine {
     const states = await store.forestStates();
     const fullBecause = await this.fullReason(options, states);
     let mode: RunMode = fullBecause ? 'full' : 'delta';
+    options.onMode?.(mode);
     const runId = await store.startRun(mode, dryRun);
     const pass = new Pass(this.context, options);
     let reason = fullBecause ?? 'delta';
@@ -88,6 +106,7 @@ export class SyncEngine {
         const delta = await deltaImport(pass, router, (await store.watermark()).deltaLink!, active);
         if (delta === 'reset') {
           mode = 'full';
+          options.onMode?.(mode);
           reason = 'the delta token expired (Graph answered 410); reading everything again';
         } else {
           for (const run of recovering) {
@@ -136,6 +155,7 @@ export class SyncEngine {
       ...pass.counters,
       durationMs: Date.now() - started,
       errors: pass.errors,
+      adoptions: pass.adoptions,
       ...(pass.operations ? { operations: pass.operations } : {}),
       deletionsHeld: held,
       thresholdStopped: held > 0,

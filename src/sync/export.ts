@@ -51,6 +51,7 @@ export async function exportOperations(
       });
       count(
         run,
+        op,
         op.kind === 'add' ? 'created' : op.kind === 'delete' ? 'deleted' : op.adopt ? 'adopted' : 'updated',
       );
       if (op.kind !== 'delete') placed.add(op.graphId);
@@ -67,7 +68,7 @@ export async function exportOperations(
     await runBounded(items, directory.slots, async ({ op, device, hash }, slot) => {
       try {
         const applied = await applyOne(run, op, slot);
-        count(run, applied);
+        count(run, op, applied);
         if (op.kind === 'delete') deleted.push(op.deviceId);
         else if (device && hash) {
           written.push({
@@ -120,14 +121,18 @@ export async function exportOperations(
   return placed;
 }
 
-function count(run: ForestRun, applied: Applied): void {
+function count(run: ForestRun, op: Operation, applied: Applied): void {
   const c = run.counters;
   if (applied === 'created') c.created++;
   else if (applied === 'deleted') c.deleted++;
   else if (applied === 'unchanged') c.unchanged++;
   else {
+    // An adoption is a modify of an object that becomes managed: counted in both.
     c.updated++;
-    if (applied === 'adopted') c.adopted++;
+    if (applied === 'adopted') {
+      c.adopted++;
+      run.pass.adoptions.push({ deviceId: op.deviceId, dn: op.dn, forest: run.name });
+    }
   }
 }
 

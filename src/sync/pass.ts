@@ -68,6 +68,8 @@ export interface SyncOptions {
   onProgress?: (progress: SyncProgress) => void;
   /** Stop after the current page (SIGINT/SIGTERM in `run`); the watermark is then not advanced. */
   shouldStop?: () => boolean;
+  /** Told the pass's mode as soon as it is known (and again when an expired delta token makes it full). */
+  onMode?: (mode: RunMode) => void;
 }
 
 export interface SyncProgress extends Omit<RunCounters, 'adopted'> {
@@ -94,11 +96,21 @@ export interface ForestSummary extends RunCounters {
   error?: { code: string; message: string };
 }
 
+/** An unmanaged object taken over by `sync --adopt` (SPEC §2). */
+export interface Adoption {
+  deviceId: string;
+  dn: string;
+  /** The forest it lives in. */
+  forest: string;
+}
+
 export interface SyncSummary extends RunCounters {
   mode: RunMode;
   dryRun: boolean;
   durationMs: number;
   errors: DeviceError[];
+  /** The objects adopted (or, in a dry run, that would be); `adopted` counts them. */
+  adoptions: Adoption[];
   operations?: PlannedOperation[];
   /** Deletions held back by writeback.deleteThreshold. */
   deletionsHeld: number;
@@ -175,6 +187,7 @@ export class Pass {
   devicesRead = 0;
   unrouted = 0;
   readonly errors: DeviceError[] = [];
+  readonly adoptions: Adoption[] = [];
   readonly operations: PlannedOperation[] | undefined;
   readonly dryRun: boolean;
   readonly scope: ScopeRule;

@@ -8,8 +8,8 @@
 import type { Config } from '../config/load.js';
 import { causeText, ExitCode, isDwbError } from '../errors.js';
 import { logger } from '../log.js';
-import type { StateStore } from '../state/store.js';
-import { exitCodeFor } from './engine.js';
+import type { RunMode, StateStore } from '../state/store.js';
+import { exitCodeFor, fullPassReason } from './engine.js';
 import type { SyncSummary } from './pass.js';
 import type { SessionHooks, SyncSession } from './session.js';
 
@@ -41,6 +41,8 @@ export interface CycleRecord {
   startedAt: string;
   finishedAt: string;
   ok: boolean;
+  /** The mode the cycle ran (or was about to run) in; absent only when the state store could not say. */
+  mode?: RunMode;
   summary?: SyncSummary;
   error?: { code: string; message: string };
 }
@@ -215,12 +217,19 @@ export class WritebackService {
     this.runNow = false;
     const startedAt = new Date().toISOString();
     let record: CycleRecord;
+    let mode: RunMode | undefined;
     try {
+      // Known from the store before the forest is reached, so that a cycle that fails (the DC or
+      // Graph down, also before the first connection) is counted under its mode.
+      mode = (await fullPassReason(this.store, this.config)) ? 'full' : 'delta';
       const session = (this.connected ??= await this.connectOnce());
       // Each pass reaches every forest first (a round trip to each DC, even in a cycle with
       // nothing to do), so /healthz stays honest.
-      const summary = await session.engine.sync({ shouldStop: () => this.stopping });
-      record = { startedAt, finishedAt: new Date().toISOString(), ok: true, summary };
+      const summary = await session.engine.sync({
+        shouldStop: () => this.stopping,
+        onMode: (m) => (mode = m),
+      });
+      record = { startedAt, finishedAt: new Date().toISOString(), ok: true, mode: summary.mode, summary };
       if (!summary.thresholdStopped) this.lastSuccessAt = record.finishedAt;
       logger().info(
         {
@@ -239,8 +248,8 @@ export class WritebackService {
       const error = isDwbError(err)
         ? { code: err.code, message: err.message }
         : { code: 'DWB_INTERNAL', message: causeText(err) };
-      record = { startedAt, finishedAt: new Date().toISOString(), ok: false, error };
-      logger().error({ code: error.code }, `cycle failed: ${error.message}`);
+      record = { startedAt, finishedAt: new Date().toISOString(), ok: false, mode, error };
+      logger().error({ code: error.code, mode }, `cycle failed: ${error.message}`);
       if (isDwbError(err) && err.exitCode === ExitCode.usage && !this.connected) this.fatal = err;
     }
     this.running = false;

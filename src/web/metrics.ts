@@ -47,7 +47,7 @@ export class WritebackMetrics {
   });
   readonly cycles = new Counter({
     name: `${PREFIX}cycles_total`,
-    help: 'sync cycles by mode (full, delta) and outcome (ok, quarantined, threshold, failed)',
+    help: 'sync cycles by mode (full, delta; unknown: failed before the mode was known) and outcome (ok, quarantined, threshold, failed)',
     labelNames: ['mode', 'outcome'] as const,
     registers: [this.registry],
   });
@@ -191,8 +191,10 @@ export class WritebackMetrics {
       this.cycles.inc({ mode: s.mode, outcome });
       this.cycleDuration.observe({ mode: s.mode }, s.durationMs / 1000);
     } else {
-      this.cycles.inc({ mode: 'unknown', outcome: 'failed' });
-      this.cycleDuration.observe({ mode: 'unknown' }, seconds);
+      // "unknown" only when the cycle failed before the state store could say which mode it runs.
+      const mode = cycle.mode ?? 'unknown';
+      this.cycles.inc({ mode, outcome: 'failed' });
+      this.cycleDuration.observe({ mode }, seconds);
     }
   };
 

@@ -58,6 +58,7 @@ describe('a Device Registration Service made by AD FS', () => {
     const { report } = await checkJson(config);
     const check = byId(report, 'ad.stale-cleanup');
     expect(check.status).toBe('warn');
+    expect(check.code).toBe('DWB_AD_STALE_CLEANUP');
     expect(check.detail).toBe(
       `${PERIOD} of ${drs} is 90: AD FS's stale-device cleanup would delete every msDS-Device, written ones included, whose msDS-ApproximateLastLogonTimeStamp is older than 90 days, and the next full reconcile would write them again, in a loop`,
     );
@@ -101,10 +102,14 @@ describe('a Device Registration Service made by AD FS', () => {
     const { report: checks } = await checkJson(config);
     expect(byId(checks, 'ad.stale-cleanup')).toMatchObject({
       status: 'pass',
+      code: null,
       detail: `${PERIOD} = 0 on ${drs}: AD FS's stale-device cleanup deletes no device`,
     });
     expect(byId(checks, 'ad.container-permissions').status).toBe('pass');
-    expect(byId(checks, 'ad.cloud-issuer').status).toBe('warn');
+    expect(byId(checks, 'ad.cloud-issuer')).toMatchObject({
+      status: 'warn',
+      code: 'DWB_AD_CLOUD_ISSUER_MISSING',
+    });
     const again = JSON.parse((await dwb(config, ['init-ad', ...ADMIN, '--json'])).stdout) as InitAdJson;
     expect(again.changes.every((c) => c.action === 'none')).toBe(true);
     expect(again.changes[4]!.detail).toContain('made by AD FS (its AD FS settings are kept)');

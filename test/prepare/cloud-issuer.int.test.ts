@@ -63,7 +63,7 @@ describe('init-ad --cloud-issuer', () => {
         'DWB_CLOUD_ISSUER_INVALID',
         'is not an X.509 certificate',
       ],
-      ['/dev/zero', 'DWB_CLOUD_ISSUER_INVALID', 'is larger than 1048576 bytes'],
+      ['/dev/zero', 'DWB_CLOUD_ISSUER_INVALID', 'is a character device, not a regular file'],
       [device.file, 'DWB_CLOUD_ISSUER_NOT_CA', 'is not a CA certificate'],
       [
         makeIssuer('int-expired', { startedDaysAgo: 400, validDays: 30 }).file,
@@ -234,6 +234,7 @@ describe('init-ad --cloud-issuer', () => {
       const { report } = await checkJson(config);
       const check = byId(report, 'ad.cloud-issuer');
       expect(check.status).toBe('pass');
+      expect(check.code).toBeNull();
       expect(check.detail).toMatch(/^msDS-CloudIsEnabled = TRUE; 3 issuers: /);
       for (const issuer of [tenant, next, aadc])
         expect(check.detail).toContain(`thumbprint ${issuer.thumbprint}, expires `);
@@ -244,6 +245,7 @@ describe('init-ad --cloud-issuer', () => {
       await lab.admin.modify(drs, [{ operation: 'replace', type: 'msDS-CloudIsEnabled', values: ['FALSE'] }]);
       const check = byId((await checkJson(config)).report, 'ad.cloud-issuer');
       expect(check.status).toBe('warn');
+      expect(check.code).toBe('DWB_AD_CLOUD_ISSUER_MISSING');
       expect(check.detail).toContain(
         'msDS-CloudIsEnabled is FALSE, not TRUE: AD FS does not treat the cloud Device Registration Service as enabled',
       );
@@ -265,6 +267,7 @@ describe('init-ad --cloud-issuer', () => {
       );
       let check = byId((await checkJson(config)).report, 'ad.cloud-issuer');
       expect(check.status).toBe('warn');
+      expect(check.code).toBe('DWB_AD_CLOUD_ISSUER_EXPIRING');
       expect(check.detail).toContain(
         `the issuer OU=test tenant int-soon, CN=MS-Organization-Access (thumbprint ${soon.thumbprint}) expires in 19 days`,
       );
@@ -276,6 +279,8 @@ describe('init-ad --cloud-issuer', () => {
         { operation: 'add', type: ATTRIBUTE, values: [old.der, Buffer.from('not a certificate')] },
       ]);
       check = byId((await checkJson(config)).report, 'ad.cloud-issuer');
+      // several findings: the code is the first one's
+      expect(check.code).toBe('DWB_AD_CLOUD_ISSUER_UNREADABLE');
       expect(check.detail).toContain('1 value is not a DER X.509 certificate, which AD FS cannot use');
       expect(check.detail).toMatch(
         /the issuer OU=test tenant int-old, CN=MS-Organization-Access \(thumbprint [0-9A-F]{40}\) expired on .*: AD FS refuses device certificates that chain only to it/,
@@ -290,6 +295,7 @@ describe('init-ad --cloud-issuer', () => {
       expect(result.code).toBe(0);
       const check = byId(report, 'ad.cloud-issuer');
       expect(check.status).toBe('warn');
+      expect(check.code).toBe('DWB_AD_CLOUD_ISSUER_MISSING');
       expect(check.detail).toBe(
         `${drs} has no ${ATTRIBUTE}: AD FS checks that a device certificate was issued by the cloud Device Registration Service ("IssuedByDrs") against these issuers, so it would refuse the certificate of every device written here and issue no device claims`,
       );

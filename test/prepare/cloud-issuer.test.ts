@@ -46,7 +46,10 @@ describe('readCloudIssuerFiles', () => {
     );
     const endless = refusal(['/dev/zero']);
     expect(endless.code).toBe('DWB_CLOUD_ISSUER_INVALID');
-    expect(endless.message).toContain('/dev/zero is larger than 1048576 bytes');
+    expect(endless.message).toContain('/dev/zero is a character device, not a regular file');
+    const huge = refusal([writeTestFile('ci-huge.pem', 'x'.repeat(1024 * 1024 + 1))]);
+    expect(huge.code).toBe('DWB_CLOUD_ISSUER_INVALID');
+    expect(huge.message).toContain('is 1048577 bytes, more than the 1048576 allowed');
   });
 
   it('refuses a device certificate (not a CA) and names its issuer', () => {

@@ -182,6 +182,13 @@ const MIGRATIONS: { to: number; apply(db: Database.Database): void }[] = [
           updated_at TEXT NOT NULL
         );
       `);
+      // A store that already synced one forest (the ad: block, "default") knows it: the first pass
+      // after the upgrade stays a delta.
+      db.exec(`
+        INSERT OR IGNORE INTO forests (name, last_full_at, updated_at)
+        SELECT 'default', (SELECT value FROM meta WHERE key = 'lastFullAt'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        FROM meta WHERE key = 'deltaLink'
+      `);
     },
   },
 ];

@@ -54,6 +54,29 @@ function corrupt(file: string, detail: string, cause?: unknown): DwbError {
   );
 }
 
+/**
+ * Refuses a store written by a newer version (DWB_STATE_VERSION) or whose pages are damaged
+ * (DWB_STATE_CORRUPT): at open, and in the state.writable check.
+ */
+export function assertStoreUsable(db: Database.Database, file: string): void {
+  const version = Number(db.pragma('user_version', { simple: true }));
+  if (version > SQLITE_SCHEMA_VERSION) {
+    throw new DwbError(
+      'DWB_STATE_VERSION',
+      `the state store ${file} has schema version ${version}, written by a newer device-writeback (this one reads up to version ${SQLITE_SCHEMA_VERSION}); it was not used.`,
+    );
+  }
+  const check = db.pragma('quick_check', { simple: true });
+  if (check !== 'ok') throw corrupt(file, `SQLite's integrity check says: ${String(check).split('\n')[0]}`);
+}
+
+/** A failure to open the store as the user's error: damaged, too new, or unavailable. */
+export function storeOpenError(file: string, err: unknown): DwbError {
+  if (err instanceof DwbError) return err;
+  if (isCorruption(err)) return corrupt(file, causeText(err), err);
+  return new DwbError('DWB_STATE_UNAVAILABLE', `cannot open the state store ${file}: ${causeText(err)}`);
+}
+
 /** Creates the file readable by its owner only, or narrows an existing one (SQLite gives its -wal and -shm the same mode). */
 function ownerOnly(file: string): void {
   if (!existsSync(file)) {
@@ -163,16 +186,7 @@ export class SqliteStateStore implements StateStore {
       ownerOnly(file);
       db = new Database(file);
       db.pragma('busy_timeout = 5000');
-      const version = Number(db.pragma('user_version', { simple: true }));
-      if (version > SQLITE_SCHEMA_VERSION) {
-        throw new DwbError(
-          'DWB_STATE_VERSION',
-          `the state store ${file} has schema version ${version}, written by a newer device-writeback (this one reads up to version ${SQLITE_SCHEMA_VERSION}); it was not used.`,
-        );
-      }
-      const check = db.pragma('quick_check', { simple: true });
-      if (check !== 'ok')
-        throw corrupt(file, `SQLite's integrity check says: ${String(check).split('\n')[0]}`);
+      assertStoreUsable(db, file);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       migrate(db);
@@ -180,9 +194,7 @@ export class SqliteStateStore implements StateStore {
     } catch (err) {
       db?.close();
       lock?.release();
-      if (err instanceof DwbError) throw err;
-      if (isCorruption(err)) throw corrupt(file, causeText(err), err);
-      throw new DwbError('DWB_STATE_UNAVAILABLE', `cannot open the state store ${file}: ${causeText(err)}`);
+      throw storeOpenError(file, err);
     }
     return guarded(new SqliteStateStore(file, db, lock));
   }

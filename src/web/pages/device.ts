@@ -12,7 +12,7 @@ import { decodeDeviceKey } from '../../entra/device-key.js';
 import { desiredObject } from '../../sync/attribute-flow.js';
 import { withTimeout, type ConsoleContext } from '../context.js';
 import { adValueText, ageText, timeText } from '../format.js';
-import { badge, href, html, type SafeHtml } from '../html.js';
+import { badge, formKey, href, html, type SafeHtml } from '../html.js';
 
 /** The Graph value itself, for when the attribute flow could not compute the AD form. */
 function graphValue(attribute: DeviceAttribute, d: CloudDevice, rel: DeviceRelations | null): string[] {
@@ -235,7 +235,7 @@ export async function devicePage(
               <input type="hidden" name="_csrf" value="${csrf}" /><input
                 type="hidden"
                 name="key"
-                value="${quarantine.key}"
+                value="${formKey(quarantine.key)}"
               />
               <input type="hidden" name="back" value="${`/devices/${encodeURIComponent(row.key)}`}" />
               <p><button type="submit">Retry this device now</button></p>
