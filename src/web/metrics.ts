@@ -206,7 +206,9 @@ export class WritebackMetrics {
       ]);
       this.scraped = { counts, watermark };
     }
-    return this.registry.metrics();
+    // prom-client writes NaN (an event-loop lag mean before any sample) as "Nan"; the exposition
+    // format spells it "NaN", and strict parsers refuse anything else.
+    return (await this.registry.metrics()).replace(/ Nan$/gm, ' NaN');
   }
 
   get contentType(): string {
