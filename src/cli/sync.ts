@@ -80,7 +80,8 @@ export function jsonSummary(s: SyncSummary, several = false): Record<string, unk
     errors: s.errors,
     ...(s.dryRun ? { operations: s.operations ?? [] } : {}),
     adopted: s.adopted,
-    adoptedDevices: s.adoptions,
+    // the forest of each adoption only with several forests (SPEC §3: one forest, no forest field)
+    adoptedDevices: several ? s.adoptions : s.adoptions.map(({ deviceId, dn }) => ({ deviceId, dn })),
     heldDeletes: s.deletionsHeld,
     deletionsHeld: s.deletionsHeld,
     thresholdStopped: s.thresholdStopped,
