@@ -199,6 +199,10 @@ export const errorCatalog = {
     exit: ExitCode.failure,
     fix: 'Check that the directory of state.sqlite exists and is writable by this user.',
   },
+  DWB_FOREST_OVERLAP: {
+    exit: ExitCode.usage,
+    fix: 'Each domain belongs to one forest: check the forests: list (two entries may point at DCs of the same forest) and keep one entry per forest.',
+  },
   DWB_STATE_VERSION: {
     exit: ExitCode.failure,
     fix: 'Run the newer device-writeback that wrote this store, or move the store aside (it can always be rebuilt: AD holds the anchors, Graph the devices) and run `device-writeback sync --full`.',

@@ -36,7 +36,7 @@ export const adCloudIssuer: Check = {
     if (!service || !settings)
       throw new CheckSkipped('no Device Registration Service object (see ad.drs-object)');
     const now = new Date();
-    const command = `${initAdCommand(ctx.config)} --cloud-issuer <issuer.pem>`;
+    const command = `${initAdCommand(ctx)} --cloud-issuer <issuer.pem>`;
     const addIssuer = `Export the tenant's cloud DRS issuer certificate (MS-Organization-Access; ${HOW_TO_OBTAIN} says how), then run as an enterprise admin: ${command}`;
     const issuers = settings.cloudIssuers;
     const enabled = isTrue(settings.cloudIsEnabled);

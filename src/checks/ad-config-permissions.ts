@@ -40,11 +40,11 @@ export const adConfigPermissions: Check = {
     }
     if (problems.length > 0) {
       return fail(
-        `as ${ctx.config.ad.bindDn}: ${problems.join('; ')}`,
-        runInitAd(ctx.config),
+        `as ${ctx.forest.ad.bindDn}: ${problems.join('; ')}`,
+        runInitAd(ctx),
         'DWB_AD_CONNECTOR_RIGHTS',
       );
     }
-    return pass(`as ${ctx.config.ad.bindDn}: reads ${dns.configuration} and the objects below it`);
+    return pass(`as ${ctx.forest.ad.bindDn}: reads ${dns.configuration} and the objects below it`);
   },
 };

@@ -10,7 +10,7 @@ export const adConnect: Check = {
   id: 'ad.connect',
   title: 'TLS connection to the domain controller and bind as the connector account',
   async run(ctx) {
-    const { ad } = ctx.config;
+    const { ad } = ctx.forest;
     const trust = ad.insecureSkipVerify
       ? 'certificate NOT verified (ad.insecureSkipVerify)'
       : `certificate verified against ${ad.caFile ?? 'the system CAs'}`;

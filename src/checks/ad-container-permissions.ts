@@ -69,7 +69,7 @@ export const adContainerPermissions: Check = {
     const schema = await requireDeviceSchema(ctx);
     const { conn } = await adSession(ctx);
     const { containerDn } = await deviceRegistration(ctx);
-    const fix = runInitAd(ctx.config, { domain: dnToDomain(containerDn) });
+    const fix = runInitAd(ctx, { domain: dnToDomain(containerDn) });
     const container = await conn.read(containerDn, ['objectClass', 'allowedChildClassesEffective']);
     if (!container) {
       return fail(
@@ -93,7 +93,7 @@ export const adContainerPermissions: Check = {
     if (!sd) {
       missing.push('read the permissions of the container (it has no Read right there)');
       return fail(
-        `as ${ctx.config.ad.bindDn}, on ${containerDn}, the connector cannot: ${missing.join('; ')}`,
+        `as ${ctx.forest.ad.bindDn}, on ${containerDn}, the connector cannot: ${missing.join('; ')}`,
         fix,
         'DWB_AD_CONNECTOR_RIGHTS',
       );
@@ -140,13 +140,13 @@ export const adContainerPermissions: Check = {
 
     if (missing.length > 0) {
       return fail(
-        `as ${ctx.config.ad.bindDn}, on ${containerDn}, the connector cannot: ${missing.join('; ')}`,
+        `as ${ctx.forest.ad.bindDn}, on ${containerDn}, the connector cannot: ${missing.join('; ')}`,
         fix,
         'DWB_AD_CONNECTOR_RIGHTS',
       );
     }
     return pass(
-      `as ${ctx.config.ad.bindDn}: creates msDS-Device objects in ${containerDn} (allowedChildClassesEffective), deletes them, reads and writes their ${attributes.length} device attributes, lists and reads the container (DACLs evaluated against the connector's tokenGroups)${onDevice}`,
+      `as ${ctx.forest.ad.bindDn}: creates msDS-Device objects in ${containerDn} (allowedChildClassesEffective), deletes them, reads and writes their ${attributes.length} device attributes, lists and reads the container (DACLs evaluated against the connector's tokenGroups)${onDevice}`,
     );
   },
 };

@@ -44,7 +44,7 @@ async function cached<T>(ctx: CheckContext, key: string, make: () => Promise<T>)
 /** Opens (once) the session as the connector account; rejects with the connect/bind error. */
 export function openConnectorSession(ctx: CheckContext): Promise<AdSession> {
   return cached(ctx, 'ad.session', async () => {
-    const conn = await bindAsConnector(ctx.config.ad);
+    const conn = await bindAsConnector(ctx.forest.ad);
     try {
       return { conn, rootDse: await readRootDse(conn) };
     } catch (err) {
@@ -122,12 +122,12 @@ export function deviceRegistration(ctx: CheckContext): Promise<DeviceRegistratio
         containerSource: 'msDS-DeviceLocation',
       };
     }
-    if (ctx.config.ad.domain) {
+    if (ctx.forest.ad.domain) {
       return {
         serviceDn,
         service,
         settings,
-        containerDn: deviceContainerDn(domainToDn(ctx.config.ad.domain)),
+        containerDn: deviceContainerDn(domainToDn(ctx.forest.ad.domain)),
         containerSource: 'ad.domain',
       };
     }

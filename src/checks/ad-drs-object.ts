@@ -13,14 +13,14 @@ export const adDrsObject: Check = {
     if (!service) {
       return fail(
         `${serviceDn} does not exist (or the connector cannot read it)`,
-        runInitAd(ctx.config),
+        runInitAd(ctx),
         'DWB_AD_DRS_MISSING',
       );
     }
     if (!hasObjectClass(service, 'msDS-DeviceRegistrationService')) {
       return fail(
         `${serviceDn} is a ${mostSpecificClass(service)}, not an msDS-DeviceRegistrationService`,
-        `Delete ${serviceDn} (it is not a device registration service), then: ${runInitAd(ctx.config)}`,
+        `Delete ${serviceDn} (it is not a device registration service), then: ${runInitAd(ctx)}`,
         'DWB_AD_OBJECT_CONFLICT',
       );
     }

@@ -19,7 +19,7 @@ export const adStaleCleanup: Check = {
     const { serviceDn, service, settings } = await deviceRegistration(ctx);
     if (!service || !settings)
       throw new CheckSkipped('no Device Registration Service object (see ad.drs-object)');
-    const fix = `${runInitAd(ctx.config)} — it sets ${INACTIVITY_PERIOD_ATTRIBUTE} to 0. (On an AD FS server, Set-AdfsDeviceRegistration -MaximumInactiveDays 0 does the same.)`;
+    const fix = `${runInitAd(ctx)} — it sets ${INACTIVITY_PERIOD_ATTRIBUTE} to 0. (On an AD FS server, Set-AdfsDeviceRegistration -MaximumInactiveDays 0 does the same.)`;
     const days = inactivityDays(settings);
     if (days === 0) {
       return pass(

@@ -15,6 +15,7 @@ import {
   readRegistrationService,
 } from '../ad/registration-service.js';
 import { openConnectorSession } from '../ad/settings.js';
+import { forestsNamed } from '../config/forests.js';
 import { readDeviceCertificate, type DeviceCertificate } from '../claims/certificate.js';
 import { previewClaims, type ClaimsPreview, type ClaimsUser } from '../claims/device-claims.js';
 import {
@@ -30,6 +31,7 @@ import { readSmallFile, SmallFileError } from '../util/small-file.js';
 import { action, out, outJson, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
 
 interface ClaimsFlags extends GlobalOptions {
+  forest?: string;
   device?: string;
   cert?: string;
   user?: string;
@@ -38,6 +40,8 @@ interface ClaimsFlags extends GlobalOptions {
 export type ClaimsOutcome = 'found' | 'not-found' | 'ambiguous' | 'disabled' | 'untrusted';
 
 export interface ClaimsReport {
+  /** With several forests: the forest searched (where the device was found, if it was). */
+  forest?: string;
   outcome: ClaimsOutcome;
   found: boolean;
   lookup: {
@@ -278,7 +282,11 @@ export function register(program: Command): void {
     )
     .option('--device <deviceId>', 'the device to look up, by deviceId (msDS-DeviceID)')
     .option('--cert <pem-file>', 'the device certificate to look up, as AD FS does (altSecurityIdentities)')
-    .option('--user <upn or SID>', 'the signing-in user, to compute isregistereduser');
+    .option('--user <upn or SID>', 'the signing-in user, to compute isregistereduser')
+    .option(
+      '--forest <name>',
+      'with several forests: look in this forest only (default: whichever holds the device)',
+    );
   withCommonOptions(command, { json: true });
   command.action(
     action<ClaimsFlags>(async (opts) => {
@@ -289,25 +297,39 @@ export function register(program: Command): void {
         ? { by: 'certificate', certificate: readCertificateFile(opts.cert) }
         : { by: 'deviceId', deviceId: opts.device! };
       const config = readConfig(opts);
-      const conn = await openConnectorSession(config.ad);
-      try {
-        const target = await locateDeviceContainer(conn, config.ad);
-        const serviceDn = deviceRegistrationDns(target.rootDse.configurationNamingContext).service;
-        const report = await claimsReport(
-          conn,
-          target.containerDn,
-          target.rootDse.defaultNamingContext,
-          target.schema,
-          lookup,
-          opts.user,
-          { serviceDn, settings: await readRegistrationService(conn, serviceDn) },
-        );
-        if (opts.json) outJson(report);
-        else printReport(report);
-        return report.outcome === 'found' ? ExitCode.ok : ExitCode.failure;
-      } finally {
-        await conn.close();
+      // Without --forest, every forest is searched: the device is in whichever holds it.
+      let report: ClaimsReport | undefined;
+      const searched: string[] = [];
+      for (const forest of forestsNamed(config, opts.forest)) {
+        const conn = await openConnectorSession(forest.ad);
+        try {
+          const target = await locateDeviceContainer(conn, forest.ad);
+          const serviceDn = deviceRegistrationDns(target.rootDse.configurationNamingContext).service;
+          const found = await claimsReport(
+            conn,
+            target.containerDn,
+            target.rootDse.defaultNamingContext,
+            target.schema,
+            lookup,
+            opts.user,
+            { serviceDn, settings: await readRegistrationService(conn, serviceDn) },
+          );
+          searched.push(
+            config.severalForests ? `${target.containerDn} (forest ${forest.name})` : target.containerDn,
+          );
+          const labelled = config.severalForests ? { ...found, forest: forest.name } : found;
+          if (!report || (report.outcome === 'not-found' && found.outcome !== 'not-found')) report = labelled;
+          if (found.outcome !== 'not-found') break;
+        } finally {
+          await conn.close();
+        }
       }
+      if (!report) throw new DwbError('DWB_USAGE', 'no forest to search.');
+      if (report.outcome === 'not-found' && searched.length > 1)
+        report = { ...report, answer: `${report.answer} Searched: ${searched.join('; ')}.` };
+      if (opts.json) outJson(report);
+      else printReport(report);
+      return report.outcome === 'found' ? ExitCode.ok : ExitCode.failure;
     }),
   );
 }

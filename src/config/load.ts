@@ -32,11 +32,26 @@ export interface AdConfig {
   timeoutSeconds: number;
 }
 
+/** One forest: its label and its `ad:` block. */
+export interface ForestConfig {
+  /** The label of `forests[].name`; `default` for the one forest of an `ad:` block. */
+  name: string;
+  ad: AdConfig;
+  /** Where its keys are in the file (`ad` or `forests[1].ad`), for messages. */
+  key: string;
+}
+
+/** The name of the one forest of a configuration with an `ad:` block. */
+export const DEFAULT_FOREST = 'default';
+
 export interface Config {
   /** Absolute path of the file it was read from. */
   file: string;
   entra?: EntraConfig;
-  ad: AdConfig;
+  /** The forests devices are written to: the one of `ad:`, or those of `forests:`. */
+  forests: ForestConfig[];
+  /** The configuration names its forests (`forests:`): outputs then say which forest. */
+  severalForests: boolean;
   writeback: RawConfig['writeback'];
   state: { sqlite: string; postgres?: Secret };
   web: { listen: string; token?: Secret };
@@ -110,7 +125,7 @@ function configError(file: string, error: z.ZodError): DwbError {
       for (const key of issue.keys) {
         const where = keyPath([...issue.path, key]);
         lines.push(
-          `${where}: unknown key${suggest(issue.path.length === 0 ? ['entra', 'ad', 'writeback', 'state', 'web'] : [], key)}`,
+          `${where}: unknown key${suggest(issue.path.length === 0 ? ['entra', 'ad', 'forests', 'writeback', 'state', 'web'] : [], key)}`,
         );
       }
       continue;
@@ -151,15 +166,24 @@ function finish(raw: RawConfig, file: string): Config {
     caFile: abs(raw.entra.caFile),
     pageSize: raw.entra.pageSize,
   };
+  const forest = (name: string, ad: NonNullable<RawConfig['ad']>, key: string): ForestConfig => ({
+    name,
+    key,
+    ad: {
+      ...ad,
+      url: ad.url.replace(/\/+$/, ''),
+      password: secret(ad.password, `${key}.password`)!,
+      caFile: abs(ad.caFile),
+    },
+  });
+  const forests = raw.forests
+    ? raw.forests.map((f, i) => forest(f.name, f.ad, `forests[${i}].ad`))
+    : [forest(DEFAULT_FOREST, raw.ad!, 'ad')];
   return {
     file,
     entra,
-    ad: {
-      ...raw.ad,
-      url: raw.ad.url.replace(/\/+$/, ''),
-      password: secret(raw.ad.password, 'ad.password')!,
-      caFile: abs(raw.ad.caFile),
-    },
+    forests,
+    severalForests: raw.forests !== undefined,
     writeback: raw.writeback,
     state: {
       sqlite: abs(raw.state.sqlite) ?? path.resolve(dir, 'device-writeback.db'),

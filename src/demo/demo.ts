@@ -49,7 +49,7 @@ export interface DemoOptions {
 
 const TOTAL_STEPS = 13;
 
-async function freePort(host: string): Promise<number> {
+export async function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);

@@ -5,7 +5,6 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { runChecks as defaultRunChecks } from '../checks/index.js';
 import { causeText, DwbError } from '../errors.js';
 import { logger, redactText } from '../log.js';
-import { AdExportTarget } from '../ad/export-target.js';
 import type { WritebackService } from '../sync/service.js';
 import { escapeUnsafeJson } from '../util/safe-text.js';
 import { CONSOLE_CSS, FAVICON_SVG } from './assets.js';
@@ -92,8 +91,19 @@ function healthBody(service: WritebackService): { status: number; body: Record<s
         : null,
       lastSuccessAt: h.lastSuccessAt,
       nextRunAt: h.nextRunAt,
+      forests: h.forests,
     },
   };
+}
+
+/** The device container(s) the console's header names. */
+function containerLine(service: WritebackService): string {
+  const forests = service.session?.forests ?? [];
+  if (forests.length === 0) return 'not connected to the forest yet';
+  const several = service.config.severalForests;
+  return forests
+    .map((f) => `${f.reached?.container.containerDn ?? 'not reached yet'}${several ? ` (${f.name})` : ''}`)
+    .join('; ');
 }
 
 export async function startConsole(options: ConsoleOptions): Promise<RunningConsole> {
@@ -107,14 +117,12 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   metrics.bind({ store: service.store, health: () => service.health() });
   const index = new DeviceIndex(service.store);
   await index.warm();
-  const ad = new AdExportTarget(config.ad, 1, metrics.ldapObserver);
   const ctx: ConsoleContext = {
     service,
     store: service.store,
     config,
     index,
     metrics,
-    ad,
     runChecks: options.runChecks ?? defaultRunChecks,
     checks: {},
   };
@@ -150,7 +158,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
           section,
           body: page.body,
           notice,
-          container: service.session?.container.containerDn ?? 'not connected to the forest yet',
+          container: containerLine(service),
           signedIn,
         }),
       );
@@ -375,7 +383,6 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   try {
     await app.listen({ host: address.host, port: address.port });
   } catch (err) {
-    await ad.close();
     throw new DwbError(
       'DWB_WEB_LISTEN_FAILED',
       `the console cannot listen on ${options.listen}: ${causeText(err)}.`,
@@ -392,7 +399,6 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     metrics,
     close: async () => {
       await app.close();
-      await ad.close();
     },
   };
 }

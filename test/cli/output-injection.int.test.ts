@@ -100,7 +100,7 @@ describe('hostile names in the human output', () => {
     // (CN=RTL\u202egnp.exe) is listed under that name.
     const store = SqliteStateStore.open(path.join(env.dir, 'state.db'), { writer: true });
     try {
-      await store.holdDeletions([
+      await store.holdDeletions('default', [
         {
           deviceId: `rtl\u202egnp.exe${ESCAPES}`,
           graphId: evil.id,

@@ -3,27 +3,10 @@
 // process, no loopback address, no temporary folder). Also: as a non-root user it says what is
 // missing and how to get it, and creates nothing.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { describe, expect, inject, it } from 'vitest';
 import { runCli, type CliResult } from '../support/cli.js';
-
-function processesMentioning(text: string): string[] {
-  const found: string[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (cmdline.includes(text)) found.push(`${entry}: ${cmdline}`);
-    } catch {
-      /* gone */
-    }
-  }
-  return found;
-}
-
-function loopbackAddresses(): string {
-  return execFileSync('ip', ['-4', '-o', 'addr', 'show', 'dev', 'lo'], { encoding: 'utf8' });
-}
+import { addressReleased, processesMentioning } from '../support/samba.js';
 
 describe('device-writeback demo', () => {
   it('runs every step against a throwaway lab and removes it afterwards', { timeout: 240_000 }, async () => {
@@ -115,7 +98,7 @@ describe('device-writeback demo', () => {
     expect(address).toBeDefined();
     expect(existsSync(dir!)).toBe(false);
     expect(processesMentioning(dir!)).toEqual([]);
-    expect(loopbackAddresses()).not.toContain(` ${address}/`);
+    expect(addressReleased(address!)).toBe(true);
   });
 
   it('as a non-root user, says what is missing and how to get it, and starts nothing', async () => {

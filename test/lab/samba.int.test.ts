@@ -1,26 +1,14 @@
 // The Samba harness itself: DCs from the template on their own addresses, nothing left behind.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { discoverSchema, readRootDse } from '../../src/ad/discovery.js';
 import { adminSession, createUser } from '../../src/lab/directory.js';
 import { AdConnection } from '../../src/ad/connection.js';
-import { LEASE_DIR } from '../../src/lab/samba.js';
-import { startTestDc } from '../support/samba.js';
+import { addressReleased, startTestDc } from '../support/samba.js';
 
 function loopbackAddresses(): string {
   return execFileSync('ip', ['-4', 'addr', 'show', 'dev', 'lo'], { encoding: 'utf8' });
-}
-
-/**
- * The DC's address is gone from lo, or another DC (a parallel test file) has since claimed it: an
- * address is added only under a lease and removed before its lease is released, so an address on
- * lo without a lease would be ours, left behind.
- */
-function addressReleased(address: string): boolean {
-  if (!loopbackAddresses().includes(`${address}/8`)) return true;
-  return existsSync(path.join(LEASE_DIR, address.split('.').pop()!));
 }
 
 function alive(pid: number): boolean {

@@ -27,7 +27,7 @@ async function check(file: string) {
     `ad: { url: ldaps://dc.test, bindDn: CN=x, password: { env: X } }\nstate: { sqlite: ${file} }\n`,
     path.join(path.dirname(file), 'device-writeback.yaml'),
   );
-  return stateWritable.run({ config, cache: new Map() });
+  return stateWritable.run({ config, forest: config.forests[0]!, cache: new Map() });
 }
 
 const sha = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');

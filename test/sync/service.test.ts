@@ -61,13 +61,12 @@ describe('the writeback service', () => {
     const session = {
       config,
       store,
-      container: {
-        containerDn: 'CN=RegisteredDevices,DC=t',
-        schema: undefined,
-        rootDse: undefined,
-        source: 'ad.domain',
-      },
-      directory: { ping: async () => undefined },
+      forests: [
+        {
+          name: 'default',
+          reached: { container: { containerDn: 'CN=RegisteredDevices,DC=t', source: 'ad.domain' } },
+        },
+      ],
       engine: {
         sync: async () => ({
           mode: 'delta',
@@ -79,6 +78,7 @@ describe('the writeback service', () => {
           adopted: 0,
           thresholdStopped: false,
           deletionsHeld: 0,
+          forests: { default: { created: 0, updated: 0, deleted: 0, deletionsHeld: 0 } },
         }),
       },
       close: async () => store.close(),
@@ -125,8 +125,9 @@ describe('the writeback service', () => {
       mode: 'full',
       error: { code: 'DWB_AD_UNREACHABLE' },
     });
-    // a watermark and a recent full reconcile: a delta pass
+    // a watermark and a recent full reconcile of the forest: a delta pass
     await store.commitWatermark('https://graph.test/v1.0/devices/delta?$deltatoken=t1', 'full');
+    await store.setForestState('default', { needsFull: false });
     expect(await service.cycle()).toMatchObject({ ok: false, mode: 'delta' });
     await store.close();
   });

@@ -107,7 +107,7 @@ describe('hostile names on the console', () => {
   it('the overview lists held deletions with escaped device ids and DNs', async () => {
     // A held deletion names the object by the CN and DN AD returned: a managed object renamed in AD.
     const store = svc.service.store;
-    await store.holdDeletions([
+    await store.holdDeletions('default', [
       {
         deviceId: `rtl\u202egnp.exe${ESCAPES}`,
         graphId: null,
@@ -124,7 +124,7 @@ describe('hostile names on the console', () => {
       expect(overview.body).toContain('action="/deletions/approve"');
       expect(RAW.exec(overview.body)?.[0]).toBeUndefined();
     } finally {
-      await store.holdDeletions([]);
+      await store.holdDeletions('default', []);
     }
   });
 
