@@ -9,7 +9,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { dist, ROOT } from './lib/lab.mjs';
 
-const BENCHMARKS = ['initial-writeback', 'latency', 'noop-delta', 'full-reconcile', 'console-devices'];
+const BENCHMARKS = [
+  'initial-writeback',
+  'latency',
+  'noop-delta',
+  'full-reconcile',
+  'console-devices',
+  'forests',
+];
 // `npm run bench -- --ha`: PostgreSQL state against SQLite state, and failover (bench/README.md)
 const HA_BENCHMARKS = [
   ['noop-delta', ['--state', 'both']],
@@ -87,6 +94,8 @@ function headline(run) {
       return `kill -> first write of the new leader over ${r.kills} kills: p50 ${r.killToFirstWriteMs.p50} ms, p95 ${r.killToFirstWriteMs.p95} ms, max ${r.killToFirstWriteMs.max} ms (goal <= ${r.goal.withinMs} ms); overlapping terms ${r.overlappingTerms}`;
     case 'console-devices':
       return `GET /devices with ${r.devices} devices: median ${r.overall.medianMs} ms, p95 ${r.overall.p95Ms} ms (goal: median well under 200 ms)`;
+    case 'forests':
+      return `two forests: sync ${r.initialWriteback.product.objectsPerSecond} obj/s vs ldapadd ${r.initialWriteback.ldapadd.objectsPerSecond} obj/s, ratio ${r.initialWriteback.ratio} (goal >= 0.9); latency at 1 s: p95 ${r.latency.p95Ms} ms (goal <= 2000 ms)`;
     default:
       return '';
   }

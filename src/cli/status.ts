@@ -15,20 +15,56 @@ export function ageText(iso: string | undefined, now = Date.now()): string {
 
 export async function statusReport(store: StateStore): Promise<{
   watermark: { committedAt: string | null; ageSeconds: number | null; lastFullAt: string | null };
-  counts: { managedObjects: number; cloudDevices: number; quarantined: number };
+  counts: {
+    managedObjects: number;
+    cloudDevices: number;
+    quarantined: number;
+    notWritten: number;
+    unrouted: number;
+  };
   lastRuns: Awaited<ReturnType<StateStore['recentRuns']>>;
   quarantine: Awaited<ReturnType<StateStore['quarantined']>>;
   heldDeletions: Awaited<ReturnType<StateStore['heldDeletions']>>;
+  forests: Record<
+    string,
+    {
+      managedObjects: number;
+      unmanaged: number;
+      needsFull: boolean;
+      lastError: string | null;
+      lastFullAt: string | null;
+    }
+  >;
   instances: GroupMember[];
 }> {
-  const [watermark, counts, lastRuns, quarantine, heldDeletions, instances] = await Promise.all([
+  const [watermark, counts, lastRuns, quarantine, heldDeletions, states, instances] = await Promise.all([
     store.watermark(),
     store.counts(),
     store.recentRuns(10),
     store.quarantined(),
     store.heldDeletions(),
+    store.forestStates(),
     store.groupMembers(),
   ]);
+  const forests: Record<
+    string,
+    {
+      managedObjects: number;
+      unmanaged: number;
+      needsFull: boolean;
+      lastError: string | null;
+      lastFullAt: string | null;
+    }
+  > = {};
+  for (const name of new Set([...states.keys(), ...Object.keys(counts.forests)])) {
+    const s = states.get(name);
+    forests[name] = {
+      ...(counts.forests[name] ?? { managedObjects: 0, unmanaged: 0 }),
+      needsFull: s?.needsFull ?? false,
+      lastError: s?.lastError ?? null,
+      lastFullAt: s?.lastFullAt ?? null,
+    };
+  }
   const watermarkAt = watermark.committedAt;
   return {
     watermark: {
@@ -40,10 +76,13 @@ export async function statusReport(store: StateStore): Promise<{
       managedObjects: counts.managedObjects,
       cloudDevices: counts.cloudDevices,
       quarantined: counts.quarantined,
+      notWritten: counts.notWritten,
+      unrouted: counts.unrouted,
     },
     lastRuns,
     quarantine,
     heldDeletions,
+    forests,
     instances,
   };
 }
@@ -78,8 +117,19 @@ export function register(program: Command): void {
           `Watermark:   committed ${ageText(watermark.committedAt ?? undefined)}; last full reconcile ${ageText(watermark.lastFullAt ?? undefined)}`,
         );
         out(
-          `Counts:      ${counts.managedObjects} managed objects, ${counts.cloudDevices} cloud devices known, ${counts.quarantined} quarantined`,
+          `Counts:      ${counts.managedObjects} managed objects, ${counts.cloudDevices} cloud devices known, ${counts.quarantined} quarantined, ${counts.notWritten} not written${counts.unrouted ? ` (${counts.unrouted} unrouted)` : ''}`,
         );
+        if (config.severalForests || Object.values(report.forests).some((f) => f.needsFull || f.lastError)) {
+          out('\nForests:');
+          for (const [name, f] of Object.entries(report.forests)) {
+            const state = f.needsFull
+              ? `missed changes: reconciled from the state store when it answers again${f.lastError ? ` (${f.lastError})` : ''}`
+              : f.lastError
+                ? `last pass failed: ${f.lastError}`
+                : 'ok';
+            out(`  ${name}: ${f.managedObjects} managed objects, ${f.unmanaged} unmanaged; ${state}`);
+          }
+        }
         out('\nInstances:');
         for (const line of instanceLines(report.instances)) out(line);
         out('\nLast runs:');

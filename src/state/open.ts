@@ -7,13 +7,17 @@ import { PostgresStateStore } from './postgres/postgres-store.js';
 import { SqliteStateStore } from './sqlite/sqlite-store.js';
 import type { LeaseSettings, OpenOptions, StateStore } from './store.js';
 
-export type StoreConfig = Pick<Config, 'state'> & Partial<Pick<Config, 'writeback' | 'ad'>>;
+export type StoreConfig = Pick<Config, 'state'> & Partial<Pick<Config, 'writeback' | 'forests'>>;
 
-/** The lease of the configuration's group: it must cover an LDAP write in flight (ad.timeoutSeconds). */
+/**
+ * The lease of the configuration's group: it must cover an LDAP write in flight (ad.timeoutSeconds;
+ * with several forests, the longest, since one lease covers the writes to every forest).
+ */
 export function groupLease(config: StoreConfig): LeaseSettings {
+  const timeouts = (config.forests ?? []).map((f) => f.ad.timeoutSeconds);
   return leaseSettings({
     intervalSeconds: config.writeback?.intervalSeconds ?? 5,
-    adTimeoutSeconds: config.ad?.timeoutSeconds ?? 10,
+    adTimeoutSeconds: timeouts.length > 0 ? Math.max(...timeouts) : 10,
   });
 }
 

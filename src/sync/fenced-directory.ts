@@ -4,10 +4,11 @@
 // with DWB_STATE_FENCED. When the directory retries on its own (the AD export target does, on a
 // new connection), the check runs again before every attempt. The term's record spans from its
 // first admitted write to its last settled one, so that terms can be shown never to overlap.
+// With several forests, one lease covers them all: each forest's directory is fenced by it.
 import type { ActualObject, AdValues, AttributeChange } from '../ad/device-object.js';
 import type { WriteGate } from '../ad/export-target.js';
 import type { WriteLease } from '../state/store.js';
-import type { DeviceDirectory } from './pass.js';
+import type { DeviceDirectory, ForestLink, ForestTarget } from './pass.js';
 
 /** A directory that can check something right before each attempt of a write is sent. */
 interface GatedDirectory extends DeviceDirectory {
@@ -27,6 +28,10 @@ export class FencedDirectory implements DeviceDirectory {
 
   get slots(): number {
     return this.inner.slots;
+  }
+
+  ping(): Promise<void> {
+    return this.inner.ping();
   }
 
   readObject(slot: number, dn: string): Promise<ActualObject | undefined> {
@@ -58,5 +63,36 @@ export class FencedDirectory implements DeviceDirectory {
     } finally {
       this.lease.writeSettled();
     }
+  }
+}
+
+/** A forest whose directory is fenced by the group's lease, as reached by the engine. */
+export class FencedForestLink implements ForestLink {
+  private readonly fenced = new WeakMap<ForestTarget, ForestTarget>();
+
+  constructor(
+    private readonly inner: ForestLink,
+    private readonly lease: WriteLease,
+  ) {}
+
+  get name(): string {
+    return this.inner.name;
+  }
+
+  async connect(): Promise<ForestTarget> {
+    const target = await this.inner.connect();
+    const known = this.fenced.get(target);
+    if (known) return known;
+    const fenced = { ...target, directory: new FencedDirectory(target.directory, this.lease) };
+    this.fenced.set(target, fenced);
+    return fenced;
+  }
+
+  reset(): Promise<void> {
+    return this.inner.reset();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
   }
 }

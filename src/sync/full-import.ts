@@ -1,23 +1,26 @@
-// A full pass (full reconcile): every cloud device against every object in the device container.
-// Drift is repaired, objects whose device left Entra ID or the scope are swept (planner.planSweep),
-// the state store forgets devices the read no longer returns, and the watermark is the read's new
-// delta link.
+// A full pass (full reconcile): every cloud device against every object in each forest's device
+// container. Drift is repaired, objects whose device left Entra ID, the scope or the forest are
+// swept (planner.planSweep), the state store forgets devices the read no longer returns, and the
+// watermark is the read's new delta link.
 //
-// The Graph read starts at once (token, first page, its owners) and runs while the container is
+// The Graph read starts at once (token, first page, its owners) and runs while the containers are
 // read from AD: neither waits for the other. One page of look-ahead after that: while a page is
 // written to AD, the next one is read from Graph and its owners are fetched, so the slower side
-// (usually the DC) sets the pace.
-import { bytesToGuid } from '../ad/guid.js';
+// (usually the DC) sets the pace. A forest that fails is left out of the rest of the pass; the
+// others go on.
 import { isManaged } from '../ad/device-object.js';
+import { bytesToGuid } from '../ad/guid.js';
 import type { CloudChange, CloudDevice, CloudReadEvent, DeviceRelations } from '../entra/types.js';
 import type { UnmanagedObject } from '../state/store.js';
 import { lookahead } from '../util/lookahead.js';
 import { valuesHash } from './attribute-flow.js';
 import { exportDeletions } from './export.js';
+import { indexJoin, syncForestDevices, type IndexedObject } from './forest-sync.js';
 import { collectGarbage, heapGuard } from './heap.js';
-import type { Pass, PassOutcome } from './pass.js';
+import type { ForestRun, Pass } from './pass.js';
 import { invalidRecordIssue, planSweep } from './planner.js';
-import { relationsFor, syncDevices, type IndexedObject } from './sync-rule.js';
+import type { Router } from './routing.js';
+import { relationsFor, routeBatch } from './sync-rule.js';
 
 /** A page of the Graph read: its whole devices in scope, and their owners being fetched. */
 interface PreparedPage {
@@ -28,7 +31,19 @@ interface PreparedPage {
   relations: Promise<Map<string, DeviceRelations>>;
 }
 
-export async function fullImport(pass: Pass): Promise<PassOutcome> {
+/** One forest's part of a full reconcile: its scanned container and what the pass claimed. */
+export interface ForestReconcile {
+  run: ForestRun;
+  index: Map<string, IndexedObject>;
+  claimed: Set<string>;
+}
+
+/** Returns the read's delta link (undefined when the pass stopped early). */
+export async function fullImport(
+  pass: Pass,
+  router: Router,
+  forests: readonly ForestRun[],
+): Promise<string | undefined> {
   await pass.loadQuarantineKeys();
   // What the state store holds: each device the read returns is taken out; what is left at the end
   // are devices Entra ID no longer has. Out-of-scope devices are recorded as their page arrives,
@@ -36,13 +51,13 @@ export async function fullImport(pass: Pass): Promise<PassOutcome> {
   const storedFingerprints = pass.dryRun ? undefined : pass.store.deviceFingerprints();
   storedFingerprints?.catch(() => undefined); // awaited by the first page, or below
   const pages = lookahead(
-    prepared(pass, pass.context.source.readDevices(undefined, noLastKnown), storedFingerprints),
+    prepared(pass, router, pass.context.source.readDevices(undefined, noLastKnown), storedFingerprints),
   );
   const first = pages.next();
-  first.catch(() => undefined); // awaited after the container scan
-  let outcome: PassOutcome;
+  first.catch(() => undefined); // awaited after the container scans
+  let deltaLink: string | undefined;
   try {
-    outcome = await reconcile(pass, pages, first, await storedFingerprints);
+    deltaLink = await reconcile(pass, router, forests, pages, first, await storedFingerprints);
   } catch (err) {
     // Do not wait for a Graph page still on its way (AD failed first): drop it when it comes.
     pages.return(undefined).catch(() => undefined);
@@ -50,21 +65,16 @@ export async function fullImport(pass: Pass): Promise<PassOutcome> {
   }
   await pages.return(undefined);
   collectGarbage();
-  return outcome;
+  return deltaLink;
 }
 
 const noLastKnown = async (): Promise<Map<string, CloudDevice>> => new Map();
 
-async function reconcile(
-  pass: Pass,
-  pages: AsyncGenerator<PreparedPage>,
-  first: Promise<IteratorResult<PreparedPage>>,
-  stored: Map<string, number | null> | undefined,
-): Promise<PassOutcome> {
-  const { store, directory } = pass.context;
+/** Scans a forest's container: the index by CN, and the unmanaged objects (recorded). */
+export async function scanForest(run: ForestRun): Promise<ForestReconcile> {
   const index = new Map<string, IndexedObject>();
   const unmanaged: UnmanagedObject[] = [];
-  for await (const page of directory.scanContainer(pass.containerDn)) {
+  for await (const page of run.directory.scanContainer(run.containerDn)) {
     for (const a of page) {
       const managed = isManaged(a);
       index.set(a.cn.toLowerCase(), {
@@ -83,10 +93,45 @@ async function reconcile(
       }
     }
   }
-  if (!pass.dryRun) await store.replaceUnmanaged(unmanaged);
-  const claimed = new Set<string>();
+  if (!run.pass.dryRun) await run.pass.store.replaceUnmanaged(run.name, unmanaged);
+  return { run, index, claimed: new Set() };
+}
+
+/** The sweep of one reconciled forest: managed objects no device claimed leave it. */
+export async function sweepForest(forest: ForestReconcile, kept: ReadonlySet<string>): Promise<void> {
+  const { run, index, claimed } = forest;
+  const unclaimed = [...index].filter(([cn, o]) => o.managed && !claimed.has(cn)).map(([cn]) => cn);
+  const known = await run.pass.store.getObjects(run.name, unclaimed);
+  await exportDeletions(
+    run,
+    planSweep(index, claimed, (cn) => known.get(cn)?.graphId ?? null, kept),
+  );
+}
+
+async function reconcile(
+  pass: Pass,
+  router: Router,
+  runs: readonly ForestRun[],
+  pages: AsyncGenerator<PreparedPage>,
+  first: Promise<IteratorResult<PreparedPage>>,
+  stored: Map<string, number | null> | undefined,
+): Promise<string | undefined> {
+  const forests = (
+    await Promise.all(
+      runs.map(async (run) => {
+        try {
+          return await scanForest(run);
+        } catch (err) {
+          run.fail(err);
+          return undefined;
+        }
+      }),
+    )
+  ).filter((f): f is ForestReconcile => f !== undefined);
+  // CNs of devices routed to a forest that does not hold them (it failed, or quarantined them):
+  // their copies elsewhere stay until it does (a moved device is created before it is deleted).
+  const kept = new Set<string>();
   let deltaLink: string | undefined;
-  let stopped = false;
   const keepHeapSmall = heapGuard();
   for (let next = await first; !next.done; next = await pages.next()) {
     keepHeapSmall();
@@ -96,51 +141,60 @@ async function reconcile(
     await pass.quarantine(invalid.map(invalidRecordIssue));
     const invalidIds = invalid.flatMap((c) => (c.id ? [c.id] : []));
     for (const id of invalidIds) stored?.delete(id);
-    // An invalid record keeps its object: the device still exists, it only failed validation.
-    for (const s of (await store.getDevices(invalidIds)).values())
-      if (s.device.deviceId) claimed.add(s.device.deviceId.toLowerCase());
+    // An invalid record keeps its objects: the device still exists, it only failed validation.
+    for (const s of (await pass.store.getDevices(invalidIds)).values())
+      if (s.device.deviceId) kept.add(s.device.deviceId.toLowerCase());
     // (a `removed` entry in a full read: the device is simply not seen, so it is swept below)
-    await syncDevices(
-      pass,
-      {
-        devices,
-        relations,
-        storedFingerprints: stored,
-        claimed,
-        join: (device) => {
-          const entry = index.get(device.deviceId?.toLowerCase?.() ?? '');
-          return entry ? { indexed: entry, read: () => directory.readObject(0, entry.dn) } : undefined;
-        },
-      },
-      'full',
+    const routed = await routeBatch(pass, router, { devices, relations, storedFingerprints: stored });
+    await Promise.all(
+      forests.map(async (forest) => {
+        const mine = routed.byForest.get(forest.run.name) ?? [];
+        if (mine.length === 0 || forest.run.failed) return;
+        try {
+          const present = await syncForestDevices(
+            forest.run,
+            mine,
+            routed.relations,
+            indexJoin(forest.run, forest.index),
+            forest.claimed,
+          );
+          for (const d of mine) if (!present.has(d.id) && d.deviceId) kept.add(d.deviceId.toLowerCase());
+        } catch (err) {
+          forest.run.fail(err);
+        }
+      }),
     );
-    if (event.deltaLink) deltaLink = event.deltaLink;
-    if (pass.options.shouldStop?.()) {
-      stopped = true;
-      break;
+    for (const run of runs) {
+      if (!run.failed) continue;
+      for (const d of routed.byForest.get(run.name) ?? []) if (d.deviceId) kept.add(d.deviceId.toLowerCase());
     }
+    if (event.deltaLink) deltaLink = event.deltaLink;
+    if (pass.options.shouldStop?.()) return undefined;
   }
-  if (stopped || !deltaLink) return { deletionsHeld: 0, thresholdStopped: false, watermarkCommitted: false };
-
-  const unclaimed = [...index].filter(([cn, o]) => o.managed && !claimed.has(cn)).map(([cn]) => cn);
-  const known = await store.getObjects(unclaimed);
-  const deletions = planSweep(index, claimed, (cn) => known.get(cn)?.graphId ?? null);
-  const held = await exportDeletions(pass, deletions);
-  if (!pass.dryRun && stored) await store.deleteDevices([...stored.keys()]);
-  if (held > 0 || pass.dryRun)
-    return { deletionsHeld: held, thresholdStopped: held > 0, watermarkCommitted: false };
-  await store.commitWatermark(deltaLink, 'full');
-  return { deletionsHeld: 0, thresholdStopped: false, watermarkCommitted: true };
+  if (!deltaLink) return undefined;
+  await Promise.all(
+    forests.map(async (forest) => {
+      if (forest.run.failed) return;
+      try {
+        await sweepForest(forest, kept);
+      } catch (err) {
+        forest.run.fail(err);
+      }
+    }),
+  );
+  if (!pass.dryRun && stored) await pass.store.deleteDevices([...stored.keys()]);
+  return deltaLink;
 }
 
 /**
  * Starts fetching the owners of a page's devices in scope as soon as the page arrives, and records
- * the devices out of writeback.trustTypes at once, so that only the devices in scope wait in the
- * look-ahead (at 100,000 devices, holding them all showed in the pass's peak memory). Their
- * objects, if any, go in the sweep.
+ * the devices out of scope at once, so that only the devices in scope wait in the look-ahead (at
+ * 100,000 devices, holding them all showed in the pass's peak memory). Their objects, if any, go
+ * in the sweep.
  */
 async function* prepared(
   pass: Pass,
+  router: Router,
   events: AsyncIterable<CloudReadEvent>,
   storedFingerprints: Promise<Map<string, number | null>> | undefined,
 ): AsyncGenerator<PreparedPage> {
@@ -157,25 +211,13 @@ async function* prepared(
       else (pass.scope.includes(change.device) ? devices : outOfScope).push(change.device);
     }
     event.changes.length = 0;
-    await recordOutOfScope(pass, outOfScope, storedFingerprints);
+    if (outOfScope.length > 0) {
+      await routeBatch(pass, router, {
+        devices: outOfScope,
+        relations: Promise.resolve(new Map()),
+        storedFingerprints: storedFingerprints ? await storedFingerprints : undefined,
+      });
+    }
     yield { event, others, devices, relations: relationsFor(pass, devices) };
   }
-}
-
-async function recordOutOfScope(
-  pass: Pass,
-  devices: CloudDevice[],
-  storedFingerprints: Promise<Map<string, number | null>> | undefined,
-): Promise<void> {
-  pass.devicesRead += devices.length;
-  if (pass.dryRun || devices.length === 0 || !storedFingerprints) return;
-  const stored = await storedFingerprints;
-  await pass.store.putDevices(
-    devices.map((device) => {
-      const storedFingerprint = stored.get(device.id);
-      stored.delete(device.id);
-      return { device, relations: null, storedFingerprint };
-    }),
-  );
-  await pass.release(devices.map((d) => d.id));
 }

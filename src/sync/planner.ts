@@ -24,6 +24,8 @@ export type Operation =
 export interface DeviceIssue {
   /** Graph id when known, otherwise the deviceId. */
   key: string;
+  /** The forest the problem was met in (null or absent: the cloud record itself). */
+  forest?: string | null;
   graphId: string | null;
   deviceId: string | null;
   displayName: string | null;
@@ -144,10 +146,12 @@ export function planSweep(
   scanned: ReadonlyMap<string, ScannedObject>,
   claimed: ReadonlySet<string>,
   graphIdOf: (cn: string) => string | null,
+  /** Objects kept although unclaimed: devices moving to a forest that has not written them yet. */
+  kept: ReadonlySet<string> = new Set(),
 ): Operation[] {
   const deletions: Operation[] = [];
   for (const [cn, object] of scanned) {
-    if (claimed.has(cn) || !object.managed) continue;
+    if (claimed.has(cn) || kept.has(cn) || !object.managed) continue;
     deletions.push({
       kind: 'delete',
       deviceId: cn,

@@ -1,33 +1,12 @@
-// The sync rule, for one batch of cloud devices: scope (which devices are written), join (the
-// object each device has in the container, if any) and attribute flow (the desired object), then
-// the plan for each device, handed to the export. The devices' cloud state is recorded in the state
-// store on the way, so that the next delta can merge partial records with it.
-import { childDn } from '../ad/dn.js';
-import { isGuid } from '../ad/guid.js';
-import type { ActualObject } from '../ad/device-object.js';
+// The sync rule for a batch of cloud devices: scope (which devices are written), then routing
+// (which forest each goes to, with several forests). Each device's cloud state is recorded in the
+// state store on the way, with where it goes or why it is not written, so that the next delta can
+// merge partial records with it and every "not written" has its reason. The join, the attribute
+// flow and the export happen per forest (forest-sync.ts).
 import type { CloudDevice, DeviceRelations } from '../entra/types.js';
-import type { DeviceWrite, ObjectWrite } from '../state/store.js';
-import { runBounded } from '../util/bounded.js';
-import { desiredObject, valuesHash } from './attribute-flow.js';
-import { exportOperations, type PendingOperation } from './export.js';
+import type { DeviceWrite } from '../state/store.js';
 import type { Pass } from './pass.js';
-import { type DeviceIssue, type Operation, planDevice, planRemoval } from './planner.js';
-
-/** What a full pass's container scan knows about an object: enough to skip re-reading a match. */
-export interface IndexedObject {
-  dn: string;
-  hash: string;
-  managed: boolean;
-  objectGuid?: string;
-}
-
-/** How a device is joined to its object: from the scan index, or by reading CN=<deviceId>. */
-export interface Join {
-  indexed: IndexedObject | undefined;
-  read: () => Promise<ActualObject | undefined>;
-  /** The device was never written: its object is presumed absent (an add that meets one re-plans). */
-  presumedAbsent?: boolean;
-}
+import type { Route, Router } from './routing.js';
 
 export interface DeviceBatch {
   devices: CloudDevice[];
@@ -35,12 +14,18 @@ export interface DeviceBatch {
   relations: Promise<Map<string, DeviceRelations>>;
   /** Fingerprints the state store holds (a full pass reads them all at once). */
   storedFingerprints?: Map<string, number | null>;
-  /** CNs claimed by the devices of this pass (for the full pass's sweep). */
-  claimed: Set<string>;
-  join: (device: CloudDevice) => Join | undefined;
 }
 
-/** Starts reading the owners of the devices in scope; awaited later by syncDevices. */
+/** Where a batch's devices go. */
+export interface RoutedBatch {
+  /** Forest name → the devices routed there. */
+  byForest: Map<string, CloudDevice[]>;
+  /** Devices not written (out of scope, unrouted): Graph id → the reason. */
+  notWritten: Map<string, string>;
+  relations: Map<string, DeviceRelations>;
+}
+
+/** Starts reading the owners of the devices in scope; awaited later by routeBatch. */
 export function relationsFor(
   pass: Pass,
   devices: readonly CloudDevice[],
@@ -54,92 +39,38 @@ export function relationsFor(
   return pending;
 }
 
-/**
- * Records, plans and exports one batch. Returns the removals of devices that left the scope: in a
- * delta pass they are read here and returned, so that the deletion threshold applies to them (a
- * full pass's sweep removes them instead).
- */
-export async function syncDevices(
-  pass: Pass,
-  batch: DeviceBatch,
-  mode: 'full' | 'delta',
-): Promise<Operation[]> {
+/** Scope and routing for a batch; records the devices (and where they go) in the state store. */
+export async function routeBatch(pass: Pass, router: Router, batch: DeviceBatch): Promise<RoutedBatch> {
   const { devices } = batch;
-  if (devices.length === 0) return [];
+  const routed: RoutedBatch = { byForest: new Map(), notWritten: new Map(), relations: new Map() };
+  if (devices.length === 0) return routed;
   pass.devicesRead += devices.length;
   pass.progress('reading');
-  const inScope: CloudDevice[] = [];
-  const outOfScope: CloudDevice[] = [];
-  for (const d of devices) (pass.scope.includes(d) ? inScope : outOfScope).push(d);
   await pass.loadQuarantineKeys();
-  const relations = await relationsOf(pass, inScope, await batch.relations);
-  if (!pass.dryRun) {
-    const now = new Date().toISOString();
-    const writes: DeviceWrite[] = devices.map((device) => {
-      const stored = batch.storedFingerprints?.get(device.id);
-      batch.storedFingerprints?.delete(device.id);
-      return { device, relations: relations.get(device.id) ?? null, storedFingerprint: stored };
-    });
-    await pass.store.putDevices(writes, now);
-    await pass.release(outOfScope.map((d) => d.id));
-  }
-
-  const operations: PendingOperation[] = [];
-  const unchanged: ObjectWrite[] = [];
-  const issues: DeviceIssue[] = [];
-  await runBounded(inScope, 8, async (device) => {
-    const flow = desiredObject(device, relations.get(device.id) ?? null, pass.context.container.schema);
-    const cn = flow.ok ? flow.object.deviceId : device.deviceId?.toLowerCase?.();
-    if (cn) batch.claimed.add(cn);
-    const join = batch.join(device);
-    let actual: ActualObject | undefined;
-    if (join) {
-      const desiredHash = flow.ok ? valuesHash(flow.object.values) : undefined;
-      const indexed = join.indexed;
-      if (indexed && indexed.managed && desiredHash === indexed.hash) {
-        pass.counters.unchanged++;
-        unchanged.push(objectWrite(device, indexed.dn, desiredHash, indexed.objectGuid));
-        return;
-      }
-      if (!join.presumedAbsent) actual = await join.read();
-    }
-    const identity = {
-      graphId: device.id,
-      deviceId: device.deviceId ?? null,
-      displayName: device.displayName,
-    };
-    const plan = planDevice(flow, identity, actual, pass.containerDn, { adopt: pass.options.adopt ?? false });
-    if (plan.kind === 'issue') issues.push(plan.issue);
-    else if (plan.kind === 'unchanged') {
-      pass.counters.unchanged++;
-      unchanged.push(objectWrite(device, actual!.dn, valuesHash(actual!.values), actual!.objectGuid));
+  const inScope = devices.filter((d) => pass.scope.includes(d));
+  routed.relations = await relationsOf(pass, inScope, await batch.relations);
+  const writes: DeviceWrite[] = [];
+  for (const device of devices) {
+    const outOfScope = pass.scope.reason(device);
+    const relations = outOfScope ? null : (routed.relations.get(device.id) ?? null);
+    const route: Route = outOfScope ? { forest: null, reason: outOfScope } : router.route(relations);
+    if (route.forest !== null) {
+      const list = routed.byForest.get(route.forest) ?? [];
+      list.push(device);
+      routed.byForest.set(route.forest, list);
     } else {
-      operations.push({
-        op: plan.operation,
-        device,
-        hash: flow.ok ? valuesHash(flow.object.values) : undefined,
-      });
+      routed.notWritten.set(device.id, route.reason);
+      if (!outOfScope) pass.unrouted++;
     }
-  });
-  await pass.quarantine(issues);
-  if (!pass.dryRun && unchanged.length > 0) {
-    await pass.store.putObjects(unchanged);
-    await pass.release(unchanged.map((u) => u.graphId));
+    const storedFingerprint = batch.storedFingerprints?.get(device.id);
+    batch.storedFingerprints?.delete(device.id);
+    writes.push({ device, relations, storedFingerprint, forest: route.forest, reason: route.reason });
   }
-  await exportOperations(pass, operations);
-
-  // Out of scope: a managed object of ours leaves AD.
-  const removals: Operation[] = [];
-  if (mode === 'delta') {
-    for (const device of outOfScope) {
-      const actual = await batch.join(device)?.read();
-      const op = actual
-        ? planRemoval(actual, device.id, 'the device is out of writeback.trustTypes')
-        : undefined;
-      if (op) removals.push(op);
-    }
+  if (!pass.dryRun) {
+    await pass.store.putDevices(writes, new Date().toISOString());
+    await pass.release([...routed.notWritten.keys()]);
   }
-  return removals;
+  return routed;
 }
 
 /**
@@ -163,37 +94,4 @@ async function relationsOf(
       if (stored.relations) relations.set(id, stored.relations);
   }
   return relations;
-}
-
-function objectWrite(device: CloudDevice, dn: string, hash: string, objectGuid?: string): ObjectWrite {
-  return {
-    deviceId: device.deviceId.toLowerCase(),
-    graphId: device.id,
-    dn,
-    objectGuid: objectGuid ?? null,
-    hash,
-  };
-}
-
-/** The join of a delta pass: CN=<deviceId> under the container, presumed absent if never written. */
-export function deltaJoin(
-  pass: Pass,
-  written: ReadonlySet<string>,
-): (device: CloudDevice) => Join | undefined {
-  return (device) => {
-    const cn = device.deviceId?.toLowerCase?.() ?? '';
-    if (!isGuid(cn)) return undefined;
-    const dn = childDnOf(pass, cn);
-    // A device we never wrote is simply added: an object already there turns the add into a read
-    // and a modify (or a conflict), so the common case costs one round trip, not two.
-    return {
-      indexed: undefined,
-      read: () => pass.context.directory.readObject(0, dn),
-      presumedAbsent: !written.has(cn),
-    };
-  };
-}
-
-export function childDnOf(pass: Pass, cn: string): string {
-  return childDn('CN', cn, pass.containerDn);
 }

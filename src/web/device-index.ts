@@ -17,6 +17,8 @@ export interface DeviceQuery {
   os?: string;
   /** Text contained in the registered owner's UPN (or SID). */
   owner?: string;
+  /** With several forests: only this forest's devices. */
+  forest?: string;
   /** 1-based. */
   page?: number;
   pageSize?: number;
@@ -39,6 +41,10 @@ export interface DeviceRow {
   lastSyncedAt: string | null;
   /** When the engine last stored this device's cloud state. */
   cloudUpdatedAt: string | null;
+  /** The forest its object is in, or the one it is routed to. */
+  forest: string | null;
+  /** Why a cloud device is not written (out of scope, unrouted), or null. */
+  reason: string | null;
 }
 
 export interface ListedDevice extends DeviceRow {
@@ -133,6 +139,8 @@ function finish(row: DeviceRow): IndexedDevice {
     dn: row.dn,
     lastSyncedAt: row.lastSyncedAt,
     cloudUpdatedAt: row.cloudUpdatedAt,
+    forest: row.forest,
+    reason: row.reason,
     sortKey: `${fold(row.displayName ?? '')}\u0000${row.key}`,
     search: fold(search),
     ownerSearch: fold(row.owner ?? ''),
@@ -187,9 +195,9 @@ export class DeviceIndex {
     if (counts.managedObjects !== this.objectsByDeviceId.size) {
       touched = true;
       const present = new Set(await store.objectDeviceIds());
-      for (const [deviceId, ref] of this.objectsByDeviceId) {
-        if (present.has(deviceId)) continue;
-        this.objectsByDeviceId.delete(deviceId);
+      for (const [key, ref] of this.objectsByDeviceId) {
+        if (present.has(key)) continue;
+        this.objectsByDeviceId.delete(key);
         if (this.objectsByGraphId.get(ref.graphId) === ref) this.objectsByGraphId.delete(ref.graphId);
         const row = this.cloud.get(ref.graphId);
         if (row && row.dn === ref.dn) {
@@ -203,6 +211,7 @@ export class DeviceIndex {
       if (row) {
         row.dn = o.dn;
         row.lastSyncedAt = o.lastSyncedAt;
+        row.forest = o.forest;
       }
     }
 
@@ -223,6 +232,8 @@ export class DeviceIndex {
         dn: object?.dn ?? null,
         lastSyncedAt: object?.lastSyncedAt ?? null,
         cloudUpdatedAt: d.updatedAt,
+        forest: object?.forest ?? d.forest ?? null,
+        reason: d.reason ?? null,
       });
       const before = this.cloud.get(d.graphId);
       this.cloud.set(d.graphId, row);
@@ -257,6 +268,8 @@ export class DeviceIndex {
           dn: u.dn,
           lastSyncedAt: null,
           cloudUpdatedAt: null,
+          forest: u.forest,
+          reason: null,
         });
         next.set(row.key, row);
       }
@@ -270,7 +283,8 @@ export class DeviceIndex {
   }
 
   private putObject(ref: ObjectRef): void {
-    const previous = this.objectsByDeviceId.get(ref.deviceId);
+    const key = `${ref.forest}/${ref.deviceId}`;
+    const previous = this.objectsByDeviceId.get(key);
     if (
       previous &&
       previous.graphId !== ref.graphId &&
@@ -278,7 +292,7 @@ export class DeviceIndex {
     ) {
       this.objectsByGraphId.delete(previous.graphId);
     }
-    this.objectsByDeviceId.set(ref.deviceId, ref);
+    this.objectsByDeviceId.set(key, ref);
     this.objectsByGraphId.set(ref.graphId, ref);
   }
 
@@ -402,7 +416,9 @@ export class DeviceIndex {
     const osId = q.os ? (c.osNames.get(q.os) ?? -2) : undefined;
     const wantEnabled = q.enabled === undefined ? undefined : q.enabled ? 1 : 0;
     const state = q.state;
+    const forest = q.forest?.trim() || undefined;
     const matches = (i: number): boolean => {
+      if (forest !== undefined && c.rows[i]!.forest !== forest) return false;
       if (ownerMatch !== undefined && ownerMatch[i] !== 1) return false;
       if (wantEnabled !== undefined && c.enabled[i] !== wantEnabled) return false;
       if (osId !== undefined && c.os[i] !== osId) return false;
@@ -427,7 +443,8 @@ export class DeviceIndex {
       ownerMatch !== undefined ||
       wantEnabled !== undefined ||
       osId !== undefined ||
-      state !== undefined;
+      state !== undefined ||
+      forest !== undefined;
     // Count every match and keep the positions of the wanted page; a page past the end shows the last one.
     const collect = (wanted: number): { total: number; positions: number[] } => {
       const first = (wanted - 1) * pageSize;

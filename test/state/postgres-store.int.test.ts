@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { setLogLevel } from '../../src/log.js';
 import { terminateBackends } from '../../src/lab/postgres.js';
 import { applicationName, PostgresStateStore } from '../../src/state/postgres/postgres-store.js';
-import { POSTGRES_SCHEMA_VERSION } from '../../src/state/postgres/schema.js';
+import { migrate, POSTGRES_SCHEMA_VERSION } from '../../src/state/postgres/schema.js';
 import { fromLease } from '../../src/state/lease.js';
 import { describeStateStore } from './store-contract.js';
 import {
@@ -54,6 +54,55 @@ describe.skipIf(unavailable)('PostgreSQL store: versions and integrity', () => {
     await expect(PostgresStateStore.open(db.url, { writer: false })).rejects.toMatchObject({
       code: 'DWB_STATE_VERSION',
     });
+  });
+
+  it('migrates a store of one forest (version 1) to several: its objects under "default", its next pass a delta', async () => {
+    const db = await freshDatabase('migrate');
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      expect(await migrate(client, 1)).toBe(0);
+      await client.query(`INSERT INTO device_writeback.meta VALUES ('deltaLink', 'https://graph.test/delta?t=1'),
+        ('lastFullAt', '2026-11-01T00:00:00.000Z')`);
+      await client.query(`INSERT INTO device_writeback.objects VALUES
+        ('d-1', 'g-1', 'CN=d-1,CN=RegisteredDevices,DC=t', NULL, 'h', '2026-11-01T00:00:00.000Z')`);
+      await client.query(`INSERT INTO device_writeback.held_deletions VALUES
+        ('d-2', 'g-2', 'CN=d-2,CN=RegisteredDevices,DC=t', 'gone', '2026-11-01T00:00:00.000Z', NULL)`);
+      await client.query(`INSERT INTO device_writeback.deletion_log VALUES ('2026-11-01T00:00:00.000Z', 2)`);
+    } finally {
+      await client.end();
+    }
+    const store = await PostgresStateStore.open(db.url, { writer: true, command: 'test', lease: LEASE });
+    try {
+      expect((await store.getObjects('default', ['d-1'])).get('d-1')).toMatchObject({
+        forest: 'default',
+        graphId: 'g-1',
+        dn: 'CN=d-1,CN=RegisteredDevices,DC=t',
+      });
+      expect(await store.heldDeletions()).toMatchObject([{ forest: 'default', deviceId: 'd-2' }]);
+      expect(await store.deletionsSince('default', '1970-01-01T00:00:00Z')).toBe(2);
+      expect((await store.forestStates()).get('default')).toMatchObject({
+        needsFull: false,
+        lastFullAt: '2026-11-01T00:00:00.000Z',
+      });
+      expect((await store.watermark()).deltaLink).toBe('https://graph.test/delta?t=1');
+      // the same device may now have an object in a second forest (a move under way)
+      await store.putObjects([
+        {
+          forest: 'fabrikam',
+          deviceId: 'd-1',
+          graphId: 'g-1',
+          dn: 'CN=d-1,DC=f',
+          objectGuid: null,
+          hash: 'h',
+        },
+      ]);
+      expect((await store.objectsOfDevices(['g-1'])).map((o) => o.forest)).toEqual(['default', 'fabrikam']);
+    } finally {
+      await store.close();
+    }
+    const { rows } = await sql(db, 'SELECT version FROM device_writeback.schema_version');
+    expect(rows).toEqual([{ version: POSTGRES_SCHEMA_VERSION }]);
   });
 
   it('refuses a store that lost a table, and one that holds tables without a version', async () => {
@@ -130,6 +179,59 @@ describe.skipIf(unavailable)('PostgreSQL store: one leader, fenced commits', () 
       [1, 'released'],
     ]);
     await next.close();
+  });
+
+  it('the database refuses every engine commit, the per-forest ones too, of a leader whose epoch was taken over', async () => {
+    const db = await freshDatabase('fence-forests');
+    const leader = await PostgresStateStore.open(db.url, { writer: true, command: 'leader', lease: LEASE });
+    try {
+      await leader.setForestState('corp', { needsFull: false });
+      // Another epoch takes the lease behind the leader's back (as a standby would once the lease ran
+      // out): the leader still believes it leads, so only the database's fence stands in the way.
+      await sql(
+        db,
+        `UPDATE device_writeback.leader_lease SET epoch = epoch + 1, holder = 'ffff',
+           expires_at = clock_timestamp() + interval '1 hour'`,
+      );
+      expect(leader.group?.status().role).toBe('leader');
+      const object = { forest: 'corp', deviceId: 'd', graphId: 'g', dn: 'CN=d', objectGuid: null, hash: 'h' };
+      const writes: [string, () => Promise<unknown>][] = [
+        ['putObjects', () => leader.putObjects([object])],
+        ['deleteObjects', () => leader.deleteObjects('corp', ['d'])],
+        ['replaceUnmanaged', () => leader.replaceUnmanaged('corp', [])],
+        ['setForestState', () => leader.setForestState('corp', { needsFull: true })],
+        ['forgetForestsExcept', () => leader.forgetForestsExcept([])],
+        ['recordDeletions', () => leader.recordDeletions('corp', 1)],
+        [
+          'holdDeletions',
+          () => leader.holdDeletions('corp', [{ deviceId: 'd', graphId: 'g', dn: 'CN=d', reason: 'r' }]),
+        ],
+        ['deletionsDone', () => leader.deletionsDone('corp', ['d'], { clearWindow: true })],
+        [
+          'quarantine',
+          () =>
+            leader.quarantine([
+              {
+                key: 'g',
+                forest: 'corp',
+                graphId: 'g',
+                deviceId: 'd',
+                displayName: null,
+                code: 'X',
+                message: 'm',
+              },
+            ]),
+        ],
+        ['commitWatermark', () => leader.commitWatermark('https://graph/delta?t=9', 'delta')],
+      ];
+      for (const [name, write] of writes) {
+        await expect(write(), name).rejects.toMatchObject({ code: 'DWB_STATE_FENCED' });
+      }
+      expect((await leader.forestStates()).get('corp')).toMatchObject({ needsFull: false });
+      expect(await leader.objectsOfDevices(['g'])).toEqual([]);
+    } finally {
+      await leader.close();
+    }
   });
 
   it('a leader whose database session ends steps down, a standby takes over, its commits are refused', async () => {

@@ -52,6 +52,41 @@ describe('SQLite store versions', () => {
   });
 });
 
+describe('SQLite store versions: one forest to several', () => {
+  it('keeps the objects of a store written for one forest under "default", and its next pass a delta', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dwb-migrate-'));
+    try {
+      const file = path.join(dir, 'state.db');
+      const old = new Database(file);
+      old.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE objects (device_id TEXT PRIMARY KEY, graph_id TEXT NOT NULL, dn TEXT NOT NULL,
+          object_guid TEXT, hash TEXT NOT NULL, last_synced_at TEXT NOT NULL);`);
+      old.prepare('INSERT INTO meta VALUES (?, ?)').run('deltaLink', 'https://graph.test/delta?t=1');
+      old.prepare('INSERT INTO meta VALUES (?, ?)').run('lastFullAt', '2026-11-01T00:00:00.000Z');
+      old
+        .prepare('INSERT INTO objects VALUES (?, ?, ?, NULL, ?, ?)')
+        .run('d-1', 'g-1', 'CN=d-1,CN=RegisteredDevices,DC=t', 'h', '2026-11-01T00:00:00.000Z');
+      old.close();
+      const store = SqliteStateStore.open(file, { writer: true });
+      try {
+        expect((await store.getObjects('default', ['d-1'])).get('d-1')).toMatchObject({
+          graphId: 'g-1',
+          dn: 'CN=d-1,CN=RegisteredDevices,DC=t',
+        });
+        expect((await store.forestStates()).get('default')).toMatchObject({
+          needsFull: false,
+          lastFullAt: '2026-11-01T00:00:00.000Z',
+        });
+        expect((await store.watermark()).deltaLink).toBe('https://graph.test/delta?t=1');
+      } finally {
+        await store.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('SQLite store integrity', () => {
   it('a corruption met mid-run is DWB_STATE_CORRUPT, not a crash half-way', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'dwb-corrupt-'));

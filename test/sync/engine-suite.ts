@@ -9,10 +9,9 @@ import { parseConfig } from '../../src/config/load.js';
 import { setLogLevel } from '../../src/log.js';
 import type { StateStore } from '../../src/state/store.js';
 import { SyncEngine } from '../../src/sync/engine.js';
-import type { DeviceDirectory } from '../../src/sync/pass.js';
-import { FakeDirectory } from '../support/fake-directory.js';
+import type { ForestLink } from '../../src/sync/pass.js';
+import { FakeForestLink, type FakeDirectory } from '../support/fake-directory.js';
 import { FakeSource, sampleDevice } from '../support/fake-source.js';
-import { fakeSchema } from '../support/schema.js';
 
 const CONTAINER = 'CN=RegisteredDevices,DC=corp,DC=example,DC=test';
 const dnOf = (n: number) => `CN=${sampleDevice(n).deviceId},${CONTAINER}`;
@@ -29,8 +28,8 @@ function writeback(yaml = '') {
 export interface EngineStoreFactory {
   open(): Promise<{
     store: StateStore;
-    /** The directory as this store's writer sees it (a group's leader: fenced). */
-    directory?(inner: DeviceDirectory): DeviceDirectory;
+    /** The forest as this store's writer reaches it (a group's leader: its directory fenced). */
+    forest?(inner: ForestLink): ForestLink;
     cleanup(): Promise<void>;
   }>;
 }
@@ -41,7 +40,8 @@ export function describeEngine(name: string, factory: EngineStoreFactory): void 
     let source: FakeSource;
     let directory: FakeDirectory;
     let engine: SyncEngine;
-    let wrap: (inner: DeviceDirectory) => DeviceDirectory;
+    let forest: FakeForestLink;
+    let wrap: (inner: ForestLink) => ForestLink;
     let cleanup: () => Promise<void>;
 
     function build(yaml = ''): void {
@@ -49,8 +49,8 @@ export function describeEngine(name: string, factory: EngineStoreFactory): void 
         writeback: writeback(yaml),
         store,
         source,
-        directory: wrap(directory),
-        container: { containerDn: CONTAINER, schema: fakeSchema() },
+        forests: [wrap(forest)],
+        severalForests: false,
       });
     }
 
@@ -58,10 +58,11 @@ export function describeEngine(name: string, factory: EngineStoreFactory): void 
       setLogLevel('silent');
       const opened = await factory.open();
       store = opened.store;
-      wrap = opened.directory ?? ((inner) => inner);
+      wrap = opened.forest ?? ((inner) => inner);
       cleanup = opened.cleanup;
       source = new FakeSource();
-      directory = new FakeDirectory(CONTAINER);
+      forest = new FakeForestLink('default', CONTAINER);
+      directory = forest.directory;
       build();
     });
     afterEach(async () => {
@@ -152,10 +153,10 @@ export function describeEngine(name: string, factory: EngineStoreFactory): void 
       });
       expect(await store.heldDeletions()).toEqual([]);
       // the release emptied the window: only the one deletion made beside the approved ones counts
-      expect(await store.deletionsSince('1970-01-01T00:00:00Z')).toBe(1);
+      expect(await store.deletionsSince('default', '1970-01-01T00:00:00Z')).toBe(1);
       for (let n = 7; n <= 10; n++) source.remove(sampleDevice(n).id, 'deleted');
       expect(await engine.sync()).toMatchObject({ deleted: 4, thresholdStopped: false });
-      expect(await store.deletionsSince('1970-01-01T00:00:00Z')).toBe(5);
+      expect(await store.deletionsSince('default', '1970-01-01T00:00:00Z')).toBe(5);
     });
 
     it('a held deletion whose device comes back is no longer held; --allow-deletes makes them and empties the window', async () => {
@@ -174,7 +175,7 @@ export function describeEngine(name: string, factory: EngineStoreFactory): void 
         deleted: 3,
         thresholdStopped: false,
       });
-      expect(await store.deletionsSince('1970-01-01T00:00:00Z')).toBe(0);
+      expect(await store.deletionsSince('default', '1970-01-01T00:00:00Z')).toBe(0);
     });
 
     it('a device that leaves writeback.trustTypes is removed; one that enters is written', async () => {
@@ -229,7 +230,7 @@ export function describeEngine(name: string, factory: EngineStoreFactory): void 
       source.put(sampleDevice(2));
       await engine.sync();
       // a crash after the add but before the store recorded it: the object is there, the map is not
-      await store.deleteObjects([sampleDevice(1).deviceId]);
+      await store.deleteObjects('default', [sampleDevice(1).deviceId]);
       source.patch(sampleDevice(1).id, { displayName: 'AFTER-CRASH' });
       expect(await engine.sync()).toMatchObject({ created: 0, updated: 1 });
       // an unmanaged object with the same CN is a conflict, left alone

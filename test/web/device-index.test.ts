@@ -34,6 +34,7 @@ beforeEach(async () => {
     if (n <= 20)
       await store.putObjects([
         {
+          forest: 'default',
           deviceId: d.deviceId,
           graphId: d.id,
           dn: `CN=${d.deviceId},CN=RegisteredDevices,DC=x`,
@@ -94,10 +95,11 @@ describe('DeviceIndex', async () => {
       { device: { ...sampleDevice(2), displayName: 'AAA renamed' }, relations: owner(2) },
     ]);
     await store.deleteDevices([sampleDevice(3).id]);
-    await store.deleteObjects([sampleDevice(4).deviceId]);
+    await store.deleteObjects('default', [sampleDevice(4).deviceId]);
     const d25 = sampleDevice(25);
     await store.putObjects([
       {
+        forest: 'default',
         deviceId: d25.deviceId,
         graphId: d25.id,
         dn: `CN=${d25.deviceId},CN=RegisteredDevices,DC=x`,
@@ -115,7 +117,7 @@ describe('DeviceIndex', async () => {
         message: 'no key',
       },
     ]);
-    await store.replaceUnmanaged([
+    await store.replaceUnmanaged('default', [
       { dn: 'CN=legacy,CN=RegisteredDevices,DC=x', deviceId: null, displayName: 'Legacy laptop' },
     ]);
     const page = await index.query({ pageSize: 200 });

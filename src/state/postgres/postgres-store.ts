@@ -24,6 +24,7 @@ import type {
   DeviceError,
   DeviceSummary,
   DeviceWrite,
+  ForestState,
   GroupMember,
   HeldDeletion,
   LeaderTerm,
@@ -56,6 +57,7 @@ import {
 import { postgresSettings } from './settings.js';
 
 type Row = Record<string, unknown>;
+type ForestCounts = StoreCounts['forests'];
 
 /** int8 (bigint, count(*)) as a number: every one of ours is below 2^53 (fingerprints included). */
 const TYPES = {
@@ -122,6 +124,7 @@ function toRun(r: Row): RunRecord {
 
 function toObject(r: Row): ObjectRecord {
   return {
+    forest: r.forest as string,
     deviceId: r.device_id as string,
     graphId: r.graph_id as string,
     dn: r.dn as string,
@@ -134,6 +137,7 @@ function toObject(r: Row): ObjectRecord {
 function toQuarantineEntry(r: Row): QuarantineEntry {
   return {
     key: r.key as string,
+    forest: (r.forest as string | null) ?? null,
     graphId: (r.graph_id as string | null) ?? null,
     deviceId: (r.device_id as string | null) ?? null,
     displayName: (r.display_name as string | null) ?? null,
@@ -145,9 +149,9 @@ function toQuarantineEntry(r: Row): QuarantineEntry {
   };
 }
 
-const OBJECT_COLUMNS = 'device_id, graph_id, dn, object_guid, hash, last_synced_at';
+const OBJECT_COLUMNS = 'forest, device_id, graph_id, dn, object_guid, hash, last_synced_at';
 const HELD_COLUMNS =
-  'device_id AS "deviceId", graph_id AS "graphId", dn, reason, held_at AS "heldAt", approved_at AS "approvedAt"';
+  'forest, device_id AS "deviceId", graph_id AS "graphId", dn, reason, held_at AS "heldAt", approved_at AS "approvedAt"';
 
 /** The PostgreSQL errors of a broken connection or a server going away (not the query's fault). */
 function isConnectionError(err: unknown): boolean {
@@ -350,21 +354,29 @@ export class PostgresStateStore implements StateStore {
   async getDevices(graphIds: readonly string[]): Promise<Map<string, StoredDevice>> {
     const out = new Map<string, StoredDevice>();
     if (graphIds.length === 0) return out;
-    const rows = await this.readArrays<[string, CloudDevice, DeviceRelations | null]>(
-      'SELECT graph_id, json, relations FROM devices WHERE graph_id = ANY($1::text[])',
-      [graphIds.map((id) => clean(id))],
-    );
-    for (const [graphId, device, relations] of rows)
-      out.set(graphId, { device, relations: relations ?? null });
+    const rows = await this.readArrays<
+      [string, CloudDevice, DeviceRelations | null, string | null, string | null]
+    >('SELECT graph_id, json, relations, forest, reason FROM devices WHERE graph_id = ANY($1::text[])', [
+      graphIds.map((id) => clean(id)),
+    ]);
+    for (const [graphId, device, relations, forest, reason] of rows)
+      out.set(graphId, {
+        device,
+        relations: relations ?? null,
+        forest: forest ?? null,
+        reason: reason ?? null,
+      });
     return out;
   }
 
   async findDeviceByDeviceId(deviceId: string): Promise<StoredDevice | undefined> {
-    const [row] = await this.readArrays<[CloudDevice, DeviceRelations | null]>(
-      'SELECT json, relations FROM devices WHERE device_id = $1 LIMIT 1',
+    const [row] = await this.readArrays<[CloudDevice, DeviceRelations | null, string | null, string | null]>(
+      'SELECT json, relations, forest, reason FROM devices WHERE device_id = $1 LIMIT 1',
       [clean(deviceId.toLowerCase())],
     );
-    return row ? { device: row[0], relations: row[1] ?? null } : undefined;
+    return row
+      ? { device: row[0], relations: row[1] ?? null, forest: row[2] ?? null, reason: row[3] ?? null }
+      : undefined;
   }
 
   async deviceFingerprints(): Promise<Map<string, number | null>> {
@@ -378,9 +390,14 @@ export class PostgresStateStore implements StateStore {
     const json: string[] = [];
     const relations: (string | null)[] = [];
     const fps: number[] = [];
-    for (const { device, relations: r, storedFingerprint } of lastByKey(writes, (w) => w.device.id)) {
-      const fp = fingerprint(device, r);
+    const forests: (string | null)[] = [];
+    const reasons: (string | null)[] = [];
+    for (const w of lastByKey(writes, (w) => w.device.id)) {
+      const { device, relations: r, storedFingerprint, forest = null, reason = null } = w;
+      const fp = fingerprint(device, r, forest, reason);
       if (storedFingerprint === fp) continue;
+      forests.push(clean(forest));
+      reasons.push(clean(reason));
       ids.push(clean(device.id));
       deviceIds.push(clean(device.deviceId?.toLowerCase() ?? null));
       json.push(JSON.stringify(device));
@@ -390,13 +407,15 @@ export class PostgresStateStore implements StateStore {
     if (ids.length === 0) return 0;
     return this.write(async (c) => {
       const result = await c.query(
-        `INSERT INTO devices (graph_id, device_id, json, relations, updated_at, fp)
-         SELECT g, d, j, r, COALESCE($5, ${DB_NOW_ISO}), f
-           FROM unnest($1::text[], $2::text[], $3::json[], $4::json[], $6::bigint[]) AS u(g, d, j, r, f)
+        `INSERT INTO devices (graph_id, device_id, json, relations, updated_at, fp, forest, reason)
+         SELECT g, d, j, r, COALESCE($5, ${DB_NOW_ISO}), f, fo, re
+           FROM unnest($1::text[], $2::text[], $3::json[], $4::json[], $6::bigint[], $7::text[], $8::text[])
+             AS u(g, d, j, r, f, fo, re)
          ON CONFLICT (graph_id) DO UPDATE SET device_id = excluded.device_id, json = excluded.json,
-           relations = excluded.relations, updated_at = excluded.updated_at, fp = excluded.fp
+           relations = excluded.relations, updated_at = excluded.updated_at, fp = excluded.fp,
+           forest = excluded.forest, reason = excluded.reason
          WHERE devices.fp IS DISTINCT FROM excluded.fp`,
-        [ids, deviceIds, json, relations, now ?? null, fps],
+        [ids, deviceIds, json, relations, now ?? null, fps, forests, reasons],
       );
       return result.rowCount ?? 0;
     });
@@ -409,39 +428,60 @@ export class PostgresStateStore implements StateStore {
     );
   }
 
+  async storedDevicesAfter(after: string, limit: number): Promise<(StoredDevice & { graphId: string })[]> {
+    const rows = await this.readArrays<
+      [string, CloudDevice, DeviceRelations | null, string | null, string | null]
+    >(
+      'SELECT graph_id, json, relations, forest, reason FROM devices WHERE graph_id > $1 ORDER BY graph_id LIMIT $2',
+      [clean(after), limit],
+    );
+    return rows.map(([graphId, device, relations, forest, reason]) => ({
+      graphId,
+      device,
+      relations: relations ?? null,
+      forest: forest ?? null,
+      reason: reason ?? null,
+    }));
+  }
+
+  async notWrittenDevices(): Promise<(DeviceSummary & { reason: string })[]> {
+    const rows = await this.summaries('WHERE reason IS NOT NULL', []);
+    return rows
+      .filter((r): r is DeviceSummary & { reason: string } => typeof r.reason === 'string')
+      .sort((a, b) => (a.displayName ?? '').localeCompare(b.displayName ?? ''));
+  }
+
   // --- object map -----------------------------------------------------------------------------
 
-  async getObjects(deviceIds: readonly string[]): Promise<Map<string, ObjectRecord>> {
+  async getObjects(forest: string, deviceIds: readonly string[]): Promise<Map<string, ObjectRecord>> {
     const out = new Map<string, ObjectRecord>();
     if (deviceIds.length === 0) return out;
-    const rows = await this.read(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE device_id = ANY($1::text[])`, [
-      deviceIds.map((id) => clean(id.toLowerCase())),
-    ]);
+    const rows = await this.read(
+      `SELECT ${OBJECT_COLUMNS} FROM objects WHERE forest = $1 AND device_id = ANY($2::text[])`,
+      [clean(forest), deviceIds.map((id) => clean(id.toLowerCase()))],
+    );
     for (const r of rows) out.set(r.device_id as string, toObject(r));
     return out;
   }
 
-  async getObjectsByGraphId(graphIds: readonly string[]): Promise<Map<string, ObjectRecord>> {
-    const out = new Map<string, ObjectRecord>();
-    if (graphIds.length === 0) return out;
+  async objectsOfDevices(graphIds: readonly string[]): Promise<ObjectRecord[]> {
+    if (graphIds.length === 0) return [];
     const rows = await this.read(
-      `SELECT DISTINCT ON (graph_id) ${OBJECT_COLUMNS} FROM objects WHERE graph_id = ANY($1::text[])
-        ORDER BY graph_id, device_id`,
+      `SELECT ${OBJECT_COLUMNS} FROM objects WHERE graph_id = ANY($1::text[]) ORDER BY graph_id, forest, device_id`,
       [graphIds.map((id) => clean(id))],
     );
-    for (const r of rows) out.set(r.graph_id as string, toObject(r));
-    return out;
+    return rows.map(toObject);
   }
 
   async putObjects(records: readonly ObjectWrite[]): Promise<void> {
     if (records.length === 0) return;
     const now = new Date().toISOString();
-    const unique = lastByKey(records, (r) => r.deviceId.toLowerCase());
+    const unique = lastByKey(records, (r) => `${r.forest}\u0000${r.deviceId.toLowerCase()}`);
     await this.write((c) =>
       c.query(
         `INSERT INTO objects (${OBJECT_COLUMNS})
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-         ON CONFLICT (device_id) DO UPDATE SET graph_id = excluded.graph_id, dn = excluded.dn,
+         SELECT * FROM unnest($7::text[], $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+         ON CONFLICT (forest, device_id) DO UPDATE SET graph_id = excluded.graph_id, dn = excluded.dn,
            object_guid = COALESCE(excluded.object_guid, objects.object_guid), hash = excluded.hash,
            last_synced_at = excluded.last_synced_at`,
         [
@@ -451,25 +491,27 @@ export class PostgresStateStore implements StateStore {
           unique.map((r) => clean(r.objectGuid)),
           unique.map((r) => clean(r.hash)),
           unique.map((r) => r.lastSyncedAt ?? now),
+          unique.map((r) => clean(r.forest)),
         ],
       ),
     );
   }
 
-  async deleteObjects(deviceIds: readonly string[]): Promise<void> {
+  async deleteObjects(forest: string, deviceIds: readonly string[]): Promise<void> {
     if (deviceIds.length === 0) return;
     await this.write((c) =>
-      c.query('DELETE FROM objects WHERE device_id = ANY($1::text[])', [
+      c.query('DELETE FROM objects WHERE forest = $1 AND device_id = ANY($2::text[])', [
+        clean(forest),
         deviceIds.map((id) => clean(id.toLowerCase())),
       ]),
     );
   }
 
-  async lastSyncTimes(deviceIds: readonly string[]): Promise<Map<string, string>> {
+  async lastSyncTimes(forest: string, deviceIds: readonly string[]): Promise<Map<string, string>> {
     if (deviceIds.length === 0) return new Map();
     const rows = await this.readArrays<[string, string]>(
-      'SELECT device_id, last_synced_at FROM objects WHERE device_id = ANY($1::text[])',
-      [deviceIds.map((id) => clean(id.toLowerCase()))],
+      'SELECT device_id, last_synced_at FROM objects WHERE forest = $1 AND device_id = ANY($2::text[])',
+      [clean(forest), deviceIds.map((id) => clean(id.toLowerCase()))],
     );
     return new Map(rows);
   }
@@ -482,35 +524,98 @@ export class PostgresStateStore implements StateStore {
       c.query(
         `WITH d AS (DELETE FROM devices WHERE graph_id = ANY($1::text[])),
               q AS (DELETE FROM quarantine WHERE key = ANY($1::text[]))
-         DELETE FROM objects WHERE device_id = ANY($2::text[])`,
+         DELETE FROM objects WHERE graph_id = ANY($1::text[]) OR device_id = ANY($2::text[])`,
         [graphIds, deviceIds],
       ),
     );
   }
 
-  async replaceUnmanaged(objects: readonly UnmanagedObject[]): Promise<void> {
+  async forgetForestsExcept(names: readonly string[]): Promise<void> {
+    const keep = names.map((n) => clean(n));
+    await this.write((c) =>
+      c.query(
+        `WITH o AS (DELETE FROM objects WHERE NOT (forest = ANY($1::text[]))),
+              u AS (DELETE FROM unmanaged WHERE NOT (forest = ANY($1::text[]))),
+              h AS (DELETE FROM held_deletions WHERE NOT (forest = ANY($1::text[]))),
+              l AS (DELETE FROM deletion_log WHERE NOT (forest = ANY($1::text[])))
+         DELETE FROM forests WHERE NOT (name = ANY($1::text[]))`,
+        [keep],
+      ),
+    );
+  }
+
+  async replaceUnmanaged(forest: string, objects: readonly UnmanagedObject[]): Promise<void> {
     const now = new Date().toISOString();
     const unique = lastByKey(objects, (o) => o.dn);
     await this.write(async (c) => {
-      await c.query('DELETE FROM unmanaged');
+      await c.query('DELETE FROM unmanaged WHERE forest = $1', [clean(forest)]);
       if (unique.length === 0) return;
       await c.query(
-        `INSERT INTO unmanaged (dn, device_id, display_name, seen_at)
-         SELECT u.dn, u.device_id, u.display_name, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(dn, device_id, display_name)`,
+        `INSERT INTO unmanaged (forest, dn, device_id, display_name, seen_at)
+         SELECT $5, u.dn, u.device_id, u.display_name, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(dn, device_id, display_name)`,
         [
           unique.map((o) => clean(o.dn)),
           unique.map((o) => clean(o.deviceId)),
           unique.map((o) => clean(o.displayName)),
           now,
+          clean(forest),
         ],
       );
     });
   }
 
-  async unmanagedObjects(): Promise<(UnmanagedObject & { seenAt: string })[]> {
+  async unmanagedObjects(): Promise<(UnmanagedObject & { forest: string; seenAt: string })[]> {
     return (await this.read(
-      'SELECT dn, device_id AS "deviceId", display_name AS "displayName", seen_at AS "seenAt" FROM unmanaged ORDER BY dn',
-    )) as unknown as (UnmanagedObject & { seenAt: string })[];
+      'SELECT forest, dn, device_id AS "deviceId", display_name AS "displayName", seen_at AS "seenAt" FROM unmanaged ORDER BY forest, dn',
+    )) as unknown as (UnmanagedObject & { forest: string; seenAt: string })[];
+  }
+
+  // --- forests --------------------------------------------------------------------------------
+
+  async forestStates(): Promise<Map<string, ForestState>> {
+    const rows = await this.read(
+      'SELECT name, needs_full, last_error, last_full_at, domains, updated_at FROM forests ORDER BY name',
+    );
+    return new Map(
+      rows.map((r) => [
+        r.name as string,
+        {
+          needsFull: r.needs_full === true,
+          lastError: (r.last_error as string | null) ?? null,
+          lastFullAt: (r.last_full_at as string | null) ?? null,
+          domains: (r.domains as ForestState['domains'] | null) ?? null,
+          updatedAt: r.updated_at as string,
+        },
+      ]),
+    );
+  }
+
+  async setForestState(forest: string, state: Partial<Omit<ForestState, 'updatedAt'>>): Promise<void> {
+    // Only the fields given change; $2..$5 say which (a null flag keeps the stored value).
+    await this.write((c) =>
+      c.query(
+        `INSERT INTO forests (name, needs_full, last_error, last_full_at, domains, updated_at)
+         VALUES ($1, COALESCE($3, false), $5, $7, $9::json, $10)
+         ON CONFLICT (name) DO UPDATE SET
+           needs_full = CASE WHEN $2 THEN excluded.needs_full ELSE forests.needs_full END,
+           last_error = CASE WHEN $4 THEN excluded.last_error ELSE forests.last_error END,
+           last_full_at = CASE WHEN $6 THEN excluded.last_full_at ELSE forests.last_full_at END,
+           domains = CASE WHEN $8 THEN excluded.domains ELSE forests.domains END,
+           updated_at = excluded.updated_at`,
+        [
+          clean(forest),
+          state.needsFull !== undefined,
+          state.needsFull ?? null,
+          state.lastError !== undefined,
+          clean(state.lastError ?? null),
+          state.lastFullAt !== undefined,
+          state.lastFullAt ?? null,
+          state.domains !== undefined,
+          state.domains ? JSON.stringify(state.domains) : null,
+          new Date().toISOString(),
+        ],
+      ),
+    );
   }
 
   // --- quarantine -----------------------------------------------------------------------------
@@ -532,11 +637,11 @@ export class PostgresStateStore implements StateStore {
     const now = new Date().toISOString();
     await this.write((c) =>
       c.query(
-        `INSERT INTO quarantine (key, graph_id, device_id, display_name, code, message, first_seen, last_seen, attempts)
-         SELECT u.key, u.graph_id, u.device_id, u.display_name, u.code, u.message, $8, $8, u.times
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[])
-             AS u(key, graph_id, device_id, display_name, code, message, times)
-         ON CONFLICT (key) DO UPDATE SET code = excluded.code, message = excluded.message,
+        `INSERT INTO quarantine (key, forest, graph_id, device_id, display_name, code, message, first_seen, last_seen, attempts)
+         SELECT u.key, u.forest, u.graph_id, u.device_id, u.display_name, u.code, u.message, $8, $8, u.times
+           FROM unnest($1::text[], $9::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[])
+             AS u(key, forest, graph_id, device_id, display_name, code, message, times)
+         ON CONFLICT (key) DO UPDATE SET forest = excluded.forest, code = excluded.code, message = excluded.message,
            display_name = excluded.display_name,
            device_id = COALESCE(excluded.device_id, quarantine.device_id), last_seen = excluded.last_seen,
            attempts = quarantine.attempts + excluded.attempts`,
@@ -549,6 +654,7 @@ export class PostgresStateStore implements StateStore {
           rows.map((r) => clean(r.message)),
           rows.map((r) => r.times),
           now,
+          rows.map((r) => clean(r.forest ?? null)),
         ],
       ),
     );
@@ -591,39 +697,50 @@ export class PostgresStateStore implements StateStore {
 
   // --- the deletion threshold ---------------------------------------------------------------
 
-  async deletionsSince(since: string): Promise<number> {
+  async deletionsSince(forest: string, since: string): Promise<number> {
     const [row] = await this.readArrays<[number]>(
-      'SELECT COALESCE(SUM(count), 0)::bigint FROM deletion_log WHERE at > $1',
-      [since],
+      'SELECT COALESCE(SUM(count), 0)::bigint FROM deletion_log WHERE forest = $1 AND at > $2',
+      [clean(forest), since],
     );
     return row?.[0] ?? 0;
   }
 
-  async recordDeletions(count: number, at = new Date()): Promise<void> {
+  async recordDeletions(forest: string, count: number, at = new Date()): Promise<void> {
     if (count <= 0) return;
     await this.write((c) =>
-      c.query('INSERT INTO deletion_log (at, count) VALUES ($1, $2)', [at.toISOString(), count]),
+      c.query('INSERT INTO deletion_log (forest, at, count) VALUES ($1, $2, $3)', [
+        clean(forest),
+        at.toISOString(),
+        count,
+      ]),
     );
   }
 
-  async holdDeletions(held: readonly Omit<HeldDeletion, 'heldAt' | 'approvedAt'>[]): Promise<void> {
+  async holdDeletions(
+    forest: string,
+    held: readonly Omit<HeldDeletion, 'forest' | 'heldAt' | 'approvedAt'>[],
+  ): Promise<void> {
     const now = new Date().toISOString();
     const unique = lastByKey(held, (h) => h.deviceId.toLowerCase());
     const ids = unique.map((h) => clean(h.deviceId.toLowerCase()));
     await this.write(async (c) => {
-      await c.query('DELETE FROM held_deletions WHERE NOT (device_id = ANY($1::text[]))', [ids]);
+      await c.query('DELETE FROM held_deletions WHERE forest = $1 AND NOT (device_id = ANY($2::text[]))', [
+        clean(forest),
+        ids,
+      ]);
       if (unique.length === 0) return;
       await c.query(
-        `INSERT INTO held_deletions (device_id, graph_id, dn, reason, held_at)
-         SELECT u.device_id, u.graph_id, u.dn, u.reason, $5
+        `INSERT INTO held_deletions (forest, device_id, graph_id, dn, reason, held_at)
+         SELECT $6, u.device_id, u.graph_id, u.dn, u.reason, $5
            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(device_id, graph_id, dn, reason)
-         ON CONFLICT (device_id) DO UPDATE SET graph_id = excluded.graph_id, dn = excluded.dn, reason = excluded.reason`,
+         ON CONFLICT (forest, device_id) DO UPDATE SET graph_id = excluded.graph_id, dn = excluded.dn, reason = excluded.reason`,
         [
           ids,
           unique.map((h) => clean(h.graphId)),
           unique.map((h) => clean(h.dn)),
           unique.map((h) => clean(h.reason)),
           now,
+          clean(forest),
         ],
       );
     });
@@ -631,38 +748,46 @@ export class PostgresStateStore implements StateStore {
 
   async heldDeletions(): Promise<HeldDeletion[]> {
     return (await this.read(
-      `SELECT ${HELD_COLUMNS} FROM held_deletions ORDER BY held_at, device_id`,
+      `SELECT ${HELD_COLUMNS} FROM held_deletions ORDER BY held_at, forest, device_id`,
     )) as unknown as HeldDeletion[];
   }
 
-  // An administrator's approval (approve-deletes, any instance's console): never fenced.
+  // An administrator's approval (approve-deletes, any instance's console): never fenced. It empties
+  // the deletion windows of the forests it released deletions in.
   async approveDeletions(max?: number): Promise<HeldDeletion[]> {
     const now = new Date().toISOString();
     return this.write(async (c) => {
       await c.query(
-        `UPDATE held_deletions SET approved_at = $1 WHERE device_id IN (
-           SELECT device_id FROM held_deletions WHERE approved_at IS NULL
-            ORDER BY held_at, device_id LIMIT $2)`,
+        `WITH approved AS (
+           UPDATE held_deletions SET approved_at = $1 WHERE (forest, device_id) IN (
+             SELECT forest, device_id FROM held_deletions WHERE approved_at IS NULL
+              ORDER BY held_at, forest, device_id LIMIT $2)
+           RETURNING forest)
+         DELETE FROM deletion_log WHERE forest IN (SELECT forest FROM approved)`,
         [now, max ?? null],
       );
-      await c.query('DELETE FROM deletion_log');
       return (
         await c.query<Row>(
-          `SELECT ${HELD_COLUMNS} FROM held_deletions WHERE approved_at = $1 ORDER BY held_at, device_id`,
+          `SELECT ${HELD_COLUMNS} FROM held_deletions WHERE approved_at = $1 ORDER BY held_at, forest, device_id`,
           [now],
         )
       ).rows as unknown as HeldDeletion[];
     }, false);
   }
 
-  async deletionsDone(deviceIds: readonly string[], options: { clearWindow?: boolean } = {}): Promise<void> {
+  async deletionsDone(
+    forest: string,
+    deviceIds: readonly string[],
+    options: { clearWindow?: boolean } = {},
+  ): Promise<void> {
     if (deviceIds.length === 0 && !options.clearWindow) return;
     await this.write(async (c) => {
       if (deviceIds.length > 0)
-        await c.query('DELETE FROM held_deletions WHERE device_id = ANY($1::text[])', [
+        await c.query('DELETE FROM held_deletions WHERE forest = $1 AND device_id = ANY($2::text[])', [
+          clean(forest),
           deviceIds.map((id) => clean(id.toLowerCase())),
         ]);
-      if (options.clearWindow) await c.query('DELETE FROM deletion_log');
+      if (options.clearWindow) await c.query('DELETE FROM deletion_log WHERE forest = $1', [clean(forest)]);
     });
   }
 
@@ -777,12 +902,36 @@ export class PostgresStateStore implements StateStore {
   // --- reporting and the console's device index -------------------------------------------------
 
   async counts(): Promise<StoreCounts> {
-    const [row] = await this.readArrays<[number, number, number, number]>(
+    const [row] = await this.readArrays<
+      [number, number, number, number, number, number, ForestCounts | null]
+    >(
       `SELECT (SELECT COUNT(*) FROM devices), (SELECT COUNT(*) FROM objects),
-              (SELECT COUNT(*) FROM quarantine), (SELECT COUNT(*) FROM unmanaged)`,
+              (SELECT COUNT(*) FROM quarantine), (SELECT COUNT(*) FROM unmanaged),
+              (SELECT COUNT(*) FROM devices WHERE reason IS NOT NULL),
+              (SELECT COUNT(*) FROM devices WHERE reason LIKE 'unrouted:%'),
+              (SELECT json_object_agg(forest, json_build_object('managedObjects', m, 'unmanaged', u))
+                 FROM (SELECT forest, SUM(m)::int AS m, SUM(u)::int AS u FROM (
+                         SELECT forest, 1 AS m, 0 AS u FROM objects
+                         UNION ALL SELECT forest, 0, 1 FROM unmanaged) AS rows GROUP BY forest) AS f)`,
     );
-    const [cloudDevices = 0, managedObjects = 0, quarantined = 0, unmanaged = 0] = row ?? [];
-    return { cloudDevices, managedObjects, quarantined, unmanaged };
+    const [
+      cloudDevices = 0,
+      managedObjects = 0,
+      quarantined = 0,
+      unmanaged = 0,
+      notWritten = 0,
+      unrouted = 0,
+      forests = null,
+    ] = row ?? [];
+    return {
+      cloudDevices,
+      managedObjects,
+      quarantined,
+      unmanaged,
+      notWritten,
+      unrouted,
+      forests: forests ?? {},
+    };
   }
 
   async changeStamp(): Promise<string> {
@@ -797,14 +946,20 @@ export class PostgresStateStore implements StateStore {
   }
 
   async devicesChangedSince(mark: string): Promise<DeviceSummary[]> {
+    return this.summaries('WHERE updated_at >= $1 ORDER BY updated_at, graph_id', [
+      PostgresStateStore.feedFrom(mark),
+    ]);
+  }
+
+  /** Device summaries, the listed properties extracted by the server (much cheaper than parsing every device's JSON). */
+  private async summaries(where: string, params: unknown[]): Promise<DeviceSummary[]> {
     const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-    const from = PostgresStateStore.feedFrom(mark);
     let rows: Row[];
     try {
       // The listed properties are extracted by the server: much cheaper than parsing every device's JSON.
       rows = (
         await this.pool.query<Row>(
-          `SELECT graph_id, device_id, updated_at,
+          `SELECT graph_id, device_id, updated_at, forest, reason,
              json->>'displayName' AS display_name,
              CASE json_typeof(json->'accountEnabled') WHEN 'boolean' THEN json->>'accountEnabled' END AS enabled,
              json->>'operatingSystem' AS os_type,
@@ -813,8 +968,8 @@ export class PostgresStateStore implements StateStore {
              COALESCE(relations->'registeredOwners'->0->>'userPrincipalName',
                       relations->'registeredOwners'->0->>'onPremisesSecurityIdentifier',
                       relations->'registeredOwners'->0->>'id') AS owner
-           FROM devices WHERE updated_at >= $1 ORDER BY updated_at, graph_id`,
-          [from],
+           FROM devices ${where}`,
+          params,
         )
       ).rows;
     } catch (err) {
@@ -822,9 +977,9 @@ export class PostgresStateStore implements StateStore {
         throw storeError(err, this.location);
       // the server refused the JSON of some row (a \u0000 escape): parse them in JavaScript instead
       const raw = await this.read(
-        `SELECT graph_id, device_id, json::text AS json, relations::text AS relations, updated_at
-           FROM devices WHERE updated_at >= $1 ORDER BY updated_at, graph_id`,
-        [from],
+        `SELECT graph_id, device_id, json::text AS json, relations::text AS relations, updated_at, forest, reason
+           FROM devices ${where}`,
+        params,
       );
       return raw.map((d) => {
         const device = parse<CloudDevice>(d.json as string);
@@ -841,6 +996,8 @@ export class PostgresStateStore implements StateStore {
           owner: owner
             ? (owner.userPrincipalName ?? owner.onPremisesSecurityIdentifier ?? owner.id ?? null)
             : null,
+          forest: text(d.forest),
+          reason: text(d.reason),
         };
       });
     }
@@ -854,6 +1011,8 @@ export class PostgresStateStore implements StateStore {
       osVersion: text(r.os_version),
       trustType: text(r.trust_type),
       owner: text(r.owner),
+      forest: text(r.forest),
+      reason: text(r.reason),
     }));
   }
 
@@ -863,14 +1022,16 @@ export class PostgresStateStore implements StateStore {
 
   async objectsChangedSince(mark: string): Promise<ObjectSummary[]> {
     return (await this.read(
-      `SELECT device_id AS "deviceId", graph_id AS "graphId", dn, last_synced_at AS "lastSyncedAt"
-         FROM objects WHERE last_synced_at >= $1 ORDER BY last_synced_at, device_id`,
+      `SELECT forest, device_id AS "deviceId", graph_id AS "graphId", dn, last_synced_at AS "lastSyncedAt"
+         FROM objects WHERE last_synced_at >= $1 ORDER BY last_synced_at, forest, device_id`,
       [PostgresStateStore.feedFrom(mark)],
     )) as unknown as ObjectSummary[];
   }
 
   async objectDeviceIds(): Promise<string[]> {
-    return (await this.readArrays<[string]>('SELECT device_id FROM objects')).map((r) => r[0]);
+    return (await this.readArrays<[string]>("SELECT forest || '/' || device_id FROM objects")).map(
+      (r) => r[0],
+    );
   }
 
   async unmanagedStamp(): Promise<string> {

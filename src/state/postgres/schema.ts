@@ -8,7 +8,7 @@
 import type pg from 'pg';
 
 export const POSTGRES_SCHEMA = 'device_writeback';
-export const POSTGRES_SCHEMA_VERSION = 1;
+export const POSTGRES_SCHEMA_VERSION = 2;
 
 /** Chosen once at random: the advisory lock that serialises migrations (pg_advisory_xact_lock). */
 const MIGRATION_LOCK = 0x64776231; // 'dwb1'
@@ -25,6 +25,7 @@ export const POSTGRES_TABLES = [
   'quarantine',
   'deletion_log',
   'held_deletions',
+  'forests',
   'leader_lease',
   'leader_terms',
   'group_members',
@@ -172,8 +173,52 @@ BEGIN
 END $$;
 `;
 
+// v2: several forests (SPEC §8), as the SQLite store's v4. The object map, unmanaged objects, held
+// deletions and the deletion window are per forest (rows written before belong to the one forest of
+// an ad: block, named "default"); devices keep where the sync rule sent them (a forest, or why they
+// are not written); each forest's state (missed changes, its domains) is kept. A store that already
+// synced one forest knows it, so that the first pass after the upgrade stays a delta.
+const V2 = `
+ALTER TABLE objects ADD COLUMN forest text COLLATE "C" NOT NULL DEFAULT 'default';
+ALTER TABLE objects ALTER COLUMN forest DROP DEFAULT;
+ALTER TABLE objects DROP CONSTRAINT objects_pkey;
+ALTER TABLE objects ADD PRIMARY KEY (forest, device_id);
+CREATE INDEX objects_device_id ON objects (device_id);
+ALTER TABLE unmanaged ADD COLUMN forest text COLLATE "C" NOT NULL DEFAULT 'default';
+ALTER TABLE unmanaged ALTER COLUMN forest DROP DEFAULT;
+ALTER TABLE unmanaged DROP CONSTRAINT unmanaged_pkey;
+ALTER TABLE unmanaged ADD PRIMARY KEY (forest, dn);
+ALTER TABLE held_deletions ADD COLUMN forest text COLLATE "C" NOT NULL DEFAULT 'default';
+ALTER TABLE held_deletions ALTER COLUMN forest DROP DEFAULT;
+ALTER TABLE held_deletions DROP CONSTRAINT held_deletions_pkey;
+ALTER TABLE held_deletions ADD PRIMARY KEY (forest, device_id);
+ALTER TABLE deletion_log ADD COLUMN forest text COLLATE "C" NOT NULL DEFAULT 'default';
+ALTER TABLE deletion_log ALTER COLUMN forest DROP DEFAULT;
+DROP INDEX deletion_log_at;
+CREATE INDEX deletion_log_forest_at ON deletion_log (forest, at);
+ALTER TABLE quarantine ADD COLUMN forest text COLLATE "C";
+ALTER TABLE devices ADD COLUMN forest text COLLATE "C";
+ALTER TABLE devices ADD COLUMN reason text COLLATE "C";
+CREATE INDEX devices_not_written ON devices (graph_id) WHERE reason IS NOT NULL;
+CREATE TABLE forests (
+  name text COLLATE "C" PRIMARY KEY,
+  needs_full boolean NOT NULL DEFAULT false,
+  last_error text COLLATE "C",
+  last_full_at text COLLATE "C",
+  domains json,
+  updated_at text COLLATE "C" NOT NULL
+);
+INSERT INTO forests (name, last_full_at, updated_at)
+SELECT 'default', (SELECT value FROM meta WHERE key = 'lastFullAt'),
+       to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+  FROM meta WHERE key = 'deltaLink';
+`;
+
 /** Migrations by the version they bring the store to. */
-const MIGRATIONS: { to: number; sql: string }[] = [{ to: 1, sql: V1 }];
+const MIGRATIONS: { to: number; sql: string }[] = [
+  { to: 1, sql: V1 },
+  { to: 2, sql: V2 },
+];
 
 export interface SchemaState {
   /** The recorded version; 0 when the schema or its version table does not exist yet. */
@@ -202,14 +247,15 @@ export async function readSchemaState(client: pg.ClientBase): Promise<SchemaStat
 
 /**
  * Brings the store to the current version under the migration lock; returns the version found.
- * Creates the schema when it does not exist (which needs CREATE on the database).
+ * Creates the schema when it does not exist (which needs CREATE on the database). `upTo` stops at
+ * an older version (the tests build a store as an older release left it).
  */
-export async function migrate(client: pg.ClientBase): Promise<number> {
+export async function migrate(client: pg.ClientBase, upTo = POSTGRES_SCHEMA_VERSION): Promise<number> {
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     const state = await readSchemaState(client);
-    if (state.version >= POSTGRES_SCHEMA_VERSION || (state.version === 0 && state.tables.size > 0)) {
+    if (state.version >= upTo || (state.version === 0 && state.tables.size > 0)) {
       // Current or newer (the caller refuses newer), or not ours to touch: the caller decides.
       await client.query('ROLLBACK');
       return state.version;
@@ -223,8 +269,8 @@ export async function migrate(client: pg.ClientBase): Promise<number> {
       );
       await client.query('INSERT INTO schema_version (version) VALUES (0)');
     }
-    for (const m of MIGRATIONS) if (m.to > state.version) await client.query(m.sql);
-    await client.query('UPDATE schema_version SET version = $1', [POSTGRES_SCHEMA_VERSION]);
+    for (const m of MIGRATIONS) if (m.to > state.version && m.to <= upTo) await client.query(m.sql);
+    await client.query('UPDATE schema_version SET version = $1', [upTo]);
     await client.query('COMMIT');
     return state.version;
   } catch (err) {

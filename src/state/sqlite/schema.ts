@@ -3,7 +3,7 @@
 // every migration is idempotent, so both end at the current version.
 import type Database from 'better-sqlite3';
 
-export const SQLITE_SCHEMA_VERSION = 3;
+export const SQLITE_SCHEMA_VERSION = 4;
 
 const TABLES = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -103,6 +103,91 @@ const MIGRATIONS: { to: number; apply(db: Database.Database): void }[] = [
           held_at TEXT NOT NULL,
           approved_at TEXT
         );
+      `);
+    },
+  },
+  {
+    // v4: several forests. The object map, unmanaged objects and held deletions are per forest
+    // (rows written before belong to the one forest of an ad: block, named "default"); devices
+    // keep where the sync rule sent them; each forest's state (missed changes) is kept.
+    to: 4,
+    apply(db) {
+      const has = (table: string, column: string): boolean =>
+        (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some(
+          (c) => c.name === column,
+        );
+      if (!has('objects', 'forest')) {
+        db.exec(`
+          CREATE TABLE objects_v4 (
+            forest TEXT NOT NULL,
+            device_id TEXT NOT NULL,
+            graph_id TEXT NOT NULL,
+            dn TEXT NOT NULL,
+            object_guid TEXT,
+            hash TEXT NOT NULL,
+            last_synced_at TEXT NOT NULL,
+            PRIMARY KEY (forest, device_id)
+          );
+          INSERT INTO objects_v4 SELECT 'default', device_id, graph_id, dn, object_guid, hash, last_synced_at FROM objects;
+          DROP TABLE objects;
+          ALTER TABLE objects_v4 RENAME TO objects;
+          CREATE INDEX IF NOT EXISTS objects_graph_id ON objects(graph_id);
+          CREATE INDEX IF NOT EXISTS console_objects_last_synced_at ON objects(last_synced_at);
+        `);
+      }
+      if (!has('unmanaged', 'forest')) {
+        db.exec(`
+          CREATE TABLE unmanaged_v4 (
+            forest TEXT NOT NULL,
+            dn TEXT NOT NULL,
+            device_id TEXT,
+            display_name TEXT,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (forest, dn)
+          );
+          INSERT INTO unmanaged_v4 SELECT 'default', dn, device_id, display_name, seen_at FROM unmanaged;
+          DROP TABLE unmanaged;
+          ALTER TABLE unmanaged_v4 RENAME TO unmanaged;
+        `);
+      }
+      if (!has('held_deletions', 'forest')) {
+        db.exec(`
+          CREATE TABLE held_deletions_v4 (
+            forest TEXT NOT NULL,
+            device_id TEXT NOT NULL,
+            graph_id TEXT,
+            dn TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            held_at TEXT NOT NULL,
+            approved_at TEXT,
+            PRIMARY KEY (forest, device_id)
+          );
+          INSERT INTO held_deletions_v4 SELECT 'default', device_id, graph_id, dn, reason, held_at, approved_at FROM held_deletions;
+          DROP TABLE held_deletions;
+          ALTER TABLE held_deletions_v4 RENAME TO held_deletions;
+        `);
+      }
+      if (!has('deletion_log', 'forest'))
+        db.exec(`ALTER TABLE deletion_log ADD COLUMN forest TEXT NOT NULL DEFAULT 'default'`);
+      if (!has('quarantine', 'forest')) db.exec('ALTER TABLE quarantine ADD COLUMN forest TEXT');
+      if (!has('devices', 'forest')) db.exec('ALTER TABLE devices ADD COLUMN forest TEXT');
+      if (!has('devices', 'reason')) db.exec('ALTER TABLE devices ADD COLUMN reason TEXT');
+      db.exec(`
+        CREATE TABLE IF NOT EXISTS forests (
+          name TEXT PRIMARY KEY,
+          needs_full INTEGER NOT NULL DEFAULT 0,
+          last_error TEXT,
+          last_full_at TEXT,
+          domains TEXT,
+          updated_at TEXT NOT NULL
+        );
+      `);
+      // A store that already synced one forest (the ad: block, "default") knows it: the first pass
+      // after the upgrade stays a delta.
+      db.exec(`
+        INSERT OR IGNORE INTO forests (name, last_full_at, updated_at)
+        SELECT 'default', (SELECT value FROM meta WHERE key = 'lastFullAt'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        FROM meta WHERE key = 'deltaLink'
       `);
     },
   },

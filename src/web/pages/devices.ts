@@ -11,6 +11,7 @@ export interface DevicesParams {
   enabled?: string;
   os?: string;
   owner?: string;
+  forest?: string;
   page?: string;
   size?: string;
 }
@@ -19,7 +20,7 @@ const STATE_LABELS: Record<DeviceState, string> = {
   managed: 'managed (written by device-writeback)',
   unmanaged: 'unmanaged (left alone)',
   quarantined: 'quarantined',
-  'not-written': 'not written (out of scope or pending)',
+  'not-written': 'not written (out of scope, unrouted or pending)',
 };
 
 export function deviceQuery(p: DevicesParams): DeviceQuery {
@@ -30,6 +31,7 @@ export function deviceQuery(p: DevicesParams): DeviceQuery {
     enabled: p.enabled === 'yes' ? true : p.enabled === 'no' ? false : undefined,
     os: p.os?.slice(0, 200) || undefined,
     owner: p.owner?.slice(0, 200),
+    forest: p.forest?.slice(0, 64) || undefined,
     page: Number(p.page) || 1,
     pageSize: Number(p.size) || 50,
   };
@@ -52,8 +54,10 @@ export async function devicesPage(
     enabled: p.enabled,
     os: query.os,
     owner: query.owner,
+    forest: query.forest,
     size: p.size,
   };
+  const several = ctx.config.severalForests;
   const option = (value: string, label: string, selected: string | undefined): SafeHtml =>
     html`<option value="${value}" ${value === (selected ?? '') ? html` selected` : ''}>${label}</option>`;
   const first = (result.page - 1) * result.pageSize + 1;
@@ -89,6 +93,17 @@ export async function devicesPage(
           ${option('', 'any', query.os)} ${systems.map((s) => option(s, s, query.os))}
         </select></label
       >
+      ${
+        several
+          ? html`<label for="f-forest"
+              >Forest
+              <select id="f-forest" name="forest">
+                ${option('', 'any', query.forest)}
+                ${ctx.config.forests.map((f) => option(f.name, f.name, query.forest))}
+              </select></label
+            >`
+          : ''
+      }
       <label for="f-owner"
         >Owner (UPN or SID)
         <input
@@ -118,6 +133,7 @@ export async function devicesPage(
                 <th scope="col">Display name</th>
                 <th scope="col">Device ID</th>
                 <th scope="col">State</th>
+                ${several ? html`<th scope="col">Forest</th>` : ''}
                 <th scope="col">Enabled</th>
                 <th scope="col">Operating system</th>
                 <th scope="col">Trust type</th>
@@ -134,8 +150,9 @@ export async function devicesPage(
                     </td>
                     <td class="mono">${r.deviceId ?? '—'}</td>
                     <td>
-                      ${badge(r.state, r.state === 'not-written' ? 'not written' : r.state)}${r.quarantine ? html` <span class="mono">${r.quarantine.code}</span>` : ''}
+                      ${badge(r.state, r.state === 'not-written' ? 'not written' : r.state)}${r.quarantine ? html` <span class="mono">${r.quarantine.code}</span>` : ''}${r.state === 'not-written' && r.reason ? html`<br /><span class="muted">${r.reason}</span>` : ''}
                     </td>
+                    ${several ? html`<td>${r.forest ?? '—'}</td>` : ''}
                     <td>${r.enabled === null ? '—' : r.enabled ? badge('yes') : badge('no', 'disabled')}</td>
                     <td>${[r.osType, r.osVersion].filter(Boolean).join(' ') || '—'}</td>
                     <td>${r.trustType ?? '—'}</td>
