@@ -82,14 +82,30 @@ export interface ObjectRecord {
 
 export type ObjectWrite = Omit<ObjectRecord, 'lastSyncedAt'> & { lastSyncedAt?: string };
 
+/**
+ * Why the engine does not write a device it knows: the rule that keeps it out and the reason in
+ * words ("out of scope: not compliant"). `rule` is the scope key that failed (trustTypes,
+ * operatingSystems, managedOnly, compliantOnly, groups, requireOnPremisesOwner, see
+ * sync/scope.ts); routing to several forests records `unrouted` here too. Quarantine is kept apart
+ * (a device in scope whose write failed).
+ */
+export interface NotWrittenReason {
+  rule: string;
+  reason: string;
+}
+
 export interface StoredDevice {
   device: CloudDevice;
   relations: DeviceRelations | null;
+  /** Why it is not written, as the last pass that saw it decided; null when it is in scope. */
+  notWritten: NotWrittenReason | null;
 }
 
 export interface DeviceWrite {
   device: CloudDevice;
   relations: DeviceRelations | null;
+  /** Why the device is not written (out of scope); null or absent when it is in scope. */
+  notWritten?: NotWrittenReason | null;
   /**
    * The fingerprint the store holds for this device, when the caller has it at hand (a full pass
    * reads them all at once, see deviceFingerprints): an unchanged device then costs no write.
@@ -141,6 +157,42 @@ export interface DeviceSummary {
   trustType: string | null;
   /** The registered owner's UPN, else their SID, else their Graph id. */
   owner: string | null;
+  /** Why the engine does not write it (out of scope); null when it is in scope. */
+  notWritten: NotWrittenReason | null;
+}
+
+/** How many known devices are not written for one reason. */
+export interface NotWrittenCount extends NotWrittenReason {
+  count: number;
+}
+
+/** One delta read of groups/delta: the scope groups it covers (at most 50) and where it goes on. */
+export interface ScopeGroupTrack {
+  groupIds: string[];
+  deltaLink: string;
+}
+
+/** A direct member of a tracked scope group that matters to the scope: a device, or a nested group. */
+export interface ScopeGroupEdge {
+  groupId: string;
+  memberId: string;
+  memberType: 'device' | 'group';
+}
+
+/** What the store keeps of the scope groups: the delta reads and the membership they built. */
+export interface ScopeGroupState {
+  tracks: ScopeGroupTrack[];
+  edges: ScopeGroupEdge[];
+}
+
+/** A pass's changes to the scope groups, committed together once AD has what they imply. */
+export interface ScopeGroupCommit {
+  /** Replace the tracks (with their new delta links). */
+  tracks: ScopeGroupTrack[];
+  /** Groups no longer tracked: their edges go. */
+  droppedGroups: string[];
+  added: ScopeGroupEdge[];
+  removed: { groupId: string; memberId: string }[];
 }
 
 export interface ObjectSummary {
@@ -168,6 +220,8 @@ export interface StateStore {
   /** Records the last known state of devices; returns how many differed from what the store held. */
   putDevices(writes: readonly DeviceWrite[], now?: string): Promise<number>;
   deleteDevices(graphIds: readonly string[]): Promise<void>;
+  /** Devices not written, by reason (rule and words), most frequent first. */
+  notWrittenCounts(): Promise<NotWrittenCount[]>;
 
   // --- object map (the AD side) ---------------------------------------------------------------
   getObjects(deviceIds: readonly string[]): Promise<Map<string, ObjectRecord>>;
@@ -202,6 +256,15 @@ export interface StateStore {
   approveDeletions(max?: number): Promise<HeldDeletion[]>;
   /** Forgets held deletions that were made, and empties the window when `clearWindow`. */
   deletionsDone(deviceIds: readonly string[], options?: { clearWindow?: boolean }): Promise<void>;
+
+  // --- the scope ----------------------------------------------------------------------------
+  /** The fingerprint of the scope configuration the last committed full pass applied. */
+  scopeFingerprint(): Promise<string | undefined>;
+  setScopeFingerprint(fingerprint: string): Promise<void>;
+  /** The scope groups' delta reads and membership edges (empty when none is tracked). */
+  scopeGroups(): Promise<ScopeGroupState>;
+  /** Records a pass's membership changes and new delta links, in one transaction. */
+  commitScopeGroups(commit: ScopeGroupCommit): Promise<void>;
 
   // --- runs -----------------------------------------------------------------------------------
   startRun(mode: RunMode, dryRun: boolean): Promise<number>;

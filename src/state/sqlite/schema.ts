@@ -3,7 +3,7 @@
 // every migration is idempotent, so both end at the current version.
 import type Database from 'better-sqlite3';
 
-export const SQLITE_SCHEMA_VERSION = 3;
+export const SQLITE_SCHEMA_VERSION = 4;
 
 const TABLES = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -102,6 +102,30 @@ const MIGRATIONS: { to: number; apply(db: Database.Database): void }[] = [
           reason TEXT NOT NULL,
           held_at TEXT NOT NULL,
           approved_at TEXT
+        );
+      `);
+    },
+  },
+  {
+    // v4: scope rules: why a device is not written, and the scope groups' membership and delta reads.
+    to: 4,
+    apply(db) {
+      const columns = db.prepare('PRAGMA table_info(devices)').all() as { name: string }[];
+      if (!columns.some((c) => c.name === 'not_written_rule'))
+        db.exec('ALTER TABLE devices ADD COLUMN not_written_rule TEXT');
+      if (!columns.some((c) => c.name === 'not_written_reason'))
+        db.exec('ALTER TABLE devices ADD COLUMN not_written_reason TEXT');
+      db.exec(`
+        CREATE TABLE IF NOT EXISTS scope_group_members (
+          group_id TEXT NOT NULL,
+          member_id TEXT NOT NULL,
+          member_type TEXT NOT NULL,
+          PRIMARY KEY (group_id, member_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS scope_group_tracks (
+          position INTEGER PRIMARY KEY,
+          group_ids TEXT NOT NULL,
+          delta_link TEXT NOT NULL
         );
       `);
     },

@@ -16,6 +16,8 @@ import type {
   DeviceSummary,
   DeviceWrite,
   HeldDeletion,
+  NotWrittenCount,
+  NotWrittenReason,
   ObjectRecord,
   ObjectSummary,
   ObjectWrite,
@@ -27,6 +29,9 @@ import type {
   RunOutcome,
   RunRecord,
   RunResult,
+  ScopeGroupCommit,
+  ScopeGroupEdge,
+  ScopeGroupState,
   StateStore,
   StoreCounts,
   StoredDevice,
@@ -112,6 +117,17 @@ function toQuarantineEntry(r: Row): QuarantineEntry {
     lastSeen: r.last_seen as string,
     attempts: r.attempts as number,
   };
+}
+
+function notWrittenOf(rule: unknown, reason: unknown): NotWrittenReason | null {
+  return typeof rule === 'string' && typeof reason === 'string' ? { rule, reason } : null;
+}
+
+/** A device's fingerprint covers why it is not written: a device whose reason changed is written again. */
+function deviceFingerprint(write: DeviceWrite): number {
+  return write.notWritten
+    ? fingerprint(write.device, write.relations, write.notWritten)
+    : fingerprint(write.device, write.relations);
 }
 
 function parse<T>(json: string | null): T | null {
@@ -229,12 +245,16 @@ export class SqliteStateStore implements StateStore {
   // --- last known cloud state -------------------------------------------------------------------
 
   private readDevice(graphId: string): StoredDevice | undefined {
-    const row = this.stmt('SELECT json, relations FROM devices WHERE graph_id = ?').get(graphId) as
-      { json: string; relations: string | null } | undefined;
+    const row = this.stmt(
+      'SELECT json, relations, not_written_rule, not_written_reason FROM devices WHERE graph_id = ?',
+    ).get(graphId) as
+      | { json: string; relations: string | null; not_written_rule: unknown; not_written_reason: unknown }
+      | undefined;
     if (!row) return undefined;
     return {
       device: JSON.parse(row.json) as CloudDevice,
       relations: row.relations ? (JSON.parse(row.relations) as DeviceRelations) : null,
+      notWritten: notWrittenOf(row.not_written_rule, row.not_written_reason),
     };
   }
 
@@ -266,16 +286,19 @@ export class SqliteStateStore implements StateStore {
   async putDevices(writes: readonly DeviceWrite[], now = new Date().toISOString()): Promise<number> {
     if (writes.length === 0) return 0;
     const upsert = this.stmt(
-      `INSERT INTO devices(graph_id, device_id, json, relations, updated_at, fp) VALUES(?, ?, ?, ?, ?, ?)
+      `INSERT INTO devices(graph_id, device_id, json, relations, updated_at, fp, not_written_rule, not_written_reason)
+         VALUES(?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(graph_id) DO UPDATE SET device_id = excluded.device_id, json = excluded.json,
-           relations = excluded.relations, updated_at = excluded.updated_at, fp = excluded.fp
+           relations = excluded.relations, updated_at = excluded.updated_at, fp = excluded.fp,
+           not_written_rule = excluded.not_written_rule, not_written_reason = excluded.not_written_reason
          WHERE devices.fp IS NOT excluded.fp`,
     );
     return this.transaction(() => {
       let written = 0;
-      for (const { device, relations, storedFingerprint } of writes) {
-        const fp = fingerprint(device, relations);
-        if (storedFingerprint === fp) continue;
+      for (const write of writes) {
+        const fp = deviceFingerprint(write);
+        if (write.storedFingerprint === fp) continue;
+        const { device, relations, notWritten } = write;
         written += upsert.run(
           device.id,
           device.deviceId?.toLowerCase() ?? null,
@@ -283,6 +306,8 @@ export class SqliteStateStore implements StateStore {
           relations ? JSON.stringify(relations) : null,
           now,
           fp,
+          notWritten?.rule ?? null,
+          notWritten?.reason ?? null,
         ).changes;
       }
       return written;
@@ -295,6 +320,14 @@ export class SqliteStateStore implements StateStore {
     this.transaction(() => {
       for (const id of graphIds) del.run(id);
     });
+  }
+
+  async notWrittenCounts(): Promise<NotWrittenCount[]> {
+    return this.stmt(
+      `SELECT not_written_rule AS rule, not_written_reason AS reason, COUNT(*) AS count FROM devices
+       WHERE not_written_rule IS NOT NULL GROUP BY not_written_rule, not_written_reason
+       ORDER BY count DESC, rule, reason`,
+    ).all() as NotWrittenCount[];
   }
 
   // --- object map -----------------------------------------------------------------------------
@@ -500,6 +533,53 @@ export class SqliteStateStore implements StateStore {
     });
   }
 
+  // --- the scope ------------------------------------------------------------------------------
+
+  async scopeFingerprint(): Promise<string | undefined> {
+    return this.getMeta('scopeFingerprint');
+  }
+
+  async setScopeFingerprint(fingerprint: string): Promise<void> {
+    this.setMeta('scopeFingerprint', fingerprint);
+  }
+
+  async scopeGroups(): Promise<ScopeGroupState> {
+    const tracks = (
+      this.stmt('SELECT group_ids, delta_link FROM scope_group_tracks ORDER BY position').all() as {
+        group_ids: string;
+        delta_link: string;
+      }[]
+    ).map((t) => ({ groupIds: JSON.parse(t.group_ids) as string[], deltaLink: t.delta_link }));
+    const edges: ScopeGroupEdge[] = [];
+    for (const [groupId, memberId, memberType] of this.stmt(
+      'SELECT group_id, member_id, member_type FROM scope_group_members',
+    )
+      .raw(true)
+      .iterate() as Iterable<[string, string, string]>) {
+      if (memberType === 'device' || memberType === 'group') edges.push({ groupId, memberId, memberType });
+    }
+    return { tracks, edges };
+  }
+
+  async commitScopeGroups(commit: ScopeGroupCommit): Promise<void> {
+    const dropGroup = this.stmt('DELETE FROM scope_group_members WHERE group_id = ?');
+    const remove = this.stmt('DELETE FROM scope_group_members WHERE group_id = ? AND member_id = ?');
+    const add = this.stmt(
+      `INSERT INTO scope_group_members(group_id, member_id, member_type) VALUES(?, ?, ?)
+         ON CONFLICT(group_id, member_id) DO UPDATE SET member_type = excluded.member_type`,
+    );
+    const track = this.stmt(
+      'INSERT INTO scope_group_tracks(position, group_ids, delta_link) VALUES(?, ?, ?)',
+    );
+    this.transaction(() => {
+      for (const id of commit.droppedGroups) dropGroup.run(id);
+      for (const e of commit.removed) remove.run(e.groupId, e.memberId);
+      for (const e of commit.added) add.run(e.groupId, e.memberId, e.memberType);
+      this.stmt('DELETE FROM scope_group_tracks').run();
+      commit.tracks.forEach((t, i) => track.run(i, JSON.stringify(t.groupIds), t.deltaLink));
+    });
+  }
+
   // --- runs -----------------------------------------------------------------------------------
 
   async startRun(mode: RunMode, dryRun: boolean): Promise<number> {
@@ -608,7 +688,8 @@ export class SqliteStateStore implements StateStore {
            json_extract(json, '$.trustType') AS trust_type,
            COALESCE(json_extract(relations, '$.registeredOwners[0].userPrincipalName'),
                     json_extract(relations, '$.registeredOwners[0].onPremisesSecurityIdentifier'),
-                    json_extract(relations, '$.registeredOwners[0].id')) AS owner
+                    json_extract(relations, '$.registeredOwners[0].id')) AS owner,
+           not_written_rule, not_written_reason
          FROM devices WHERE updated_at >= ? ORDER BY updated_at`,
       ).all(mark) as Row[];
       return rows.map((r) => ({
@@ -621,17 +702,21 @@ export class SqliteStateStore implements StateStore {
         osVersion: text(r.os_version),
         trustType: text(r.trust_type),
         owner: text(r.owner),
+        notWritten: notWrittenOf(r.not_written_rule, r.not_written_reason),
       }));
     } catch {
       // SQLite refused the JSON of some row: parse them in JavaScript instead.
       const rows = this.stmt(
-        'SELECT graph_id, device_id, json, relations, updated_at FROM devices WHERE updated_at >= ? ORDER BY updated_at',
+        `SELECT graph_id, device_id, json, relations, updated_at, not_written_rule, not_written_reason
+         FROM devices WHERE updated_at >= ? ORDER BY updated_at`,
       ).all(mark) as {
         graph_id: string;
         device_id: string | null;
         json: string;
         relations: string | null;
         updated_at: string;
+        not_written_rule: unknown;
+        not_written_reason: unknown;
       }[];
       return rows.map((d) => {
         const device = parse<CloudDevice>(d.json);
@@ -648,6 +733,7 @@ export class SqliteStateStore implements StateStore {
           owner: owner
             ? (owner.userPrincipalName ?? owner.onPremisesSecurityIdentifier ?? owner.id ?? null)
             : null,
+          notWritten: notWrittenOf(d.not_written_rule, d.not_written_reason),
         };
       });
     }
