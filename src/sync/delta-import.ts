@@ -1,8 +1,10 @@
 // A delta pass: the changes since the watermark, whole devices merged by the connector with their
-// last known state, plus every quarantined device (retried each pass with its latest state). The
-// devices go in chunks (the owners of the next chunk are read from Graph while this one is
-// written); removals and devices that left the scope are deleted under the deletion threshold;
-// only then is the device forgotten and the watermark committed.
+// last known state, plus every quarantined device (retried each pass with its latest state), plus
+// the devices whose membership in the scope groups changed (read beside the device changes, and
+// re-evaluated from their stored cloud state). The devices go in chunks (the owners of the next
+// chunk are read from Graph while this one is written); removals and devices that left the scope
+// are deleted under the deletion threshold; only then is the device forgotten and the watermark
+// committed.
 import { isGuid } from '../ad/guid.js';
 import type { CloudDevice } from '../entra/types.js';
 import { logger } from '../log.js';
@@ -17,6 +19,7 @@ const DELTA_CHUNK = 500;
 /** Runs a delta pass; 'reset' when Graph refused the watermark (the caller runs a full pass). */
 export async function deltaImport(pass: Pass, deltaLink: string): Promise<PassOutcome | 'reset'> {
   const { store, source } = pass.context;
+  pass.startGroupRead(false);
   const upserts = new Map<string, CloudDevice>();
   const removed = new Map<string, 'changed' | 'deleted'>();
   let nextLink: string | undefined;
@@ -49,6 +52,13 @@ export async function deltaImport(pass: Pass, deltaLink: string): Promise<PassOu
     q.graphId && !upserts.has(q.graphId) && !removed.has(q.graphId) ? [q.graphId] : [],
   );
   for (const [id, stored] of await store.getDevices(retry)) upserts.set(id, stored.device);
+  // Devices that entered or left the scope groups: judged again from what the store knows of them
+  // (a device the store does not know yet comes with the device changes, when Graph has it).
+  const round = await pass.groups();
+  if (round && round.changedDevices.size > 0) {
+    const regrouped = [...round.changedDevices].filter((id) => !upserts.has(id) && !removed.has(id));
+    for (const [id, stored] of await store.getDevices(regrouped)) upserts.set(id, stored.device);
+  }
 
   const devices = [...upserts.values()];
   const deletions: Operation[] = [];

@@ -9,6 +9,8 @@ import type { RunMode } from '../state/store.js';
 import { deltaImport } from './delta-import.js';
 import { fullImport } from './full-import.js';
 import { Pass, type EngineContext, type PassOutcome, type SyncOptions, type SyncSummary } from './pass.js';
+import { describeScope, hasScopeRules, scopeFingerprint } from './scope.js';
+import { ScopeGroups } from './scope-groups.js';
 
 export function exitCodeFor(summary: SyncSummary): number {
   if (summary.thresholdStopped) return ExitCode.deleteThreshold;
@@ -31,19 +33,47 @@ function userError(err: unknown): unknown {
 }
 
 export class SyncEngine {
-  constructor(readonly context: EngineContext) {}
+  /** The scope groups' membership, kept between the passes of `run` (writeback.scope.groups). */
+  private readonly scopeGroups: ScopeGroups | undefined;
+
+  constructor(readonly context: EngineContext) {
+    const groups = context.writeback.scope.groups ?? [];
+    if (groups.length > 0) {
+      if (!context.groups) {
+        throw new DwbError(
+          'DWB_CONFIG_INVALID',
+          'writeback.scope.groups is set, but this device source cannot read group membership.',
+        );
+      }
+      this.scopeGroups = new ScopeGroups(groups, context.store, context.groups);
+    }
+  }
 
   /** Why this pass must be full, or undefined for a delta pass. */
   async fullReason(options: SyncOptions): Promise<string | undefined> {
     if (options.full) return 'requested (--full)';
     const watermark = await this.context.store.watermark();
     if (!watermark.deltaLink) return 'no watermark yet (first run)';
+    const scopeChange = await this.scopeChange();
+    if (scopeChange) return scopeChange;
     const last = watermark.lastFullAt;
     const every = this.context.writeback.fullEverySeconds;
     if (!last || Date.now() - Date.parse(last) > every * 1000) {
       return `the last full reconcile is older than writeback.fullEverySeconds (${every} s)`;
     }
     return undefined;
+  }
+
+  /**
+   * Why the scope configuration must be applied by a full pass: it differs from the one the last
+   * full pass applied (a store of an earlier version without scope rules needs none).
+   */
+  private async scopeChange(): Promise<string | undefined> {
+    const { writeback, store } = this.context;
+    const applied = await store.scopeFingerprint();
+    if (applied === scopeFingerprint(writeback)) return undefined;
+    if (applied === undefined && !hasScopeRules(writeback)) return undefined;
+    return `the scope configuration (writeback.trustTypes, writeback.scope) changed since the last full pass; applying it to every device (now: ${describeScope(writeback).join('; ')})`;
   }
 
   async sync(options: SyncOptions = {}): Promise<SyncSummary> {
@@ -53,7 +83,7 @@ export class SyncEngine {
     const fullBecause = await this.fullReason(options);
     let mode: RunMode = fullBecause ? 'full' : 'delta';
     const runId = await store.startRun(mode, dryRun);
-    const pass = new Pass(this.context, options);
+    const pass = new Pass(this.context, options, this.scopeGroups);
     let outcome: PassOutcome;
     let reason: string;
     try {
@@ -70,7 +100,12 @@ export class SyncEngine {
         reason = fullBecause!;
         outcome = await fullImport(pass);
       }
+      // What the pass read of the scope groups is kept only with the watermark it belongs to.
+      await pass.settleGroups(outcome.watermarkCommitted);
+      if (mode === 'full' && outcome.watermarkCommitted)
+        await store.setScopeFingerprint(scopeFingerprint(this.context.writeback));
     } catch (err) {
+      await pass.settleGroups(false).catch(() => undefined);
       await store.finishRun(runId, {
         mode,
         ...pass.counters,
@@ -92,6 +127,7 @@ export class SyncEngine {
       thresholdStopped: outcome.thresholdStopped,
       reason,
       watermarkCommitted: outcome.watermarkCommitted,
+      outOfScope: pass.outOfScope,
     };
     await store.finishRun(runId, {
       mode,

@@ -38,6 +38,7 @@ export async function exportOperations(pass: Pass, items: readonly PendingOperat
         dn: op.dn,
         deviceId: op.deviceId,
         ...(op.kind === 'modify' && op.adopt ? { adopt: true } : {}),
+        ...(op.kind === 'delete' ? { reason: op.reason } : {}),
         ldif: operationLdif(op),
       });
       count(
@@ -191,6 +192,21 @@ export async function exportDeletions(pass: Pass, deletions: readonly Operation[
       },
       `${counted.length} deletions would take the deletions of the last ${writeback.deleteWindowSeconds} s to ${inWindow + counted.length}, more than writeback.deleteThreshold (${threshold}); none of them was made and the watermark was not advanced. Check why so many devices left Entra ID or the scope, then release them with "device-writeback approve-deletes" (or "sync --allow-deletes" when run is not running).`,
     );
+  }
+  if (!allowed && pass.operations) {
+    // A dry run shows what the threshold would hold too: the deletions a scope change implies are
+    // seen before anyone approves them.
+    for (const op of counted) {
+      if (op.kind !== 'delete') continue;
+      pass.operations.push({
+        action: 'delete',
+        dn: op.dn,
+        deviceId: op.deviceId,
+        reason: op.reason,
+        held: true,
+        ldif: operationLdif(op),
+      });
+    }
   }
   if (!pass.dryRun) {
     // What is held now replaces what was held (a device that came back is no longer held); the

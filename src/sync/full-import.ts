@@ -10,7 +10,7 @@
 import { bytesToGuid } from '../ad/guid.js';
 import { isManaged } from '../ad/device-object.js';
 import type { CloudChange, CloudDevice, CloudReadEvent, DeviceRelations } from '../entra/types.js';
-import type { UnmanagedObject } from '../state/store.js';
+import type { NotWrittenReason, UnmanagedObject } from '../state/store.js';
 import { lookahead } from '../util/lookahead.js';
 import { valuesHash } from './attribute-flow.js';
 import { exportDeletions } from './export.js';
@@ -26,9 +26,12 @@ interface PreparedPage {
   others: CloudChange[];
   devices: CloudDevice[];
   relations: Promise<Map<string, DeviceRelations>>;
+  /** The devices of the page out of scope (already recorded): their CN and why, for the sweep. */
+  outOfScope: { cn: string; reason: string }[];
 }
 
 export async function fullImport(pass: Pass): Promise<PassOutcome> {
+  pass.startGroupRead(true);
   await pass.loadQuarantineKeys();
   // What the state store holds: each device the read returns is taken out; what is left at the end
   // are devices Entra ID no longer has. Out-of-scope devices are recorded as their page arrives,
@@ -85,6 +88,11 @@ async function reconcile(
   }
   if (!pass.dryRun) await store.replaceUnmanaged(unmanaged);
   const claimed = new Set<string>();
+  /** Why each managed object whose device is out of scope leaves AD (the sweep's reasons). */
+  const sweepReasons = new Map<string, string>();
+  const outOfScope = (cn: string, reason: string): void => {
+    if (index.get(cn)?.managed) sweepReasons.set(cn, reason);
+  };
   let deltaLink: string | undefined;
   let stopped = false;
   const keepHeapSmall = heapGuard();
@@ -92,6 +100,7 @@ async function reconcile(
     keepHeapSmall();
     const { event, others, devices, relations } = next.value;
     if (event.kind === 'reset') continue; // a reset during a full read changes nothing: it is already full
+    for (const o of next.value.outOfScope) outOfScope(o.cn, o.reason);
     const invalid = others.filter((c) => c.kind === 'invalid');
     await pass.quarantine(invalid.map(invalidRecordIssue));
     const invalidIds = invalid.flatMap((c) => (c.id ? [c.id] : []));
@@ -107,6 +116,7 @@ async function reconcile(
         relations,
         storedFingerprints: stored,
         claimed,
+        outOfScope,
         join: (device) => {
           const entry = index.get(device.deviceId?.toLowerCase?.() ?? '');
           return entry ? { indexed: entry, read: () => directory.readObject(0, entry.dn) } : undefined;
@@ -124,7 +134,12 @@ async function reconcile(
 
   const unclaimed = [...index].filter(([cn, o]) => o.managed && !claimed.has(cn)).map(([cn]) => cn);
   const known = await store.getObjects(unclaimed);
-  const deletions = planSweep(index, claimed, (cn) => known.get(cn)?.graphId ?? null);
+  const deletions = planSweep(
+    index,
+    claimed,
+    (cn) => known.get(cn)?.graphId ?? null,
+    (cn) => sweepReasons.get(cn),
+  );
   const held = await exportDeletions(pass, deletions);
   if (!pass.dryRun && stored) await store.deleteDevices([...stored.keys()]);
   if (held > 0 || pass.dryRun)
@@ -135,47 +150,74 @@ async function reconcile(
 
 /**
  * Starts fetching the owners of a page's devices in scope as soon as the page arrives, and records
- * the devices out of writeback.trustTypes at once, so that only the devices in scope wait in the
- * look-ahead (at 100,000 devices, holding them all showed in the pass's peak memory). Their
- * objects, if any, go in the sweep.
+ * the devices out of scope (by the rules that need only the device) at once, with their reason, so
+ * that only the devices in scope wait in the look-ahead (at 100,000 devices, holding them all
+ * showed in the pass's peak memory). Their objects, if any, go in the sweep. The scope groups'
+ * membership is read first (beside the container scan).
  */
 async function* prepared(
   pass: Pass,
   events: AsyncIterable<CloudReadEvent>,
   storedFingerprints: Promise<Map<string, number | null>> | undefined,
 ): AsyncGenerator<PreparedPage> {
+  let groupsRead = false;
   for await (const event of events) {
     if (event.kind === 'reset') {
-      yield { event, others: [], devices: [], relations: relationsFor(pass, []) };
+      yield { event, others: [], devices: [], relations: relationsFor(pass, []), outOfScope: [] };
       continue;
     }
+    if (!groupsRead) {
+      await pass.groups();
+      groupsRead = true;
+    }
     const devices: CloudDevice[] = [];
-    const outOfScope: CloudDevice[] = [];
+    const outOfScope: OutOfScopeDevice[] = [];
     const others: CloudChange[] = [];
     for (const change of event.changes) {
-      if (change.kind !== 'upsert') others.push(change);
-      else (pass.scope.includes(change.device) ? devices : outOfScope).push(change.device);
+      if (change.kind !== 'upsert') {
+        others.push(change);
+        continue;
+      }
+      const why = pass.scope.outOfScope(change.device);
+      if (why) outOfScope.push({ device: change.device, why });
+      else devices.push(change.device);
     }
     event.changes.length = 0;
     await recordOutOfScope(pass, outOfScope, storedFingerprints);
-    yield { event, others, devices, relations: relationsFor(pass, devices) };
+    yield {
+      event,
+      others,
+      devices,
+      relations: relationsFor(pass, devices),
+      outOfScope: outOfScope.flatMap(({ device, why }) =>
+        typeof device.deviceId === 'string'
+          ? [{ cn: device.deviceId.toLowerCase(), reason: why.reason }]
+          : [],
+      ),
+    };
   }
+}
+
+interface OutOfScopeDevice {
+  device: CloudDevice;
+  why: NotWrittenReason;
 }
 
 async function recordOutOfScope(
   pass: Pass,
-  devices: CloudDevice[],
+  devices: OutOfScopeDevice[],
   storedFingerprints: Promise<Map<string, number | null>> | undefined,
 ): Promise<void> {
   pass.devicesRead += devices.length;
+  for (const { why } of devices) pass.countOutOfScope(why.rule);
   if (pass.dryRun || devices.length === 0 || !storedFingerprints) return;
   const stored = await storedFingerprints;
   await pass.store.putDevices(
-    devices.map((device) => {
+    devices.map(({ device, why }) => {
       const storedFingerprint = stored.get(device.id);
       stored.delete(device.id);
-      return { device, relations: null, storedFingerprint };
+      return { device, relations: null, notWritten: why, storedFingerprint };
     }),
   );
-  await pass.release(devices.map((d) => d.id));
+  await pass.release(devices.map((d) => d.device.id));
 }

@@ -17,6 +17,7 @@ import {
   type StateStore,
 } from '../state/store.js';
 import { ScopeRule } from './scope.js';
+import type { GroupRound, GroupSource, ScopeGroups } from './scope-groups.js';
 
 /** Where devices come from: the Entra connector, or anything that reads Graph the same way. */
 export interface DeviceSource {
@@ -58,6 +59,10 @@ export interface PlannedOperation {
   dn: string;
   deviceId: string;
   adopt?: boolean;
+  /** Why a device leaves AD (a delete): deleted in Entra ID, or the scope rule it fails. */
+  reason?: string;
+  /** A delete the deletion threshold would hold (listed by a dry run, not made). */
+  held?: boolean;
   /** LDIF of the change, as ldapmodify would take it. */
   ldif: string;
 }
@@ -71,9 +76,11 @@ export interface SyncSummary extends RunCounters {
   /** Deletions held back by writeback.deleteThreshold. */
   deletionsHeld: number;
   thresholdStopped: boolean;
-  /** Why the run is full (first run, --full, expired delta token, fullEverySeconds). */
+  /** Why the run is full (first run, --full, expired delta token, fullEverySeconds, a scope change). */
   reason: string;
   watermarkCommitted: boolean;
+  /** Devices this pass found out of scope, by the rule that keeps them out (a full pass: all of them). */
+  outOfScope: Record<string, number>;
 }
 
 /** How a pass ended, before it is summed up. */
@@ -90,6 +97,8 @@ export interface EngineContext {
   source: DeviceSource;
   directory: DeviceDirectory;
   container: DeviceContainer;
+  /** Group membership for writeback.scope.groups (the Entra connector; needed only when it is set). */
+  groups?: GroupSource;
 }
 
 /** One pass: its inputs and its running tally. */
@@ -101,16 +110,59 @@ export class Pass {
   readonly operations: PlannedOperation[] | undefined;
   readonly dryRun: boolean;
   readonly scope: ScopeRule;
+  /** Devices found out of scope, by rule. */
+  readonly outOfScope: Record<string, number> = {};
   /** Graph ids in quarantine (read at the start of each batch), so most devices skip the release. */
   private quarantineKeys: Set<string> | undefined;
+  /** This pass's read of the scope groups, once started by the import. */
+  private groupRead: Promise<GroupRound> | undefined;
 
   constructor(
     readonly context: EngineContext,
     readonly options: SyncOptions,
+    private readonly scopeGroups?: ScopeGroups,
   ) {
     this.dryRun = options.dryRun ?? false;
     this.operations = this.dryRun ? [] : undefined;
     this.scope = new ScopeRule(context.writeback);
+  }
+
+  /**
+   * Starts reading the scope groups' changes (when writeback.scope.groups is set), beside the
+   * device read; `rebuild` in a full pass. The scope waits for it before judging any device.
+   */
+  startGroupRead(rebuild: boolean): void {
+    if (!this.scopeGroups || this.groupRead) return;
+    this.groupRead = this.scopeGroups.read({ rebuild }).then((round) => {
+      this.scope.useGroups(round.membership);
+      return round;
+    });
+    this.groupRead.catch(() => undefined); // awaited by groups() or settleGroups()
+  }
+
+  /** The scope groups' round of this pass (undefined without scope groups). */
+  async groups(): Promise<GroupRound | undefined> {
+    return this.groupRead;
+  }
+
+  /** Commits the scope groups' round with the watermark, or drops it (the next pass reads it again). */
+  async settleGroups(committed: boolean): Promise<void> {
+    const read = this.groupRead;
+    if (!read) return;
+    this.groupRead = undefined;
+    let round: GroupRound;
+    try {
+      round = await read;
+    } catch {
+      return; // the tracker already forgot what it read
+    }
+    if (committed) await round.commit();
+    else round.discard();
+  }
+
+  /** Counts a device out of scope, by its rule. */
+  countOutOfScope(rule: string): void {
+    this.outOfScope[rule] = (this.outOfScope[rule] ?? 0) + 1;
   }
 
   get store(): StateStore {

@@ -138,12 +138,14 @@ export interface ScannedObject {
 /**
  * The deletion sweep of a full reconcile: every managed object in the container that no in-scope
  * cloud device claimed leaves AD. `scanned` is keyed by lower-case CN, `claimed` holds the CNs the
- * pass's devices claimed, `graphIdOf` names the device an object was written for, when known.
+ * pass's devices claimed, `graphIdOf` names the device an object was written for, when known, and
+ * `outOfScope` the scope rule a device still in Entra ID fails (otherwise it is gone from there).
  */
 export function planSweep(
   scanned: ReadonlyMap<string, ScannedObject>,
   claimed: ReadonlySet<string>,
   graphIdOf: (cn: string) => string | null,
+  outOfScope: (cn: string) => string | undefined = () => undefined,
 ): Operation[] {
   const deletions: Operation[] = [];
   for (const [cn, object] of scanned) {
@@ -153,7 +155,7 @@ export function planSweep(
       deviceId: cn,
       graphId: graphIdOf(cn),
       dn: object.dn,
-      reason: 'the device no longer exists in Entra ID or is out of writeback.trustTypes',
+      reason: outOfScope(cn) ?? 'the device no longer exists in Entra ID',
     });
   }
   return deletions;

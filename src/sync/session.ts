@@ -10,6 +10,7 @@ import { openStateStore } from '../state/open.js';
 import type { StateStore } from '../state/store.js';
 import { SyncEngine } from './engine.js';
 import type { DeviceSource } from './pass.js';
+import { isGroupSource } from './scope-groups.js';
 
 export interface SyncSession {
   config: Config;
@@ -73,7 +74,14 @@ export async function connectSession(
     connector?.catch(() => undefined); // awaited below, after the discovery
     const container = await directory.withSession(0, 'discover', (c) => locateDeviceContainer(c, config.ad));
     const source = hooks.source ?? new (await connector!).EntraConnector(entra!, hooks.entra);
-    const engine = new SyncEngine({ writeback: config.writeback, store, source, directory, container });
+    const engine = new SyncEngine({
+      writeback: config.writeback,
+      store,
+      source,
+      directory,
+      container,
+      groups: isGroupSource(source) ? source : undefined,
+    });
     return {
       config,
       store,

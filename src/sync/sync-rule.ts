@@ -1,12 +1,13 @@
-// The sync rule, for one batch of cloud devices: scope (which devices are written), join (the
-// object each device has in the container, if any) and attribute flow (the desired object), then
-// the plan for each device, handed to the export. The devices' cloud state is recorded in the state
-// store on the way, so that the next delta can merge partial records with it.
+// The sync rule, for one batch of cloud devices: scope (which devices are written, and why not),
+// join (the object each device has in the container, if any) and attribute flow (the desired
+// object), then the plan for each device, handed to the export. The devices' cloud state is
+// recorded in the state store on the way, with the reason of those not written, so that the next
+// delta can merge partial records with it and every "not written" can be explained.
 import { childDn } from '../ad/dn.js';
 import { isGuid } from '../ad/guid.js';
 import type { ActualObject } from '../ad/device-object.js';
 import type { CloudDevice, DeviceRelations } from '../entra/types.js';
-import type { DeviceWrite, ObjectWrite } from '../state/store.js';
+import type { DeviceWrite, NotWrittenReason, ObjectWrite } from '../state/store.js';
 import { runBounded } from '../util/bounded.js';
 import { desiredObject, valuesHash } from './attribute-flow.js';
 import { exportOperations, type PendingOperation } from './export.js';
@@ -37,6 +38,8 @@ export interface DeviceBatch {
   storedFingerprints?: Map<string, number | null>;
   /** CNs claimed by the devices of this pass (for the full pass's sweep). */
   claimed: Set<string>;
+  /** A full pass hears of devices out of scope (by CN), for the reasons of its sweep. */
+  outOfScope?: (cn: string, reason: string) => void;
   join: (device: CloudDevice) => Join | undefined;
 }
 
@@ -45,7 +48,7 @@ export function relationsFor(
   pass: Pass,
   devices: readonly CloudDevice[],
 ): Promise<Map<string, DeviceRelations>> {
-  const ids = devices.filter((d) => pass.scope.includes(d)).map((d) => d.id);
+  const ids = devices.filter((d) => pass.scope.outOfScope(d) === undefined).map((d) => d.id);
   const pending =
     ids.length > 0
       ? pass.context.source.fetchRelations(ids)
@@ -68,17 +71,40 @@ export async function syncDevices(
   if (devices.length === 0) return [];
   pass.devicesRead += devices.length;
   pass.progress('reading');
-  const inScope: CloudDevice[] = [];
-  const outOfScope: CloudDevice[] = [];
-  for (const d of devices) (pass.scope.includes(d) ? inScope : outOfScope).push(d);
+  let inScope: CloudDevice[] = [];
+  const notWritten = new Map<string, NotWrittenReason>();
+  for (const d of devices) {
+    const why = pass.scope.outOfScope(d);
+    if (why) notWritten.set(d.id, why);
+    else inScope.push(d);
+  }
   await pass.loadQuarantineKeys();
   const relations = await relationsOf(pass, inScope, await batch.relations);
+  if (pass.scope.needsOwners) {
+    // The owner rule, now that the owners of the devices that passed the others are known.
+    inScope = inScope.filter((d) => {
+      const why = pass.scope.ownerOutOfScope(relations.get(d.id));
+      if (why) notWritten.set(d.id, why);
+      return !why;
+    });
+  }
+  const outOfScope = devices.filter((d) => notWritten.has(d.id));
+  for (const d of outOfScope) {
+    const why = notWritten.get(d.id)!;
+    pass.countOutOfScope(why.rule);
+    if (typeof d.deviceId === 'string') batch.outOfScope?.(d.deviceId.toLowerCase(), why.reason);
+  }
   if (!pass.dryRun) {
     const now = new Date().toISOString();
     const writes: DeviceWrite[] = devices.map((device) => {
       const stored = batch.storedFingerprints?.get(device.id);
       batch.storedFingerprints?.delete(device.id);
-      return { device, relations: relations.get(device.id) ?? null, storedFingerprint: stored };
+      return {
+        device,
+        relations: relations.get(device.id) ?? null,
+        notWritten: notWritten.get(device.id) ?? null,
+        storedFingerprint: stored,
+      };
     });
     await pass.store.putDevices(writes, now);
     await pass.release(outOfScope.map((d) => d.id));
@@ -128,16 +154,14 @@ export async function syncDevices(
   }
   await exportOperations(pass, operations);
 
-  // Out of scope: a managed object of ours leaves AD.
+  // Out of scope: a managed object of ours leaves AD (the scope rule it fails is its reason).
   const removals: Operation[] = [];
   if (mode === 'delta') {
-    for (const device of outOfScope) {
+    await runBounded(outOfScope, pass.context.directory.slots, async (device) => {
       const actual = await batch.join(device)?.read();
-      const op = actual
-        ? planRemoval(actual, device.id, 'the device is out of writeback.trustTypes')
-        : undefined;
+      const op = actual ? planRemoval(actual, device.id, notWritten.get(device.id)!.reason) : undefined;
       if (op) removals.push(op);
-    }
+    });
   }
   return removals;
 }
