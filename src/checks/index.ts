@@ -13,6 +13,7 @@ import { adDrsUnique } from './ad-drs-unique.js';
 import { adSchema } from './ad-schema.js';
 import { entraConnect } from './entra-connect.js';
 import { entraOwners } from './entra-owners.js';
+import { entraScopeGroups } from './entra-scope-groups.js';
 import { stateWritable } from './state-writable.js';
 import { CheckSkipped } from './support.js';
 import type { Check, CheckContext, CheckResult } from './types.js';
@@ -27,6 +28,7 @@ export const checks: readonly Check[] = [
   adConfigPermissions,
   entraConnect,
   entraOwners,
+  entraScopeGroups,
   stateWritable,
 ];
 
