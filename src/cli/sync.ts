@@ -78,13 +78,20 @@ export function jsonSummary(s: SyncSummary): Record<string, unknown> {
     thresholdStopped: s.thresholdStopped,
     reason: s.reason,
     watermarkCommitted: s.watermarkCommitted,
+    outOfScope: s.outOfScope,
   };
 }
 
 function printSummary(s: SyncSummary, containerDn: string): void {
   if (s.dryRun) {
     out(`Dry run (${s.mode}): nothing was written. Planned LDAP operations on ${containerDn}:`);
-    for (const op of s.operations ?? []) out(`\n${op.ldif}`);
+    for (const op of s.operations ?? []) {
+      // LDIF comments: why a device leaves AD, and whether the deletion threshold would hold it.
+      const why = op.reason
+        ? `# ${op.held ? 'HELD by writeback.deleteThreshold (not made without approve-deletes): ' : ''}${op.reason}\n`
+        : '';
+      out(`\n${why}${op.ldif}`);
+    }
     if ((s.operations ?? []).length === 0) out('  (none)');
     out('');
   }
@@ -94,6 +101,13 @@ function printSummary(s: SyncSummary, containerDn: string): void {
   out(
     `  created ${s.created}, updated ${s.updated}${s.adopted ? ` (adopted ${s.adopted})` : ''}, deleted ${s.deleted}, unchanged ${s.unchanged}, quarantined ${s.quarantined}`,
   );
+  const outOfScope = Object.entries(s.outOfScope);
+  if (outOfScope.length > 0) {
+    const total = outOfScope.reduce((n, [, count]) => n + count, 0);
+    out(
+      `  out of scope (not written): ${total} of the devices this pass read — ${outOfScope.map(([rule, count]) => `${rule} ${count}`).join(', ')} (device-writeback devices --all says why for each)`,
+    );
+  }
   if (s.thresholdStopped) {
     out(
       `\n  ${s.deletionsHeld} deletions would take the deletions of the last writeback.deleteWindowSeconds over writeback.deleteThreshold: NONE of them was made and the watermark was not advanced (see \`device-writeback status\`).\n  Check why so many devices left Entra ID or the scope; to go ahead, run: device-writeback approve-deletes (then sync again), or sync --allow-deletes`,

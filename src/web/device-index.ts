@@ -3,7 +3,8 @@
 // that the Devices page searches, filters and pages 100,000 devices in a few milliseconds. It
 // follows the state store incrementally, through the store's own change feed (rows changed since
 // the last look), and only reads.
-import type { DeviceSummary, ObjectSummary, StateStore } from '../state/store.js';
+import type { DeviceSummary, NotWrittenReason, ObjectSummary, StateStore } from '../state/store.js';
+import { notWrittenOf, type NotWritten } from '../sync/not-written.js';
 
 export type DeviceState = 'managed' | 'unmanaged' | 'quarantined' | 'not-written';
 export const DEVICE_STATES: readonly DeviceState[] = ['managed', 'unmanaged', 'quarantined', 'not-written'];
@@ -17,6 +18,8 @@ export interface DeviceQuery {
   os?: string;
   /** Text contained in the registered owner's UPN (or SID). */
   owner?: string;
+  /** Devices not written for this rule (a scope key such as compliantOnly, or unrouted). */
+  rule?: string;
   /** 1-based. */
   page?: number;
   pageSize?: number;
@@ -39,11 +42,15 @@ export interface DeviceRow {
   lastSyncedAt: string | null;
   /** When the engine last stored this device's cloud state. */
   cloudUpdatedAt: string | null;
+  /** Why the engine does not write it (out of scope, unrouted), as the last pass decided. */
+  notWritten: NotWrittenReason | null;
 }
 
 export interface ListedDevice extends DeviceRow {
   state: DeviceState;
   quarantine: { code: string; message: string } | null;
+  /** Why a device of state not-written or quarantined is not in AD; null for the others. */
+  why: NotWritten | null;
 }
 
 export interface DevicePage {
@@ -133,6 +140,7 @@ function finish(row: DeviceRow): IndexedDevice {
     dn: row.dn,
     lastSyncedAt: row.lastSyncedAt,
     cloudUpdatedAt: row.cloudUpdatedAt,
+    notWritten: row.notWritten,
     sortKey: `${fold(row.displayName ?? '')}\u0000${row.key}`,
     search: fold(search),
     ownerSearch: fold(row.owner ?? ''),
@@ -223,6 +231,7 @@ export class DeviceIndex {
         dn: object?.dn ?? null,
         lastSyncedAt: object?.lastSyncedAt ?? null,
         cloudUpdatedAt: d.updatedAt,
+        notWritten: d.notWritten,
       });
       const before = this.cloud.get(d.graphId);
       this.cloud.set(d.graphId, row);
@@ -257,6 +266,7 @@ export class DeviceIndex {
           dn: u.dn,
           lastSyncedAt: null,
           cloudUpdatedAt: null,
+          notWritten: null,
         });
         next.set(row.key, row);
       }
@@ -400,12 +410,14 @@ export class DeviceIndex {
     const ownerMatch =
       owner === undefined ? undefined : positionsMatching(c.ownerCorpus, c.ownerStarts, owner, n);
     const osId = q.os ? (c.osNames.get(q.os) ?? -2) : undefined;
+    const rule = q.rule || undefined;
     const wantEnabled = q.enabled === undefined ? undefined : q.enabled ? 1 : 0;
     const state = q.state;
     const matches = (i: number): boolean => {
       if (ownerMatch !== undefined && ownerMatch[i] !== 1) return false;
       if (wantEnabled !== undefined && c.enabled[i] !== wantEnabled) return false;
       if (osId !== undefined && c.os[i] !== osId) return false;
+      if (rule !== undefined && c.rows[i]!.notWritten?.rule !== rule) return false;
       if (state !== undefined) {
         const k = c.kind[i];
         const s: DeviceState =
@@ -427,6 +439,7 @@ export class DeviceIndex {
       ownerMatch !== undefined ||
       wantEnabled !== undefined ||
       osId !== undefined ||
+      rule !== undefined ||
       state !== undefined;
     // Count every match and keep the positions of the wanted page; a page past the end shows the last one.
     const collect = (wanted: number): { total: number; positions: number[] } => {
@@ -466,6 +479,14 @@ export class DeviceIndex {
     return row ? listed(row, await this.quarantine()) : undefined;
   }
 
+  /** The rules that keep devices out (out of scope, unrouted), for the filter. */
+  async notWrittenRules(): Promise<string[]> {
+    await this.refresh();
+    const rules = new Set<string>();
+    for (const r of this.cloud.values()) if (r.notWritten) rules.add(r.notWritten.rule);
+    return [...rules].sort();
+  }
+
   /** The operating systems present, for the OS filter. */
   async operatingSystems(): Promise<string[]> {
     await this.refresh();
@@ -494,9 +515,15 @@ function stateOf(r: DeviceRow, quarantine: Map<string, unknown>): DeviceState {
 
 function listed(r: IndexedDevice, quarantine: Map<string, { code: string; message: string }>): ListedDevice {
   const { sortKey: _s, search: _q, ownerSearch: _o, ...row } = r;
+  const state = stateOf(r, quarantine);
+  const quarantined = quarantine.get(r.key) ?? (r.deviceId ? quarantine.get(r.deviceId) : undefined) ?? null;
   return {
     ...row,
-    state: stateOf(r, quarantine),
-    quarantine: quarantine.get(r.key) ?? (r.deviceId ? quarantine.get(r.deviceId) : undefined) ?? null,
+    state,
+    quarantine: quarantined,
+    why:
+      state === 'not-written' || state === 'quarantined'
+        ? notWrittenOf(r.notWritten, quarantined ?? undefined)
+        : null,
   };
 }
