@@ -7,7 +7,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { str } from '../../src/ad/connection.js';
 import type { EmulatedDevice } from '../../src/emulator/model.js';
-import { runCli, type CliResult } from '../support/cli.js';
+import { runCli, startCli, type CliResult } from '../support/cli.js';
+import { request } from '../web/support/http.js';
 import { startLabEnv, type LabEnv } from '../support/lab-env.js';
 import { addUser, useDc, type LabUser } from '../support/samba.js';
 
@@ -302,5 +303,56 @@ describe('scope rules end to end (emulator + Samba)', () => {
     });
     expect(sorted(await inAd())).toEqual(sorted(want));
     expect(await syncJson()).toMatchObject({ code: 0, mode: 'delta', deleted: 0, created: 0 });
+  });
+
+  it('run: a device that leaves the scope group leaves AD within a cycle, and the console says why', async () => {
+    setWriteback(`  intervalSeconds: 1\n  scope:\n    groups: [${scopeGroup}]`);
+    const run = startCli(['run', '--config', env.configFile, '--listen', '127.0.0.1:0'], { env: env.env });
+    const waitFor = async <T>(
+      probe: () => Promise<T | undefined> | T | undefined,
+      what: string,
+    ): Promise<T> => {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const value = await probe();
+        if (value !== undefined) return value;
+        if (Date.now() > deadline)
+          throw new Error(`timed out waiting for ${what}: ${run.output().stderr.slice(-2000)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    try {
+      const url = await waitFor(
+        () => /web console at (http:\/\/127\.0\.0\.1:\d+)/.exec(run.output().stderr)?.[1],
+        'the console URL',
+      );
+      await waitFor(
+        () => (run.output().stderr.includes('"msg":"cycle full') ? true : undefined),
+        'the full cycle',
+      );
+      const written = await inAd();
+      expect(sorted(written)).toEqual(sorted(await expected({ groups: [scopeGroup] })));
+      const leaver = env.emulator.store
+        .members(scopeGroup)
+        .flatMap((m) => (m.kind === 'device' ? [m.record.device] : []))
+        .find((d) => written.has(d.deviceId.toLowerCase()))!;
+      env.emulator.store.removeMember(scopeGroup, leaver.id);
+      await waitFor(async () => ((await inAd()).has(leaver.deviceId.toLowerCase()) ? undefined : true), 'AD');
+
+      const list = await waitFor(async () => {
+        const r = await request(`${url}/devices?rule=groups&q=${leaver.deviceId}`);
+        return r.body.includes('out of scope: not in any scope group') ? r : undefined;
+      }, 'the Devices list to show the reason');
+      expect(list.body).toMatch(/1 device; showing 1–1/);
+      expect(list.body).toContain('id="f-rule"');
+      const device = await request(`${url}/devices/${leaver.id}`);
+      expect(device.status).toBe(200);
+      expect(device.body).toMatch(
+        /Why not written<\/dt>\s*<dd id="why-not-written">out of scope: not in any scope group<\/dd>/,
+      );
+    } finally {
+      run.child.kill('SIGTERM');
+      expect((await run.done).code).toBe(0);
+    }
   });
 });
