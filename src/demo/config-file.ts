@@ -25,6 +25,8 @@ export interface DemoConfigSettings {
   domain: string;
   intervalSeconds: number;
   webListen: string;
+  /** writeback.scope.groups: the pilot group, with its name for the comment. */
+  scopeGroup?: { id: string; displayName: string };
 }
 
 export interface DemoConfigFile {
@@ -67,7 +69,13 @@ writeback:
   intervalSeconds: ${settings.intervalSeconds}
   fullEverySeconds: 3600
   deleteThreshold: 500
-state:
+${
+  settings.scopeGroup
+    ? `  scope:
+    groups: [${settings.scopeGroup.id}] # "${settings.scopeGroup.displayName}": devices outside it are not written
+`
+    : ''
+}state:
   sqlite: device-writeback.db
 web:
   listen: ${settings.webListen}

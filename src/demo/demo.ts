@@ -2,7 +2,8 @@
 // DC (2012 R2 schema) on its own loopback address, users with real SIDs, the Graph emulator with
 // devices those users own, a configuration file, then the real commands as a user would type them:
 // check (failing) -> init-ad -> check (passing) -> sync -> devices, and `run` in the background
-// while devices change in the cloud. Everything it starts is stopped and removed at the end, on
+// while devices change in the cloud. The scope is a pilot group (writeback.scope.groups): the few
+// devices outside it are not written, and one taken out of it during `run` leaves AD. Everything it starts is stopped and removed at the end, on
 // Ctrl-C and on failure, unless --keep asks to leave the lab up.
 import { openSync, closeSync, mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import net from 'node:net';
@@ -30,7 +31,7 @@ import {
   startDemoDc,
   type DemoPeople,
 } from './lab.js';
-import { liveChanges, type LiveChange } from './live-changes.js';
+import { createPilotGroup, liveChanges, type LiveChange, type PilotGroup } from './live-changes.js';
 import { demoPrerequisites } from './prerequisites.js';
 import { seconds, StepReporter } from './steps.js';
 
@@ -136,6 +137,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   let emulator: RunningEmulator | undefined;
   let config: DemoConfigFile | undefined;
   let people: DemoPeople | undefined;
+  let pilot: PilotGroup | undefined;
   let session: AdConnection | undefined;
   let changes: LiveChange[] = [];
   let consoleUrl: string | undefined;
@@ -227,6 +229,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         steps.detail(`${started.url} (HTTPS; tenant ${started.tenantId}; app ${started.clientId})`);
         steps.detail(`devices: ${list(byOs)}`);
         steps.detail(`join types: ${list(byTrust)}; owners' onPremisesSecurityIdentifier = the SIDs above`);
+        pilot = createPilotGroup(started.store);
+        steps.detail(
+          `group "${pilot.displayName}": ${pilot.members} devices (the group "Pilot devices" nested in it); ${pilot.outside.length} devices are outside it`,
+        );
         return started;
       },
       (e) => `${e.store.counts().active} devices, ${e.store.counts().users} users`,
@@ -251,6 +257,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
             domain: dc!.forest.domain,
             intervalSeconds,
             webListen: `127.0.0.1:${webPort}`,
+            scopeGroup: pilot,
           },
           {
             adPassword: people!.connector.password,
@@ -385,6 +392,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         };
         const made = await liveChanges({
           store: emulator!.store,
+          pilot,
           session: session!,
           containerDn: containerDn(),
           aborted: () => interrupted !== undefined,
@@ -415,6 +423,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       dc,
       emulator,
       people,
+      pilot,
       config,
       containerDn: containerDn(),
       objectsAfterSync,
@@ -490,6 +499,7 @@ interface SummaryFacts {
   dc: SambaDc;
   emulator: RunningEmulator;
   people: DemoPeople;
+  pilot: PilotGroup | undefined;
   config: DemoConfigFile;
   containerDn: string;
   objectsAfterSync: number;
@@ -519,8 +529,9 @@ function printSummary(steps: StepReporter, f: SummaryFacts): void {
   steps.detail(
     `                   ${f.containerDn} (msDS-DeviceContainer) and the connector's rights on both`,
   );
+  const left = f.changes.find((x) => x.kind === 'leave-group');
   steps.detail(
-    `written back       ${f.objectsAfterSync} msDS-Device objects by \`sync\`; then 1 renamed, 1 disabled${deleted ? ', 1 deleted' : ''} by \`run\``,
+    `written back       ${f.objectsAfterSync} msDS-Device objects by \`sync\`${f.pilot ? ` (the devices of "${f.pilot.displayName}"; the ${f.pilot.outside.length} outside it are out of scope)` : ''}; then 1 renamed, 1 disabled${deleted ? ', 1 deleted' : ''}${left ? ', 1 taken out of the group and so out of AD' : ''} by \`run\``,
   );
   steps.detail(`Graph emulator     ${f.emulator.url}  (${f.emulator.store.counts().active} devices now)`);
   steps.detail(`configuration      ${f.config.file}`);
@@ -535,6 +546,7 @@ function printSummary(steps: StepReporter, f: SummaryFacts): void {
   const suggestions: [string, string][] = [
     ['status', `status ${c}`],
     ['devices', `devices --search iPhone ${c}`],
+    ['devices', `devices --all ${c}     (also the devices not written, each with why)`],
     ['claims', `claims --device ${sample} ${c}`],
     ['check', `check --json ${c}`],
   ];
@@ -548,10 +560,23 @@ function printSummary(steps: StepReporter, f: SummaryFacts): void {
     steps.detail(`${curl} -X POST ${f.emulator.url}/_emulator/devices/${soft.id}/soft-delete`);
     steps.detail(`    (soft-deletes "${soft.displayName}": it leaves AD; .../restore brings it back)`);
   }
+  if (f.pilot) {
+    const member = f.emulator.store.members(f.pilot.id).find((m) => m.kind === 'device');
+    if (member) {
+      steps.detail(
+        `${curl} -H 'content-type: application/json' -d '{"members": ["${member.id}"]}' ${f.emulator.url}/_emulator/groups/${f.pilot.id}/members/remove`,
+      );
+      steps.detail(`    (takes a device out of "${f.pilot.displayName}": out of scope, it leaves AD)`);
+    }
+  }
   steps.detail(
     `${curl} -H 'content-type: application/json' -d '{"devices": 300}' ${f.emulator.url}/_emulator/seed`,
   );
-  steps.detail('    (100 more devices in Entra ID: watch them arrive with `devices` or in the console)');
+  steps.detail(
+    f.pilot
+      ? `    (100 more devices in Entra ID, outside "${f.pilot.displayName}": \`devices --all\` and the console say why they are not written)`
+      : '    (100 more devices in Entra ID: watch them arrive with `devices` or in the console)',
+  );
   steps.detail(`${cmd} emulator --devices 1000     (a Graph emulator of your own)`);
   steps.detail('docs/getting-started.md: point it at your own forest and tenant');
   if (f.keep) {

@@ -211,7 +211,19 @@ export interface GroupRound {
 interface Tracked {
   tracks: ScopeGroupTrack[];
   membership: GroupMembership;
+  /** When the store last received these tracks' delta links (ms). */
+  persistedAt: number;
 }
+
+/**
+ * A round that changed nothing moves only the delta links on. An older link reads the same
+ * nothing again (until it expires, after days), so the store receives them only this often: a
+ * no-op cycle of `run` then costs no write for the scope groups.
+ */
+const LINK_PERSIST_MS = 10 * 60_000;
+
+const sameTracks = (a: readonly ScopeGroupTrack[], b: readonly ScopeGroupTrack[]): boolean =>
+  a.length === b.length && a.every((t, i) => t.groupIds.join(',') === b[i]!.groupIds.join(','));
 
 /** The scope groups of a session: their committed state, kept in memory between passes of `run`. */
 export class ScopeGroups {
@@ -248,14 +260,18 @@ export class ScopeGroups {
   private async load(): Promise<Tracked> {
     if (!this.committed) {
       const state = await this.store.scopeGroups();
-      this.committed = { tracks: state.tracks, membership: new GroupMembership(this.roots, state.edges) };
+      this.committed = {
+        tracks: state.tracks,
+        membership: new GroupMembership(this.roots, state.edges),
+        persistedAt: Date.now(),
+      };
     }
     return this.committed;
   }
 
   private async readRound(options: { rebuild: boolean }): Promise<GroupRound> {
     const started = Date.now();
-    const { membership, tracks: committedTracks } = await this.load();
+    const { membership, tracks: committedTracks, persistedAt } = await this.load();
     let tracks = committedTracks;
     const dropped: string[] = [];
     const trackedGroups = (): Set<string> => new Set(tracks.flatMap((t) => t.groupIds));
@@ -321,8 +337,13 @@ export class ScopeGroups {
       commit: async () => {
         settle();
         try {
-          await this.store.commitScopeGroups(commit);
-          this.committed = { tracks: next, membership };
+          const quiet =
+            edgesChanged === 0 &&
+            dropped.length === 0 &&
+            sameTracks(next, committedTracks) &&
+            Date.now() - persistedAt < LINK_PERSIST_MS;
+          if (!quiet) await this.store.commitScopeGroups(commit);
+          this.committed = { tracks: next, membership, persistedAt: quiet ? persistedAt : Date.now() };
         } catch (err) {
           this.committed = undefined;
           throw err;

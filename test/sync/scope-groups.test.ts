@@ -136,6 +136,26 @@ describe('ScopeGroups rounds', () => {
     round.discard();
   });
 
+  it('writes nothing to the store for a round that changed nothing (the older delta link reads the same)', async () => {
+    graph.group('root', ['d1']);
+    const tracker = new ScopeGroups(['root'], store, graph);
+    await (await tracker.read({ rebuild: true })).commit();
+    const saved = (await store.scopeGroups()).tracks[0]!.deltaLink;
+    let writes = 0;
+    const commit = store.commitScopeGroups.bind(store);
+    store.commitScopeGroups = async (c) => {
+      writes++;
+      return commit(c);
+    };
+    for (let i = 0; i < 3; i++) await (await tracker.read({ rebuild: false })).commit();
+    expect(writes).toBe(0);
+    expect((await store.scopeGroups()).tracks[0]!.deltaLink).toBe(saved);
+    graph.add('root', 'd2');
+    await (await tracker.read({ rebuild: false })).commit();
+    expect(writes).toBe(1);
+    expect((await store.scopeGroups()).tracks[0]!.deltaLink).not.toBe(saved);
+  });
+
   it('follows nested groups as deep as they go, found in a first round or added later', async () => {
     graph.group('root', ['d1', 'g:nested']);
     graph.group('nested', ['d2', 'g:deeper']);
