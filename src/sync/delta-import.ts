@@ -19,7 +19,7 @@ const DELTA_CHUNK = 500;
 /** Runs a delta pass; 'reset' when Graph refused the watermark (the caller runs a full pass). */
 export async function deltaImport(pass: Pass, deltaLink: string): Promise<PassOutcome | 'reset'> {
   const { store, source } = pass.context;
-  pass.startGroupRead(false);
+  pass.startGroupRead();
   const upserts = new Map<string, CloudDevice>();
   const removed = new Map<string, 'changed' | 'deleted'>();
   let nextLink: string | undefined;

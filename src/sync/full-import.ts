@@ -31,7 +31,7 @@ interface PreparedPage {
 }
 
 export async function fullImport(pass: Pass): Promise<PassOutcome> {
-  pass.startGroupRead(true);
+  pass.startGroupRead();
   await pass.loadQuarantineKeys();
   // What the state store holds: each device the read returns is taken out; what is left at the end
   // are devices Entra ID no longer has. Out-of-scope devices are recorded as their page arrives,

@@ -129,11 +129,11 @@ export class Pass {
 
   /**
    * Starts reading the scope groups' changes (when writeback.scope.groups is set), beside the
-   * device read; `rebuild` in a full pass. The scope waits for it before judging any device.
+   * device read. The scope waits for it before judging any device.
    */
-  startGroupRead(rebuild: boolean): void {
+  startGroupRead(): void {
     if (!this.scopeGroups || this.groupRead) return;
-    this.groupRead = this.scopeGroups.read({ rebuild }).then((round) => {
+    this.groupRead = this.scopeGroups.read().then((round) => {
       this.scope.useGroups(round.membership);
       return round;
     });

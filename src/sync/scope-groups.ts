@@ -241,15 +241,15 @@ export class ScopeGroups {
   }
 
   /**
-   * Reads the changes since the last committed round. With `rebuild` (a full pass), groups that
-   * are tracked but no longer needed are dropped and the reads started again, so that what is
-   * tracked is exactly the configured groups and the groups nested in them.
+   * Reads the changes since the last committed round. Groups that are tracked but no longer needed
+   * (a nested group taken out) stop being read: a read of only such groups is dropped, a read that
+   * mixes them with needed ones starts again for those.
    */
-  async read(options: { rebuild: boolean }): Promise<GroupRound> {
+  async read(): Promise<GroupRound> {
     if (this.roundOpen) throw new Error('a scope group round is already open');
     this.roundOpen = true;
     try {
-      return await this.readRound(options);
+      return await this.readRound();
     } catch (err) {
       this.committed = undefined;
       this.roundOpen = false;
@@ -269,24 +269,22 @@ export class ScopeGroups {
     return this.committed;
   }
 
-  private async readRound(options: { rebuild: boolean }): Promise<GroupRound> {
+  private async readRound(): Promise<GroupRound> {
     const started = Date.now();
     const { membership, tracks: committedTracks, persistedAt } = await this.load();
-    let tracks = committedTracks;
+    const needed = membership.neededGroups();
+    const tracks: ScopeGroupTrack[] = [];
     const dropped: string[] = [];
-    const trackedGroups = (): Set<string> => new Set(tracks.flatMap((t) => t.groupIds));
-    if (options.rebuild) {
-      const needed = membership.neededGroups();
-      const tracked = trackedGroups();
-      const stale = [...tracked].some((g) => !needed.has(g));
-      if (stale) {
-        // A fresh first round for what is needed; the edges of groups no longer needed go.
-        for (const g of tracked) {
-          if (needed.has(g)) continue;
-          membership.dropGroup(g);
-          dropped.push(g);
-        }
-        tracks = [];
+    for (const track of committedTracks) {
+      if (track.groupIds.every((g) => needed.has(g))) {
+        tracks.push(track);
+        continue;
+      }
+      // The needed ones of this read are read again, from a first round, with the untracked below.
+      for (const g of track.groupIds) {
+        if (needed.has(g)) continue;
+        membership.dropGroup(g);
+        dropped.push(g);
       }
     }
     const next: ScopeGroupTrack[] = [];

@@ -312,7 +312,7 @@ describe('scope groups through the connector and the emulator', () => {
       const scope = e.store.listGroups().find((g) => g.displayName === 'Device writeback scope')!;
       e.store.addMember(all.id, scope.id); // nested, itself holding the nested "Pilot devices"
       const tracker = new ScopeGroups([all.id], store, c);
-      const first = await tracker.read({ rebuild: true });
+      const first = await tracker.read();
       const devices = (id: string) =>
         e.store
           .transitiveMembers(id)
@@ -328,7 +328,7 @@ describe('scope groups through the connector and the emulator', () => {
       const pilot = e.store.listGroups().find((g) => g.displayName === 'Pilot devices')!;
       e.store.addMember(pilot.id, outsider); // two levels down
       e.store.removeMember(all.id, e.store.deviceIdsAt(3, 4)[0]!);
-      const later = await tracker.read({ rebuild: false });
+      const later = await tracker.read();
       const removed = e.store.deviceIdsAt(3, 4)[0]!; // a direct member only
       expect([...later.changedDevices].sort()).toEqual([outsider, removed].sort());
       expect(later.membership.has(outsider)).toBe(true);
@@ -337,7 +337,7 @@ describe('scope groups through the connector and the emulator', () => {
       await later.commit();
 
       e.store.expireDeltaTokens();
-      const again = await tracker.read({ rebuild: false });
+      const again = await tracker.read();
       expect(again.changedDevices.size).toBe(0);
       for (const id of devices(all.id)) expect(again.membership.has(id)).toBe(true);
       again.discard();

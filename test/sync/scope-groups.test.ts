@@ -109,13 +109,13 @@ describe('ScopeGroups rounds', () => {
   it('reads a first round, then only changes; a committed round is what the next session starts from', async () => {
     graph.group('root', ['d1', 'd2']);
     const tracker = new ScopeGroups(['root'], store, graph);
-    const first = await tracker.read({ rebuild: true });
+    const first = await tracker.read();
     expect(first.membership.has('d1')).toBe(true);
     expect([...first.changedDevices].sort()).toEqual(['d1', 'd2']);
     await first.commit();
     expect(graph.requests).toEqual(['find root', 'first root']);
 
-    const quiet = await tracker.read({ rebuild: false });
+    const quiet = await tracker.read();
     expect(quiet.changedDevices.size).toBe(0);
     expect(quiet.edgesChanged).toBe(0);
     await quiet.commit();
@@ -123,13 +123,13 @@ describe('ScopeGroups rounds', () => {
 
     graph.remove('root', 'd1');
     graph.add('root', 'd3');
-    const changed = await tracker.read({ rebuild: false });
+    const changed = await tracker.read();
     expect([...changed.changedDevices].sort()).toEqual(['d1', 'd3']);
     await changed.commit();
 
     // A new session (another `sync`) starts from the store, with no first round.
     const again = new ScopeGroups(['root'], store, graph);
-    const round = await again.read({ rebuild: false });
+    const round = await again.read();
     expect(round.membership.has('d3')).toBe(true);
     expect(round.membership.has('d1')).toBe(false);
     expect(graph.requests.at(-1)).toBe('delta root');
@@ -139,7 +139,7 @@ describe('ScopeGroups rounds', () => {
   it('writes nothing to the store for a round that changed nothing (the older delta link reads the same)', async () => {
     graph.group('root', ['d1']);
     const tracker = new ScopeGroups(['root'], store, graph);
-    await (await tracker.read({ rebuild: true })).commit();
+    await (await tracker.read()).commit();
     const saved = (await store.scopeGroups()).tracks[0]!.deltaLink;
     let writes = 0;
     const commit = store.commitScopeGroups.bind(store);
@@ -147,11 +147,11 @@ describe('ScopeGroups rounds', () => {
       writes++;
       return commit(c);
     };
-    for (let i = 0; i < 3; i++) await (await tracker.read({ rebuild: false })).commit();
+    for (let i = 0; i < 3; i++) await (await tracker.read()).commit();
     expect(writes).toBe(0);
     expect((await store.scopeGroups()).tracks[0]!.deltaLink).toBe(saved);
     graph.add('root', 'd2');
-    await (await tracker.read({ rebuild: false })).commit();
+    await (await tracker.read()).commit();
     expect(writes).toBe(1);
     expect((await store.scopeGroups()).tracks[0]!.deltaLink).not.toBe(saved);
   });
@@ -162,7 +162,7 @@ describe('ScopeGroups rounds', () => {
     graph.group('deeper', ['d3']);
     graph.group('other', ['d9']);
     const tracker = new ScopeGroups(['root'], store, graph);
-    const first = await tracker.read({ rebuild: true });
+    const first = await tracker.read();
     expect(['d1', 'd2', 'd3', 'd9'].map((d) => first.membership.has(d))).toEqual([true, true, true, false]);
     await first.commit();
     expect((await store.scopeGroups()).tracks.map((t) => t.groupIds)).toEqual([
@@ -172,17 +172,17 @@ describe('ScopeGroups rounds', () => {
     ]);
 
     graph.add('deeper', 'g:other');
-    const later = await tracker.read({ rebuild: false });
+    const later = await tracker.read();
     expect(later.membership.has('d9')).toBe(true);
     expect([...later.changedDevices]).toEqual(['d9']);
     await later.commit();
 
     graph.remove('root', 'g:nested');
-    const out = await tracker.read({ rebuild: false });
+    const out = await tracker.read();
     expect([...out.changedDevices].sort()).toEqual(['d2', 'd3', 'd9']);
     await out.commit();
-    // A full pass stops reading groups that are no longer needed.
-    const rebuilt = await tracker.read({ rebuild: true });
+    // The next round stops reading the groups that are no longer needed, and forgets their edges.
+    const rebuilt = await tracker.read();
     await rebuilt.commit();
     expect((await store.scopeGroups()).tracks.map((t) => t.groupIds)).toEqual([['root']]);
     expect((await store.scopeGroups()).edges).toEqual([device('root', 'd1')]);
@@ -191,13 +191,13 @@ describe('ScopeGroups rounds', () => {
   it('reads again from the committed state when a round is dropped', async () => {
     graph.group('root', ['d1']);
     const tracker = new ScopeGroups(['root'], store, graph);
-    await (await tracker.read({ rebuild: true })).commit();
+    await (await tracker.read()).commit();
     graph.remove('root', 'd1');
-    const dropped = await tracker.read({ rebuild: false });
+    const dropped = await tracker.read();
     expect([...dropped.changedDevices]).toEqual(['d1']);
     dropped.discard();
     // The same change again: the pass that did not commit it is repeated.
-    const repeated = await tracker.read({ rebuild: false });
+    const repeated = await tracker.read();
     expect([...repeated.changedDevices]).toEqual(['d1']);
     expect(repeated.membership.has('d1')).toBe(false);
     await repeated.commit();
@@ -206,10 +206,10 @@ describe('ScopeGroups rounds', () => {
   it('reads a first round again after an expired token, with only the difference reported', async () => {
     graph.group('root', ['d1', 'd2']);
     const tracker = new ScopeGroups(['root'], store, graph);
-    await (await tracker.read({ rebuild: true })).commit();
+    await (await tracker.read()).commit();
     graph.remove('root', 'd2');
     graph.expire();
-    const round = await tracker.read({ rebuild: false });
+    const round = await tracker.read();
     expect([...round.changedDevices]).toEqual(['d2']);
     expect(graph.requests.slice(-3)).toEqual(['delta root', 'first root', 'find root']);
     await round.commit();
@@ -218,19 +218,19 @@ describe('ScopeGroups rounds', () => {
   it('stops the pass when a configured group does not exist or was deleted, naming the key', async () => {
     graph.group('root', ['d1']);
     const missing = new ScopeGroups(['root', 'typo'], store, graph);
-    await expect(missing.read({ rebuild: true })).rejects.toMatchObject({
+    await expect(missing.read()).rejects.toMatchObject({
       code: 'DWB_SCOPE_GROUP_NOT_FOUND',
       message: expect.stringMatching(/writeback\.scope\.groups\[1\] typo: Entra ID has no group/),
     });
     const tracker = new ScopeGroups(['root'], store, graph);
-    await (await tracker.read({ rebuild: true })).commit();
+    await (await tracker.read()).commit();
     graph.deleteGroup('root');
-    await expect(tracker.read({ rebuild: false })).rejects.toMatchObject({
+    await expect(tracker.read()).rejects.toMatchObject({
       code: 'DWB_SCOPE_GROUP_NOT_FOUND',
       message: expect.stringMatching(/groups\[0\] root: the group was deleted/),
     });
     // Nothing was committed: the next attempt sees the same.
-    await expect(tracker.read({ rebuild: false })).rejects.toMatchObject({
+    await expect(tracker.read()).rejects.toMatchObject({
       code: 'DWB_SCOPE_GROUP_NOT_FOUND',
     });
   });
@@ -239,7 +239,7 @@ describe('ScopeGroups rounds', () => {
     const ids = Array.from({ length: 60 }, (_, i) => `g${i}`);
     for (const id of ids) graph.group(id, [`d-${id}`]);
     const tracker = new ScopeGroups(ids, store, graph);
-    const round = await tracker.read({ rebuild: true });
+    const round = await tracker.read();
     expect(round.membership.has('d-g59')).toBe(true);
     await round.commit();
     expect((await store.scopeGroups()).tracks.map((t) => t.groupIds.length)).toEqual([50, 10]);
