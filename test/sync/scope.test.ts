@@ -285,8 +285,15 @@ describe('the engine with scope rules (no Samba)', () => {
     expect(applied.reason).toMatch(/compliant/);
     expect(await engine.sync()).toMatchObject({ mode: 'delta' });
 
-    // Back to no rule: the two devices come back, by a full pass again.
+    // Back to no rule: the two devices come back, by a full pass again, shown first by a dry run.
     build('');
+    const widen = await engine.sync({ dryRun: true });
+    expect(widen).toMatchObject({ mode: 'full', dryRun: true, created: 2, deleted: 0 });
+    expect(widen.operations?.map((o) => [o.action, o.dn])).toEqual([
+      ['add', dnOf(3)],
+      ['add', dnOf(4)],
+    ]);
+    expect(directory.all()).toHaveLength(2);
     expect(await engine.sync()).toMatchObject({ mode: 'full', created: 2 });
     expect(await notWritten(3)).toBeNull();
   });
