@@ -89,8 +89,11 @@ export function createPilotGroup(store: DirectoryStore): PilotGroup {
   const outside = all.filter(
     (d, i) => i % 20 === 19 && !throughNested.has(d.id) && !picked.some((p) => p.id === d.id),
   );
-  const direct = all.filter((d) => !throughNested.has(d.id) && !outside.includes(d));
-  const leaver = pickLeaver(store, picked, (d) => direct.includes(d));
+  const outsideIds = new Set(outside.map((d) => d.id));
+  const direct = all.filter((d) => !throughNested.has(d.id) && !outsideIds.has(d.id));
+  // By id: the store hands out copies of its devices.
+  const directIds = new Set(direct.map((d) => d.id));
+  const leaver = pickLeaver(store, picked, (d) => directIds.has(d.id));
   const group = store.createGroup(
     {
       displayName: 'Device writeback pilot',
