@@ -9,7 +9,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { dist, ROOT } from './lib/lab.mjs';
 
-const BENCHMARKS = ['initial-writeback', 'latency', 'noop-delta', 'full-reconcile', 'console-devices'];
+const BENCHMARKS = [
+  'initial-writeback',
+  'latency',
+  'noop-delta',
+  'full-reconcile',
+  'console-devices',
+  'forests',
+];
 
 function newestMtime(dir) {
   let newest = 0;
@@ -75,6 +82,8 @@ function headline(run) {
       return `${r.sizes.map((s) => `${s.label} (${s.devicesInEmulator} devices): ratio ${s.ratio}, peak RSS ${s.product.peakRssMB} MB`).join('; ')} (goals <= 2x, < 256 MB)`;
     case 'console-devices':
       return `GET /devices with ${r.devices} devices: median ${r.overall.medianMs} ms, p95 ${r.overall.p95Ms} ms (goal: median well under 200 ms)`;
+    case 'forests':
+      return `two forests: sync ${r.initialWriteback.product.objectsPerSecond} obj/s vs ldapadd ${r.initialWriteback.ldapadd.objectsPerSecond} obj/s, ratio ${r.initialWriteback.ratio} (goal >= 0.9); latency at 1 s: p95 ${r.latency.p95Ms} ms (goal <= 2000 ms)`;
     default:
       return '';
   }

@@ -5,7 +5,8 @@
 // node_modules is missing or older than the lockfile.
 // Not root: prints exactly what to install and exits 1.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -70,11 +71,15 @@ if (process.getuid?.() !== 0) {
   process.exit(1);
 }
 
-// npm packages: install when node_modules is missing or older than the lockfile.
+// npm packages: install when node_modules is missing or was installed from another lockfile. The
+// lockfile's content is compared (a hash kept in node_modules), not its time: a fresh checkout or
+// a second worktree gets new file times for the very same lockfile.
 const lock = path.join(root, 'package-lock.json');
-const marker = path.join(root, 'node_modules', '.package-lock.json');
-const stale = !existsSync(marker) || statSync(marker).mtimeMs < statSync(lock).mtimeMs;
-if (stale) {
+const marker = path.join(root, 'node_modules', '.device-writeback-lock-hash');
+const wanted = createHash('sha256').update(readFileSync(lock)).digest('hex');
+const installed = existsSync(marker) ? readFileSync(marker, 'utf8').trim() : '';
+if (installed !== wanted || !existsSync(path.join(root, 'node_modules', '.package-lock.json'))) {
   console.error('[prereqs] installing npm packages (npm ci) …');
   execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  writeFileSync(marker, `${wanted}\n`);
 }

@@ -34,6 +34,14 @@ export const errorCatalog = {
     exit: ExitCode.usage,
     fix: 'Set the environment variable or create the file that the secret reference names.',
   },
+  DWB_SECRET_EMPTY: {
+    exit: ExitCode.usage,
+    fix: 'Put the secret in the file or the environment variable that the reference names. An empty password is never sent: to a domain controller it would be an unauthenticated bind, which some accept without checking anything.',
+  },
+  DWB_SECRET_FILE_INVALID: {
+    exit: ExitCode.usage,
+    fix: 'A { file: PATH } secret must name a regular file of at most 64 KiB (not a device, a pipe or a folder) holding only the secret.',
+  },
   DWB_USAGE: { exit: ExitCode.usage, fix: 'Run the command with --help to see its options.' },
   DWB_AD_TLS_REQUIRED: {
     exit: ExitCode.usage,
@@ -99,6 +107,58 @@ export const errorCatalog = {
     exit: ExitCode.usage,
     fix: 'Point ad.url at a domain controller of the domain named by --domain, or choose a domain this domain controller holds.',
   },
+  DWB_AD_DRS_MISSING: {
+    exit: ExitCode.failure,
+    fix: 'Run `device-writeback init-ad` as an enterprise admin: it creates the Device Registration Service object and the device container.',
+  },
+  DWB_AD_DRS_DUPLICATE: {
+    exit: ExitCode.failure,
+    fix: 'A forest holds one device registration configuration: keep the object whose msDS-DeviceLocation names the device container and delete the others, as an enterprise admin (`device-writeback check` prints the command).',
+  },
+  DWB_AD_DEVICE_LOCATION_MISMATCH: {
+    exit: ExitCode.usage,
+    fix: 'Devices go where msDS-DeviceLocation says (that is where AD FS looks); set ad.domain to the domain of that container, or remove ad.domain.',
+  },
+  DWB_AD_SCHEMA_PARTIAL: {
+    exit: ExitCode.failure,
+    fix: 'Nothing is required: the attributes the schema lacks are not written. To write them too, extend the schema to Windows Server 2016 or later.',
+  },
+  DWB_AD_CONNECTOR_RIGHTS: {
+    exit: ExitCode.failure,
+    fix: 'The connector account lacks rights on the device container or the Device Registration Configuration: run `device-writeback init-ad` as an enterprise admin (`device-writeback check` prints the exact command); it grants them.',
+  },
+  DWB_AD_TLS_UNVERIFIED: {
+    exit: ExitCode.failure,
+    fix: 'ad.insecureSkipVerify is for labs only: set ad.caFile to the CA that issued the domain controller certificate and remove ad.insecureSkipVerify.',
+  },
+  DWB_AD_CLOUD_ISSUER_MISSING: {
+    exit: ExitCode.failure,
+    fix: 'AD FS refuses every device certificate until the Device Registration Service names the tenant\'s cloud DRS issuer: export the issuer certificate (MS-Organization-Access; docs/prepare-forest.md, "The cloud DRS issuer", says how) and run `device-writeback init-ad --cloud-issuer <issuer.pem>` as an enterprise admin; it also sets msDS-CloudIsEnabled to TRUE.',
+  },
+  DWB_AD_CLOUD_ISSUER_EXPIRING: {
+    exit: ExitCode.failure,
+    fix: "Add the tenant's next issuer certificate before the current one expires: export it from the chain of a recently registered device and run `device-writeback init-ad --cloud-issuer <issuer.pem>` as an enterprise admin (the issuers already there are kept).",
+  },
+  DWB_AD_CLOUD_ISSUER_UNREADABLE: {
+    exit: ExitCode.failure,
+    fix: 'A value of msDS-CloudIssuerPublicCertificates is not a DER X.509 certificate: look at the values with ldapsearch and remove that one with ldapmodify, as an enterprise admin (init-ad never removes values).',
+  },
+  DWB_AD_STALE_CLEANUP: {
+    exit: ExitCode.failure,
+    fix: "Run `device-writeback init-ad` as an enterprise admin: it sets msDS-MaximumRegistrationInactivityPeriod to 0, so that AD FS's stale-device cleanup does not delete written devices (on an AD FS server, Set-AdfsDeviceRegistration -MaximumInactiveDays 0 does the same).",
+  },
+  DWB_CLOUD_ISSUER_INVALID: {
+    exit: ExitCode.usage,
+    fix: "Give --cloud-issuer the PEM (or DER) file of the tenant's cloud Device Registration Service issuer certificate (MS-Organization-Access); docs/prepare-forest.md says how to export it from a registered device or from a forest Azure AD Connect prepared.",
+  },
+  DWB_CLOUD_ISSUER_NOT_CA: {
+    exit: ExitCode.usage,
+    fix: 'Give the certificate of the issuer (the MS-Organization-Access CA that signed the device certificates), not a device certificate: it must be a CA certificate (basicConstraints CA, keyUsage keyCertSign).',
+  },
+  DWB_CLOUD_ISSUER_EXPIRED: {
+    exit: ExitCode.usage,
+    fix: "Export the tenant's current issuer certificate (from the chain of a recently registered device) and give that file to --cloud-issuer.",
+  },
   DWB_AD_CONTAINER_MISSING: {
     exit: ExitCode.failure,
     fix: 'Run `device-writeback init-ad` to create the device container, then run again.',
@@ -118,6 +178,10 @@ export const errorCatalog = {
   DWB_ENTRA_UNREACHABLE: {
     exit: ExitCode.failure,
     fix: 'Check entra.graphUrl / entra.authorityHost, the network path and (for the emulator) entra.caFile.',
+  },
+  DWB_ENTRA_OWNER_NO_SID: {
+    exit: ExitCode.failure,
+    fix: 'Synchronize these users from on-premises Active Directory (Entra Connect or Cloud Sync) so that they carry their AD SID; devices of cloud-only users are still written, without msDS-RegisteredOwner.',
   },
   DWB_ENTRA_THROTTLED: {
     exit: ExitCode.failure,
@@ -139,6 +203,10 @@ export const errorCatalog = {
     exit: ExitCode.failure,
     fix: 'Check that the directory of state.sqlite exists and is writable by this user.',
   },
+  DWB_FOREST_OVERLAP: {
+    exit: ExitCode.usage,
+    fix: 'Each domain belongs to one forest: check the forests: list (two entries may point at DCs of the same forest) and keep one entry per forest.',
+  },
   DWB_STATE_VERSION: {
     exit: ExitCode.failure,
     fix: 'Run the newer device-writeback that wrote this store, or move the store aside (it can always be rebuilt: AD holds the anchors, Graph the devices) and run `device-writeback sync --full`.',
@@ -150,6 +218,10 @@ export const errorCatalog = {
   DWB_WEB_TOKEN_REQUIRED: {
     exit: ExitCode.usage,
     fix: 'Set web.token (as { env: NAME } or { file: PATH }) or listen on a loopback address such as 127.0.0.1.',
+  },
+  DWB_WEB_TOKEN_WEAK: {
+    exit: ExitCode.usage,
+    fix: 'Give web.token at least 16 characters, best a random value such as the output of `openssl rand -base64 24`, kept in the environment variable or file it refers to.',
   },
   DWB_WEB_LISTEN_FAILED: {
     exit: ExitCode.failure,

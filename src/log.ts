@@ -1,7 +1,9 @@
 // Logging and central secret redaction. Every resolved secret is registered here; its value is
 // scrubbed from every log line and from every error the CLI prints, and well-known secret keys are
-// censored by path, so no call site has to remember to hide anything.
+// censored by path, so no call site has to remember to hide anything. Log lines are JSON with every
+// character that could steer a terminal escaped.
 import pino, { type Logger } from 'pino';
+import { escapeUnsafeJson } from './util/safe-text.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 export const logLevels: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -65,7 +67,9 @@ export function createLogger(level: LogLevel, destination: NodeJS.WritableStream
         },
       },
     },
-    destination as pino.DestinationStream,
+    // pino escapes C0 controls as JSON does, but leaves DEL, C1 and bidirectional overrides raw: a
+    // device name read from the cloud must not steer the terminal that shows the log.
+    { write: (line: string) => destination.write(escapeUnsafeJson(line)) },
   );
 }
 

@@ -1,6 +1,5 @@
 // The AD connector's connection: LDAPS or StartTLS only, the server certificate verified, bounded
 // timeouts, and every failure turned into an error that names the host and the cause.
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import {
@@ -16,6 +15,7 @@ import {
 } from 'ldapts';
 import { DwbError, causeText } from '../errors.js';
 import { logger } from '../log.js';
+import { readCaFile } from '../tls/ca-file.js';
 import { BINARY_DEVICE_ATTRIBUTES } from './device-attributes.js';
 import { outcomeOf, resultCodeOf } from './outcome.js';
 
@@ -42,6 +42,9 @@ export const BINARY_ATTRIBUTES = [
   'schemaIDGUID',
   'attributeSecurityGUID',
   'tokenGroups',
+  // Device Registration Service: DER certificates (see registration-service.ts).
+  'msDS-CloudIssuerPublicCertificates',
+  'msDS-IssuerPublicCertificates',
 ];
 
 // ldapts matches these names case-sensitively against what the server returns.
@@ -108,17 +111,15 @@ let warnedInsecure = false;
 function tlsOptions(endpoint: AdEndpoint, host: string): ConnectionOptions {
   const options: ConnectionOptions = { minVersion: 'TLSv1.2' };
   if (endpoint.caFile) {
-    try {
-      options.ca = readFileSync(endpoint.caFile);
-    } catch (err) {
-      throw new DwbError(
-        'DWB_AD_TLS_FAILED',
-        `cannot read ad.caFile ${endpoint.caFile}: ${causeText(err)}.`,
-        {
+    const file = endpoint.caFile;
+    options.ca = readCaFile(
+      file,
+      'ad.caFile',
+      (reason) =>
+        new DwbError('DWB_AD_TLS_FAILED', `cannot read ad.caFile ${file}: ${reason}.`, {
           fix: 'Point ad.caFile at a readable PEM file with the CA certificate of the domain controller.',
-        },
-      );
-    }
+        }),
+    );
   }
   if (endpoint.insecureSkipVerify) {
     options.rejectUnauthorized = false;
@@ -198,7 +199,23 @@ export class AdConnection {
     readonly where: string,
   ) {}
 
-  static async open(endpoint: AdEndpoint, credentials: AdCredentials): Promise<AdConnection> {
+  /** A session bound as `credentials`. */
+  static open(endpoint: AdEndpoint, credentials: AdCredentials): Promise<AdConnection> {
+    return AdConnection.connect(endpoint, credentials);
+  }
+
+  /**
+   * A TLS session that is not bound: enough to read the RootDSE, which AD shows to anyone, before
+   * the name to bind as is known (a bare sAMAccountName needs the domain's DNS name).
+   */
+  static openAnonymous(endpoint: AdEndpoint): Promise<AdConnection> {
+    return AdConnection.connect(endpoint, undefined);
+  }
+
+  private static async connect(
+    endpoint: AdEndpoint,
+    credentials: AdCredentials | undefined,
+  ): Promise<AdConnection> {
     const { secure, host, port } = parseLdapUrl(endpoint.url, endpoint.startTls);
     const where = `${host}:${port}`;
     const tls = tlsOptions(endpoint, host);
@@ -211,8 +228,10 @@ export class AdConnection {
       strictDN: false,
     });
     try {
-      if (!secure) await client.startTLS(net.isIP(host) ? tls : { ...tls, servername: host });
-      await client.bind(credentials.user, credentials.password);
+      // The certificate is checked against the host of ad.url (Node falls back to "localhost"
+      // without `host`); SNI carries DNS names only, never an address (RFC 6066 §3).
+      if (!secure) await client.startTLS({ ...tls, host, ...(net.isIP(host) ? {} : { servername: host }) });
+      if (credentials) await client.bind(credentials.user, credentials.password);
     } catch (err) {
       await client.unbind().catch(() => undefined);
       throw describeConnectError(err, where);

@@ -39,8 +39,12 @@ export const adConfigPermissions: Check = {
       if (lacking.length > 0) problems.push(`cannot ${lacking.join(', ')} on ${dn}`);
     }
     if (problems.length > 0) {
-      return fail(`as ${ctx.config.ad.bindDn}: ${problems.join('; ')}`, runInitAd(ctx.config));
+      return fail(
+        `as ${ctx.forest.ad.bindDn}: ${problems.join('; ')}`,
+        runInitAd(ctx),
+        'DWB_AD_CONNECTOR_RIGHTS',
+      );
     }
-    return pass(`as ${ctx.config.ad.bindDn}: reads ${dns.configuration} and the objects below it`);
+    return pass(`as ${ctx.forest.ad.bindDn}: reads ${dns.configuration} and the objects below it`);
   },
 };

@@ -10,7 +10,7 @@ export const adConnect: Check = {
   id: 'ad.connect',
   title: 'TLS connection to the domain controller and bind as the connector account',
   async run(ctx) {
-    const { ad } = ctx.config;
+    const { ad } = ctx.forest;
     const trust = ad.insecureSkipVerify
       ? 'certificate NOT verified (ad.insecureSkipVerify)'
       : `certificate verified against ${ad.caFile ?? 'the system CAs'}`;
@@ -24,14 +24,16 @@ export const adConnect: Check = {
         return warn(
           detail,
           'Set ad.caFile to the CA that issued the domain controller certificate and remove ad.insecureSkipVerify.',
+          'DWB_AD_TLS_UNVERIFIED',
         );
       }
       return pass(detail);
     } catch (err) {
-      if (isDwbError(err)) return fail(`${ad.url}: ${err.message}`, err.fix);
+      if (isDwbError(err)) return fail(`${ad.url}: ${err.message}`, err.fix, err.code);
       return fail(
         `${ad.url}: ${causeText(err)}`,
         'Check ad.url and that the domain controller answers LDAPS.',
+        'DWB_AD_UNREACHABLE',
       );
     }
   },

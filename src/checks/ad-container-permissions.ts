@@ -69,12 +69,13 @@ export const adContainerPermissions: Check = {
     const schema = await requireDeviceSchema(ctx);
     const { conn } = await adSession(ctx);
     const { containerDn } = await deviceRegistration(ctx);
-    const fix = runInitAd(ctx.config, { domain: dnToDomain(containerDn) });
+    const fix = runInitAd(ctx, { domain: dnToDomain(containerDn) });
     const container = await conn.read(containerDn, ['objectClass', 'allowedChildClassesEffective']);
     if (!container) {
       return fail(
         `the connector cannot see ${containerDn} (it does not exist, or the connector may not read it)`,
         fix,
+        'DWB_AD_CONNECTOR_RIGHTS',
       );
     }
     if (!hasObjectClass(container, 'msDS-DeviceContainer')) {
@@ -92,8 +93,9 @@ export const adContainerPermissions: Check = {
     if (!sd) {
       missing.push('read the permissions of the container (it has no Read right there)');
       return fail(
-        `as ${ctx.config.ad.bindDn}, on ${containerDn}, the connector cannot: ${missing.join('; ')}`,
+        `as ${ctx.forest.ad.bindDn}, on ${containerDn}, the connector cannot: ${missing.join('; ')}`,
         fix,
+        'DWB_AD_CONNECTOR_RIGHTS',
       );
     }
     const onContainer = grantedRights(sd.dacl, token);
@@ -138,12 +140,13 @@ export const adContainerPermissions: Check = {
 
     if (missing.length > 0) {
       return fail(
-        `as ${ctx.config.ad.bindDn}, on ${containerDn}, the connector cannot: ${missing.join('; ')}`,
+        `as ${ctx.forest.ad.bindDn}, on ${containerDn}, the connector cannot: ${missing.join('; ')}`,
         fix,
+        'DWB_AD_CONNECTOR_RIGHTS',
       );
     }
     return pass(
-      `as ${ctx.config.ad.bindDn}: creates msDS-Device objects in ${containerDn} (allowedChildClassesEffective), deletes them, reads and writes their ${attributes.length} device attributes, lists and reads the container (DACLs evaluated against the connector's tokenGroups)${onDevice}`,
+      `as ${ctx.forest.ad.bindDn}: creates msDS-Device objects in ${containerDn} (allowedChildClassesEffective), deletes them, reads and writes their ${attributes.length} device attributes, lists and reads the container (DACLs evaluated against the connector's tokenGroups)${onDevice}`,
     );
   },
 };

@@ -17,6 +17,11 @@ import { filter } from '../ad/filter.js';
 import { bytesToGuid } from '../ad/guid.js';
 import { decodeSecurityDescriptor, type SecurityDescriptor } from '../ad/security-descriptor.js';
 import { bytesToSid } from '../ad/sid.js';
+import {
+  REGISTRATION_SERVICE_ATTRIBUTES,
+  registrationServiceSettings,
+  type RegistrationServiceSettings,
+} from '../ad/registration-service.js';
 import { readSchemaIdGuids } from '../prepare/forest.js';
 import type { CheckContext } from './types.js';
 import { CheckSkipped } from './support.js';
@@ -39,7 +44,7 @@ async function cached<T>(ctx: CheckContext, key: string, make: () => Promise<T>)
 /** Opens (once) the session as the connector account; rejects with the connect/bind error. */
 export function openConnectorSession(ctx: CheckContext): Promise<AdSession> {
   return cached(ctx, 'ad.session', async () => {
-    const conn = await bindAsConnector(ctx.config.ad);
+    const conn = await bindAsConnector(ctx.forest.ad);
     try {
       return { conn, rootDse: await readRootDse(conn) };
     } catch (err) {
@@ -91,6 +96,8 @@ export function connectorToken(ctx: CheckContext): Promise<Set<string>> {
 export interface DeviceRegistration {
   serviceDn: string;
   service?: AdEntry;
+  /** The service's settings (stale-device cleanup, cloud issuer), when the object exists. */
+  settings?: RegistrationServiceSettings;
   /** msDS-DeviceLocation, when set. */
   location?: string;
   /** Where devices go: msDS-DeviceLocation, else ad.domain, else the connector's domain. */
@@ -102,21 +109,32 @@ export function deviceRegistration(ctx: CheckContext): Promise<DeviceRegistratio
   return cached(ctx, 'ad.registration', async () => {
     const { conn, rootDse } = await adSession(ctx);
     const serviceDn = deviceRegistrationDns(rootDse.configurationNamingContext).service;
-    const service = await conn.read(serviceDn, ['objectClass', 'msDS-DeviceLocation', 'msDS-IsEnabled']);
-    const location = service ? str(service, 'msDS-DeviceLocation') : undefined;
-    if (location)
-      return { serviceDn, service, location, containerDn: location, containerSource: 'msDS-DeviceLocation' };
-    if (ctx.config.ad.domain) {
+    const service = await conn.read(serviceDn, REGISTRATION_SERVICE_ATTRIBUTES);
+    const settings = service ? registrationServiceSettings(service) : undefined;
+    const location = settings?.deviceLocation;
+    if (location) {
       return {
         serviceDn,
         service,
-        containerDn: deviceContainerDn(domainToDn(ctx.config.ad.domain)),
+        settings,
+        location,
+        containerDn: location,
+        containerSource: 'msDS-DeviceLocation',
+      };
+    }
+    if (ctx.forest.ad.domain) {
+      return {
+        serviceDn,
+        service,
+        settings,
+        containerDn: deviceContainerDn(domainToDn(ctx.forest.ad.domain)),
         containerSource: 'ad.domain',
       };
     }
     return {
       serviceDn,
       service,
+      settings,
       containerDn: deviceContainerDn(rootDse.defaultNamingContext),
       containerSource: 'default naming context',
     };

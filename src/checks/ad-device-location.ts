@@ -21,8 +21,8 @@ export const adDeviceLocation: Check = {
     const { serviceDn, service, location } = await deviceRegistration(ctx);
     if (!service) throw new CheckSkipped(`no Device Registration Service object (see ad.drs-object)`);
     // msDS-DeviceLocation is system-only: it is set when the object is created and cannot be rewritten.
-    const recreate = `Delete ${serviceDn} as an enterprise admin (note any AD FS device registration settings on it first), then: ${runInitAd(ctx.config)}`;
-    if (!location) return fail(`msDS-DeviceLocation of ${serviceDn} is empty`, recreate);
+    const recreate = `Delete ${serviceDn} as an enterprise admin (note any AD FS device registration settings on it first), then: ${runInitAd(ctx)}`;
+    if (!location) return fail(`msDS-DeviceLocation of ${serviceDn} is empty`, recreate, 'DWB_AD_DRS_BROKEN');
     const target = await conn.read(location, ['objectClass']);
     if (!target) {
       return fail(
@@ -30,19 +30,22 @@ export const adDeviceLocation: Check = {
           ? `msDS-DeviceLocation names a deleted object (${location}): the device container was deleted`
           : `msDS-DeviceLocation names ${location}, which does not exist (or the connector cannot read it)`,
         recreate,
+        'DWB_AD_DRS_BROKEN',
       );
     }
     if (!hasObjectClass(target, 'msDS-DeviceContainer')) {
       return fail(
         `msDS-DeviceLocation names ${location}, which is a ${mostSpecificClass(target)}, not an msDS-DeviceContainer`,
         recreate,
+        'DWB_AD_DRS_BROKEN',
       );
     }
-    const configured = ctx.config.ad.domain ? deviceContainerDn(domainToDn(ctx.config.ad.domain)) : undefined;
+    const configured = ctx.forest.ad.domain ? deviceContainerDn(domainToDn(ctx.forest.ad.domain)) : undefined;
     if (configured && !dnEquals(configured, location)) {
       return warn(
-        `msDS-DeviceLocation names ${location} (an msDS-DeviceContainer), but ad.domain is ${ctx.config.ad.domain}; devices are written to ${location}, where AD FS looks`,
+        `msDS-DeviceLocation names ${location} (an msDS-DeviceContainer), but ad.domain is ${ctx.forest.ad.domain}; devices are written to ${location}, where AD FS looks`,
         `Set ad.domain to ${dnToDomain(location)} (or remove it) so that the configuration says where devices go.`,
+        'DWB_AD_DEVICE_LOCATION_MISMATCH',
       );
     }
     return pass(`msDS-DeviceLocation = ${location} (msDS-DeviceContainer)`);

@@ -11,12 +11,17 @@ export const adDrsObject: Check = {
     await requireDeviceSchema(ctx);
     const { serviceDn, service } = await deviceRegistration(ctx);
     if (!service) {
-      return fail(`${serviceDn} does not exist (or the connector cannot read it)`, runInitAd(ctx.config));
+      return fail(
+        `${serviceDn} does not exist (or the connector cannot read it)`,
+        runInitAd(ctx),
+        'DWB_AD_DRS_MISSING',
+      );
     }
     if (!hasObjectClass(service, 'msDS-DeviceRegistrationService')) {
       return fail(
         `${serviceDn} is a ${mostSpecificClass(service)}, not an msDS-DeviceRegistrationService`,
-        `Delete ${serviceDn} (it is not a device registration service), then: ${runInitAd(ctx.config)}`,
+        `Delete ${serviceDn} (it is not a device registration service), then: ${runInitAd(ctx)}`,
+        'DWB_AD_OBJECT_CONFLICT',
       );
     }
     return pass(`found ${serviceDn}`);

@@ -21,7 +21,8 @@ export const adDrsUnique: Check = {
     if (dns.length === 0) {
       return fail(
         'no msDS-DeviceRegistrationService object in the configuration partition',
-        runInitAd(ctx.config),
+        runInitAd(ctx),
+        'DWB_AD_DRS_MISSING',
       );
     }
     if (dns.length === 1) return pass(`one msDS-DeviceRegistrationService: ${dns[0]}`);
@@ -30,8 +31,9 @@ export const adDrsUnique: Check = {
     return fail(
       `${dns.length} msDS-DeviceRegistrationService objects: ${dns.join('; ')}`,
       `Keep ${keep ?? dns[0]} and delete ${remove.length > 1 ? 'the duplicates' : 'the duplicate'}, as an enterprise admin: ${remove
-        .map((dn) => `ldapdelete -H ${ctx.config.ad.url} ${shellQuote(dn)}`)
+        .map((dn) => `ldapdelete -H ${ctx.forest.ad.url} ${shellQuote(dn)}`)
         .join(' && ')}`,
+      'DWB_AD_DRS_DUPLICATE',
     );
   },
 };

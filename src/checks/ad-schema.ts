@@ -36,6 +36,7 @@ export const adSchema: Check = {
       return fail(
         `the schema has no ${missing.join(', ')} (${versionText}); these classes arrived with the Windows Server 2012 R2 schema (objectVersion 69), and AD FS device authentication needs them`,
         'Extend the forest schema to Windows Server 2012 R2 or later (adprep /forestprep from 2012 R2 or later media, on the schema master), then run device-writeback init-ad.',
+        'DWB_AD_SCHEMA_TOO_OLD',
       );
     }
     const lacking = schema.missingOptionalAttributes;
@@ -45,6 +46,7 @@ export const adSchema: Check = {
           lacking.length > 1 ? 'these attributes are' : 'this attribute is'
         } not written`,
         'Nothing is required. To write them too, extend the schema to Windows Server 2016 or later (msDS-IsCompliant and msDS-DeviceTrustType arrived with it).',
+        'DWB_AD_SCHEMA_PARTIAL',
       );
     }
     return pass(`${REQUIRED_CLASSES.join(', ')} and every device attribute present (${versionText})`);

@@ -39,6 +39,7 @@ export const entraOwners: Check = {
       return warn(
         `the ${owners.length} registered owner${owners.length === 1 ? '' : 's'} of ${sampled} came back without their properties (no userPrincipalName, no onPremisesSecurityIdentifier): the app can see that they exist but not read users`,
         'Grant the app registration the Microsoft Graph application permission User.Read.All, with admin consent; without it no msDS-RegisteredOwner can be written.',
+        'DWB_ENTRA_FORBIDDEN',
       );
     }
     const cloudOnly = owners.filter((o) => !o.onPremisesSecurityIdentifier);
@@ -47,6 +48,7 @@ export const entraOwners: Check = {
       return warn(
         `${cloudOnly.length} of ${owners.length} registered owners of ${sampled} have no onPremisesSecurityIdentifier (cloud-only users, e.g. ${examples}): their devices are written without msDS-RegisteredOwner, and AD FS cannot issue the registered-owner claims for them`,
         'Synchronize these users from on-premises Active Directory (Entra Connect or Cloud Sync) so that they carry their AD SID; devices of cloud-only users are still written, without an owner.',
+        'DWB_ENTRA_OWNER_NO_SID',
       );
     }
     const example = withSid[0]!;

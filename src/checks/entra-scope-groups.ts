@@ -37,6 +37,7 @@ export const entraScopeGroups: Check = {
       return fail(
         `no group with this object id in Entra ID: ${missing.join('; ')}${found.length > 0 ? `; found: ${found.join(', ')}` : ''}`,
         'Copy the object id of each group from the Entra admin center (Groups > the group > Overview > Object ID) into writeback.scope.groups, or remove the entry. Until then every sync stops (DWB_SCOPE_GROUP_NOT_FOUND) rather than delete the devices of a group it cannot find.',
+        'DWB_SCOPE_GROUP_NOT_FOUND',
       );
     }
     return pass(

@@ -6,6 +6,8 @@ export const stateWritable: Check = {
   id: 'state.writable',
   title: 'The state store opens and is writable',
   async run(ctx) {
-    return probeStateStore(ctx.config);
+    const { code, ...probe } = probeStateStore(ctx.config);
+    const problem = probe.status === 'fail' || probe.status === 'warn';
+    return { ...probe, code: problem ? (code ?? 'DWB_STATE_UNAVAILABLE') : null };
   },
 };

@@ -1,14 +1,26 @@
 // What the check modules share: the outcome builders, the "skipped because a prerequisite failed"
 // signal, and the exact init-ad command line that fixes most AD findings.
-import type { Config } from '../config/load.js';
+import type { Config, ForestConfig } from '../config/load.js';
+import type { ErrorCode } from '../errors.js';
 import type { CheckResult } from './types.js';
 
 export type CheckOutcome = Omit<CheckResult, 'id' | 'title'>;
 
-export const pass = (detail: string): CheckOutcome => ({ status: 'pass', detail, fix: '' });
-export const warn = (detail: string, fix: string): CheckOutcome => ({ status: 'warn', detail, fix });
-export const fail = (detail: string, fix: string): CheckOutcome => ({ status: 'fail', detail, fix });
-export const skip = (detail: string): CheckOutcome => ({ status: 'skip', detail, fix: '' });
+export const pass = (detail: string): CheckOutcome => ({ status: 'pass', detail, fix: '', code: null });
+/** A warning or a failure always names its code, so that scripts can act on `check --json`. */
+export const warn = (detail: string, fix: string, code: ErrorCode): CheckOutcome => ({
+  status: 'warn',
+  detail,
+  fix,
+  code,
+});
+export const fail = (detail: string, fix: string, code: ErrorCode): CheckOutcome => ({
+  status: 'fail',
+  detail,
+  fix,
+  code,
+});
+export const skip = (detail: string): CheckOutcome => ({ status: 'skip', detail, fix: '', code: null });
 
 /** Thrown by a check whose prerequisite (another check) failed: it is reported as skip. */
 export class CheckSkipped extends Error {
@@ -24,15 +36,23 @@ export function shellQuote(arg: string): string {
 }
 
 /** The init-ad command that prepares (or repairs) the forest for this configuration. */
-export function initAdCommand(config: Config, options: { domain?: string } = {}): string {
+export function initAdCommand(
+  ctx: { config: Config; forest: ForestConfig },
+  options: { domain?: string } = {},
+): string {
+  const { config, forest } = ctx;
   const args = ['device-writeback', 'init-ad', '--config', config.file];
-  const domain = options.domain ?? config.ad.domain;
+  if (config.severalForests) args.push('--forest', forest.name);
+  const domain = options.domain ?? forest.ad.domain;
   if (domain) args.push('--domain', domain);
-  args.push('--connector-account', config.ad.bindDn);
+  args.push('--connector-account', forest.ad.bindDn);
   return `${args.map(shellQuote).join(' ')} --admin <enterprise-admin>`;
 }
 
 /** "run <command> as an enterprise admin (DWB_ADMIN_PASSWORD or a prompt)". */
-export function runInitAd(config: Config, options: { domain?: string } = {}): string {
-  return `Run as an enterprise admin (password from DWB_ADMIN_PASSWORD or a prompt): ${initAdCommand(config, options)}`;
+export function runInitAd(
+  ctx: { config: Config; forest: ForestConfig },
+  options: { domain?: string } = {},
+): string {
+  return `Run as an enterprise admin (password from DWB_ADMIN_PASSWORD or a prompt): ${initAdCommand(ctx, options)}`;
 }

@@ -27,6 +27,8 @@ export interface DeviceCertificate {
   altSecurityIdentity: string;
   /** The same with the SubjectPublicKeyInfo hash. */
   altSecurityIdentitySpki: string;
+  /** The certificate itself, for the issuer check. */
+  x509: X509Certificate;
 }
 
 /** Reads a PEM (or DER) certificate; the first certificate of a PEM bundle is the device's. */
@@ -57,5 +59,6 @@ export function readDeviceCertificate(data: Buffer | string, source = 'the certi
     subjectPublicKeyInfoHash,
     altSecurityIdentity: text,
     altSecurityIdentitySpki: deviceKeyText(thumbprint, subjectPublicKeyInfoHash),
+    x509: cert,
   };
 }

@@ -1,7 +1,15 @@
 // The device claims AD FS issues from an msDS-Device object once it has found it (by the
 // certificate the device presents): each claim with its claim-type URI, its value, the attribute
 // it comes from, and, when it is not issued, why. Pure: the object's values in, the preview out.
+//
+// What is documented and what is our reading: Microsoft lists the claim types of AD FS device
+// authentication (windows-server docs, "Plan Device-based Conditional Access on-Premises", the
+// complete list of AD FS 2016 and device claims) — every type below except `userowner`, which
+// appears only in Microsoft's IdentityModel claim type mapping. No Microsoft document says which
+// msDS-Device attribute each claim comes from: every `source` here is this product's reading of the
+// attribute descriptions of [MS-ADA2] and the Device Registration technical reference.
 import type { SchemaCapabilities } from '../ad/discovery.js';
+import { fromFileTime } from '../ad/filetime.js';
 import { bytesToGuid } from '../ad/guid.js';
 import { bytesToSid } from '../ad/sid.js';
 import { isProductAnchor, type ActualObject } from '../ad/device-object.js';
@@ -17,17 +25,29 @@ export const CLAIM_TYPES = {
   isknown: 'http://schemas.microsoft.com/2014/02/devicecontext/claims/isknown',
   iscompliant: 'http://schemas.microsoft.com/2014/09/devicecontext/claims/iscompliant',
   trusttype: 'http://schemas.microsoft.com/2014/09/devicecontext/claims/trusttype',
+  deviceusagetime: 'http://schemas.microsoft.com/2014/02/deviceusagetime',
+  userowner: 'http://schemas.microsoft.com/2012/01/devicecontext/claims/userowner',
 } as const;
 
 export type ClaimName = keyof typeof CLAIM_TYPES;
+
+/** Claim types that are not in Microsoft's published list of AD FS device claims. */
+const UNLISTED_CLAIM_TYPES: ReadonlySet<ClaimName> = new Set(['userowner']);
+
+/** The claim type is in Microsoft's published list of AD FS device claims. */
+export function isDocumentedClaimType(name: ClaimName): boolean {
+  return !UNLISTED_CLAIM_TYPES.has(name);
+}
 
 export interface DeviceClaim {
   name: ClaimName;
   type: string;
   /** The value AD FS would issue; null when the claim is not issued. */
   value: string | null;
-  /** Where the value comes from. */
+  /** Where the value comes from (always this product's reading; see the header). */
   source: string;
+  /** The claim type is in Microsoft's published list of AD FS device claims. */
+  documented: boolean;
   /** Why the claim is not issued (null when it is). */
   absentReason: string | null;
   /** Extra explanation for an issued value (e.g. the meaning of a trust type). */
@@ -78,11 +98,28 @@ function sidText(value: Buffer | undefined): string | null {
   }
 }
 
+/** A FILETIME text as an ISO 8601 time; null for no value, 0 (never) or text that is not a FILETIME. */
+function fileTimeText(values: Buffer[] | undefined): string | null {
+  const t = text(values)?.trim();
+  if (!t || !/^\d+$/.test(t) || t === '0') return null;
+  const date = fromFileTime(t);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
+export interface PreviewOptions {
+  /**
+   * Why AD FS refuses the device's certificate before it looks at the object (it was not issued by
+   * a cloud DRS issuer, or it expired); no claim is issued then.
+   */
+  certificateRefusal?: string;
+}
+
 /** Computes what AD FS would issue for this object (and, if given, this user). */
 export function previewClaims(
   object: ActualObject,
   schema: SchemaCapabilities,
   user?: ClaimsUser,
+  options: PreviewOptions = {},
 ): ClaimsPreview {
   const v = object.values;
   const idBytes = v.get('msDS-DeviceID')?.[0];
@@ -94,15 +131,17 @@ export function previewClaims(
   const users = (v.get('msDS-RegisteredUsers') ?? [])
     .map((b) => sidText(b))
     .filter((s): s is string => s !== null);
-  const authenticated = enabled === true && deviceId !== null;
+  const certificateRefusal = options.certificateRefusal ?? null;
+  const authenticated = enabled === true && deviceId !== null && certificateRefusal === null;
   const refusal =
-    enabled === false
+    certificateRefusal ??
+    (enabled === false
       ? 'the device is disabled (msDS-IsEnabled is FALSE): AD FS refuses its certificate and issues no device claims'
       : enabled === null
         ? 'msDS-IsEnabled has no value: AD FS does not treat the object as an enabled device'
         : deviceId === null
           ? 'msDS-DeviceID is missing or not 16 bytes: the object is not a usable device'
-          : null;
+          : null);
 
   const claims: DeviceClaim[] = [];
   const add = (
@@ -112,8 +151,9 @@ export function previewClaims(
     missing: string,
     note?: string,
   ): void => {
+    const documented = isDocumentedClaimType(name);
     if (refusal) {
-      claims.push({ name, type: CLAIM_TYPES[name], value: null, source, absentReason: refusal });
+      claims.push({ name, type: CLAIM_TYPES[name], value: null, source, documented, absentReason: refusal });
       return;
     }
     claims.push({
@@ -121,6 +161,7 @@ export function previewClaims(
       type: CLAIM_TYPES[name],
       value,
       source,
+      documented,
       absentReason: value === null ? missing : null,
       ...(note && value !== null ? { note } : {}),
     });
@@ -188,6 +229,22 @@ export function previewClaims(
     missing('msDS-DeviceTrustType', 'trustType', ' (Windows Server 2016 schema)'),
     trust !== null ? TRUST_TYPES[trust] : undefined,
   );
+  add(
+    'deviceusagetime',
+    'msDS-ApproximateLastLogonTimeStamp',
+    fileTimeText(v.get('msDS-ApproximateLastLogonTimeStamp')),
+    missing('msDS-ApproximateLastLogonTimeStamp', 'approximateLastSignInDateTime'),
+    "approximate: Entra ID's approximateLastSignInDateTime as last written, which Entra ID refreshes about every 14 days",
+  );
+  add(
+    'userowner',
+    'msDS-RegisteredOwner (the SID of the user who registered the device)',
+    owner,
+    schema.has('msDS-RegisteredOwner')
+      ? 'msDS-RegisteredOwner has no value on the object (the registered owner has no onPremisesSecurityIdentifier, or Entra ID reported none)'
+      : 'the forest schema has no msDS-RegisteredOwner, so there is nothing to issue it from',
+    'not in Microsoft’s list of AD FS device claims: our reading',
+  );
 
   const preview: ClaimsPreview = {
     dn: object.dn,
@@ -196,9 +253,11 @@ export function previewClaims(
     enabled,
     managedByWriteback: isProductAnchor(v.get('msDS-CloudAnchor')?.[0]),
     authenticated,
-    verdict: refusal
-      ? `AD FS finds the object but issues no device claims: ${refusal}.`
-      : `AD FS authenticates the device and issues ${claims.filter((c) => c.value !== null).length} device claims.`,
+    verdict: certificateRefusal
+      ? `AD FS refuses the device's certificate, so it issues no device claims: ${certificateRefusal}.`
+      : refusal
+        ? `AD FS finds the object but issues no device claims: ${refusal}.`
+        : `AD FS authenticates the device and issues ${claims.filter((c) => c.value !== null).length} device claims.`,
     claims,
     registeredOwner: owner,
     registeredUsers: users,

@@ -13,6 +13,10 @@ export function register(program: Command): void {
     .command('check')
     .description(
       'verify every prerequisite of device writeback (AD schema, Device Registration Service,\ndevice container, connector rights, Entra ID, state store), each with the fix',
+    )
+    .option(
+      '--forest <name>',
+      'with several forests: run the AD checks of this forest only (default: every forest)',
     );
   withCommonOptions(command, { json: true });
   command.addHelpText(
@@ -20,9 +24,9 @@ export function register(program: Command): void {
     '\nExit codes: 0 nothing failed (warnings allowed), 1 at least one check failed, 2 configuration error.',
   );
   command.action(
-    action<GlobalOptions>(async (opts) => {
+    action<GlobalOptions & { forest?: string }>(async (opts) => {
       const config = readConfig(opts);
-      const report = await runChecks(config);
+      const report = await runChecks(config, { forest: opts.forest });
       if (opts.json) outJson({ ok: report.ok, checks: report.checks });
       else printReport(report, config.file);
       return report.ok ? ExitCode.ok : ExitCode.failure;
@@ -35,7 +39,12 @@ export function formatReport(report: CheckReport): string {
   const idWidth = Math.max(...report.checks.map((c) => c.id.length), 5);
   const lines: string[] = [`    ${'CHECK'.padEnd(idWidth)}  RESULT`];
   const indent = ' '.repeat(4 + idWidth + 2);
+  let forest: string | null | undefined;
   for (const c of report.checks) {
+    if (c.forest !== undefined && c.forest !== forest) {
+      forest = c.forest;
+      lines.push(forest === null ? '    (every forest)' : `    forest ${forest}`);
+    }
     lines.push(`${MARK[c.status]}   ${c.id.padEnd(idWidth)}  ${c.status}: ${c.title}`);
     lines.push(`${indent}${c.detail}`);
     if (c.fix) lines.push(`${indent}fix: ${c.fix}`);

@@ -1,42 +1,71 @@
 // `device-writeback claims (--device <deviceId> | --cert <pem-file>) [--user <upn or SID>]`: looks a
 // device up in AD as AD FS does and prints the device claims AD FS would issue, and why a claim is
-// absent. Exit 0 when AD FS would authenticate the device; 1 when it is not found, ambiguous or
-// disabled (an answer, not a crash). For a device known in Entra ID but not written, it says which
-// rule keeps it out (from the state store, as the last pass decided).
-import { readFileSync } from 'node:fs';
+// absent; for a certificate, first whether AD FS accepts it at all (issued by a cloud DRS issuer of
+// the Device Registration Service, inside its validity period). Exit 0 when AD FS would
+// authenticate the device; 1 when the certificate is refused, or the device is not found,
+// ambiguous or disabled (an answer, not a crash). For a device known in Entra ID but not written, it
+// says which rule keeps it out (from the state store, as the last pass decided).
 import type { Command } from 'commander';
 import type { AdConnection } from '../ad/connection.js';
 import { locateDeviceContainer } from '../ad/device-container.js';
+import { deviceRegistrationDns } from '../ad/discovery.js';
+import {
+  CLOUD_ENABLED_ATTRIBUTE,
+  CLOUD_ISSUER_ATTRIBUTE,
+  isTrue,
+  readRegistrationService,
+} from '../ad/registration-service.js';
 import { openConnectorSession } from '../ad/settings.js';
+import { forestsNamed } from '../config/forests.js';
 import { readDeviceCertificate, type DeviceCertificate } from '../claims/certificate.js';
 import { previewClaims, type ClaimsPreview, type ClaimsUser } from '../claims/device-claims.js';
+import {
+  judgeDeviceCertificate,
+  summarizeIssuer,
+  type CertificateTrust,
+  type IssuerSummary,
+  type RegistrationServiceView,
+} from '../claims/issuer-chain.js';
 import { findDevice, resolveUser, type DeviceLookup, type LookupResult } from '../claims/lookup.js';
 import { DwbError, ExitCode, causeText } from '../errors.js';
 import { logger } from '../log.js';
 import { openStateStore } from '../state/open.js';
-import { notWrittenOf, type NotWritten } from '../sync/not-written.js';
+import { notWrittenOf, recordedReason, type NotWritten } from '../sync/not-written.js';
+import { readSmallFile, SmallFileError } from '../util/small-file.js';
 import { action, out, outJson, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
 
 interface ClaimsFlags extends GlobalOptions {
+  forest?: string;
   device?: string;
   cert?: string;
   user?: string;
 }
 
-export type ClaimsOutcome = 'found' | 'not-found' | 'ambiguous' | 'disabled';
+export type ClaimsOutcome = 'found' | 'not-found' | 'ambiguous' | 'disabled' | 'untrusted';
 
 export interface ClaimsReport {
+  /** With several forests: the forest searched (where the device was found, if it was). */
+  forest?: string;
   outcome: ClaimsOutcome;
   found: boolean;
   lookup: {
     by: 'certificate' | 'deviceId';
     deviceId?: string;
-    certificate?: Omit<DeviceCertificate, 'altSecurityIdentitySpki' | 'subjectPublicKeyInfoHash'> & {
+    certificate?: Omit<DeviceCertificate, 'altSecurityIdentitySpki' | 'subjectPublicKeyInfoHash' | 'x509'> & {
       subjectPublicKeyInfoHash: string;
     };
     searchBase: string;
     matchedBy: LookupResult['matchedBy'];
   };
+  /** The cloud DRS issuers AD FS validates device certificates against. */
+  cloudIssuer: {
+    serviceDn: string;
+    exists: boolean;
+    cloudIsEnabled: boolean;
+    issuers: IssuerSummary[];
+  };
+  /** For a certificate: does AD FS accept it (issued by a cloud issuer, valid now)? null for --device. */
+  trust: CertificateTrust | null;
   answer: string;
   preview: ClaimsPreview | null;
   candidates: string[];
@@ -66,7 +95,7 @@ async function entraSide(
       const quarantine = (await store.quarantined()).find(
         (q) => q.key === stored.device.id || q.deviceId?.toLowerCase() === id,
       );
-      const why = notWrittenOf(stored.notWritten, quarantine);
+      const why = notWrittenOf(recordedReason(stored), quarantine);
       // Pending means nothing for a device that is in AD: it is written.
       return { known: true, notWritten: why.kind === 'pending' && inAd ? null : why };
     } finally {
@@ -105,9 +134,14 @@ function printEntraSide(report: ClaimsReport): void {
 function readCertificateFile(file: string): DeviceCertificate {
   let data: Buffer;
   try {
-    data = readFileSync(file);
+    // A device certificate is a few KiB; /dev/zero or a pipe must not be read until memory runs out.
+    data = readSmallFile(file, 64 * 1024).data;
   } catch (err) {
-    throw new DwbError('DWB_USAGE', `cannot read --cert ${file}: ${causeText(err)}.`, {
+    const why =
+      err instanceof SmallFileError && err.problem !== 'unreadable'
+        ? `--cert ${err.message}`
+        : `cannot read --cert ${file}: ${err instanceof SmallFileError ? err.errno : causeText(err)}`;
+    throw new DwbError('DWB_USAGE', `${why}.`, {
       fix: 'Give the path of the device certificate as a PEM (or DER) file.',
     });
   }
@@ -122,9 +156,14 @@ export async function claimsReport(
   schema: Parameters<typeof previewClaims>[1],
   lookup: DeviceLookup,
   userInput: string | undefined,
+  registration: RegistrationServiceView,
+  now: Date = new Date(),
 ): Promise<ClaimsReport> {
   const user: ClaimsUser | undefined = userInput ? await resolveUser(conn, domainDn, userInput) : undefined;
   const found = await findDevice(conn, containerDn, lookup);
+  const trust =
+    lookup.by === 'certificate' ? judgeDeviceCertificate(lookup.certificate.x509, registration, now) : null;
+  const refused = trust && !trust.accepted ? trust : null;
   const described =
     lookup.by === 'certificate'
       ? `altSecurityIdentities ${lookup.certificate.altSecurityIdentity}`
@@ -153,7 +192,16 @@ export async function claimsReport(
     },
     candidates: found.objects.map((o) => o.dn),
     nearMisses: found.nearMisses,
+    cloudIssuer: {
+      serviceDn: registration.serviceDn,
+      exists: registration.settings !== undefined,
+      cloudIsEnabled: isTrue(registration.settings?.cloudIsEnabled),
+      issuers: (registration.settings?.cloudIssuers ?? []).flatMap((i) => summarizeIssuer(i) ?? []),
+    },
+    trust,
   };
+  // AD FS validates the certificate before it looks the device up: a refusal comes first.
+  const first = refused ? `${refused.verdict} ` : '';
   if (found.outcome === 'not-found') {
     let answer = `No device in ${containerDn} has ${described}: AD FS would not recognise this device and issues no device claims.`;
     if (found.nearMisses.length > 0) {
@@ -162,38 +210,83 @@ export async function claimsReport(
       answer +=
         ' Check that the device is written back (device-writeback devices --search …) and that this is the certificate the device presents.';
     }
-    return { ...base, outcome: 'not-found', found: false, answer, preview: null };
+    return {
+      ...base,
+      outcome: refused ? 'untrusted' : 'not-found',
+      found: false,
+      answer: refused ? `${first}Besides, ${answer[0]!.toLowerCase()}${answer.slice(1)}` : answer,
+      preview: null,
+    };
   }
   if (found.outcome === 'ambiguous') {
     return {
       ...base,
-      outcome: 'ambiguous',
+      outcome: refused ? 'untrusted' : 'ambiguous',
       found: false,
-      answer: `${found.objects.length} objects in ${containerDn} have ${described} (${found.objects.map((o) => o.dn).join('; ')}): AD FS cannot tell which device this is, so it issues no device claims. Remove the duplicate.`,
+      answer: `${first}${found.objects.length} objects in ${containerDn} have ${described} (${found.objects.map((o) => o.dn).join('; ')}): AD FS cannot tell which device this is, so it issues no device claims. Remove the duplicate.`,
       preview: null,
     };
   }
-  const preview = previewClaims(found.objects[0]!, schema, user);
+  const preview = previewClaims(found.objects[0]!, schema, user, {
+    certificateRefusal: refused?.reason ?? undefined,
+  });
   return {
     ...base,
-    outcome: preview.authenticated ? 'found' : 'disabled',
+    outcome: refused ? 'untrusted' : preview.authenticated ? 'found' : 'disabled',
     found: true,
-    answer: preview.verdict,
+    answer: refused ? refused.verdict : preview.verdict,
     preview,
   };
+}
+
+function issuerLine(i: IssuerSummary): string {
+  return `${i.subject}, thumbprint ${i.thumbprint}, valid until ${i.notAfter.slice(0, 10)}`;
+}
+
+function printIssuers(report: ClaimsReport): void {
+  const c = report.cloudIssuer;
+  if (!c.exists) {
+    out(`  cloud DRS issuers:      none (no Device Registration Service object ${c.serviceDn})`);
+    return;
+  }
+  if (c.issuers.length === 0) {
+    out(`  cloud DRS issuers:      none (${CLOUD_ISSUER_ATTRIBUTE} is empty)`);
+  }
+  c.issuers.forEach((i, n) =>
+    out(`  ${n === 0 ? 'cloud DRS issuers:     ' : '                       '} ${issuerLine(i)}`),
+  );
+  if (!c.cloudIsEnabled) out(`  ${CLOUD_ENABLED_ATTRIBUTE}:    not TRUE`);
 }
 
 function printReport(report: ClaimsReport): void {
   const cert = report.lookup.certificate;
   if (cert) {
     out(`Certificate: ${cert.subject} (issuer ${cert.issuer})`);
+    out(`  valid:                  ${cert.validFrom} to ${cert.validTo}`);
     out(`  SHA-1 thumbprint:       ${cert.thumbprint}`);
     out(`  SHA-256 public key:     ${cert.publicKeyHash}`);
     out(`  altSecurityIdentities:  ${cert.altSecurityIdentity}`);
+    printIssuers(report);
+    if (report.trust)
+      out(`  issued by cloud DRS:    ${report.trust.accepted ? 'yes' : `no (${report.trust.outcome})`}`);
   } else {
     out(`Device: msDS-DeviceID ${report.lookup.deviceId}`);
+    printIssuers(report);
   }
   out(`  searched under:         ${report.lookup.searchBase}`);
+  const refused = report.trust !== null && !report.trust.accepted;
+  if (report.trust?.accepted) {
+    out('');
+    out(report.trust.verdict);
+  } else if (
+    !report.trust &&
+    (report.cloudIssuer.issuers.length === 0 || !report.cloudIssuer.cloudIsEnabled)
+  ) {
+    out('');
+    out(
+      'Note: without a cloud DRS issuer (and msDS-CloudIsEnabled TRUE) on the Device Registration Service, AD FS refuses every device certificate before it looks the device up (see check ad.cloud-issuer).',
+    );
+  }
   const p = report.preview;
   if (!p) {
     out('');
@@ -212,7 +305,7 @@ function printReport(report: ClaimsReport): void {
     );
   }
   out('');
-  out(p.verdict);
+  out(refused ? report.answer : p.verdict);
   const issued = p.claims.filter((c) => c.value !== null);
   const absent = p.claims.filter((c) => c.value === null);
   if (issued.length > 0) {
@@ -220,8 +313,15 @@ function printReport(report: ClaimsReport): void {
     out('Claims AD FS issues:');
     const width = Math.max(...issued.map((c) => c.type.length));
     for (const c of issued) out(`  ${c.type.padEnd(width)}  ${c.value}${c.note ? `  (${c.note})` : ''}`);
+    out('');
+    out(
+      '  The attribute each claim comes from is this product\'s reading of AD FS (docs/operating.md, "Claim sources").',
+    );
   }
-  if (absent.length > 0) {
+  if (refused) {
+    out('');
+    out(`Not issued: all ${p.claims.length} device claims, because AD FS refuses the certificate (above).`);
+  } else if (absent.length > 0) {
     out('');
     out('Not issued:');
     const width = Math.max(...absent.map((c) => c.type.length));
@@ -247,7 +347,11 @@ export function register(program: Command): void {
     )
     .option('--device <deviceId>', 'the device to look up, by deviceId (msDS-DeviceID)')
     .option('--cert <pem-file>', 'the device certificate to look up, as AD FS does (altSecurityIdentities)')
-    .option('--user <upn or SID>', 'the signing-in user, to compute isregistereduser');
+    .option('--user <upn or SID>', 'the signing-in user, to compute isregistereduser')
+    .option(
+      '--forest <name>',
+      'with several forests: look in this forest only (default: whichever holds the device)',
+    );
   withCommonOptions(command, { json: true });
   command.action(
     action<ClaimsFlags>(async (opts) => {
@@ -258,25 +362,41 @@ export function register(program: Command): void {
         ? { by: 'certificate', certificate: readCertificateFile(opts.cert) }
         : { by: 'deviceId', deviceId: opts.device! };
       const config = readConfig(opts);
-      const conn = await openConnectorSession(config.ad);
-      try {
-        const target = await locateDeviceContainer(conn, config.ad);
-        const report = await claimsReport(
-          conn,
-          target.containerDn,
-          target.rootDse.defaultNamingContext,
-          target.schema,
-          lookup,
-          opts.user,
-        );
-        const deviceId = lookup.by === 'deviceId' ? lookup.deviceId : report.preview?.deviceId;
-        if (deviceId) report.entra = await entraSide(config, deviceId, report.found);
-        if (opts.json) outJson(report);
-        else printReport(report);
-        return report.outcome === 'found' ? ExitCode.ok : ExitCode.failure;
-      } finally {
-        await conn.close();
+      // Without --forest, every forest is searched: the device is in whichever holds it.
+      let report: ClaimsReport | undefined;
+      const searched: string[] = [];
+      for (const forest of forestsNamed(config, opts.forest)) {
+        const conn = await openConnectorSession(forest.ad);
+        try {
+          const target = await locateDeviceContainer(conn, forest.ad);
+          const serviceDn = deviceRegistrationDns(target.rootDse.configurationNamingContext).service;
+          const found = await claimsReport(
+            conn,
+            target.containerDn,
+            target.rootDse.defaultNamingContext,
+            target.schema,
+            lookup,
+            opts.user,
+            { serviceDn, settings: await readRegistrationService(conn, serviceDn) },
+          );
+          searched.push(
+            config.severalForests ? `${target.containerDn} (forest ${forest.name})` : target.containerDn,
+          );
+          const labelled = config.severalForests ? { ...found, forest: forest.name } : found;
+          if (!report || (report.outcome === 'not-found' && found.outcome !== 'not-found')) report = labelled;
+          if (found.outcome !== 'not-found') break;
+        } finally {
+          await conn.close();
+        }
       }
+      if (!report) throw new DwbError('DWB_USAGE', 'no forest to search.');
+      if (report.outcome === 'not-found' && searched.length > 1)
+        report = { ...report, answer: `${report.answer} Searched: ${searched.join('; ')}.` };
+      const deviceId = lookup.by === 'deviceId' ? lookup.deviceId : report.preview?.deviceId;
+      if (deviceId) report.entra = await entraSide(config, deviceId, report.found);
+      if (opts.json) outJson(report);
+      else printReport(report);
+      return report.outcome === 'found' ? ExitCode.ok : ExitCode.failure;
     }),
   );
 }

@@ -3,7 +3,8 @@
 import { Command, Option } from 'commander';
 import { configPath, loadConfig, type Config } from '../config/load.js';
 import { DwbError, ExitCode, causeText, isDwbError } from '../errors.js';
-import { isDebug, logger, logLevels, redactText, setLogLevel, type LogLevel } from '../log.js';
+import { isDebug, logger, logLevels, setLogLevel, type LogLevel } from '../log.js';
+import { errOut } from './output.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -37,25 +38,18 @@ export function readConfig(opts: GlobalOptions): Config {
   return loadConfig(configPath(opts.config));
 }
 
-/** Human output goes to stdout, through the redactor. */
-export function out(text = ''): void {
-  process.stdout.write(`${redactText(text)}\n`);
-}
-
-export function outJson(value: unknown): void {
-  process.stdout.write(`${redactText(JSON.stringify(value, null, 2))}\n`);
-}
+export { out, outJson } from './output.js';
 
 /** Prints an error the way users should see it and returns its exit code. */
 export function reportError(err: unknown): number {
   if (isDwbError(err)) {
-    process.stderr.write(`${redactText(err.describe())}\n`);
+    errOut(err.describe());
     if (isDebug() && err.cause) logger().debug({ err: err.cause }, 'cause');
     return err.exitCode;
   }
   const wrapped = new DwbError('DWB_INTERNAL', `unexpected error: ${causeText(err)}`, { cause: err });
-  process.stderr.write(`${redactText(wrapped.describe())}\n`);
-  if (isDebug() && err instanceof Error && err.stack) process.stderr.write(`${redactText(err.stack)}\n`);
+  errOut(wrapped.describe());
+  if (isDebug() && err instanceof Error && err.stack) errOut(err.stack);
   return ExitCode.failure;
 }
 

@@ -8,6 +8,7 @@ import { action, type GlobalOptions } from './context.js';
 interface DemoFlags extends GlobalOptions {
   keep?: boolean;
   devices?: string;
+  forests?: string;
 }
 
 export function register(program: Command): void {
@@ -21,6 +22,11 @@ export function register(program: Command): void {
       'leave the DC, the emulator and `run` up at the end (until Ctrl-C), with the commands to try',
     )
     .option('--devices <n>', 'how many devices the emulator starts with', '200')
+    .option(
+      '--forests <n>',
+      "how many user forests: 1 (the default tour) or 2 (two Samba forests after a merger, each device written to its owner's forest; docs/several-forests.md)",
+      '1',
+    )
     // The demo's own process only logs problems; the commands it runs show their normal output.
     .addOption(
       new Option('--log-level <level>', 'log level for the JSON logs on stderr')
@@ -43,7 +49,18 @@ export function register(program: Command): void {
           `--devices must be a whole number from 30 to 100000, not ${opts.devices}.`,
         );
       }
+      if (opts.forests !== '1' && opts.forests !== '2') {
+        throw new DwbError('DWB_USAGE', `--forests must be 1 or 2, not ${opts.forests}.`);
+      }
       // Loaded on demand: the demo pulls in the emulator and the lab, which other commands never need.
+      if (opts.forests === '2') {
+        const { runForestsDemo } = await import('../demo/forests-demo.js');
+        return runForestsDemo({
+          keep: opts.keep ?? false,
+          devices,
+          commands: program.commands.map((c) => c.name()),
+        });
+      }
       const { runDemo } = await import('../demo/demo.js');
       return runDemo({
         keep: opts.keep ?? false,

@@ -1,22 +1,26 @@
 // `device-writeback init-ad`: prepares the forest (SPEC §2), the equivalent of
-// Initialize-ADSyncDeviceWriteback. Runs as an enterprise admin (--admin, DWB_ADMIN_PASSWORD or a
-// prompt); needs only ad.url and the TLS settings from the configuration file, never the
-// connector's password.
-import { readFileSync } from 'node:fs';
+// Initialize-ADSyncDeviceWriteback, and with --cloud-issuer writes the tenant's cloud DRS issuer
+// certificates that AD FS validates device certificates against. Runs as an enterprise admin
+// (--admin, DWB_ADMIN_PASSWORD or a prompt); needs only ad.url and the TLS settings from the
+// configuration file, never the connector's password.
 import type { Command } from 'commander';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { adEndpoint } from '../ad/settings.js';
-import { configPath, loadConfig, parseConfig, type Config } from '../config/load.js';
+import { forestsNamed } from '../config/forests.js';
+import { configPath, DEFAULT_FOREST, parseConfig, readConfigText, type Config } from '../config/load.js';
 import { DwbError, isDwbError } from '../errors.js';
 import { registerSecret } from '../log.js';
-import { prepareForest, type PreparationReport } from '../prepare/index.js';
+import { adminBindName } from '../prepare/admin-account.js';
+import { prepareForest, readCloudIssuerFiles, type PreparationReport } from '../prepare/index.js';
 import { action, out, outJson, withCommonOptions, type GlobalOptions } from './context.js';
 import { canPrompt, promptHidden } from './prompt.js';
 
 interface InitAdFlags extends GlobalOptions {
+  forest?: string;
   domain?: string;
   connectorAccount?: string;
   admin?: string;
+  cloudIssuer?: string[];
   dryRun?: boolean;
 }
 
@@ -36,91 +40,142 @@ export function register(program: Command): void {
     )
     .option(
       '--admin <user>',
-      'enterprise admin to bind as: UPN, DOMAIN\\name or DN (default: $DWB_ADMIN_USER)',
+      'enterprise admin to bind as: sAMAccountName, DOMAIN\\name, UPN or DN (default: $DWB_ADMIN_USER)',
+    )
+    .option(
+      '--cloud-issuer <pem-file>',
+      "the tenant's cloud Device Registration Service issuer certificate (MS-Organization-Access), added to\nmsDS-CloudIssuerPublicCertificates so that AD FS accepts the devices' certificates (repeatable)",
+      (file: string, previous: string[] | undefined) => [...(previous ?? []), file],
+    )
+    .option(
+      '--forest <name>',
+      'with several forests: prepare this forest only (default: every forest, in turn)',
     )
     .option('--dry-run', 'print the LDIF and SDDL that would be applied, and change nothing');
   withCommonOptions(command, { json: true });
   command.addHelpText(
     'after',
-    '\nThe admin password comes from DWB_ADMIN_PASSWORD, or is prompted for (not echoed) on a terminal.\nOnly ad.url and its TLS settings are needed from the configuration file.',
+    '\nThe admin password comes from DWB_ADMIN_PASSWORD, or is prompted for (not echoed) on a terminal.\nOnly ad.url and its TLS settings are needed from the configuration file.\nHow to obtain the --cloud-issuer certificate of a tenant: docs/prepare-forest.md (The cloud DRS issuer).',
   );
   command.action(
     action<InitAdFlags>(async (opts) => {
-      const config = readPreparationConfig(opts.config);
-      const connectorAccount = opts.connectorAccount ?? config.ad.bindDn;
-      if (!connectorAccount) {
-        throw new DwbError(
-          'DWB_USAGE',
-          'no connector account: give --connector-account, or set ad.bindDn in the configuration.',
-        );
-      }
-      const adminUser = opts.admin ?? process.env.DWB_ADMIN_USER;
-      if (!adminUser) {
-        throw new DwbError(
-          'DWB_USAGE',
-          'init-ad binds as an enterprise admin: give --admin <user> (UPN, DOMAIN\\name or DN) or set DWB_ADMIN_USER.',
-        );
-      }
-      const password = await adminPassword(adminUser);
-      const report = await prepareForest(
-        adEndpoint(config.ad),
-        { user: adminUser, password },
-        { domain: opts.domain ?? config.ad.domain, connectorAccount, dryRun: opts.dryRun },
-      ).catch((err: unknown) => {
-        if (isDwbError(err) && err.code === 'DWB_AD_BIND_FAILED') {
+      // The files first: a wrong one stops the command before any connection or password prompt.
+      const cloudIssuers = readCloudIssuerFiles(opts.cloudIssuer ?? []);
+      const { config, missingBindDn } = readPreparationConfig(opts.config);
+      const forests = forestsNamed(config, opts.forest);
+      const reports: { forest: string; report: PreparationReport }[] = [];
+      for (const forest of forests) {
+        const where = config.severalForests ? ` of forest ${forest.name}` : '';
+        const connectorAccount =
+          opts.connectorAccount ?? (missingBindDn.has(forest.name) ? undefined : forest.ad.bindDn);
+        if (!connectorAccount) {
           throw new DwbError(
-            'DWB_AD_BIND_FAILED',
-            `${err.message.replace(/\.$/, '')} for the administrator ${adminUser}.`,
-            {
-              fix: 'Check --admin (UPN, DOMAIN\\name or DN of an enterprise admin) and the password in DWB_ADMIN_PASSWORD.',
-            },
+            'DWB_USAGE',
+            `no connector account${where}: give --connector-account, or set ${forest.key}.bindDn in the configuration.`,
           );
         }
-        throw err;
-      });
-      if (opts.json) outJson(jsonReport(report));
-      else printReport(report);
+        const adminUser = opts.admin ?? forestEnv('DWB_ADMIN_USER', forest.name, config.severalForests);
+        if (!adminUser) {
+          throw new DwbError(
+            'DWB_USAGE',
+            `init-ad binds as an enterprise admin${where}: give --admin <user> (sAMAccountName, DOMAIN\\name, UPN or DN) or set DWB_ADMIN_USER${config.severalForests ? ` (or DWB_ADMIN_USER_${envSuffix(forest.name)})` : ''}.`,
+          );
+        }
+        const password = await adminPassword(adminUser, forest.name, config.severalForests);
+        const endpoint = adEndpoint(forest.ad);
+        const domain = opts.domain ?? forest.ad.domain;
+        const admin = await adminBindName(endpoint, adminUser, domain);
+        const report = await prepareForest(
+          endpoint,
+          { user: admin.bindName, password },
+          { domain, connectorAccount, dryRun: opts.dryRun, adminName: admin.given, cloudIssuers },
+        ).catch((err: unknown) => {
+          if (isDwbError(err) && err.code === 'DWB_AD_BIND_FAILED') {
+            const how = admin.lookedUpIn
+              ? ` (bound as ${admin.bindName}: a bare name is looked up in ${admin.lookedUpIn})`
+              : '';
+            throw new DwbError(
+              'DWB_AD_BIND_FAILED',
+              `${err.message.replace(/\.$/, '')} for the administrator ${admin.given}${how}${where}.`,
+              {
+                fix: `Check --admin (sAMAccountName, DOMAIN\\name, UPN or DN of an enterprise admin; a bare sAMAccountName is looked up in --domain, else ${forest.key}.domain, else the forest root domain) and the password in DWB_ADMIN_PASSWORD${config.severalForests ? ` (or DWB_ADMIN_PASSWORD_${envSuffix(forest.name)})` : ''}.`,
+              },
+            );
+          }
+          throw err;
+        });
+        reports.push({ forest: forest.name, report });
+      }
+      if (opts.json) {
+        if (!config.severalForests) outJson(jsonReport(reports[0]!.report));
+        else
+          outJson({
+            changes: reports.flatMap(({ forest, report }) => report.changes.map((c) => ({ forest, ...c }))),
+            forests: Object.fromEntries(reports.map(({ forest, report }) => [forest, jsonReport(report)])),
+          });
+      } else {
+        for (const [i, { forest, report }] of reports.entries()) {
+          if (config.severalForests) out(`${i > 0 ? '\n' : ''}Forest ${forest}`);
+          printReport(report);
+        }
+      }
       return 0;
     }),
   );
 }
 
-type PreparationConfig = Omit<Config, 'ad'> & { ad: Omit<Config['ad'], 'bindDn'> & { bindDn?: string } };
+/** The environment variable for a forest (DWB_ADMIN_USER_CORP), else the plain one. */
+function forestEnv(name: string, forest: string, several: boolean): string | undefined {
+  return (several ? process.env[`${name}_${envSuffix(forest)}`] : undefined) ?? process.env[name];
+}
+
+function envSuffix(forest: string): string {
+  return forest.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+}
 
 /**
- * The configuration as init-ad needs it: like every command's, except that ad.bindDn and
- * ad.password may be absent (the forest is often prepared before the connector is configured).
+ * The configuration as init-ad needs it: like every command's, except that each ad block's bindDn
+ * and password may be absent (a forest is often prepared before the connector is configured).
  */
-export function readPreparationConfig(flag: string | undefined): PreparationConfig {
+export function readPreparationConfig(flag: string | undefined): {
+  config: Config;
+  missingBindDn: Set<string>;
+} {
   const file = configPath(flag);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return loadConfig(file); // throws the usual DWB_CONFIG_NOT_FOUND
-  }
+  const text = readConfigText(file);
   let data: unknown;
   try {
     data = parseYaml(text);
   } catch {
-    return parseConfig(text, file); // the usual YAML error, with its position
+    return { config: parseConfig(text, file), missingBindDn: new Set() }; // the usual YAML error
   }
-  const ad = (data as { ad?: Record<string, unknown> } | null)?.ad;
-  if (ad && typeof ad === 'object' && (ad.bindDn === undefined || ad.password === undefined)) {
-    const hadBindDn = ad.bindDn !== undefined;
-    const patched = {
-      ...(data as object),
-      ad: { bindDn: 'unset', password: { env: 'DWB_AD_PASSWORD_NOT_NEEDED_BY_INIT_AD' }, ...ad },
-    };
-    const config = parseConfig(stringifyYaml(patched), file) as PreparationConfig;
-    if (!hadBindDn) config.ad.bindDn = undefined;
-    return config;
-  }
-  return parseConfig(text, file);
+  const missingBindDn = new Set<string>();
+  const complete = (ad: unknown, forest: string): unknown => {
+    if (!ad || typeof ad !== 'object') return ad;
+    const block = ad as Record<string, unknown>;
+    if (block.bindDn !== undefined && block.password !== undefined) return ad;
+    if (block.bindDn === undefined) missingBindDn.add(forest);
+    return { bindDn: 'unset', password: { env: 'DWB_AD_PASSWORD_NOT_NEEDED_BY_INIT_AD' }, ...block };
+  };
+  const doc = (data ?? {}) as { ad?: unknown; forests?: unknown };
+  const patched = {
+    ...doc,
+    ...(doc.ad !== undefined ? { ad: complete(doc.ad, DEFAULT_FOREST) } : {}),
+    ...(Array.isArray(doc.forests)
+      ? {
+          forests: doc.forests.map((f: unknown) =>
+            f && typeof f === 'object' && 'ad' in f
+              ? { ...f, ad: complete((f as { ad: unknown }).ad, String((f as { name?: unknown }).name)) }
+              : f,
+          ),
+        }
+      : {}),
+  };
+  return { config: parseConfig(stringifyYaml(patched), file), missingBindDn };
 }
 
-async function adminPassword(adminUser: string): Promise<string> {
-  const fromEnv = process.env.DWB_ADMIN_PASSWORD;
+async function adminPassword(adminUser: string, forest: string, several: boolean): Promise<string> {
+  const fromEnv = forestEnv('DWB_ADMIN_PASSWORD', forest, several);
   if (fromEnv) {
     registerSecret(fromEnv);
     return fromEnv;
@@ -131,7 +186,7 @@ async function adminPassword(adminUser: string): Promise<string> {
       `no password for ${adminUser}: DWB_ADMIN_PASSWORD is not set and this is not a terminal.`,
     );
   }
-  const typed = await promptHidden(`Password for ${adminUser}: `);
+  const typed = await promptHidden(`Password for ${adminUser}${several ? ` (forest ${forest})` : ''}: `);
   if (!typed) throw new DwbError('DWB_ADMIN_PASSWORD_MISSING', `no password was typed for ${adminUser}.`);
   registerSecret(typed);
   return typed;
@@ -145,6 +200,7 @@ export function jsonReport(report: PreparationReport): Record<string, unknown> {
     containerDn: report.containerDn,
     serviceDn: report.serviceDn,
     connector: report.connector,
+    cloudIssuers: report.cloudIssuers,
     warnings: report.warnings,
     ...(report.dryRun ? { ldif: report.ldif } : {}),
   };

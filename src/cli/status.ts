@@ -29,22 +29,58 @@ export async function statusReport(
   scope?: ScopeSettings,
 ): Promise<{
   watermark: { committedAt: string | null; ageSeconds: number | null; lastFullAt: string | null };
-  counts: { managedObjects: number; cloudDevices: number; quarantined: number };
+  counts: {
+    managedObjects: number;
+    cloudDevices: number;
+    quarantined: number;
+    notWritten: number;
+    unrouted: number;
+  };
   scope?: string[];
   notWritten: NotWrittenReport;
   lastRuns: Awaited<ReturnType<StateStore['recentRuns']>>;
   quarantine: Awaited<ReturnType<StateStore['quarantined']>>;
   heldDeletions: Awaited<ReturnType<StateStore['heldDeletions']>>;
+  forests: Record<
+    string,
+    {
+      managedObjects: number;
+      unmanaged: number;
+      needsFull: boolean;
+      lastError: string | null;
+      lastFullAt: string | null;
+    }
+  >;
 }> {
-  const [watermark, counts, lastRuns, quarantine, heldDeletions, byReason] = await Promise.all([
+  const [watermark, counts, lastRuns, quarantine, heldDeletions, states, byReason] = await Promise.all([
     store.watermark(),
     store.counts(),
     store.recentRuns(10),
     store.quarantined(),
     store.heldDeletions(),
+    store.forestStates(),
     store.notWrittenCounts(),
   ]);
   const sum = (list: NotWrittenCount[]): number => list.reduce((n, r) => n + r.count, 0);
+  const forests: Record<
+    string,
+    {
+      managedObjects: number;
+      unmanaged: number;
+      needsFull: boolean;
+      lastError: string | null;
+      lastFullAt: string | null;
+    }
+  > = {};
+  for (const name of new Set([...states.keys(), ...Object.keys(counts.forests)])) {
+    const s = states.get(name);
+    forests[name] = {
+      ...(counts.forests[name] ?? { managedObjects: 0, unmanaged: 0 }),
+      needsFull: s?.needsFull ?? false,
+      lastError: s?.lastError ?? null,
+      lastFullAt: s?.lastFullAt ?? null,
+    };
+  }
   const watermarkAt = watermark.committedAt;
   return {
     watermark: {
@@ -56,6 +92,8 @@ export async function statusReport(
       managedObjects: counts.managedObjects,
       cloudDevices: counts.cloudDevices,
       quarantined: counts.quarantined,
+      notWritten: counts.notWritten,
+      unrouted: counts.unrouted,
     },
     ...(scope ? { scope: describeScope(scope) } : {}),
     notWritten: {
@@ -67,6 +105,7 @@ export async function statusReport(
     lastRuns,
     quarantine,
     heldDeletions,
+    forests,
   };
 }
 
@@ -91,7 +130,7 @@ export function register(program: Command): void {
           `Watermark:   committed ${ageText(watermark.committedAt ?? undefined)}; last full reconcile ${ageText(watermark.lastFullAt ?? undefined)}`,
         );
         out(
-          `Counts:      ${counts.managedObjects} managed objects, ${counts.cloudDevices} cloud devices known, ${counts.quarantined} quarantined`,
+          `Counts:      ${counts.managedObjects} managed objects, ${counts.cloudDevices} cloud devices known, ${counts.quarantined} quarantined, ${counts.notWritten} not written${counts.unrouted ? ` (${counts.unrouted} unrouted)` : ''}`,
         );
         out(`Scope:       ${(report.scope ?? []).join('; ')}`);
         const nw = report.notWritten;
@@ -100,6 +139,17 @@ export function register(program: Command): void {
         );
         for (const r of nw.byReason.slice(0, 20)) out(`  ${String(r.count).padStart(7)}  ${r.reason}`);
         if (nw.byReason.length > 20) out(`  … and ${nw.byReason.length - 20} more reasons`);
+        if (config.severalForests || Object.values(report.forests).some((f) => f.needsFull || f.lastError)) {
+          out('\nForests:');
+          for (const [name, f] of Object.entries(report.forests)) {
+            const state = f.needsFull
+              ? `missed changes: reconciled from the state store when it answers again${f.lastError ? ` (${f.lastError})` : ''}`
+              : f.lastError
+                ? `last pass failed: ${f.lastError}`
+                : 'ok';
+            out(`  ${name}: ${f.managedObjects} managed objects, ${f.unmanaged} unmanaged; ${state}`);
+          }
+        }
         out('\nLast runs:');
         if (runs.length === 0) out('  none yet — run `device-writeback sync`');
         for (const r of runs) {

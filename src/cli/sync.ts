@@ -48,8 +48,15 @@ export function register(program: Command): void {
           onProgress: bar ? (p) => bar.update(p) : undefined,
         });
         bar?.stop();
-        if (opts.json) outJson(jsonSummary(summary));
-        else printSummary(summary, session.container.containerDn);
+        if (opts.json) outJson(jsonSummary(summary, config.severalForests));
+        else
+          printSummary(
+            summary,
+            new Map(
+              session.forests.map((f) => [f.name, f.reached?.container.containerDn ?? '(not reached)']),
+            ),
+            config.severalForests,
+          );
         return exitCodeFor(summary);
       } finally {
         bar?.stop();
@@ -60,7 +67,7 @@ export function register(program: Command): void {
 }
 
 /** The SPEC §3 shape, plus a few extra fields. */
-export function jsonSummary(s: SyncSummary): Record<string, unknown> {
+export function jsonSummary(s: SyncSummary, several = false): Record<string, unknown> {
   return {
     mode: s.mode,
     dryRun: s.dryRun,
@@ -73,24 +80,50 @@ export function jsonSummary(s: SyncSummary): Record<string, unknown> {
     errors: s.errors,
     ...(s.dryRun ? { operations: s.operations ?? [] } : {}),
     adopted: s.adopted,
+    // the forest of each adoption only with several forests (SPEC §3: one forest, no forest field)
+    adoptedDevices: several ? s.adoptions : s.adoptions.map(({ deviceId, dn }) => ({ deviceId, dn })),
     heldDeletes: s.deletionsHeld,
     deletionsHeld: s.deletionsHeld,
     thresholdStopped: s.thresholdStopped,
     reason: s.reason,
     watermarkCommitted: s.watermarkCommitted,
     outOfScope: s.outOfScope,
+    ...(several
+      ? {
+          unrouted: s.unrouted,
+          forests: Object.fromEntries(
+            Object.entries(s.forests).map(([name, f]) => [
+              name,
+              {
+                created: f.created,
+                updated: f.updated,
+                deleted: f.deleted,
+                unchanged: f.unchanged,
+                quarantined: f.quarantined,
+                adopted: f.adopted,
+                heldDeletes: f.deletionsHeld,
+                ...(f.error ? { error: f.error } : {}),
+              },
+            ]),
+          ),
+        }
+      : {}),
   };
 }
 
-function printSummary(s: SyncSummary, containerDn: string): void {
+function printSummary(s: SyncSummary, containers: Map<string, string>, several: boolean): void {
   if (s.dryRun) {
-    out(`Dry run (${s.mode}): nothing was written. Planned LDAP operations on ${containerDn}:`);
+    const where = several
+      ? [...containers].map(([name, dn]) => `${dn} (${name})`).join(', ')
+      : [...containers.values()].join(', ');
+    out(`Dry run (${s.mode}): nothing was written. Planned LDAP operations on ${where}:`);
     for (const op of s.operations ?? []) {
-      // LDIF comments: why a device leaves AD, and whether the deletion threshold would hold it.
+      // LDIF comments: the forest, why a device leaves AD, and whether the deletion threshold would hold it.
+      const forest = op.forest ? `# forest ${op.forest}\n` : '';
       const why = op.reason
         ? `# ${op.held ? 'HELD by writeback.deleteThreshold (not made without approve-deletes): ' : ''}${op.reason}\n`
         : '';
-      out(`\n${why}${op.ldif}`);
+      out(`\n${forest}${why}${op.ldif}`);
     }
     if ((s.operations ?? []).length === 0) out('  (none)');
     out('');
@@ -107,6 +140,25 @@ function printSummary(s: SyncSummary, containerDn: string): void {
     out(
       `  out of scope (not written): ${total} of the devices this pass read — ${outOfScope.map(([rule, count]) => `${rule} ${count}`).join(', ')} (device-writeback devices --all says why for each)`,
     );
+  }
+  if (several) {
+    for (const [name, f] of Object.entries(s.forests)) {
+      out(
+        `  forest ${name}: ${f.error ? `NOT REACHED (${f.error.code}: ${f.error.message}); its changes wait in the state store` : `created ${f.created}, updated ${f.updated}, deleted ${f.deleted}, unchanged ${f.unchanged}, quarantined ${f.quarantined}${f.deletionsHeld ? `, ${f.deletionsHeld} deletions held` : ''}`}`,
+      );
+    }
+    if (s.unrouted > 0)
+      out(`  unrouted ${s.unrouted} (no forest holds their owner: see \`device-writeback devices --all\`)`);
+  } else {
+    for (const f of Object.values(s.forests)) if (f.error) out(`  ${f.error.code}: ${f.error.message}`);
+  }
+  if (s.adoptions.length > 0) {
+    out(
+      s.dryRun
+        ? '\nWould adopt (objects not written by device-writeback, whose msDS-DeviceID is a cloud device):'
+        : '\nAdopted (objects not written by device-writeback, whose msDS-DeviceID is a cloud device; managed from now on):',
+    );
+    for (const a of s.adoptions) out(`  adopted ${a.deviceId}  ${a.dn}`);
   }
   if (s.thresholdStopped) {
     out(

@@ -1,10 +1,12 @@
 // Loads device-writeback.yaml: finds it, parses the YAML, validates it against the schema, resolves
-// relative paths against the file's folder and wraps secret references.
-import { readFileSync } from 'node:fs';
+// relative paths against the file's folder and wraps secret references. A file that other users may
+// write is reported: whoever can change ad.url can collect the connector's password.
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { DwbError } from '../errors.js';
+import { logger } from '../log.js';
+import { modeText, readSmallFile, SmallFileError } from '../util/small-file.js';
 import { configSchema, type RawConfig } from './schema.js';
 import { Secret, type SecretRef } from './secret.js';
 
@@ -30,11 +32,26 @@ export interface AdConfig {
   timeoutSeconds: number;
 }
 
+/** One forest: its label and its `ad:` block. */
+export interface ForestConfig {
+  /** The label of `forests[].name`; `default` for the one forest of an `ad:` block. */
+  name: string;
+  ad: AdConfig;
+  /** Where its keys are in the file (`ad` or `forests[1].ad`), for messages. */
+  key: string;
+}
+
+/** The name of the one forest of a configuration with an `ad:` block. */
+export const DEFAULT_FOREST = 'default';
+
 export interface Config {
   /** Absolute path of the file it was read from. */
   file: string;
   entra?: EntraConfig;
-  ad: AdConfig;
+  /** The forests devices are written to: the one of `ad:`, or those of `forests:`. */
+  forests: ForestConfig[];
+  /** The configuration names its forests (`forests:`): outputs then say which forest. */
+  severalForests: boolean;
   writeback: RawConfig['writeback'];
   state: { sqlite: string; postgres?: Secret };
   web: { listen: string; token?: Secret };
@@ -46,18 +63,39 @@ export function configPath(flag: string | undefined): string {
   return path.resolve(flag ?? process.env.DWB_CONFIG ?? DEFAULT_CONFIG_FILE);
 }
 
-export function loadConfig(file: string): Config {
-  let text: string;
+/** The largest configuration file read (a real one is a few KiB). */
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/**
+ * The text of the configuration file; throws DWB_CONFIG_NOT_FOUND when it cannot be read, and warns
+ * when users other than its owner may write it.
+ */
+export function readConfigText(file: string): string {
+  let read;
   try {
-    text = readFileSync(file, 'utf8');
+    read = readSmallFile(file, MAX_CONFIG_BYTES);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    if (!(err instanceof SmallFileError)) throw err;
     throw new DwbError(
       'DWB_CONFIG_NOT_FOUND',
-      code === 'ENOENT' ? `No configuration file at ${file}.` : `Cannot read ${file} (${code}).`,
+      err.errno === 'ENOENT'
+        ? `No configuration file at ${file}.`
+        : err.errno
+          ? `Cannot read ${file} (${err.errno}).`
+          : `Cannot read ${err.message}.`,
     );
   }
-  return parseConfig(text, file);
+  if (process.platform !== 'win32' && read.mode & 0o022) {
+    logger().warn(
+      { file, mode: modeText(read.mode) },
+      `the configuration file ${file} is writable by other users (mode ${modeText(read.mode)}): anyone who can change ad.url can collect the connector's password. Make it writable by its owner only: chmod go-w ${file}`,
+    );
+  }
+  return read.data.toString('utf8');
+}
+
+export function loadConfig(file: string): Config {
+  return parseConfig(readConfigText(file), file);
 }
 
 export function parseConfig(text: string, file: string): Config {
@@ -87,7 +125,7 @@ function configError(file: string, error: z.ZodError): DwbError {
       for (const key of issue.keys) {
         const where = keyPath([...issue.path, key]);
         lines.push(
-          `${where}: unknown key${suggest(issue.path.length === 0 ? ['entra', 'ad', 'writeback', 'state', 'web'] : [], key)}`,
+          `${where}: unknown key${suggest(issue.path.length === 0 ? ['entra', 'ad', 'forests', 'writeback', 'state', 'web'] : [], key)}`,
         );
       }
       continue;
@@ -128,15 +166,24 @@ function finish(raw: RawConfig, file: string): Config {
     caFile: abs(raw.entra.caFile),
     pageSize: raw.entra.pageSize,
   };
+  const forest = (name: string, ad: NonNullable<RawConfig['ad']>, key: string): ForestConfig => ({
+    name,
+    key,
+    ad: {
+      ...ad,
+      url: ad.url.replace(/\/+$/, ''),
+      password: secret(ad.password, `${key}.password`)!,
+      caFile: abs(ad.caFile),
+    },
+  });
+  const forests = raw.forests
+    ? raw.forests.map((f, i) => forest(f.name, f.ad, `forests[${i}].ad`))
+    : [forest(DEFAULT_FOREST, raw.ad!, 'ad')];
   return {
     file,
     entra,
-    ad: {
-      ...raw.ad,
-      url: raw.ad.url.replace(/\/+$/, ''),
-      password: secret(raw.ad.password, 'ad.password')!,
-      caFile: abs(raw.ad.caFile),
-    },
+    forests,
+    severalForests: raw.forests !== undefined,
     writeback: raw.writeback,
     state: {
       sqlite: abs(raw.state.sqlite) ?? path.resolve(dir, 'device-writeback.db'),

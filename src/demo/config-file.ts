@@ -83,3 +83,70 @@ web:
   writeFileSync(file, text, { mode: 0o600 });
   return { file, secretsDir, adminPasswordFile };
 }
+
+export interface DemoForestSettings {
+  name: string;
+  adUrl: string;
+  adCaFile: string;
+  bindDn: string;
+  domain: string;
+  /** The connector account's password (forests[].ad.password). */
+  adPassword: string;
+  /** The forest administrator's password, for init-ad (DWB_ADMIN_PASSWORD_<NAME>). */
+  adminPassword: string;
+}
+
+export interface DemoForestsConfigFile {
+  file: string;
+  secretsDir: string;
+  /** Each forest's admin password file, by forest name. */
+  adminPasswordFiles: Record<string, string>;
+}
+
+/** The configuration of the several-forests demo: a `forests:` list (SPEC §5, §8) instead of `ad:`. */
+export function writeForestsDemoConfig(
+  settings: Omit<DemoConfigSettings, 'adUrl' | 'adCaFile' | 'bindDn' | 'domain'>,
+  clientSecret: string,
+  forests: DemoForestSettings[],
+): DemoForestsConfigFile {
+  const secretsDir = path.join(settings.dir, 'secrets');
+  mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
+  writeSecret(path.join(secretsDir, 'entra-client-secret'), clientSecret);
+  const adminPasswordFiles: Record<string, string> = {};
+  let list = '';
+  for (const f of forests) {
+    writeSecret(path.join(secretsDir, `ad-password-${f.name}`), f.adPassword);
+    adminPasswordFiles[f.name] = path.join(secretsDir, `admin-password-${f.name}`);
+    writeSecret(adminPasswordFiles[f.name]!, f.adminPassword);
+    list += `  - name: ${f.name}
+    ad:
+      url: ${f.adUrl}
+      bindDn: ${q(f.bindDn)}
+      password: { file: secrets/ad-password-${f.name} }
+      caFile: ${q(f.adCaFile)}
+      domain: ${f.domain}
+`;
+  }
+  const file = path.join(settings.dir, 'device-writeback.yaml');
+  const text = `# Written by \`device-writeback demo --forests ${forests.length}\` for its throwaway lab (Samba AD DCs + Graph emulator).
+# Secrets are files in secrets/ next to this file, never values in it.
+entra:
+  tenantId: ${settings.tenantId}
+  clientId: ${settings.clientId}
+  clientSecret: { file: secrets/entra-client-secret }
+  graphUrl: ${settings.graphUrl}
+  authorityHost: ${settings.graphUrl}
+  caFile: ${q(settings.emulatorCaFile)}
+forests:
+${list}writeback:
+  intervalSeconds: ${settings.intervalSeconds}
+  fullEverySeconds: 3600
+  deleteThreshold: 500
+state:
+  sqlite: device-writeback.db
+web:
+  listen: ${settings.webListen}
+`;
+  writeFileSync(file, text, { mode: 0o600 });
+  return { file, secretsDir, adminPasswordFiles };
+}

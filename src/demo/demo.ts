@@ -1,9 +1,11 @@
 // `device-writeback demo`: the whole product on one machine in about a minute. A throwaway Samba AD
 // DC (2012 R2 schema) on its own loopback address, users with real SIDs, the Graph emulator with
 // devices those users own, a configuration file, then the real commands as a user would type them:
-// check (failing) -> init-ad -> check (passing) -> sync -> devices, and `run` in the background
-// while devices change in the cloud. The scope is a pilot group (writeback.scope.groups): the few
-// devices outside it are not written, and one taken out of it during `run` leaves AD. Everything it starts is stopped and removed at the end, on
+// check (failing) -> init-ad (with the emulator's cloud DRS issuer) -> check (passing) -> sync ->
+// devices, `run` in the background while devices change in the cloud, and last `claims --cert` with
+// a device certificate the emulator issued: the path AD FS takes. The scope is a pilot group
+// (writeback.scope.groups): the few devices outside it are not written, and one taken out of it
+// during `run` leaves AD. Everything it starts is stopped and removed at the end, on
 // Ctrl-C and on failure, unless --keep asks to leave the lab up.
 import { openSync, closeSync, mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import net from 'node:net';
@@ -31,6 +33,7 @@ import {
   startDemoDc,
   type DemoPeople,
 } from './lab.js';
+import { downloadPem, pickCertifiedDevice } from './device-certificate.js';
 import { createPilotGroup, liveChanges, type LiveChange, type PilotGroup } from './live-changes.js';
 import { demoPrerequisites } from './prerequisites.js';
 import { seconds, StepReporter } from './steps.js';
@@ -46,9 +49,9 @@ export interface DemoOptions {
   commands?: string[];
 }
 
-const TOTAL_STEPS = 12;
+const TOTAL_STEPS = 13;
 
-async function freePort(host: string): Promise<number> {
+export async function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
@@ -143,6 +146,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   let consoleUrl: string | undefined;
   let runPid: number | undefined;
   let objectsAfterSync = 0;
+  let adfsCheck: { certFile: string } | undefined;
   const containerDn = (): string => `CN=RegisteredDevices,${dc!.forest.domainDn}`;
   const cli = (args: string[]): string[] => [...args, '--config', config!.file];
 
@@ -229,6 +233,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         steps.detail(`${started.url} (HTTPS; tenant ${started.tenantId}; app ${started.clientId})`);
         steps.detail(`devices: ${list(byOs)}`);
         steps.detail(`join types: ${list(byTrust)}; owners' onPremisesSecurityIdentifier = the SIDs above`);
+        steps.detail(
+          `its cloud DRS: each device has a certificate from the issuer CA in ${started.cloudIssuerFile}`,
+        );
         pilot = createPilotGroup(started.store);
         steps.detail(
           `group "${pilot.displayName}": ${pilot.members} devices (the group "Pilot devices" nested in it); ${pilot.outside.length} devices are outside it`,
@@ -287,11 +294,19 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 
     // 8 ---------------------------------------------------------------------------------------
     await steps.step(
-      '`init-ad`: prepare the forest as an enterprise admin (Initialize-ADSyncDeviceWriteback)',
+      '`init-ad`: prepare the forest as an enterprise admin (Initialize-ADSyncDeviceWriteback), with the cloud DRS issuer',
       async () => {
         const result = await runCli(
           steps,
-          cli(['init-ad', '--connector-account', CONNECTOR_ACCOUNT, '--admin', dc!.adminUpn]),
+          cli([
+            'init-ad',
+            '--connector-account',
+            CONNECTOR_ACCOUNT,
+            '--admin',
+            dc!.adminUpn,
+            '--cloud-issuer',
+            emulator!.cloudIssuerFile,
+          ]),
           {
             env: { DWB_ADMIN_PASSWORD: dc!.adminPassword },
             envShown: `DWB_ADMIN_PASSWORD="$(cat ${config!.adminPasswordFile})"`,
@@ -299,7 +314,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         );
         expectExit('init-ad', result, [0]);
       },
-      () => 'forest prepared',
+      () => 'forest prepared; AD FS can now validate the certificates the (emulated) cloud DRS issues',
     );
     checkInterrupt();
 
@@ -418,6 +433,49 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     );
     checkInterrupt();
 
+    // 13 --------------------------------------------------------------------------------------
+    adfsCheck = await steps.step(
+      '`claims --cert`: a device certificate as AD FS sees it (issued by the cloud DRS? which device? which claims?)',
+      async () => {
+        const picked = pickCertifiedDevice(
+          emulator!.store,
+          people!.users,
+          // Written back and left there: not changed by `run`, not outside the pilot group.
+          new Set([...changes.map((c) => c.device.id), ...(pilot?.outside.map((d) => d.id) ?? [])]),
+        );
+        if (!picked)
+          throw new DwbError('DWB_INTERNAL', 'the emulator has no enabled device with a DRS certificate.');
+        const { device, owner } = picked;
+        const certFile = path.join(dir, `device-${device.deviceId}.pem`);
+        const url = `${emulator!.url}/_emulator/drs/devices/${device.deviceId}/certificate`;
+        await downloadPem(url, readFileSync(emulator!.caFile), certFile);
+        steps.detail(
+          `"${device.displayName}" (${device.operatingSystem ?? '?'}, ${device.trustType ?? '?'}), written back by \`sync\`; its certificate, from the emulator's DRS:`,
+        );
+        steps.detail(`GET ${url} → ${certFile}`);
+        const result = await runCli(
+          steps,
+          cli(['claims', '--cert', certFile, ...(owner ? ['--user', owner.userPrincipalName] : [])]),
+        );
+        expectExit('claims --cert', result, [0]);
+        const dn = /^Found: (.+)$/m.exec(result.stdout)?.[1];
+        const claims = /^Claims AD FS issues:\n((?: {2}\S.*\n)+)/m
+          .exec(result.stdout)?.[1]
+          ?.trimEnd()
+          .split('\n');
+        if (!/^ {2}issued by cloud DRS: +yes$/m.test(result.stdout) || !dn || !claims) {
+          throw new DwbError(
+            'DWB_INTERNAL',
+            `\`claims --cert\` did not report the certificate as issued by the cloud DRS and matching a device.`,
+          );
+        }
+        return { certFile, dn, claims: claims.length };
+      },
+      (r) =>
+        `AD FS accepts the certificate (issued by the cloud DRS) and finds ${r.dn}: ${r.claims} device claims`,
+    );
+    checkInterrupt();
+
     printSummary(steps, {
       dir,
       dc,
@@ -431,6 +489,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       consoleUrl,
       keep: options.keep,
       runPid,
+      certFile: adfsCheck?.certFile,
       commands: new Set(options.commands ?? []),
     });
 
@@ -507,6 +566,7 @@ interface SummaryFacts {
   consoleUrl: string | undefined;
   keep: boolean;
   runPid: number | undefined;
+  certFile: string | undefined;
   commands: Set<string>;
 }
 
@@ -531,6 +591,9 @@ function printSummary(steps: StepReporter, f: SummaryFacts): void {
   );
   const left = f.changes.find((x) => x.kind === 'leave-group');
   steps.detail(
+    `                   the emulator's cloud DRS issuer in msDS-CloudIssuerPublicCertificates (msDS-CloudIsEnabled TRUE)`,
+  );
+  steps.detail(
     `written back       ${f.objectsAfterSync} msDS-Device objects by \`sync\`${f.pilot ? ` (the devices of "${f.pilot.displayName}"; the ${f.pilot.outside.length} outside it are out of scope)` : ''}; then 1 renamed, 1 disabled${deleted ? ', 1 deleted' : ''}${left ? ', 1 taken out of the group and so out of AD' : ''} by \`run\``,
   );
   steps.detail(`Graph emulator     ${f.emulator.url}  (${f.emulator.store.counts().active} devices now)`);
@@ -548,6 +611,7 @@ function printSummary(steps: StepReporter, f: SummaryFacts): void {
     ['devices', `devices --search iPhone ${c}`],
     ['devices', `devices --all ${c}     (also the devices not written, each with why)`],
     ['claims', `claims --device ${sample} ${c}`],
+    ...(f.certFile ? [['claims', `claims --cert ${f.certFile} ${c}`] as [string, string]] : []),
     ['check', `check --json ${c}`],
   ];
   for (const [name, line] of suggestions)

@@ -6,7 +6,15 @@ import path from 'node:path';
 import type { AdConnection } from '../ad/connection.js';
 import { seededUser } from '../emulator/seed.js';
 import { adminSession, createUser, type LabUser } from '../lab/directory.js';
-import { defaultForest, provisionTemplate, startDc, type SambaDc, type SambaTemplate } from '../lab/samba.js';
+import {
+  defaultForest,
+  labForests,
+  provisionTemplate,
+  startDc,
+  type LabForestName,
+  type SambaDc,
+  type SambaTemplate,
+} from '../lab/samba.js';
 
 export const CONNECTOR_ACCOUNT = 'svc-writeback';
 
@@ -15,15 +23,18 @@ export function labPassword(): string {
   return `Dwb-${randomBytes(15).toString('base64url')}-7a`;
 }
 
-export async function provisionDemoTemplate(dir: string): Promise<SambaTemplate> {
-  return provisionTemplate(path.join(dir, 'template'), '2012_R2', {
-    ...defaultForest,
+export async function provisionDemoTemplate(
+  dir: string,
+  forest: LabForestName = 'corp',
+): Promise<SambaTemplate> {
+  return provisionTemplate(path.join(dir, forest === 'corp' ? 'template' : `template-${forest}`), '2012_R2', {
+    ...(forest === 'corp' ? defaultForest : labForests[forest]),
     adminPassword: labPassword(),
   });
 }
 
-export async function startDemoDc(template: SambaTemplate, dir: string): Promise<SambaDc> {
-  return startDc(template, { workDir: path.join(dir, 'dcs'), name: 'demo-dc', firstAddress: 60 });
+export async function startDemoDc(template: SambaTemplate, dir: string, name = 'demo-dc'): Promise<SambaDc> {
+  return startDc(template, { workDir: path.join(dir, 'dcs'), name, firstAddress: 60 });
 }
 
 export interface DemoPeople {
@@ -32,14 +43,14 @@ export interface DemoPeople {
 }
 
 /**
- * Creates `count` users named like the emulator's first seeded users (same sAMAccountName and
+ * Creates `count` users named like the emulator's seeded users `first`.. (same sAMAccountName and
  * UPN prefix), and the connector account.
  */
-export async function createDemoPeople(dc: SambaDc, count: number): Promise<DemoPeople> {
+export async function createDemoPeople(dc: SambaDc, count: number, first = 0): Promise<DemoPeople> {
   const session: AdConnection = await adminSession(dc);
   try {
     const users: LabUser[] = [];
-    for (let j = 0; j < count; j++) {
+    for (let j = first; j < first + count; j++) {
       const cloud = seededUser(j, { ownerSids: [], upnSuffix: dc.forest.domain });
       const name = (cloud.onPremisesSamAccountName ?? cloud.userPrincipalName.split('@')[0]!).slice(0, 20);
       users.push(

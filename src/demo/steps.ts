@@ -1,12 +1,16 @@
 // The demo's visible outline: numbered steps with their duration, and indented detail lines, so
 // that a newcomer can follow what happens and how long each part takes.
 import { redactText } from '../log.js';
+import { escapeUnsafe } from '../util/safe-text.js';
 
 export interface StepWriter {
   write(text: string): void;
 }
 
-const stdoutWriter: StepWriter = { write: (text) => process.stdout.write(redactText(text)) };
+// Sample device names come from the emulator, which stands for the cloud: shown escaped like any.
+const stdoutWriter: StepWriter = {
+  write: (text) => process.stdout.write(escapeUnsafe(redactText(text))),
+};
 
 /** Column where detail lines start (after "[12/12] "). */
 const INDENT = '        ';

@@ -598,6 +598,10 @@ export class EntraConnector {
           );
         }
         this.observer.onThrottle(request.route, answer.status, wait);
+        // 429 and 503 are Graph's throttling answers; a 500, 502 or 504 is a server failure, retried
+        // too but not called throttling, so that the log says what happened.
+        const throttled = answer.status === 429 || answer.status === 503;
+        const seen = describeGraphError(answer.status, parseGraphError(answer.body));
         this.log.info(
           {
             component: 'entra',
@@ -606,7 +610,9 @@ export class EntraConnector {
             waitMs: wait,
             retryAfter: answer.headers['retry-after'],
           },
-          'Graph is throttling; waiting before the next attempt',
+          throttled
+            ? `Graph is throttling (${seen}); waiting before the next attempt`
+            : `Graph failed ${request.what} (${seen}); retrying after ${(wait / 1000).toFixed(1)} s`,
         );
         await this.sleep(wait);
         waited += wait;

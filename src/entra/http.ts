@@ -1,11 +1,11 @@
 // The one HTTP transport of the Entra connector, used for both the identity platform (token requests)
 // and Microsoft Graph: node:https with an Agent that trusts the system CAs plus entra.caFile, so that
 // the emulator's own CA works without NODE_EXTRA_CA_CERTS. TLS is always verified.
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import { DwbError } from '../errors.js';
+import { readCaFile } from '../tls/ca-file.js';
 
 export interface TransportRequest {
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -77,7 +77,17 @@ export class HttpTransport {
     // ~140 system roots again for each new socket and fold the whole bundle into the agent's
     // pool key on every request (measured: ~0.8 s of CPU in a 100,000-device full read).
     const secureContext = options.caFile
-      ? tls.createSecureContext({ ca: [...tls.rootCertificates, readCaFile(options.caFile)] })
+      ? tls.createSecureContext({
+          ca: [
+            ...tls.rootCertificates,
+            ...readCaFile(
+              options.caFile,
+              'entra.caFile',
+              (code) =>
+                new DwbError('DWB_CONFIG_INVALID', `entra.caFile: cannot read ${options.caFile} (${code}).`),
+            ),
+          ],
+        })
       : undefined;
     const maxSockets = options.maxSockets ?? 16;
     this.httpsAgent = new https.Agent({
@@ -169,20 +179,6 @@ export class HttpTransport {
   close(): void {
     this.httpsAgent.destroy();
     this.httpAgent.destroy();
-  }
-}
-
-function readCaFile(file: string): string {
-  try {
-    const pem = readFileSync(file, 'utf8');
-    if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
-      throw new DwbError('DWB_CONFIG_INVALID', `entra.caFile: ${file} holds no PEM certificate.`);
-    }
-    return pem;
-  } catch (err) {
-    if (err instanceof DwbError) throw err;
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new DwbError('DWB_CONFIG_INVALID', `entra.caFile: cannot read ${file} (${code}).`);
   }
 }
 

@@ -36,6 +36,9 @@ export async function missingAdminRights(conn: AdConnection, plan: PreparationPl
         missing.push(`create ${objectClass} objects in ${parent}`);
       }
     } else if (step.kind === 'modify') {
+      // An object created by this run cannot be asked yet; its class's default DACL gives Enterprise
+      // Admins full control, and a creator without it is stopped at the write (a rerun finishes).
+      if (createdHere(step.dn)) continue;
       const entry = await conn.read(step.dn, ['allowedAttributesEffective']);
       const writable = entry ? strs(entry, 'allowedAttributesEffective') : [];
       for (const c of step.changes) if (!has(writable, c.type)) missing.push(`write ${c.type} on ${step.dn}`);
@@ -56,7 +59,7 @@ async function applyChange(conn: AdConnection, change: PlannedChange): Promise<v
   } else if (step.kind === 'modify') {
     await conn.modify(
       step.dn,
-      step.changes.map((c) => ({ operation: 'replace' as const, type: c.type, values: c.values })),
+      step.changes.map((c) => ({ operation: c.operation, type: c.type, values: c.values })),
     );
   } else {
     // Re-read: the DACL may have changed since the survey, or the object was created a moment ago.

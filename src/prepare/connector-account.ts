@@ -21,7 +21,7 @@ export interface ConnectorAccount {
 const PRINCIPAL = '(&(objectSid=*)(|(objectClass=user)(objectClass=group)))';
 const ATTRIBUTES = ['objectSid', 'sAMAccountName', 'objectClass'];
 
-function looksLikeDn(text: string): boolean {
+export function looksLikeDn(text: string): boolean {
   if (!text.includes('=')) return false;
   try {
     return parseDn(text).length > 0;

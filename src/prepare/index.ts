@@ -3,11 +3,13 @@
 // anything that prepares a forest in-process (the demo, tests).
 import { AdConnection, type AdCredentials, type AdEndpoint } from '../ad/connection.js';
 import { applyPlan } from './apply.js';
+import type { CloudIssuerCertificate } from './cloud-issuer.js';
 import { planToLdif } from './ldif.js';
 import { planPreparation, type ChangeAction, type PlannedChange, type PreparationPlan } from './plan.js';
 import { surveyForest } from './survey.js';
 
 export type { ConnectorAccount } from './connector-account.js';
+export { readCloudIssuerFiles, type CloudIssuerCertificate } from './cloud-issuer.js';
 export type { ChangeAction, PlannedChange, PreparationPlan } from './plan.js';
 export { deviceContainerGrants, registrationConfigurationGrants, DS_READ } from './rights.js';
 
@@ -18,6 +20,8 @@ export interface PrepareOptions {
   connectorAccount: string;
   /** Plan and render only; write nothing. */
   dryRun?: boolean;
+  /** Cloud DRS issuer certificates to add to msDS-CloudIssuerPublicCertificates (--cloud-issuer). */
+  cloudIssuers?: readonly CloudIssuerCertificate[];
   /** How the administrator is named in messages. */
   adminName?: string;
 }
@@ -39,11 +43,18 @@ export interface PreparationReport {
   serviceDn: string;
   domain: string;
   connector: { dn: string; sid: string; displayName: string };
+  /** The --cloud-issuer certificates, as judged (empty without the flag). */
+  cloudIssuers: { file: string; subject: string; thumbprint: string; notAfter: string }[];
   /** LDIF and SDDL of the changes (always computed; printed by --dry-run). */
   ldif: string;
 }
 
-function toReport(plan: PreparationPlan, changes: PlannedChange[], dryRun: boolean): PreparationReport {
+function toReport(
+  plan: PreparationPlan,
+  changes: PlannedChange[],
+  dryRun: boolean,
+  cloudIssuers: readonly CloudIssuerCertificate[],
+): PreparationReport {
   return {
     dryRun,
     changes: changes.map((c) => ({
@@ -57,6 +68,12 @@ function toReport(plan: PreparationPlan, changes: PlannedChange[], dryRun: boole
     serviceDn: plan.serviceDn,
     domain: plan.domain.dnsName,
     connector: { dn: plan.connector.dn, sid: plan.connector.sid, displayName: plan.connector.displayName },
+    cloudIssuers: cloudIssuers.map((c) => ({
+      file: c.file,
+      subject: c.facts.subject,
+      thumbprint: c.facts.thumbprint,
+      notAfter: c.facts.notAfter.toISOString(),
+    })),
     ldif: planToLdif(plan),
   };
 }
@@ -70,10 +87,11 @@ export async function prepareForestWith(
     domain: options.domain,
     connectorAccount: options.connectorAccount,
   });
-  const plan = planPreparation(state);
-  if (options.dryRun) return toReport(plan, plan.changes, true);
+  const cloudIssuers = options.cloudIssuers ?? [];
+  const plan = planPreparation(state, { cloudIssuers });
+  if (options.dryRun) return toReport(plan, plan.changes, true, cloudIssuers);
   const changes = await applyPlan(conn, plan, options.adminName ?? 'the administrator account');
-  return toReport(plan, changes, false);
+  return toReport(plan, changes, false, cloudIssuers);
 }
 
 /** Opens an administrator session, prepares the forest and closes the session. */

@@ -22,7 +22,7 @@ function changeToLdif(change: PlannedChange, domainSid: string | undefined): str
     lines.push(
       ldifModify(
         step.dn,
-        step.changes.map((c) => ({ operation: 'replace', attribute: c.type, values: c.values })),
+        step.changes.map((c) => ({ operation: c.operation, attribute: c.type, values: c.values })),
       ),
     );
   } else {

@@ -1,11 +1,21 @@
 // The forest preparation plan (SPEC §2): from what the forest has now (a PreparationState, read by
 // survey.ts) to the list of changes that make it ready — each object created when missing, the
-// DeviceRegistrationService pointed at the device container, the connector's ACEs added where they
-// are missing. Pure: no I/O, so every decision here is unit-tested; apply.ts carries it out.
+// DeviceRegistrationService pointed at the device container with AD FS's stale-device cleanup off,
+// the cloud DRS issuer certificates of --cloud-issuer added beside the ones already there, the
+// connector's ACEs added where they are missing. Pure: no I/O, so every decision here is
+// unit-tested; apply.ts carries it out.
 import { deviceContainerDn, deviceRegistrationDns } from '../ad/discovery.js';
 import { dnEquals } from '../ad/dn.js';
+import {
+  CLOUD_ENABLED_ATTRIBUTE,
+  CLOUD_ISSUER_ATTRIBUTE,
+  INACTIVITY_PERIOD_ATTRIBUTE,
+  isTrue,
+  staleCleanupEffect,
+} from '../ad/registration-service.js';
 import { aceToSddl, mergeDacl, missingAces, type SecurityDescriptor } from '../ad/security-descriptor.js';
 import { DwbError } from '../errors.js';
+import { expiryWarnings, type CloudIssuerCertificate } from './cloud-issuer.js';
 import type { ConnectorAccount } from './connector-account.js';
 import type { ForestDomain } from './forest.js';
 import { hasClass } from './forest.js';
@@ -26,6 +36,14 @@ export interface AclSnapshot extends ObjectSnapshot {
 export interface ServiceSnapshot extends ObjectSnapshot {
   deviceLocation?: string;
   isEnabled?: string;
+  /** msDS-MaximumRegistrationInactivityPeriod as read; undefined when it has no value. */
+  inactivityPeriod?: string;
+  /** msDS-CloudIsEnabled as read (TRUE/FALSE); undefined when it has no value. */
+  cloudIsEnabled?: string;
+  /** The values of msDS-CloudIssuerPublicCertificates (DER), as read. */
+  cloudIssuers?: Buffer[];
+  /** Made by AD FS (Initialize-ADDeviceRegistration): it carries settings only AD FS writes. */
+  madeByAdfs?: boolean;
 }
 
 /** Everything the planner needs to know about the forest. */
@@ -49,9 +67,14 @@ export interface PreparationState {
   container: AclSnapshot;
 }
 
+/** One attribute change of a modify step: replace its values, or add values beside the ones there. */
+export type AttributeChange =
+  | { operation: 'replace'; type: string; values: string[] }
+  | { operation: 'add'; type: string; values: Buffer[] };
+
 export type PreparationStep =
   | { kind: 'create'; dn: string; attributes: Record<string, string[]> }
-  | { kind: 'modify'; dn: string; changes: { type: string; values: string[] }[] }
+  | { kind: 'modify'; dn: string; changes: AttributeChange[] }
   | {
       kind: 'grant';
       dn: string;
@@ -169,8 +192,60 @@ export function schemaTooOld(missingClasses: readonly string[]): DwbError {
   );
 }
 
+export interface PlanOptions {
+  /** The cloud DRS issuer certificates of --cloud-issuer, judged fit (cloud-issuer.ts). */
+  cloudIssuers?: readonly CloudIssuerCertificate[];
+  /** The time expiry warnings are computed against. */
+  now?: Date;
+}
+
+/**
+ * The cloud issuer step: add the --cloud-issuer certificates the object lacks (never remove a value:
+ * a forest prepared by Azure AD Connect keeps its own) and turn msDS-CloudIsEnabled on.
+ */
+function ensureCloudIssuers(
+  service: ServiceSnapshot,
+  wanted: readonly CloudIssuerCertificate[],
+): PlannedChange {
+  const present = service.exists ? (service.cloudIssuers ?? []) : [];
+  const missing = wanted.filter((w) => !present.some((p) => p.equals(w.der)));
+  const enabled = service.exists && isTrue(service.cloudIsEnabled);
+  const name = (c: CloudIssuerCertificate): string => `${c.facts.subject} (thumbprint ${c.facts.thumbprint})`;
+  if (missing.length === 0 && enabled) {
+    return {
+      action: 'none',
+      dn: service.dn,
+      detail: `${CLOUD_ISSUER_ATTRIBUTE} has ${wanted.map(name).join('; ')}; ${CLOUD_ENABLED_ATTRIBUTE}=TRUE`,
+    };
+  }
+  const changes: AttributeChange[] = [];
+  const why: string[] = [];
+  if (missing.length > 0) {
+    changes.push({ operation: 'add', type: CLOUD_ISSUER_ATTRIBUTE, values: missing.map((m) => m.der) });
+    const kept =
+      present.length > 0
+        ? ` (the ${present.length} value${present.length > 1 ? 's' : ''} there stay${present.length > 1 ? '' : 's'})`
+        : '';
+    why.push(`add to ${CLOUD_ISSUER_ATTRIBUTE}: ${missing.map(name).join('; ')}${kept}`);
+  }
+  if (!enabled) {
+    changes.push({ operation: 'replace', type: CLOUD_ENABLED_ATTRIBUTE, values: ['TRUE'] });
+    why.push(
+      service.exists && service.cloudIsEnabled !== undefined
+        ? `${CLOUD_ENABLED_ATTRIBUTE} was ${service.cloudIsEnabled}, now TRUE`
+        : `${CLOUD_ENABLED_ATTRIBUTE}=TRUE`,
+    );
+  }
+  return {
+    action: 'modify',
+    dn: service.dn,
+    detail: why.join('; '),
+    step: { kind: 'modify', dn: service.dn, changes },
+  };
+}
+
 /** Plans the preparation; throws a DwbError when the forest cannot be prepared as it is. */
-export function planPreparation(state: PreparationState): PreparationPlan {
+export function planPreparation(state: PreparationState, options: PlanOptions = {}): PreparationPlan {
   if (state.missingClasses.length > 0) throw schemaTooOld(state.missingClasses);
   const dns = deviceRegistrationDns(state.configurationNc);
   const containerDn = deviceContainerDn(state.domain.dn);
@@ -228,8 +303,12 @@ export function planPreparation(state: PreparationState): PreparationPlan {
       ensureObject(
         service,
         SERVICE_CLASS,
-        { 'msDS-DeviceLocation': [containerDn], 'msDS-IsEnabled': ['TRUE'] },
-        `${SERVICE_CLASS}, msDS-DeviceLocation=${containerDn}, msDS-IsEnabled=TRUE`,
+        {
+          'msDS-DeviceLocation': [containerDn],
+          'msDS-IsEnabled': ['TRUE'],
+          [INACTIVITY_PERIOD_ATTRIBUTE]: ['0'],
+        },
+        `${SERVICE_CLASS}, msDS-DeviceLocation=${containerDn}, msDS-IsEnabled=TRUE, ${INACTIVITY_PERIOD_ATTRIBUTE}=0`,
       ),
     );
   } else {
@@ -247,25 +326,49 @@ export function planPreparation(state: PreparationState): PreparationPlan {
         `msDS-DeviceLocation of ${service.dn} ${what}. It cannot be corrected in place (the attribute is system-only). init-ad did not change anything.`,
       );
     }
-    const fixes: { type: string; values: string[] }[] = [];
+    // A service made by AD FS (Initialize-ADDeviceRegistration) that names this container is
+    // completed: only what device writeback needs changes, its other AD FS settings stay.
+    const fixes: AttributeChange[] = [];
     const why: string[] = [];
-    if ((service.isEnabled ?? '').toUpperCase() !== 'TRUE') {
-      fixes.push({ type: 'msDS-IsEnabled', values: ['TRUE'] });
+    if (!isTrue(service.isEnabled)) {
+      fixes.push({ operation: 'replace', type: 'msDS-IsEnabled', values: ['TRUE'] });
       why.push(`msDS-IsEnabled was ${service.isEnabled ?? 'empty'}, now TRUE`);
     }
+    if (service.inactivityPeriod?.trim() !== '0') {
+      fixes.push({ operation: 'replace', type: INACTIVITY_PERIOD_ATTRIBUTE, values: ['0'] });
+      why.push(
+        service.inactivityPeriod === undefined
+          ? `${INACTIVITY_PERIOD_ATTRIBUTE} had no value, now 0 (no stale-device cleanup)`
+          : `${INACTIVITY_PERIOD_ATTRIBUTE} was ${service.inactivityPeriod}, now 0 (${staleCleanupEffect(service.inactivityPeriod)})`,
+      );
+    }
+    const adfs = service.madeByAdfs ? 'made by AD FS (its AD FS settings are kept), ' : '';
     changes.push(
       fixes.length === 0
         ? {
             action: 'none',
             dn: service.dn,
-            detail: `exists, msDS-DeviceLocation=${containerDn}, msDS-IsEnabled=TRUE`,
+            detail: `exists, ${adfs}msDS-DeviceLocation=${containerDn}, msDS-IsEnabled=TRUE, ${INACTIVITY_PERIOD_ATTRIBUTE}=0`,
           }
         : {
             action: 'modify',
             dn: service.dn,
-            detail: why.join('; '),
+            detail: `${adfs}${why.join('; ')}`,
             step: { kind: 'modify', dn: service.dn, changes: fixes },
           },
+    );
+  }
+  const cloudIssuers = options.cloudIssuers ?? [];
+  if (cloudIssuers.length > 0) {
+    changes.push(ensureCloudIssuers(service, cloudIssuers));
+    warnings.push(...expiryWarnings(cloudIssuers, options.now));
+  } else if (!service.exists || (service.cloudIssuers ?? []).length === 0) {
+    warnings.push(
+      `${service.dn} has no cloud DRS issuer certificate (${CLOUD_ISSUER_ATTRIBUTE}): AD FS would refuse the certificate of every device written here. Add the tenant's issuer with --cloud-issuer <pem-file> (docs/prepare-forest.md says how to obtain it).`,
+    );
+  } else if (!isTrue(service.cloudIsEnabled)) {
+    warnings.push(
+      `${CLOUD_ENABLED_ATTRIBUTE} of ${service.dn} is ${service.cloudIsEnabled ?? 'empty'}, not TRUE: AD FS does not treat the cloud Device Registration Service as enabled. Run init-ad with --cloud-issuer <pem-file> to turn it on.`,
     );
   }
   changes.push(

@@ -1,9 +1,10 @@
 // Reads what forest preparation needs to plan: the forest facts, the target domain, the connector
 // account, the objects of SPEC §2 as they are now and their DACLs (read with the SD-flags control
 // limited to the DACL, which any reader with READ_CONTROL may use). Reads only; writes nothing.
-import { type AdConnection, SdFlagsControl, buf, str } from '../ad/connection.js';
+import { type AdConnection, SdFlagsControl, buf } from '../ad/connection.js';
 import { deviceContainerDn, deviceRegistrationDns, REQUIRED_CLASSES } from '../ad/discovery.js';
 import { dnEquals } from '../ad/dn.js';
+import { REGISTRATION_SERVICE_ATTRIBUTES, registrationServiceSettings } from '../ad/registration-service.js';
 import { decodeSecurityDescriptor, type SecurityDescriptor } from '../ad/security-descriptor.js';
 import { DwbError } from '../errors.js';
 import { resolveConnectorAccount } from './connector-account.js';
@@ -69,13 +70,18 @@ export async function surveyForest(conn: AdConnection, options: SurveyOptions): 
   const dns = deviceRegistrationDns(rootDse.configurationNamingContext);
   const containerDn = deviceContainerDn(domain.dn);
 
-  const serviceEntry = await conn.read(dns.service, ['objectClass', 'msDS-DeviceLocation', 'msDS-IsEnabled']);
+  const serviceEntry = await conn.read(dns.service, REGISTRATION_SERVICE_ATTRIBUTES);
+  const settings = serviceEntry ? registrationServiceSettings(serviceEntry) : undefined;
   const service: ServiceSnapshot = {
     dn: serviceEntry?.dn || dns.service,
     exists: serviceEntry !== undefined,
     classes: objectClasses(serviceEntry),
-    deviceLocation: serviceEntry ? str(serviceEntry, 'msDS-DeviceLocation') : undefined,
-    isEnabled: serviceEntry ? str(serviceEntry, 'msDS-IsEnabled') : undefined,
+    deviceLocation: settings?.deviceLocation,
+    isEnabled: settings?.isEnabled,
+    inactivityPeriod: settings?.inactivityPeriod,
+    cloudIsEnabled: settings?.cloudIsEnabled,
+    cloudIssuers: settings?.cloudIssuers.map((c) => c.der) ?? [],
+    madeByAdfs: settings?.madeByAdfs ?? false,
   };
   const locationTarget =
     service.deviceLocation && !dnEquals(service.deviceLocation, containerDn)

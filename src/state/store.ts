@@ -5,6 +5,7 @@
 // history and quarantine. Everything is async, as a network database needs; every write method is
 // one transaction. Nothing outside src/state/ holds a database handle or writes SQL.
 import type { CloudDevice, DeviceRelations } from '../entra/types.js';
+import type { ErrorCode } from '../errors.js';
 
 export type RunMode = 'full' | 'delta';
 /** `interrupted`: the process ended before the run did (killed, or the machine stopped). */
@@ -28,6 +29,8 @@ export interface DeviceError {
   deviceId: string | null;
   code: string;
   message: string;
+  /** With several forests: the forest the error was met in. */
+  forest?: string;
 }
 
 export interface RunRecord extends RunCounters {
@@ -58,6 +61,8 @@ export interface RecentDeviceError extends DeviceError {
 export interface QuarantineIssue {
   /** Graph object id when known, otherwise the deviceId. */
   key: string;
+  /** The forest the problem was met in; null for a problem of the cloud record itself. */
+  forest?: string | null;
   graphId: string | null;
   deviceId: string | null;
   displayName: string | null;
@@ -72,6 +77,8 @@ export interface QuarantineEntry extends QuarantineIssue {
 }
 
 export interface ObjectRecord {
+  /** The forest whose device container holds the object. */
+  forest: string;
   deviceId: string;
   graphId: string;
   dn: string;
@@ -84,28 +91,37 @@ export type ObjectWrite = Omit<ObjectRecord, 'lastSyncedAt'> & { lastSyncedAt?: 
 
 /**
  * Why the engine does not write a device it knows: the rule that keeps it out and the reason in
- * words ("out of scope: not compliant"). `rule` is the scope key that failed (trustTypes,
- * operatingSystems, managedOnly, compliantOnly, groups, requireOnPremisesOwner, see
- * sync/scope.ts); routing to several forests records `unrouted` here too. Quarantine is kept apart
- * (a device in scope whose write failed).
+ * words. The reason starts with its kind, in the SPEC's words: `out of scope: …` (`rule` is the
+ * scope key that failed: trustTypes, operatingSystems, managedOnly, compliantOnly, groups,
+ * requireOnPremisesOwner, see sync/scope.ts) or `unrouted: …` (several forests: no forest holds
+ * the owner; `rule` is `unrouted`, see sync/routing.ts). Quarantine is kept apart (a device in
+ * scope whose write failed).
  */
 export interface NotWrittenReason {
   rule: string;
   reason: string;
 }
 
-export interface StoredDevice {
-  device: CloudDevice;
-  relations: DeviceRelations | null;
-  /** Why it is not written, as the last pass that saw it decided; null when it is in scope. */
-  notWritten: NotWrittenReason | null;
+/**
+ * Where the sync rule sent a device: the forest it is written to, or why it is not written (then
+ * `forest` is null, `reason` the words and `rule` the key, as in NotWrittenReason).
+ */
+export interface Disposition {
+  forest: string | null;
+  /** Why the device is not written (out of scope, unrouted), or null when it is. */
+  reason: string | null;
+  /** The key of the rule that keeps it out (a scope key, or `unrouted`), or null when it is written. */
+  rule: string | null;
 }
 
-export interface DeviceWrite {
+export interface StoredDevice extends Partial<Disposition> {
   device: CloudDevice;
   relations: DeviceRelations | null;
-  /** Why the device is not written (out of scope); null or absent when it is in scope. */
-  notWritten?: NotWrittenReason | null;
+}
+
+export interface DeviceWrite extends Partial<Disposition> {
+  device: CloudDevice;
+  relations: DeviceRelations | null;
   /**
    * The fingerprint the store holds for this device, when the caller has it at hand (a full pass
    * reads them all at once, see deviceFingerprints): an unchanged device then costs no write.
@@ -115,6 +131,7 @@ export interface DeviceWrite {
 
 /** A deletion held back by the deletion threshold, until approved (approve-deletes, the console). */
 export interface HeldDeletion {
+  forest: string;
   deviceId: string;
   graphId: string | null;
   dn: string;
@@ -125,6 +142,7 @@ export interface HeldDeletion {
 }
 
 export interface UnmanagedObject {
+  forest?: string;
   dn: string;
   deviceId: string | null;
   displayName: string | null;
@@ -143,10 +161,16 @@ export interface StoreCounts {
   managedObjects: number;
   quarantined: number;
   unmanaged: number;
+  /** Devices known in Entra ID but not written (out of scope, unrouted). */
+  notWritten: number;
+  /** Devices not written because no forest holds their owner. */
+  unrouted: number;
+  /** Per forest: the objects it holds, written and unmanaged. */
+  forests: Record<string, { managedObjects: number; unmanaged: number }>;
 }
 
 /** The listed properties of a stored cloud device, for the console's device index. */
-export interface DeviceSummary {
+export interface DeviceSummary extends Partial<Disposition> {
   graphId: string;
   deviceId: string | null;
   updatedAt: string;
@@ -157,8 +181,6 @@ export interface DeviceSummary {
   trustType: string | null;
   /** The registered owner's UPN, else their SID, else their Graph id. */
   owner: string | null;
-  /** Why the engine does not write it (out of scope); null when it is in scope. */
-  notWritten: NotWrittenReason | null;
 }
 
 /** How many known devices are not written for one reason. */
@@ -196,6 +218,7 @@ export interface ScopeGroupCommit {
 }
 
 export interface ObjectSummary {
+  forest: string;
   deviceId: string;
   graphId: string;
   dn: string;
@@ -220,19 +243,31 @@ export interface StateStore {
   /** Records the last known state of devices; returns how many differed from what the store held. */
   putDevices(writes: readonly DeviceWrite[], now?: string): Promise<number>;
   deleteDevices(graphIds: readonly string[]): Promise<void>;
+  /** Stored devices in Graph id order after `after`, `limit` at a time (a forest's reconcile from the store). */
+  storedDevicesAfter(after: string, limit: number): Promise<(StoredDevice & { graphId: string })[]>;
+  /** Devices known in Entra ID but not written, with the reason, by display name. */
+  notWrittenDevices(): Promise<(DeviceSummary & { reason: string })[]>;
   /** Devices not written, by reason (rule and words), most frequent first. */
   notWrittenCounts(): Promise<NotWrittenCount[]>;
 
   // --- object map (the AD side) ---------------------------------------------------------------
-  getObjects(deviceIds: readonly string[]): Promise<Map<string, ObjectRecord>>;
-  getObjectsByGraphId(graphIds: readonly string[]): Promise<Map<string, ObjectRecord>>;
+  /** A forest's objects, by deviceId. */
+  getObjects(forest: string, deviceIds: readonly string[]): Promise<Map<string, ObjectRecord>>;
+  /** Every object written for these devices, in any forest. */
+  objectsOfDevices(graphIds: readonly string[]): Promise<ObjectRecord[]>;
   putObjects(records: readonly ObjectWrite[]): Promise<void>;
-  deleteObjects(deviceIds: readonly string[]): Promise<void>;
-  lastSyncTimes(deviceIds: readonly string[]): Promise<Map<string, string>>;
+  deleteObjects(forest: string, deviceIds: readonly string[]): Promise<void>;
+  lastSyncTimes(forest: string, deviceIds: readonly string[]): Promise<Map<string, string>>;
   /** Devices that left Entra ID and whose objects are gone: cloud state, quarantine and object map. */
   forgetDevices(devices: readonly { graphId: string; deviceId?: string }[]): Promise<void>;
-  replaceUnmanaged(objects: readonly UnmanagedObject[]): Promise<void>;
-  unmanagedObjects(): Promise<(UnmanagedObject & { seenAt: string })[]>;
+  /** Forgets what it knew of forests no longer configured (object map, unmanaged, held deletions, state). */
+  forgetForestsExcept(names: readonly string[]): Promise<void>;
+  replaceUnmanaged(forest: string, objects: readonly UnmanagedObject[]): Promise<void>;
+  unmanagedObjects(): Promise<(UnmanagedObject & { forest: string; seenAt: string })[]>;
+
+  // --- forests --------------------------------------------------------------------------------
+  forestStates(): Promise<Map<string, ForestState>>;
+  setForestState(forest: string, state: Partial<Omit<ForestState, 'updatedAt'>>): Promise<void>;
 
   // --- quarantine -----------------------------------------------------------------------------
   quarantine(issues: readonly QuarantineIssue[]): Promise<void>;
@@ -246,16 +281,23 @@ export interface StateStore {
   retryRequests(): Promise<Map<string, string>>;
 
   // --- the deletion threshold ---------------------------------------------------------------
-  /** Deletions made since `since` (ISO), counted against writeback.deleteThreshold. */
-  deletionsSince(since: string): Promise<number>;
-  recordDeletions(count: number, at?: Date): Promise<void>;
-  /** Replaces the held deletions (an approval of one still held is kept). */
-  holdDeletions(held: readonly Omit<HeldDeletion, 'heldAt' | 'approvedAt'>[]): Promise<void>;
+  /** A forest's deletions made since `since` (ISO), counted against writeback.deleteThreshold. */
+  deletionsSince(forest: string, since: string): Promise<number>;
+  recordDeletions(forest: string, count: number, at?: Date): Promise<void>;
+  /** Replaces a forest's held deletions (an approval of one still held is kept). */
+  holdDeletions(
+    forest: string,
+    held: readonly Omit<HeldDeletion, 'forest' | 'heldAt' | 'approvedAt'>[],
+  ): Promise<void>;
   heldDeletions(): Promise<HeldDeletion[]>;
-  /** Approves up to `max` held deletions (oldest first; all without max) and empties the window. */
+  /** Approves up to `max` held deletions (oldest first; all without max) and empties their forests' windows. */
   approveDeletions(max?: number): Promise<HeldDeletion[]>;
-  /** Forgets held deletions that were made, and empties the window when `clearWindow`. */
-  deletionsDone(deviceIds: readonly string[], options?: { clearWindow?: boolean }): Promise<void>;
+  /** Forgets a forest's held deletions that were made, and empties its window when `clearWindow`. */
+  deletionsDone(
+    forest: string,
+    deviceIds: readonly string[],
+    options?: { clearWindow?: boolean },
+  ): Promise<void>;
 
   // --- the scope ----------------------------------------------------------------------------
   /** The fingerprint of the scope configuration the last committed full pass applied. */
@@ -293,11 +335,34 @@ export interface StateStore {
   unmanagedStamp(): Promise<string>;
 }
 
+/** What the engine remembers of a forest between passes. */
+export interface ForestState {
+  /**
+   * The forest missed changes (its DC was down during a pass that went on for the others): the
+   * next pass that reaches it reconciles it in full from the state store.
+   */
+  needsFull: boolean;
+  lastError: string | null;
+  lastFullAt: string | null;
+  /** The forest's domains as last read from it (routing uses them while it is down). */
+  domains: ForestDomainRecord[] | null;
+  updatedAt: string;
+}
+
+export interface ForestDomainRecord {
+  dnsName: string;
+  netbiosName: string | null;
+  sid: string | null;
+  dn: string;
+}
+
 /** What the state.writable check saw of a store. */
 export interface StoreProbe {
   status: 'pass' | 'warn' | 'fail' | 'skip';
   detail: string;
   fix: string;
+  /** The DWB_… code of a warn or fail (DWB_STATE_UNAVAILABLE when absent). */
+  code?: ErrorCode;
 }
 
 /** How a store is opened: the one writer of a group (sync, run) or a reader (status, the console). */

@@ -1,23 +1,46 @@
 // A delta pass: the changes since the watermark, whole devices merged by the connector with their
 // last known state, plus every quarantined device (retried each pass with its latest state), plus
 // the devices whose membership in the scope groups changed (read beside the device changes, and
-// re-evaluated from their stored cloud state). The devices go in chunks (the owners of the next
-// chunk are read from Graph while this one is written); removals and devices that left the scope
-// are deleted under the deletion threshold; only then is the device forgotten and the watermark
-// committed.
+// judged again from their stored cloud state). The
+// devices go in chunks (the owners of the next chunk are read from Graph while this one is
+// written), each routed to its forest and written there; then, per forest, the objects that must
+// leave it (devices removed from Entra ID, out of scope or unrouted, or moved to another forest that
+// now holds them) are deleted under that forest's deletion threshold. Only then are removed
+// devices forgotten; the caller commits the watermark.
+import type { ObjectRecord } from '../state/store.js';
+import { childDn } from '../ad/dn.js';
 import { isGuid } from '../ad/guid.js';
 import type { CloudDevice } from '../entra/types.js';
 import { logger } from '../log.js';
 import { exportDeletions } from './export.js';
-import type { Pass, PassOutcome } from './pass.js';
+import { readJoin, syncForestDevices } from './forest-sync.js';
+import type { ForestRun, Pass } from './pass.js';
 import { invalidRecordIssue, type Operation, planRemoval } from './planner.js';
-import { childDnOf, deltaJoin, relationsFor, syncDevices } from './sync-rule.js';
+import type { Router } from './routing.js';
+import { relationsFor, routeBatch } from './sync-rule.js';
 
 /** Devices of a delta pass planned and written together. */
 const DELTA_CHUNK = 500;
 
-/** Runs a delta pass; 'reset' when Graph refused the watermark (the caller runs a full pass). */
-export async function deltaImport(pass: Pass, deltaLink: string): Promise<PassOutcome | 'reset'> {
+/** An object that must leave its forest, and why. */
+interface Leaving {
+  forest: string;
+  deviceId: string;
+  graphId: string;
+  reason: string;
+}
+
+/**
+ * Runs a delta pass over the forests in `active` (the others are skipped: they are reconciled from
+ * the state store afterwards). Returns false when Graph refused the watermark (the caller runs a
+ * full pass), else the delta link to commit once the caller has judged the forests' outcomes.
+ */
+export async function deltaImport(
+  pass: Pass,
+  router: Router,
+  deltaLink: string,
+  active: readonly ForestRun[],
+): Promise<{ nextLink: string | undefined; forget: () => Promise<void> } | 'reset'> {
   const { store, source } = pass.context;
   pass.startGroupRead();
   const upserts = new Map<string, CloudDevice>();
@@ -60,49 +83,112 @@ export async function deltaImport(pass: Pass, deltaLink: string): Promise<PassOu
     for (const [id, stored] of await store.getDevices(regrouped)) upserts.set(id, stored.device);
   }
 
+  const activeNames = new Set(active.map((r) => r.name));
+  const leaving: Leaving[] = [];
   const devices = [...upserts.values()];
-  const deletions: Operation[] = [];
   let relations = relationsFor(pass, devices.slice(0, DELTA_CHUNK));
   for (let i = 0; i < devices.length; i += DELTA_CHUNK) {
     const chunk = devices.slice(i, i + DELTA_CHUNK);
     const current = relations;
     if (i + DELTA_CHUNK < devices.length)
       relations = relationsFor(pass, devices.slice(i + DELTA_CHUNK, i + 2 * DELTA_CHUNK));
-    const cns = chunk.flatMap((d) => (typeof d.deviceId === 'string' ? [d.deviceId.toLowerCase()] : []));
-    const written = new Set((await store.getObjects(cns)).keys());
-    deletions.push(
-      ...(await syncDevices(
-        pass,
-        { devices: chunk, relations: current, claimed: new Set(), join: deltaJoin(pass, written) },
-        'delta',
-      )),
+    const routed = await routeBatch(pass, router, { devices: chunk, relations: current });
+    const objects = groupByDevice(await store.objectsOfDevices(chunk.map((d) => d.id)));
+    const present = new Map<string, Set<string>>();
+    await Promise.all(
+      active.map(async (run) => {
+        const mine = routed.byForest.get(run.name) ?? [];
+        if (mine.length === 0 || run.failed) return;
+        try {
+          const written = new Set(
+            mine.flatMap((d) =>
+              (objects.get(d.id) ?? []).filter((o) => o.forest === run.name).map((o) => o.deviceId),
+            ),
+          );
+          present.set(
+            run.name,
+            await syncForestDevices(run, mine, routed.relations, readJoin(run, written), new Set()),
+          );
+        } catch (err) {
+          run.fail(err);
+        }
+      }),
     );
+    // Objects in other forests: a device moved, or no longer written anywhere (out of scope,
+    // unrouted). A moved device leaves its old forest only once its new one holds it.
+    for (const device of chunk) {
+      const target = [...routed.byForest].find(([, list]) => list.includes(device))?.[0] ?? null;
+      for (const o of objects.get(device.id) ?? []) {
+        if (o.forest === target || !activeNames.has(o.forest)) continue;
+        if (target !== null && !present.get(target)?.has(device.id)) continue;
+        leaving.push({
+          forest: o.forest,
+          deviceId: o.deviceId,
+          graphId: device.id,
+          reason:
+            target !== null
+              ? `the device moved to forest ${target} (its registered owner's forest)`
+              : (routed.notWritten.get(device.id)?.reason ?? 'the device is no longer written'),
+        });
+      }
+    }
   }
 
-  const forget: { graphId: string; deviceId?: string }[] = [];
-  const storedRemoved = await store.getDevices([...removed.keys()]);
-  const objectsRemoved = await store.getObjectsByGraphId([...removed.keys()]);
+  // Devices removed from Entra ID: their objects, in every forest that has one.
+  const removedIds = [...removed.keys()];
+  const storedRemoved = await store.getDevices(removedIds);
+  const removedObjects = groupByDevice(await store.objectsOfDevices(removedIds));
   for (const [graphId, why] of removed) {
-    const deviceId = (
-      storedRemoved.get(graphId)?.device.deviceId ?? objectsRemoved.get(graphId)?.deviceId
-    )?.toLowerCase();
-    forget.push({ graphId, deviceId });
-    if (!deviceId || !isGuid(deviceId)) continue;
-    const actual = await pass.context.directory.readObject(0, childDnOf(pass, deviceId));
-    if (!actual) continue;
-    const op = planRemoval(
-      actual,
-      graphId,
-      why === 'deleted' ? 'the device was deleted in Entra ID' : 'the device was soft-deleted in Entra ID',
-    );
-    if (op) deletions.push(op);
+    const reason =
+      why === 'deleted' ? 'the device was deleted in Entra ID' : 'the device was soft-deleted in Entra ID';
+    const records = removedObjects.get(graphId) ?? [];
+    for (const o of records) if (activeNames.has(o.forest)) leaving.push({ ...o, graphId, reason });
+    // A device whose object was written by a pass that crashed before recording it: with one
+    // forest, its CN is still known from the device's last state.
+    const deviceId = storedRemoved.get(graphId)?.device.deviceId?.toLowerCase();
+    if (records.length === 0 && deviceId && !pass.context.severalForests && active[0])
+      leaving.push({ forest: active[0].name, deviceId, graphId, reason });
   }
-  const held = await exportDeletions(pass, deletions);
-  // Only now that the objects are gone does the engine forget the devices.
-  if (held === 0 && !pass.dryRun) await store.forgetDevices(forget);
-  if (held > 0 || pass.dryRun || !nextLink) {
-    return { deletionsHeld: held, thresholdStopped: held > 0, watermarkCommitted: false };
+
+  await Promise.all(
+    active.map(async (run) => {
+      const mine = leaving.filter((l) => l.forest === run.name && isGuid(l.deviceId));
+      if (mine.length === 0 || run.failed) return;
+      try {
+        const deletions: Operation[] = [];
+        for (const l of mine) {
+          const actual = await run.directory.readObject(0, childDn('CN', l.deviceId, run.containerDn));
+          if (!actual) {
+            if (!pass.dryRun) await store.deleteObjects(run.name, [l.deviceId]); // already gone
+            continue;
+          }
+          const op = planRemoval(actual, l.graphId, l.reason);
+          if (op) deletions.push(op);
+        }
+        await exportDeletions(run, deletions);
+      } catch (err) {
+        run.fail(err);
+      }
+    }),
+  );
+
+  return {
+    nextLink,
+    // Called once the objects are gone (or their forest, down now, will be reconciled from the
+    // store, where the device must then be absent): the engine forgets the removed devices.
+    forget: async () => {
+      if (pass.dryRun || removedIds.length === 0) return;
+      await store.forgetDevices(removedIds.map((graphId) => ({ graphId })));
+    },
+  };
+}
+
+function groupByDevice(records: readonly ObjectRecord[]): Map<string, ObjectRecord[]> {
+  const out = new Map<string, ObjectRecord[]>();
+  for (const r of records) {
+    const list = out.get(r.graphId) ?? [];
+    list.push(r);
+    out.set(r.graphId, list);
   }
-  await store.commitWatermark(nextLink, 'delta');
-  return { deletionsHeld: 0, thresholdStopped: false, watermarkCommitted: true };
+  return out;
 }

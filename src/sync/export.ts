@@ -1,14 +1,14 @@
 // The export: planned operations go to the device directory, a few at a time, each made idempotent
 // against what a crashed earlier pass may have left behind (an add that meets an object re-plans
 // against it; a delete of an object already gone is done). A failure of one object quarantines
-// that device and the rest go on; a DC that stops answering ends the pass.
+// that device and the rest go on; a DC that stops answering ends the forest's part of the pass.
 import { outcomeOf } from '../ad/outcome.js';
 import type { CloudDevice } from '../entra/types.js';
 import { DwbError, causeText } from '../errors.js';
 import { logger } from '../log.js';
 import type { ObjectWrite } from '../state/store.js';
 import { runBounded } from '../util/bounded.js';
-import type { Pass } from './pass.js';
+import type { ForestRun } from './pass.js';
 import { type DeviceIssue, type Operation, operationLdif, planDevice } from './planner.js';
 
 /** An operation with what the state store records once it is done. */
@@ -28,9 +28,17 @@ class DeviceIssueError extends Error {
 
 type Applied = 'created' | 'updated' | 'adopted' | 'unchanged' | 'deleted';
 
-/** Applies operations with bounded concurrency; in a dry run, only lists them. */
-export async function exportOperations(pass: Pass, items: readonly PendingOperation[]): Promise<void> {
-  if (items.length === 0) return;
+/**
+ * Applies operations to one forest with bounded concurrency; in a dry run, only lists them. Returns
+ * the Graph ids of the devices whose object is now in place (a dry run: those it would write).
+ */
+export async function exportOperations(
+  run: ForestRun,
+  items: readonly PendingOperation[],
+): Promise<Set<string>> {
+  const placed = new Set<string>();
+  if (items.length === 0) return placed;
+  const pass = run.pass;
   if (pass.operations) {
     for (const { op } of items) {
       pass.operations.push({
@@ -39,17 +47,20 @@ export async function exportOperations(pass: Pass, items: readonly PendingOperat
         deviceId: op.deviceId,
         ...(op.kind === 'modify' && op.adopt ? { adopt: true } : {}),
         ...(op.kind === 'delete' ? { reason: op.reason } : {}),
+        ...(pass.context.severalForests ? { forest: run.name } : {}),
         ldif: operationLdif(op),
       });
       count(
-        pass,
+        run,
+        op,
         op.kind === 'add' ? 'created' : op.kind === 'delete' ? 'deleted' : op.adopt ? 'adopted' : 'updated',
       );
+      if (op.kind !== 'delete') placed.add(op.graphId);
     }
-    return;
+    return placed;
   }
   pass.progress('writing');
-  const directory = pass.context.directory;
+  const directory = run.directory;
   const written: ObjectWrite[] = [];
   const deleted: string[] = [];
   const issues: DeviceIssue[] = [];
@@ -57,11 +68,12 @@ export async function exportOperations(pass: Pass, items: readonly PendingOperat
   try {
     await runBounded(items, directory.slots, async ({ op, device, hash }, slot) => {
       try {
-        const applied = await applyOne(pass, op, slot);
-        count(pass, applied);
+        const applied = await applyOne(run, op, slot);
+        count(run, op, applied);
         if (op.kind === 'delete') deleted.push(op.deviceId);
         else if (device && hash) {
           written.push({
+            forest: run.name,
             deviceId: device.deviceId.toLowerCase(),
             graphId: device.id,
             dn: op.dn,
@@ -69,10 +81,15 @@ export async function exportOperations(pass: Pass, items: readonly PendingOperat
             hash,
           });
           released.push(device.id);
+          placed.add(device.id);
         }
       } catch (err) {
         if (err instanceof DeviceIssueError) {
-          issues.push({ ...err.issue, displayName: device?.displayName ?? err.issue.displayName });
+          issues.push({
+            ...err.issue,
+            forest: run.name,
+            displayName: device?.displayName ?? err.issue.displayName,
+          });
           return;
         }
         if (outcomeOf(err) === 'transient') {
@@ -84,6 +101,7 @@ export async function exportOperations(pass: Pass, items: readonly PendingOperat
         }
         issues.push({
           key: device?.id ?? op.deviceId,
+          forest: run.name,
           graphId: device?.id ?? op.graphId,
           deviceId: op.deviceId,
           displayName: device?.displayName ?? null,
@@ -91,32 +109,37 @@ export async function exportOperations(pass: Pass, items: readonly PendingOperat
           message: causeText(err),
         });
       }
-      const c = pass.counters;
+      const c = run.counters;
       if ((c.created + c.updated + c.deleted) % 100 === 0) pass.progress('writing');
     });
   } finally {
     // What reached AD is recorded even when the pass ends early.
     await pass.store.putObjects(written);
-    await pass.store.deleteObjects(deleted);
+    await pass.store.deleteObjects(run.name, deleted);
     await pass.release(released);
     await pass.quarantine(issues);
   }
+  return placed;
 }
 
-function count(pass: Pass, applied: Applied): void {
-  const c = pass.counters;
+function count(run: ForestRun, op: Operation, applied: Applied): void {
+  const c = run.counters;
   if (applied === 'created') c.created++;
   else if (applied === 'deleted') c.deleted++;
   else if (applied === 'unchanged') c.unchanged++;
   else {
+    // An adoption is a modify of an object that becomes managed: counted in both.
     c.updated++;
-    if (applied === 'adopted') c.adopted++;
+    if (applied === 'adopted') {
+      c.adopted++;
+      run.pass.adoptions.push({ deviceId: op.deviceId, dn: op.dn, forest: run.name });
+    }
   }
 }
 
 /** One operation, made idempotent against what a crashed earlier pass may have left behind. */
-async function applyOne(pass: Pass, op: Operation, slot: number): Promise<Applied> {
-  const directory = pass.context.directory;
+async function applyOne(run: ForestRun, op: Operation, slot: number): Promise<Applied> {
+  const { directory, pass } = run;
   if (op.kind === 'add') {
     try {
       await directory.add(slot, op.dn, op.values);
@@ -132,7 +155,7 @@ async function applyOne(pass: Pass, op: Operation, slot: number): Promise<Applie
         displayName: op.displayName,
         values: op.values,
       };
-      const plan = planDevice({ ok: true, object: desired }, op, actual, pass.containerDn, {
+      const plan = planDevice({ ok: true, object: desired }, op, actual, run.containerDn, {
         adopt: pass.options.adopt ?? false,
       });
       if (plan.kind === 'issue') throw new DeviceIssueError(plan.issue);
@@ -171,26 +194,28 @@ async function applyOne(pass: Pass, op: Operation, slot: number): Promise<Applie
  * them with `--allow-deletes`, are made; a release also empties the window. Returns how many
  * deletions were held.
  */
-export async function exportDeletions(pass: Pass, deletions: readonly Operation[]): Promise<number> {
+export async function exportDeletions(run: ForestRun, deletions: readonly Operation[]): Promise<number> {
+  const pass = run.pass;
   const { store, writeback } = pass.context;
-  const held = await store.heldDeletions();
+  const held = (await store.heldDeletions()).filter((h) => h.forest === run.name);
   const approved = new Set(held.filter((h) => h.approvedAt).map((h) => h.deviceId));
   const released = deletions.filter((d) => approved.has(d.deviceId));
   const counted = deletions.filter((d) => !approved.has(d.deviceId));
   const threshold = writeback.deleteThreshold;
   const windowStart = new Date(Date.now() - writeback.deleteWindowSeconds * 1000).toISOString();
-  const inWindow = counted.length > 0 ? await store.deletionsSince(windowStart) : 0;
+  const inWindow = counted.length > 0 ? await store.deletionsSince(run.name, windowStart) : 0;
   const allowed = pass.options.allowDeletes === true || inWindow + counted.length <= threshold;
   const making = allowed ? [...released, ...counted] : released;
   if (!allowed) {
     logger().warn(
       {
+        forest: run.name,
         deletions: counted.length,
         deletedInWindow: inWindow,
         threshold,
         windowSeconds: writeback.deleteWindowSeconds,
       },
-      `${counted.length} deletions would take the deletions of the last ${writeback.deleteWindowSeconds} s to ${inWindow + counted.length}, more than writeback.deleteThreshold (${threshold}); none of them was made and the watermark was not advanced. Check why so many devices left Entra ID or the scope, then release them with "device-writeback approve-deletes" (or "sync --allow-deletes" when run is not running).`,
+      `${pass.context.severalForests ? `forest ${run.name}: ` : ''}${counted.length} deletions would take the deletions of the last ${writeback.deleteWindowSeconds} s to ${inWindow + counted.length}, more than writeback.deleteThreshold (${threshold}); none of them was made and the watermark was not advanced. Check why so many devices left Entra ID or the scope, then release them with "device-writeback approve-deletes" (or "sync --allow-deletes" when run is not running).`,
     );
   }
   if (!allowed && pass.operations) {
@@ -204,6 +229,7 @@ export async function exportDeletions(pass: Pass, deletions: readonly Operation[
         deviceId: op.deviceId,
         reason: op.reason,
         held: true,
+        ...(pass.context.severalForests ? { forest: run.name } : {}),
         ldif: operationLdif(op),
       });
     }
@@ -213,6 +239,7 @@ export async function exportDeletions(pass: Pass, deletions: readonly Operation[
     // approved ones stay listed, with their approval, until they are made.
     const hold = allowed ? released : [...released, ...counted];
     await store.holdDeletions(
+      run.name,
       hold.map((d) => ({
         deviceId: d.deviceId,
         graphId: d.graphId,
@@ -224,7 +251,7 @@ export async function exportDeletions(pass: Pass, deletions: readonly Operation[
   if (making.length > 0) {
     pass.progress('deleting');
     await exportOperations(
-      pass,
+      run,
       making.map((op) => ({ op, device: undefined, hash: undefined })),
     );
     if (!pass.dryRun) {
@@ -232,11 +259,15 @@ export async function exportDeletions(pass: Pass, deletions: readonly Operation[
       // does not count either, what an approval let through alongside does.
       const release = released.length > 0 || pass.options.allowDeletes === true;
       await store.deletionsDone(
+        run.name,
         making.map((d) => d.deviceId),
         { clearWindow: release },
       );
-      if (allowed && pass.options.allowDeletes !== true) await store.recordDeletions(counted.length);
+      if (allowed && pass.options.allowDeletes !== true)
+        await store.recordDeletions(run.name, counted.length);
     }
   }
-  return allowed ? 0 : counted.length;
+  const heldNow = allowed ? 0 : counted.length;
+  run.deletionsHeld += heldNow;
+  return heldNow;
 }

@@ -1,23 +1,27 @@
-// A full pass (full reconcile): every cloud device against every object in the device container.
-// Drift is repaired, objects whose device left Entra ID or the scope are swept (planner.planSweep),
-// the state store forgets devices the read no longer returns, and the watermark is the read's new
-// delta link.
+// A full pass (full reconcile): every cloud device against every object in each forest's device
+// container. Drift is repaired, objects whose device left Entra ID, the scope or the forest are
+// swept (planner.planSweep), the state store forgets devices the read no longer returns, and the
+// watermark is the read's new delta link. The scope groups' membership (writeback.scope.groups) is
+// read beside the container scans, before any device is judged.
 //
-// The Graph read starts at once (token, first page, its owners) and runs while the container is
+// The Graph read starts at once (token, first page, its owners) and runs while the containers are
 // read from AD: neither waits for the other. One page of look-ahead after that: while a page is
 // written to AD, the next one is read from Graph and its owners are fetched, so the slower side
-// (usually the DC) sets the pace.
-import { bytesToGuid } from '../ad/guid.js';
+// (usually the DC) sets the pace. A forest that fails is left out of the rest of the pass; the
+// others go on.
 import { isManaged } from '../ad/device-object.js';
+import { bytesToGuid } from '../ad/guid.js';
 import type { CloudChange, CloudDevice, CloudReadEvent, DeviceRelations } from '../entra/types.js';
-import type { NotWrittenReason, UnmanagedObject } from '../state/store.js';
+import type { UnmanagedObject } from '../state/store.js';
 import { lookahead } from '../util/lookahead.js';
 import { valuesHash } from './attribute-flow.js';
 import { exportDeletions } from './export.js';
+import { indexJoin, syncForestDevices, type IndexedObject } from './forest-sync.js';
 import { collectGarbage, heapGuard } from './heap.js';
-import type { Pass, PassOutcome } from './pass.js';
+import type { ForestRun, Pass } from './pass.js';
 import { invalidRecordIssue, planSweep } from './planner.js';
-import { relationsFor, syncDevices, type IndexedObject } from './sync-rule.js';
+import type { Router } from './routing.js';
+import { relationsFor, routeBatch, type RoutedBatch } from './sync-rule.js';
 
 /** A page of the Graph read: its whole devices in scope, and their owners being fetched. */
 interface PreparedPage {
@@ -26,11 +30,55 @@ interface PreparedPage {
   others: CloudChange[];
   devices: CloudDevice[];
   relations: Promise<Map<string, DeviceRelations>>;
-  /** The devices of the page out of scope (already recorded): their CN and why, for the sweep. */
+  /** The devices of the page out of scope (already recorded): their CN and why, for the sweeps. */
   outOfScope: { cn: string; reason: string }[];
 }
 
-export async function fullImport(pass: Pass): Promise<PassOutcome> {
+/** One forest's part of a full reconcile: its scanned container and what the pass claimed. */
+export interface ForestReconcile {
+  run: ForestRun;
+  index: Map<string, IndexedObject>;
+  claimed: Set<string>;
+  /**
+   * Why a managed object of this forest that no device claims leaves it, when its device is still
+   * in Entra ID (out of scope, unrouted, moved to another forest): kept only for the objects the
+   * container holds, so it is as small as the sweep.
+   */
+  reasons: Map<string, string>;
+}
+
+/** Records, for each forest's sweep, why the devices of a batch no longer go there. */
+function noteRouted(
+  forests: readonly ForestReconcile[],
+  devices: readonly CloudDevice[],
+  routed: RoutedBatch,
+): void {
+  const targetOf = new Map<string, string>();
+  for (const [name, list] of routed.byForest) for (const d of list) targetOf.set(d.id, name);
+  for (const d of devices) {
+    const cn = d.deviceId?.toLowerCase?.();
+    if (!cn) continue;
+    const why = routed.notWritten.get(d.id)?.reason;
+    const target = targetOf.get(d.id);
+    for (const forest of forests) {
+      if (why) noteLeaving(forest, cn, why);
+      else if (target && target !== forest.run.name)
+        noteLeaving(forest, cn, `the device moved to forest ${target} (its registered owner's forest)`);
+    }
+  }
+}
+
+/** Records why the device of a managed object of the forest no longer goes there. */
+export function noteLeaving(forest: ForestReconcile, cn: string, reason: string): void {
+  if (forest.index.get(cn)?.managed) forest.reasons.set(cn, reason);
+}
+
+/** Returns the read's delta link (undefined when the pass stopped early). */
+export async function fullImport(
+  pass: Pass,
+  router: Router,
+  forests: readonly ForestRun[],
+): Promise<string | undefined> {
   pass.startGroupRead();
   await pass.loadQuarantineKeys();
   // What the state store holds: each device the read returns is taken out; what is left at the end
@@ -39,13 +87,13 @@ export async function fullImport(pass: Pass): Promise<PassOutcome> {
   const storedFingerprints = pass.dryRun ? undefined : pass.store.deviceFingerprints();
   storedFingerprints?.catch(() => undefined); // awaited by the first page, or below
   const pages = lookahead(
-    prepared(pass, pass.context.source.readDevices(undefined, noLastKnown), storedFingerprints),
+    prepared(pass, router, pass.context.source.readDevices(undefined, noLastKnown), storedFingerprints),
   );
   const first = pages.next();
-  first.catch(() => undefined); // awaited after the container scan
-  let outcome: PassOutcome;
+  first.catch(() => undefined); // awaited after the container scans
+  let deltaLink: string | undefined;
   try {
-    outcome = await reconcile(pass, pages, first, await storedFingerprints);
+    deltaLink = await reconcile(pass, router, forests, pages, first, await storedFingerprints);
   } catch (err) {
     // Do not wait for a Graph page still on its way (AD failed first): drop it when it comes.
     pages.return(undefined).catch(() => undefined);
@@ -53,21 +101,16 @@ export async function fullImport(pass: Pass): Promise<PassOutcome> {
   }
   await pages.return(undefined);
   collectGarbage();
-  return outcome;
+  return deltaLink;
 }
 
 const noLastKnown = async (): Promise<Map<string, CloudDevice>> => new Map();
 
-async function reconcile(
-  pass: Pass,
-  pages: AsyncGenerator<PreparedPage>,
-  first: Promise<IteratorResult<PreparedPage>>,
-  stored: Map<string, number | null> | undefined,
-): Promise<PassOutcome> {
-  const { store, directory } = pass.context;
+/** Scans a forest's container: the index by CN, and the unmanaged objects (recorded). */
+export async function scanForest(run: ForestRun): Promise<ForestReconcile> {
   const index = new Map<string, IndexedObject>();
   const unmanaged: UnmanagedObject[] = [];
-  for await (const page of directory.scanContainer(pass.containerDn)) {
+  for await (const page of run.directory.scanContainer(run.containerDn)) {
     for (const a of page) {
       const managed = isManaged(a);
       index.set(a.cn.toLowerCase(), {
@@ -86,66 +129,105 @@ async function reconcile(
       }
     }
   }
-  if (!pass.dryRun) await store.replaceUnmanaged(unmanaged);
-  const claimed = new Set<string>();
-  /** Why each managed object whose device is out of scope leaves AD (the sweep's reasons). */
-  const sweepReasons = new Map<string, string>();
-  const outOfScope = (cn: string, reason: string): void => {
-    if (index.get(cn)?.managed) sweepReasons.set(cn, reason);
-  };
+  if (!run.pass.dryRun) await run.pass.store.replaceUnmanaged(run.name, unmanaged);
+  return { run, index, claimed: new Set(), reasons: new Map() };
+}
+
+/** The sweep of one reconciled forest: managed objects no device claimed leave it. */
+export async function sweepForest(forest: ForestReconcile, kept: ReadonlySet<string>): Promise<void> {
+  const { run, index, claimed } = forest;
+  const unclaimed = [...index].filter(([cn, o]) => o.managed && !claimed.has(cn)).map(([cn]) => cn);
+  const known = await run.pass.store.getObjects(run.name, unclaimed);
+  await exportDeletions(
+    run,
+    planSweep(
+      index,
+      claimed,
+      (cn) => known.get(cn)?.graphId ?? null,
+      kept,
+      (cn) => forest.reasons.get(cn),
+    ),
+  );
+}
+
+async function reconcile(
+  pass: Pass,
+  router: Router,
+  runs: readonly ForestRun[],
+  pages: AsyncGenerator<PreparedPage>,
+  first: Promise<IteratorResult<PreparedPage>>,
+  stored: Map<string, number | null> | undefined,
+): Promise<string | undefined> {
+  const forests = (
+    await Promise.all(
+      runs.map(async (run) => {
+        try {
+          return await scanForest(run);
+        } catch (err) {
+          run.fail(err);
+          return undefined;
+        }
+      }),
+    )
+  ).filter((f): f is ForestReconcile => f !== undefined);
+  // CNs of devices routed to a forest that does not hold them (it failed, or quarantined them):
+  // their copies elsewhere stay until it does (a moved device is created before it is deleted).
+  const kept = new Set<string>();
   let deltaLink: string | undefined;
-  let stopped = false;
   const keepHeapSmall = heapGuard();
   for (let next = await first; !next.done; next = await pages.next()) {
     keepHeapSmall();
-    const { event, others, devices, relations } = next.value;
+    const { event, others, devices, relations, outOfScope } = next.value;
     if (event.kind === 'reset') continue; // a reset during a full read changes nothing: it is already full
-    for (const o of next.value.outOfScope) outOfScope(o.cn, o.reason);
+    for (const o of outOfScope) for (const forest of forests) noteLeaving(forest, o.cn, o.reason);
     const invalid = others.filter((c) => c.kind === 'invalid');
     await pass.quarantine(invalid.map(invalidRecordIssue));
     const invalidIds = invalid.flatMap((c) => (c.id ? [c.id] : []));
     for (const id of invalidIds) stored?.delete(id);
-    // An invalid record keeps its object: the device still exists, it only failed validation.
-    for (const s of (await store.getDevices(invalidIds)).values())
-      if (s.device.deviceId) claimed.add(s.device.deviceId.toLowerCase());
+    // An invalid record keeps its objects: the device still exists, it only failed validation.
+    for (const s of (await pass.store.getDevices(invalidIds)).values())
+      if (s.device.deviceId) kept.add(s.device.deviceId.toLowerCase());
     // (a `removed` entry in a full read: the device is simply not seen, so it is swept below)
-    await syncDevices(
-      pass,
-      {
-        devices,
-        relations,
-        storedFingerprints: stored,
-        claimed,
-        outOfScope,
-        join: (device) => {
-          const entry = index.get(device.deviceId?.toLowerCase?.() ?? '');
-          return entry ? { indexed: entry, read: () => directory.readObject(0, entry.dn) } : undefined;
-        },
-      },
-      'full',
+    const routed = await routeBatch(pass, router, { devices, relations, storedFingerprints: stored });
+    noteRouted(forests, devices, routed);
+    await Promise.all(
+      forests.map(async (forest) => {
+        const mine = routed.byForest.get(forest.run.name) ?? [];
+        if (mine.length === 0 || forest.run.failed) return;
+        try {
+          const present = await syncForestDevices(
+            forest.run,
+            mine,
+            routed.relations,
+            indexJoin(forest.run, forest.index),
+            forest.claimed,
+          );
+          for (const d of mine) if (!present.has(d.id) && d.deviceId) kept.add(d.deviceId.toLowerCase());
+        } catch (err) {
+          forest.run.fail(err);
+        }
+      }),
     );
-    if (event.deltaLink) deltaLink = event.deltaLink;
-    if (pass.options.shouldStop?.()) {
-      stopped = true;
-      break;
+    for (const run of runs) {
+      if (!run.failed) continue;
+      for (const d of routed.byForest.get(run.name) ?? []) if (d.deviceId) kept.add(d.deviceId.toLowerCase());
     }
+    if (event.deltaLink) deltaLink = event.deltaLink;
+    if (pass.options.shouldStop?.()) return undefined;
   }
-  if (stopped || !deltaLink) return { deletionsHeld: 0, thresholdStopped: false, watermarkCommitted: false };
-
-  const unclaimed = [...index].filter(([cn, o]) => o.managed && !claimed.has(cn)).map(([cn]) => cn);
-  const known = await store.getObjects(unclaimed);
-  const deletions = planSweep(
-    index,
-    claimed,
-    (cn) => known.get(cn)?.graphId ?? null,
-    (cn) => sweepReasons.get(cn),
+  if (!deltaLink) return undefined;
+  await Promise.all(
+    forests.map(async (forest) => {
+      if (forest.run.failed) return;
+      try {
+        await sweepForest(forest, kept);
+      } catch (err) {
+        forest.run.fail(err);
+      }
+    }),
   );
-  const held = await exportDeletions(pass, deletions);
-  if (!pass.dryRun && stored) await store.deleteDevices([...stored.keys()]);
-  if (held > 0 || pass.dryRun)
-    return { deletionsHeld: held, thresholdStopped: held > 0, watermarkCommitted: false };
-  await store.commitWatermark(deltaLink, 'full');
-  return { deletionsHeld: 0, thresholdStopped: false, watermarkCommitted: true };
+  if (!pass.dryRun && stored) await pass.store.deleteDevices([...stored.keys()]);
+  return deltaLink;
 }
 
 /**
@@ -157,6 +239,7 @@ async function reconcile(
  */
 async function* prepared(
   pass: Pass,
+  router: Router,
   events: AsyncIterable<CloudReadEvent>,
   storedFingerprints: Promise<Map<string, number | null>> | undefined,
 ): AsyncGenerator<PreparedPage> {
@@ -171,53 +254,32 @@ async function* prepared(
       groupsRead = true;
     }
     const devices: CloudDevice[] = [];
-    const outOfScope: OutOfScopeDevice[] = [];
+    const outOfScope: CloudDevice[] = [];
     const others: CloudChange[] = [];
     for (const change of event.changes) {
-      if (change.kind !== 'upsert') {
-        others.push(change);
-        continue;
-      }
-      const why = pass.scope.outOfScope(change.device);
-      if (why) outOfScope.push({ device: change.device, why });
-      else devices.push(change.device);
+      if (change.kind !== 'upsert') others.push(change);
+      else (pass.scope.outOfScope(change.device) ? outOfScope : devices).push(change.device);
     }
     event.changes.length = 0;
-    await recordOutOfScope(pass, outOfScope, storedFingerprints);
+    const recorded =
+      outOfScope.length > 0
+        ? await routeBatch(pass, router, {
+            devices: outOfScope,
+            relations: Promise.resolve(new Map()),
+            storedFingerprints: storedFingerprints ? await storedFingerprints : undefined,
+          })
+        : undefined;
     yield {
       event,
       others,
       devices,
       relations: relationsFor(pass, devices),
-      outOfScope: outOfScope.flatMap(({ device, why }) =>
-        typeof device.deviceId === 'string'
-          ? [{ cn: device.deviceId.toLowerCase(), reason: why.reason }]
-          : [],
-      ),
+      outOfScope: outOfScope.flatMap((d) => {
+        const why = recorded?.notWritten.get(d.id);
+        return why && typeof d.deviceId === 'string'
+          ? [{ cn: d.deviceId.toLowerCase(), reason: why.reason }]
+          : [];
+      }),
     };
   }
-}
-
-interface OutOfScopeDevice {
-  device: CloudDevice;
-  why: NotWrittenReason;
-}
-
-async function recordOutOfScope(
-  pass: Pass,
-  devices: OutOfScopeDevice[],
-  storedFingerprints: Promise<Map<string, number | null>> | undefined,
-): Promise<void> {
-  pass.devicesRead += devices.length;
-  for (const { why } of devices) pass.countOutOfScope(why.rule);
-  if (pass.dryRun || devices.length === 0 || !storedFingerprints) return;
-  const stored = await storedFingerprints;
-  await pass.store.putDevices(
-    devices.map(({ device, why }) => {
-      const storedFingerprint = stored.get(device.id);
-      stored.delete(device.id);
-      return { device, relations: null, notWritten: why, storedFingerprint };
-    }),
-  );
-  await pass.release(devices.map((d) => d.device.id));
 }

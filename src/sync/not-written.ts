@@ -3,7 +3,14 @@
 // fails, recorded by the last pass that saw it), unrouted (several forests: its owner belongs to no
 // configured forest, recorded the same way under the rule `unrouted`), or pending (in scope, the
 // next pass writes it).
-import type { DeviceSummary, NotWrittenReason, QuarantineEntry, StateStore } from '../state/store.js';
+import type {
+  DeviceSummary,
+  Disposition,
+  NotWrittenReason,
+  QuarantineEntry,
+  StateStore,
+} from '../state/store.js';
+import { UNROUTED_RULE } from './routing.js';
 
 export type NotWrittenKind = 'quarantined' | 'out-of-scope' | 'unrouted' | 'pending';
 
@@ -13,9 +20,6 @@ export interface NotWritten {
   rule: string | null;
   reason: string;
 }
-
-/** The rule that routing to several forests records for a device that goes to none. */
-export const UNROUTED_RULE = 'unrouted';
 
 export function notWrittenOf(
   recorded: NotWrittenReason | null,
@@ -36,6 +40,13 @@ export function notWrittenOf(
   return { kind: 'pending', rule: null, reason: 'not written yet: in scope, the next pass writes it' };
 }
 
+/** The reason the sync rule recorded for a device (out of scope, unrouted), or null. */
+export function recordedReason(d: Partial<Disposition>): NotWrittenReason | null {
+  return d.reason
+    ? { rule: d.rule ?? (d.reason.startsWith('unrouted:') ? UNROUTED_RULE : 'scope'), reason: d.reason }
+    : null;
+}
+
 export interface NotWrittenDevice extends DeviceSummary {
   why: NotWritten;
 }
@@ -54,7 +65,8 @@ export async function notWrittenDevices(
     store.objectDeviceIds(),
     store.quarantined(),
   ]);
-  const writtenIds = new Set(written.map((id) => id.toLowerCase()));
+  // "forest/deviceId": a device is written when a forest holds its object.
+  const writtenIds = new Set(written.map((key) => key.slice(key.indexOf('/') + 1).toLowerCase()));
   const quarantined = new Map<string, QuarantineEntry>();
   for (const q of quarantine) {
     quarantined.set(q.key, q);
@@ -65,7 +77,7 @@ export async function notWrittenDevices(
     const deviceId = d.deviceId?.toLowerCase();
     const q = quarantined.get(d.graphId) ?? (deviceId ? quarantined.get(deviceId) : undefined);
     if (deviceId && (writtenIds.has(deviceId) || inAd.has(deviceId))) continue;
-    out.push({ ...d, why: notWrittenOf(d.notWritten, q) });
+    out.push({ ...d, why: notWrittenOf(recordedReason(d), q) });
   }
   out.sort(
     (a, b) => (a.displayName ?? '').localeCompare(b.displayName ?? '') || a.graphId.localeCompare(b.graphId),

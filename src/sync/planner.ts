@@ -24,6 +24,8 @@ export type Operation =
 export interface DeviceIssue {
   /** Graph id when known, otherwise the deviceId. */
   key: string;
+  /** The forest the problem was met in (null or absent: the cloud record itself). */
+  forest?: string | null;
   graphId: string | null;
   deviceId: string | null;
   displayName: string | null;
@@ -139,23 +141,26 @@ export interface ScannedObject {
  * The deletion sweep of a full reconcile: every managed object in the container that no in-scope
  * cloud device claimed leaves AD. `scanned` is keyed by lower-case CN, `claimed` holds the CNs the
  * pass's devices claimed, `graphIdOf` names the device an object was written for, when known, and
- * `outOfScope` the scope rule a device still in Entra ID fails (otherwise it is gone from there).
+ * `reasonOf` why a device still in Entra ID is no longer written here (out of scope, unrouted, moved
+ * to another forest); otherwise it is gone from Entra ID.
  */
 export function planSweep(
   scanned: ReadonlyMap<string, ScannedObject>,
   claimed: ReadonlySet<string>,
   graphIdOf: (cn: string) => string | null,
-  outOfScope: (cn: string) => string | undefined = () => undefined,
+  /** Objects kept although unclaimed: devices moving to a forest that has not written them yet. */
+  kept: ReadonlySet<string> = new Set(),
+  reasonOf: (cn: string) => string | undefined = () => undefined,
 ): Operation[] {
   const deletions: Operation[] = [];
   for (const [cn, object] of scanned) {
-    if (claimed.has(cn) || !object.managed) continue;
+    if (claimed.has(cn) || kept.has(cn) || !object.managed) continue;
     deletions.push({
       kind: 'delete',
       deviceId: cn,
       graphId: graphIdOf(cn),
       dn: object.dn,
-      reason: outOfScope(cn) ?? 'the device no longer exists in Entra ID',
+      reason: reasonOf(cn) ?? 'the device no longer exists in Entra ID',
     });
   }
   return deletions;

@@ -8,8 +8,8 @@
 import type { Config } from '../config/load.js';
 import { causeText, ExitCode, isDwbError } from '../errors.js';
 import { logger } from '../log.js';
-import type { StateStore } from '../state/store.js';
-import { exitCodeFor } from './engine.js';
+import type { RunMode, StateStore } from '../state/store.js';
+import { exitCodeFor, fullPassReason } from './engine.js';
 import type { SyncSummary } from './pass.js';
 import type { SessionHooks, SyncSession } from './session.js';
 
@@ -41,6 +41,8 @@ export interface CycleRecord {
   startedAt: string;
   finishedAt: string;
   ok: boolean;
+  /** The mode the cycle ran (or was about to run) in; absent only when the state store could not say. */
+  mode?: RunMode;
   summary?: SyncSummary;
   error?: { code: string; message: string };
 }
@@ -50,6 +52,8 @@ export interface ServiceHealth {
   reason: string;
   /** The forest has been reached and the engine built (false while the DC has never answered). */
   connected: boolean;
+  /** Each forest's health, from the last cycle (every forest, also with one). */
+  forests: Record<string, { healthy: boolean; reason: string }>;
   lastCycle: CycleRecord | null;
   lastSuccessAt: string | null;
   nextRunAt: string | null;
@@ -132,8 +136,20 @@ export class WritebackService {
   }
 
   health(now = Date.now()): ServiceHealth {
+    const forests: ServiceHealth['forests'] = {};
+    for (const [name, f] of Object.entries(this.lastCycle?.summary?.forests ?? {})) {
+      forests[name] = f.error
+        ? { healthy: false, reason: `${f.error.code} ${f.error.message}` }
+        : f.thresholdStopped
+          ? {
+              healthy: false,
+              reason: `deletions held back by writeback.deleteThreshold (${f.deletionsHeld})`,
+            }
+          : { healthy: true, reason: 'the last cycle succeeded' };
+    }
     const base = {
       connected: this.connected !== undefined,
+      forests,
       lastCycle: this.lastCycle,
       lastSuccessAt: this.lastSuccessAt,
       nextRunAt: this.nextRunAt?.toISOString() ?? null,
@@ -154,6 +170,14 @@ export class WritebackService {
       return {
         healthy: false,
         reason: `deletions held back by writeback.deleteThreshold (${this.lastCycle.summary.deletionsHeld}); check why, then release them with "device-writeback approve-deletes" or the console`,
+        ...base,
+      };
+    }
+    const down = Object.entries(forests).filter(([, f]) => !f.healthy);
+    if (down.length > 0) {
+      return {
+        healthy: false,
+        reason: down.map(([name, f]) => `forest ${name}: ${f.reason}`).join('; '),
         ...base,
       };
     }
@@ -193,12 +217,19 @@ export class WritebackService {
     this.runNow = false;
     const startedAt = new Date().toISOString();
     let record: CycleRecord;
+    let mode: RunMode | undefined;
     try {
+      // Known from the store before the forest is reached, so that a cycle that fails (the DC or
+      // Graph down, also before the first connection) is counted under its mode.
+      mode = (await fullPassReason(this.store, this.config)) ? 'full' : 'delta';
       const session = (this.connected ??= await this.connectOnce());
-      // A delta cycle with nothing to do touches no object; the ping keeps /healthz honest.
-      await session.directory.ping();
-      const summary = await session.engine.sync({ shouldStop: () => this.stopping });
-      record = { startedAt, finishedAt: new Date().toISOString(), ok: true, summary };
+      // Each pass reaches every forest first (a round trip to each DC, even in a cycle with
+      // nothing to do), so /healthz stays honest.
+      const summary = await session.engine.sync({
+        shouldStop: () => this.stopping,
+        onMode: (m) => (mode = m),
+      });
+      record = { startedAt, finishedAt: new Date().toISOString(), ok: true, mode: summary.mode, summary };
       if (!summary.thresholdStopped) this.lastSuccessAt = record.finishedAt;
       logger().info(
         {
@@ -217,8 +248,8 @@ export class WritebackService {
       const error = isDwbError(err)
         ? { code: err.code, message: err.message }
         : { code: 'DWB_INTERNAL', message: causeText(err) };
-      record = { startedAt, finishedAt: new Date().toISOString(), ok: false, error };
-      logger().error({ code: error.code }, `cycle failed: ${error.message}`);
+      record = { startedAt, finishedAt: new Date().toISOString(), ok: false, mode, error };
+      logger().error({ code: error.code, mode }, `cycle failed: ${error.message}`);
       if (isDwbError(err) && err.exitCode === ExitCode.usage && !this.connected) this.fatal = err;
     }
     this.running = false;
@@ -236,7 +267,10 @@ export class WritebackService {
   /** Connects the session; a failure is the cycle's (the service keeps running and retries). */
   private async connectOnce(): Promise<SyncSession> {
     const session = await this.setup.connect();
-    logger().info({ container: session.container.containerDn }, 'connected to the forest');
+    const reached = session.forests.flatMap((f) =>
+      f.reached ? [`${f.name}: ${f.reached.container.containerDn}`] : [],
+    );
+    logger().info({ forests: reached }, `connected to the forest${session.forests.length === 1 ? '' : 's'}`);
     return session;
   }
 

@@ -1,14 +1,14 @@
 // Wires one writeback session from the configuration: the state store (as the one writer), the
 // Entra connector, the AD connector's export target and its device container, and the engine.
 // `sync` uses one session for one pass; `run` keeps it for many cycles; tests use it too.
-import { locateDeviceContainer, type LocatedDeviceContainer } from '../ad/device-container.js';
-import { AdExportTarget, type LdapObserver } from '../ad/export-target.js';
+import type { LdapObserver } from '../ad/export-target.js';
 import type { Config } from '../config/load.js';
 import type { EntraConnectorOptions } from '../entra/connector.js';
 import { DwbError } from '../errors.js';
 import { openStateStore } from '../state/open.js';
 import type { StateStore } from '../state/store.js';
 import { SyncEngine } from './engine.js';
+import { AdForestLink } from './forest-link.js';
 import type { DeviceSource } from './pass.js';
 import { isGroupSource } from './scope-groups.js';
 
@@ -16,15 +16,16 @@ export interface SyncSession {
   config: Config;
   store: StateStore;
   source: DeviceSource;
-  directory: AdExportTarget;
-  container: LocatedDeviceContainer;
+  /** The forests, reached on first use (an ad: block is one forest, named "default"). */
+  forests: AdForestLink[];
   engine: SyncEngine;
   close(): Promise<void>;
 }
 
 export interface SessionHooks {
   entra?: EntraConnectorOptions;
-  ldapObserver?: LdapObserver;
+  /** Sees every LDAP operation of a forest (the metrics of `run`). */
+  ldapObserver?: (forest: string) => LdapObserver;
   /** Use this device source instead of the Entra connector (tests). */
   source?: DeviceSource;
   /** The command that opens the session (named in the writer lock: sync, run). */
@@ -57,8 +58,9 @@ export async function openSyncSession(config: Config, hooks: SessionHooks = {}):
 }
 
 /**
- * Connects a session around a store already open: reaches the DC, discovers the forest and its
- * device container, and builds the engine. On failure nothing but the store stays open.
+ * Connects a session around a store already open: reaches the forests (at least one must answer:
+ * a forest that does not is reached again by later passes), and builds the engine. On failure
+ * nothing but the store stays open.
  */
 export async function connectSession(
   config: Config,
@@ -66,36 +68,42 @@ export async function connectSession(
   hooks: SessionHooks = {},
 ): Promise<SyncSession> {
   const entra = hooks.source ? undefined : requireEntra(config);
-  const directory = new AdExportTarget(config.ad, config.writeback.concurrency, hooks.ldapObserver);
+  const forests = config.forests.map(
+    (f) => new AdForestLink(f, config.writeback.concurrency, hooks.ldapObserver),
+  );
+  const close = async (): Promise<void> => {
+    await Promise.all(forests.map((f) => f.close()));
+  };
   try {
     // Loaded on demand (@azure/identity takes ~0.4 s to import; status/devices/check do not need
-    // it), while the DC is reached and the forest discovered.
+    // it), while the forests are reached and discovered.
     const connector = entra ? import('../entra/connector.js') : undefined;
     connector?.catch(() => undefined); // awaited below, after the discovery
-    const container = await directory.withSession(0, 'discover', (c) => locateDeviceContainer(c, config.ad));
+    const reached = await Promise.allSettled(forests.map((f) => f.connect()));
+    const failure = reached.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure && reached.every((r) => r.status === 'rejected')) throw failure.reason;
     const source = hooks.source ?? new (await connector!).EntraConnector(entra!, hooks.entra);
     const engine = new SyncEngine({
       writeback: config.writeback,
       store,
       source,
-      directory,
-      container,
+      forests,
+      severalForests: config.severalForests,
       groups: isGroupSource(source) ? source : undefined,
     });
     return {
       config,
       store,
       source,
-      directory,
-      container,
+      forests,
       engine,
       close: async () => {
-        await directory.close();
+        await close();
         await store.close();
       },
     };
   } catch (err) {
-    await directory.close();
+    await close();
     throw err;
   }
 }

@@ -1,34 +1,13 @@
-// The sync rule, for one batch of cloud devices: scope (which devices are written, and why not),
-// join (the object each device has in the container, if any) and attribute flow (the desired
-// object), then the plan for each device, handed to the export. The devices' cloud state is
-// recorded in the state store on the way, with the reason of those not written, so that the next
-// delta can merge partial records with it and every "not written" can be explained.
-import { childDn } from '../ad/dn.js';
-import { isGuid } from '../ad/guid.js';
-import type { ActualObject } from '../ad/device-object.js';
+// The sync rule for a batch of cloud devices: scope (which devices are written, and why not), then
+// routing (which forest each goes to, with several forests). Each device's cloud state is recorded
+// in the state store on the way, with where it goes or why it is not written (the rule and the
+// words: "out of scope: …", "unrouted: …"), so that the next delta can merge partial records with
+// it and every "not written" has its reason. The join, the attribute flow and the export happen per
+// forest (forest-sync.ts).
 import type { CloudDevice, DeviceRelations } from '../entra/types.js';
-import type { DeviceWrite, NotWrittenReason, ObjectWrite } from '../state/store.js';
-import { runBounded } from '../util/bounded.js';
-import { desiredObject, valuesHash } from './attribute-flow.js';
-import { exportOperations, type PendingOperation } from './export.js';
+import type { DeviceWrite, NotWrittenReason } from '../state/store.js';
 import type { Pass } from './pass.js';
-import { type DeviceIssue, type Operation, planDevice, planRemoval } from './planner.js';
-
-/** What a full pass's container scan knows about an object: enough to skip re-reading a match. */
-export interface IndexedObject {
-  dn: string;
-  hash: string;
-  managed: boolean;
-  objectGuid?: string;
-}
-
-/** How a device is joined to its object: from the scan index, or by reading CN=<deviceId>. */
-export interface Join {
-  indexed: IndexedObject | undefined;
-  read: () => Promise<ActualObject | undefined>;
-  /** The device was never written: its object is presumed absent (an add that meets one re-plans). */
-  presumedAbsent?: boolean;
-}
+import { UNROUTED_RULE, type Router } from './routing.js';
 
 export interface DeviceBatch {
   devices: CloudDevice[];
@@ -36,14 +15,21 @@ export interface DeviceBatch {
   relations: Promise<Map<string, DeviceRelations>>;
   /** Fingerprints the state store holds (a full pass reads them all at once). */
   storedFingerprints?: Map<string, number | null>;
-  /** CNs claimed by the devices of this pass (for the full pass's sweep). */
-  claimed: Set<string>;
-  /** A full pass hears of devices out of scope (by CN), for the reasons of its sweep. */
-  outOfScope?: (cn: string, reason: string) => void;
-  join: (device: CloudDevice) => Join | undefined;
 }
 
-/** Starts reading the owners of the devices in scope; awaited later by syncDevices. */
+/** Where a batch's devices go. */
+export interface RoutedBatch {
+  /** Forest name → the devices routed there. */
+  byForest: Map<string, CloudDevice[]>;
+  /** Devices not written (out of scope, unrouted): Graph id → why. */
+  notWritten: Map<string, NotWrittenReason>;
+  relations: Map<string, DeviceRelations>;
+}
+
+/**
+ * Starts reading the owners of the devices that pass the scope rules needing only the device (the
+ * owner rule and the routing need them); awaited later by routeBatch.
+ */
 export function relationsFor(
   pass: Pass,
   devices: readonly CloudDevice[],
@@ -58,112 +44,60 @@ export function relationsFor(
 }
 
 /**
- * Records, plans and exports one batch. Returns the removals of devices that left the scope: in a
- * delta pass they are read here and returned, so that the deletion threshold applies to them (a
- * full pass's sweep removes them instead).
+ * Scope and routing for a batch; records the devices (and where they go, or why not) in the state
+ * store. A device out of scope is out whatever forest it would go to.
  */
-export async function syncDevices(
-  pass: Pass,
-  batch: DeviceBatch,
-  mode: 'full' | 'delta',
-): Promise<Operation[]> {
+export async function routeBatch(pass: Pass, router: Router, batch: DeviceBatch): Promise<RoutedBatch> {
   const { devices } = batch;
-  if (devices.length === 0) return [];
+  const routed: RoutedBatch = { byForest: new Map(), notWritten: new Map(), relations: new Map() };
+  if (devices.length === 0) return routed;
   pass.devicesRead += devices.length;
   pass.progress('reading');
-  let inScope: CloudDevice[] = [];
-  const notWritten = new Map<string, NotWrittenReason>();
+  await pass.loadQuarantineKeys();
+  const outOfScope = new Map<string, NotWrittenReason>();
+  const passing: CloudDevice[] = [];
   for (const d of devices) {
     const why = pass.scope.outOfScope(d);
-    if (why) notWritten.set(d.id, why);
-    else inScope.push(d);
+    if (why) outOfScope.set(d.id, why);
+    else passing.push(d);
   }
-  await pass.loadQuarantineKeys();
-  const relations = await relationsOf(pass, inScope, await batch.relations);
-  if (pass.scope.needsOwners) {
-    // The owner rule, now that the owners of the devices that passed the others are known.
-    inScope = inScope.filter((d) => {
-      const why = pass.scope.ownerOutOfScope(relations.get(d.id));
-      if (why) notWritten.set(d.id, why);
-      return !why;
+  routed.relations = await relationsOf(pass, passing, await batch.relations);
+  const writes: DeviceWrite[] = [];
+  for (const device of devices) {
+    const relations = routed.relations.get(device.id) ?? null;
+    // The owner rule, once the owners of the devices that passed the others are known.
+    let why = outOfScope.get(device.id) ?? pass.scope.ownerOutOfScope(relations);
+    let forest: string | null = null;
+    if (why) pass.countOutOfScope(why.rule);
+    else {
+      const route = router.route(relations);
+      if (route.forest !== null) forest = route.forest;
+      else {
+        why = { rule: UNROUTED_RULE, reason: route.reason };
+        pass.unrouted++;
+      }
+    }
+    if (forest !== null) {
+      const list = routed.byForest.get(forest) ?? [];
+      list.push(device);
+      routed.byForest.set(forest, list);
+    } else routed.notWritten.set(device.id, why!);
+    const storedFingerprint = batch.storedFingerprints?.get(device.id);
+    batch.storedFingerprints?.delete(device.id);
+    writes.push({
+      device,
+      relations,
+      storedFingerprint,
+      forest,
+      reason: why?.reason ?? null,
+      rule: why?.rule ?? null,
     });
-  }
-  const outOfScope = devices.filter((d) => notWritten.has(d.id));
-  for (const d of outOfScope) {
-    const why = notWritten.get(d.id)!;
-    pass.countOutOfScope(why.rule);
-    if (typeof d.deviceId === 'string') batch.outOfScope?.(d.deviceId.toLowerCase(), why.reason);
   }
   if (!pass.dryRun) {
-    const now = new Date().toISOString();
-    const writes: DeviceWrite[] = devices.map((device) => {
-      const stored = batch.storedFingerprints?.get(device.id);
-      batch.storedFingerprints?.delete(device.id);
-      return {
-        device,
-        relations: relations.get(device.id) ?? null,
-        notWritten: notWritten.get(device.id) ?? null,
-        storedFingerprint: stored,
-      };
-    });
-    await pass.store.putDevices(writes, now);
-    await pass.release(outOfScope.map((d) => d.id));
+    await pass.store.putDevices(writes, new Date().toISOString());
+    await pass.release([...routed.notWritten.keys()]);
   }
-
-  const operations: PendingOperation[] = [];
-  const unchanged: ObjectWrite[] = [];
-  const issues: DeviceIssue[] = [];
-  await runBounded(inScope, 8, async (device) => {
-    const flow = desiredObject(device, relations.get(device.id) ?? null, pass.context.container.schema);
-    const cn = flow.ok ? flow.object.deviceId : device.deviceId?.toLowerCase?.();
-    if (cn) batch.claimed.add(cn);
-    const join = batch.join(device);
-    let actual: ActualObject | undefined;
-    if (join) {
-      const desiredHash = flow.ok ? valuesHash(flow.object.values) : undefined;
-      const indexed = join.indexed;
-      if (indexed && indexed.managed && desiredHash === indexed.hash) {
-        pass.counters.unchanged++;
-        unchanged.push(objectWrite(device, indexed.dn, desiredHash, indexed.objectGuid));
-        return;
-      }
-      if (!join.presumedAbsent) actual = await join.read();
-    }
-    const identity = {
-      graphId: device.id,
-      deviceId: device.deviceId ?? null,
-      displayName: device.displayName,
-    };
-    const plan = planDevice(flow, identity, actual, pass.containerDn, { adopt: pass.options.adopt ?? false });
-    if (plan.kind === 'issue') issues.push(plan.issue);
-    else if (plan.kind === 'unchanged') {
-      pass.counters.unchanged++;
-      unchanged.push(objectWrite(device, actual!.dn, valuesHash(actual!.values), actual!.objectGuid));
-    } else {
-      operations.push({
-        op: plan.operation,
-        device,
-        hash: flow.ok ? valuesHash(flow.object.values) : undefined,
-      });
-    }
-  });
-  await pass.quarantine(issues);
-  if (!pass.dryRun && unchanged.length > 0) {
-    await pass.store.putObjects(unchanged);
-    await pass.release(unchanged.map((u) => u.graphId));
-  }
-  await exportOperations(pass, operations);
-
-  // Out of scope: a managed object of ours leaves AD (the scope rule it fails is its reason).
-  const removals: Operation[] = [];
-  if (mode === 'delta') {
-    await runBounded(outOfScope, pass.context.directory.slots, async (device) => {
-      const actual = await batch.join(device)?.read();
-      const op = actual ? planRemoval(actual, device.id, notWritten.get(device.id)!.reason) : undefined;
-      if (op) removals.push(op);
-    });
-  }
-  return removals;
+  return routed;
 }
 
 /**
@@ -187,37 +121,4 @@ async function relationsOf(
       if (stored.relations) relations.set(id, stored.relations);
   }
   return relations;
-}
-
-function objectWrite(device: CloudDevice, dn: string, hash: string, objectGuid?: string): ObjectWrite {
-  return {
-    deviceId: device.deviceId.toLowerCase(),
-    graphId: device.id,
-    dn,
-    objectGuid: objectGuid ?? null,
-    hash,
-  };
-}
-
-/** The join of a delta pass: CN=<deviceId> under the container, presumed absent if never written. */
-export function deltaJoin(
-  pass: Pass,
-  written: ReadonlySet<string>,
-): (device: CloudDevice) => Join | undefined {
-  return (device) => {
-    const cn = device.deviceId?.toLowerCase?.() ?? '';
-    if (!isGuid(cn)) return undefined;
-    const dn = childDnOf(pass, cn);
-    // A device we never wrote is simply added: an object already there turns the add into a read
-    // and a modify (or a conflict), so the common case costs one round trip, not two.
-    return {
-      indexed: undefined,
-      read: () => pass.context.directory.readObject(0, dn),
-      presumedAbsent: !written.has(cn),
-    };
-  };
-}
-
-export function childDnOf(pass: Pass, cn: string): string {
-  return childDn('CN', cn, pass.containerDn);
 }

@@ -2,7 +2,6 @@
 // metrics, the console's own LDAP session, and the last check report.
 import type { CheckReport } from '../checks/index.js';
 import type { Config } from '../config/load.js';
-import type { AdExportTarget } from '../ad/export-target.js';
 import type { WritebackService } from '../sync/service.js';
 import type { StateStore } from '../state/store.js';
 import type { DeviceIndex } from './device-index.js';
@@ -22,8 +21,6 @@ export interface ConsoleContext {
   config: Config;
   index: DeviceIndex;
   metrics: WritebackMetrics;
-  /** The console's own LDAP session (one connection as the connector), apart from the engine's pool. */
-  ad: AdExportTarget;
   runChecks(config: Config): Promise<CheckReport>;
   checks: { last?: CheckRun; running?: Promise<void> };
 }

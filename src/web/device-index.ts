@@ -3,8 +3,8 @@
 // that the Devices page searches, filters and pages 100,000 devices in a few milliseconds. It
 // follows the state store incrementally, through the store's own change feed (rows changed since
 // the last look), and only reads.
-import type { DeviceSummary, NotWrittenReason, ObjectSummary, StateStore } from '../state/store.js';
-import { notWrittenOf, type NotWritten } from '../sync/not-written.js';
+import type { DeviceSummary, ObjectSummary, StateStore } from '../state/store.js';
+import { notWrittenOf, recordedReason, type NotWritten } from '../sync/not-written.js';
 
 export type DeviceState = 'managed' | 'unmanaged' | 'quarantined' | 'not-written';
 export const DEVICE_STATES: readonly DeviceState[] = ['managed', 'unmanaged', 'quarantined', 'not-written'];
@@ -20,6 +20,8 @@ export interface DeviceQuery {
   owner?: string;
   /** Devices not written for this rule (a scope key such as compliantOnly, or unrouted). */
   rule?: string;
+  /** With several forests: only this forest's devices. */
+  forest?: string;
   /** 1-based. */
   page?: number;
   pageSize?: number;
@@ -42,8 +44,12 @@ export interface DeviceRow {
   lastSyncedAt: string | null;
   /** When the engine last stored this device's cloud state. */
   cloudUpdatedAt: string | null;
-  /** Why the engine does not write it (out of scope, unrouted), as the last pass decided. */
-  notWritten: NotWrittenReason | null;
+  /** The forest its object is in, or the one it is routed to. */
+  forest: string | null;
+  /** Why a cloud device is not written (out of scope, unrouted), or null. */
+  reason: string | null;
+  /** The key of the rule that keeps it out (a scope key such as compliantOnly, or unrouted), or null. */
+  rule: string | null;
 }
 
 export interface ListedDevice extends DeviceRow {
@@ -140,7 +146,9 @@ function finish(row: DeviceRow): IndexedDevice {
     dn: row.dn,
     lastSyncedAt: row.lastSyncedAt,
     cloudUpdatedAt: row.cloudUpdatedAt,
-    notWritten: row.notWritten,
+    forest: row.forest,
+    reason: row.reason,
+    rule: row.rule,
     sortKey: `${fold(row.displayName ?? '')}\u0000${row.key}`,
     search: fold(search),
     ownerSearch: fold(row.owner ?? ''),
@@ -195,9 +203,9 @@ export class DeviceIndex {
     if (counts.managedObjects !== this.objectsByDeviceId.size) {
       touched = true;
       const present = new Set(await store.objectDeviceIds());
-      for (const [deviceId, ref] of this.objectsByDeviceId) {
-        if (present.has(deviceId)) continue;
-        this.objectsByDeviceId.delete(deviceId);
+      for (const [key, ref] of this.objectsByDeviceId) {
+        if (present.has(key)) continue;
+        this.objectsByDeviceId.delete(key);
         if (this.objectsByGraphId.get(ref.graphId) === ref) this.objectsByGraphId.delete(ref.graphId);
         const row = this.cloud.get(ref.graphId);
         if (row && row.dn === ref.dn) {
@@ -211,6 +219,7 @@ export class DeviceIndex {
       if (row) {
         row.dn = o.dn;
         row.lastSyncedAt = o.lastSyncedAt;
+        row.forest = o.forest;
       }
     }
 
@@ -231,7 +240,9 @@ export class DeviceIndex {
         dn: object?.dn ?? null,
         lastSyncedAt: object?.lastSyncedAt ?? null,
         cloudUpdatedAt: d.updatedAt,
-        notWritten: d.notWritten,
+        forest: object?.forest ?? d.forest ?? null,
+        reason: d.reason ?? null,
+        rule: d.rule ?? null,
       });
       const before = this.cloud.get(d.graphId);
       this.cloud.set(d.graphId, row);
@@ -266,7 +277,9 @@ export class DeviceIndex {
           dn: u.dn,
           lastSyncedAt: null,
           cloudUpdatedAt: null,
-          notWritten: null,
+          forest: u.forest,
+          reason: null,
+          rule: null,
         });
         next.set(row.key, row);
       }
@@ -280,7 +293,8 @@ export class DeviceIndex {
   }
 
   private putObject(ref: ObjectRef): void {
-    const previous = this.objectsByDeviceId.get(ref.deviceId);
+    const key = `${ref.forest}/${ref.deviceId}`;
+    const previous = this.objectsByDeviceId.get(key);
     if (
       previous &&
       previous.graphId !== ref.graphId &&
@@ -288,7 +302,7 @@ export class DeviceIndex {
     ) {
       this.objectsByGraphId.delete(previous.graphId);
     }
-    this.objectsByDeviceId.set(ref.deviceId, ref);
+    this.objectsByDeviceId.set(key, ref);
     this.objectsByGraphId.set(ref.graphId, ref);
   }
 
@@ -413,11 +427,13 @@ export class DeviceIndex {
     const rule = q.rule || undefined;
     const wantEnabled = q.enabled === undefined ? undefined : q.enabled ? 1 : 0;
     const state = q.state;
+    const forest = q.forest?.trim() || undefined;
     const matches = (i: number): boolean => {
+      if (forest !== undefined && c.rows[i]!.forest !== forest) return false;
       if (ownerMatch !== undefined && ownerMatch[i] !== 1) return false;
       if (wantEnabled !== undefined && c.enabled[i] !== wantEnabled) return false;
       if (osId !== undefined && c.os[i] !== osId) return false;
-      if (rule !== undefined && c.rows[i]!.notWritten?.rule !== rule) return false;
+      if (rule !== undefined && c.rows[i]!.rule !== rule) return false;
       if (state !== undefined) {
         const k = c.kind[i];
         const s: DeviceState =
@@ -440,7 +456,8 @@ export class DeviceIndex {
       wantEnabled !== undefined ||
       osId !== undefined ||
       rule !== undefined ||
-      state !== undefined;
+      state !== undefined ||
+      forest !== undefined;
     // Count every match and keep the positions of the wanted page; a page past the end shows the last one.
     const collect = (wanted: number): { total: number; positions: number[] } => {
       const first = (wanted - 1) * pageSize;
@@ -483,7 +500,7 @@ export class DeviceIndex {
   async notWrittenRules(): Promise<string[]> {
     await this.refresh();
     const rules = new Set<string>();
-    for (const r of this.cloud.values()) if (r.notWritten) rules.add(r.notWritten.rule);
+    for (const r of this.cloud.values()) if (r.rule) rules.add(r.rule);
     return [...rules].sort();
   }
 
@@ -523,7 +540,7 @@ function listed(r: IndexedDevice, quarantine: Map<string, { code: string; messag
     quarantine: quarantined,
     why:
       state === 'not-written' || state === 'quarantined'
-        ? notWrittenOf(r.notWritten, quarantined ?? undefined)
+        ? notWrittenOf(recordedReason(r), quarantined ?? undefined)
         : null,
   };
 }

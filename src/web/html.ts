@@ -1,6 +1,9 @@
 // Server-side HTML: a tagged template that escapes every interpolated value (display names come
-// from Entra ID and may be hostile), the page layout with its navigation, and small helpers. Only
-// values wrapped in SafeHtml (built by this template) are inserted as they are.
+// from Entra ID and may be hostile: markup is escaped, and control characters and bidirectional
+// overrides are shown as \u001b, \u202e), the page layout with its navigation, and small helpers.
+// Only values wrapped in SafeHtml (built by this template) are inserted as they are. A value a form
+// posts back unchanged (a device key) travels percent-encoded (formKey), so that it stays exact.
+import { escapeUnsafe } from '../util/safe-text.js';
 
 export class SafeHtml {
   constructor(readonly value: string) {}
@@ -20,8 +23,9 @@ const ESCAPES: Record<string, string> = {
   '`': '&#96;',
 };
 
+/** Text as HTML: markup escaped, and every character that could deceive the reader shown escaped. */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"'`]/g, (c) => ESCAPES[c]!);
+  return escapeUnsafe(text).replace(/[&<>"'`]/g, (c) => ESCAPES[c]!);
 }
 
 function render(value: Interpolation): string {
@@ -38,6 +42,20 @@ export function html(strings: TemplateStringsArray, ...values: Interpolation[]):
     out += render(v) + (strings[i + 1] ?? '');
   });
   return new SafeHtml(out);
+}
+
+/** A key in a hidden form field: percent-encoded, so that no character is shown or changed. */
+export function formKey(key: string): string {
+  return encodeURIComponent(key);
+}
+
+/** The key a form posted (see formKey); a value that is not percent-encoded is taken as it is. */
+export function postedKey(value: string | undefined): string {
+  try {
+    return decodeURIComponent(value ?? '');
+  } catch {
+    return value ?? '';
+  }
 }
 
 /** Builds a URL path with a query string from non-empty parameters (values encoded). */

@@ -24,26 +24,30 @@ export class WritebackMetrics {
   readonly objectsCreated = new Counter({
     name: `${PREFIX}objects_created_total`,
     help: 'msDS-Device objects created in AD',
+    labelNames: ['forest'] as const,
     registers: [this.registry],
   });
   readonly objectsUpdated = new Counter({
     name: `${PREFIX}objects_updated_total`,
     help: 'msDS-Device objects modified in AD',
+    labelNames: ['forest'] as const,
     registers: [this.registry],
   });
   readonly objectsDeleted = new Counter({
     name: `${PREFIX}objects_deleted_total`,
     help: 'msDS-Device objects deleted from AD',
+    labelNames: ['forest'] as const,
     registers: [this.registry],
   });
   readonly objectsQuarantined = new Counter({
     name: `${PREFIX}objects_quarantined_total`,
     help: 'devices quarantined by a cycle (a device quarantined again in a later cycle counts again)',
+    labelNames: ['forest'] as const,
     registers: [this.registry],
   });
   readonly cycles = new Counter({
     name: `${PREFIX}cycles_total`,
-    help: 'sync cycles by mode (full, delta) and outcome (ok, quarantined, threshold, failed)',
+    help: 'sync cycles by mode (full, delta; unknown: failed before the mode was known) and outcome (ok, quarantined, threshold, failed)',
     labelNames: ['mode', 'outcome'] as const,
     registers: [this.registry],
   });
@@ -78,14 +82,14 @@ export class WritebackMetrics {
   });
   readonly ldapOperations = new Counter({
     name: `${PREFIX}ldap_operations_total`,
-    help: 'LDAP operations by operation and result (success, or the LDAP result code, or error when the server did not answer)',
-    labelNames: ['operation', 'result'] as const,
+    help: 'LDAP operations by forest, operation and result (success, or the LDAP result code, or error when the server did not answer)',
+    labelNames: ['forest', 'operation', 'result'] as const,
     registers: [this.registry],
   });
   readonly ldapErrors = new Counter({
     name: `${PREFIX}ldap_errors_total`,
-    help: 'failed LDAP operations by operation and result code (error: no LDAP answer)',
-    labelNames: ['operation', 'result_code'] as const,
+    help: 'failed LDAP operations by forest, operation and result code (error: no LDAP answer)',
+    labelNames: ['forest', 'operation', 'result_code'] as const,
     registers: [this.registry],
   });
 
@@ -104,16 +108,40 @@ export class WritebackMetrics {
         },
       });
     };
-    gauge(
+    const forestGauge = (name: string, help: string, read: (s: Scrape) => Record<string, number>): void => {
+      const g: Gauge<'forest'> = new Gauge({
+        name: `${PREFIX}${name}`,
+        help,
+        labelNames: ['forest'] as const,
+        registers: [this.registry],
+        collect: () => {
+          g.reset();
+          if (!this.source || !this.scraped) return;
+          for (const [forest, value] of Object.entries(read({ ...this.source, ...this.scraped })))
+            g.set({ forest }, value);
+        },
+      });
+    };
+    forestGauge(
       'managed_devices',
-      'msDS-Device objects written and managed by device-writeback',
-      (s) => s.counts.managedObjects,
+      'msDS-Device objects written and managed by device-writeback, by forest',
+      (s) => Object.fromEntries(Object.entries(s.counts.forests).map(([f, c]) => [f, c.managedObjects])),
     );
     gauge('quarantined_devices', 'devices in quarantine now', (s) => s.counts.quarantined);
-    gauge(
+    forestGauge(
       'unmanaged_objects',
-      'objects in the device container not written by device-writeback (last full reconcile)',
-      (s) => s.counts.unmanaged,
+      'objects in the device container not written by device-writeback (last full reconcile), by forest',
+      (s) => Object.fromEntries(Object.entries(s.counts.forests).map(([f, c]) => [f, c.unmanaged])),
+    );
+    forestGauge(
+      'forest_up',
+      '1 while the last cycle reached the forest and wrote its changes, 0 otherwise (its changes wait)',
+      (s) => Object.fromEntries(Object.entries(s.health().forests).map(([f, h]) => [f, h.healthy ? 1 : 0])),
+    );
+    gauge(
+      'unrouted_devices',
+      'devices not written because no configured forest holds their registered owner (several forests)',
+      (s) => s.counts.unrouted,
     );
     gauge('cloud_devices', 'cloud devices the engine knows (last known state)', (s) => s.counts.cloudDevices);
     gauge('watermark_age_seconds', 'seconds since the delta watermark was last committed', (s) => {
@@ -132,11 +160,14 @@ export class WritebackMetrics {
     this.source = source;
   }
 
-  readonly ldapObserver: LdapObserver = (operation, resultCode) => {
-    const result = resultCode === 'ok' ? 'success' : String(resultCode);
-    this.ldapOperations.inc({ operation, result });
-    if (resultCode !== 'ok') this.ldapErrors.inc({ operation, result_code: String(resultCode) });
-  };
+  /** The LDAP observer of a forest's connector. */
+  readonly ldapObserver =
+    (forest: string): LdapObserver =>
+    (operation, resultCode) => {
+      const result = resultCode === 'ok' ? 'success' : String(resultCode);
+      this.ldapOperations.inc({ forest, operation, result });
+      if (resultCode !== 'ok') this.ldapErrors.inc({ forest, operation, result_code: String(resultCode) });
+    };
 
   readonly entraObserver: EntraObserver = {
     onRequest: (route, status) => this.graphRequests.inc({ route, status: String(status) }),
@@ -150,16 +181,20 @@ export class WritebackMetrics {
     const seconds = Math.max(0, (Date.parse(cycle.finishedAt) - Date.parse(cycle.startedAt)) / 1000);
     const s = cycle.summary;
     if (cycle.ok && s) {
-      this.objectsCreated.inc(s.created);
-      this.objectsUpdated.inc(s.updated);
-      this.objectsDeleted.inc(s.deleted);
-      this.objectsQuarantined.inc(s.quarantined);
+      for (const [forest, f] of Object.entries(s.forests)) {
+        this.objectsCreated.inc({ forest }, f.created);
+        this.objectsUpdated.inc({ forest }, f.updated);
+        this.objectsDeleted.inc({ forest }, f.deleted);
+        this.objectsQuarantined.inc({ forest }, f.quarantined);
+      }
       const outcome = s.thresholdStopped ? 'threshold' : s.quarantined > 0 ? 'quarantined' : 'ok';
       this.cycles.inc({ mode: s.mode, outcome });
       this.cycleDuration.observe({ mode: s.mode }, s.durationMs / 1000);
     } else {
-      this.cycles.inc({ mode: 'unknown', outcome: 'failed' });
-      this.cycleDuration.observe({ mode: 'unknown' }, seconds);
+      // "unknown" only when the cycle failed before the state store could say which mode it runs.
+      const mode = cycle.mode ?? 'unknown';
+      this.cycles.inc({ mode, outcome: 'failed' });
+      this.cycleDuration.observe({ mode }, seconds);
     }
   };
 
@@ -171,7 +206,9 @@ export class WritebackMetrics {
       ]);
       this.scraped = { counts, watermark };
     }
-    return this.registry.metrics();
+    // prom-client writes NaN (an event-loop lag mean before any sample) as "Nan"; the exposition
+    // format spells it "NaN", and strict parsers refuse anything else.
+    return (await this.registry.metrics()).replace(/ Nan$/gm, ' NaN');
   }
 
   get contentType(): string {

@@ -33,9 +33,18 @@ export function isLoopbackHost(host: string): boolean {
   return false;
 }
 
-/** Refuses a non-loopback listen address without web.token. */
+/** The shortest web.token accepted, whatever the listen address (SPEC §5). */
+export const MIN_TOKEN_LENGTH = 16;
+
+/** Refuses a non-loopback listen address without web.token, and a web.token too short to be one. */
 export function assertListenAllowed(listen: string, token: string | undefined): ListenAddress {
   const address = parseListenAddress(listen);
+  if (token !== undefined && token.length < MIN_TOKEN_LENGTH) {
+    throw new DwbError(
+      'DWB_WEB_TOKEN_WEAK',
+      `web.token has ${token.length} character${token.length === 1 ? '' : 's'}; the console requires at least ${MIN_TOKEN_LENGTH}, so that it cannot be guessed.`,
+    );
+  }
   if (!isLoopbackHost(address.host) && !token) {
     throw new DwbError(
       'DWB_WEB_TOKEN_REQUIRED',

@@ -5,12 +5,12 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { runChecks as defaultRunChecks } from '../checks/index.js';
 import { causeText, DwbError } from '../errors.js';
 import { logger, redactText } from '../log.js';
-import { AdExportTarget } from '../ad/export-target.js';
 import type { WritebackService } from '../sync/service.js';
+import { escapeUnsafeJson } from '../util/safe-text.js';
 import { CONSOLE_CSS, FAVICON_SVG } from './assets.js';
 import type { ConsoleContext } from './context.js';
 import { DeviceIndex } from './device-index.js';
-import { html, layout, type Section, type SafeHtml } from './html.js';
+import { html, layout, postedKey, type Section, type SafeHtml } from './html.js';
 import { WritebackMetrics } from './metrics.js';
 import { checksPage } from './pages/checks.js';
 import { devicePage } from './pages/device.js';
@@ -19,6 +19,7 @@ import { overviewPage } from './pages/overview.js';
 import { quarantinePage } from './pages/quarantine.js';
 import { runPage, runsPage } from './pages/runs.js';
 import { assertListenAllowed, ConsoleGuard } from './security.js';
+import { SignInThrottle } from './sign-in-throttle.js';
 
 export interface ConsoleOptions {
   service: WritebackService;
@@ -90,8 +91,19 @@ function healthBody(service: WritebackService): { status: number; body: Record<s
         : null,
       lastSuccessAt: h.lastSuccessAt,
       nextRunAt: h.nextRunAt,
+      forests: h.forests,
     },
   };
+}
+
+/** The device container(s) the console's header names. */
+function containerLine(service: WritebackService): string {
+  const forests = service.session?.forests ?? [];
+  if (forests.length === 0) return 'not connected to the forest yet';
+  const several = service.config.severalForests;
+  return forests
+    .map((f) => `${f.reached?.container.containerDn ?? 'not reached yet'}${several ? ` (${f.name})` : ''}`)
+    .join('; ');
 }
 
 export async function startConsole(options: ConsoleOptions): Promise<RunningConsole> {
@@ -100,18 +112,17 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   const token = options.token === null ? undefined : (options.token ?? config.web.token?.reveal());
   const address = assertListenAllowed(options.listen, token);
   const guard = new ConsoleGuard(token, address);
+  const signIns = new SignInThrottle();
   const metrics = options.metrics ?? new WritebackMetrics();
   metrics.bind({ store: service.store, health: () => service.health() });
   const index = new DeviceIndex(service.store);
   await index.warm();
-  const ad = new AdExportTarget(config.ad, 1, metrics.ldapObserver);
   const ctx: ConsoleContext = {
     service,
     store: service.store,
     config,
     index,
     metrics,
-    ad,
     runChecks: options.runChecks ?? defaultRunChecks,
     checks: {},
   };
@@ -147,7 +158,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
           section,
           body: page.body,
           notice,
-          container: service.session?.container.containerDn ?? 'not connected to the forest yet',
+          container: containerLine(service),
           signedIn,
         }),
       );
@@ -193,7 +204,11 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     );
     if (!reply.hasHeader('Cache-Control')) reply.header('Cache-Control', 'no-store');
     // Defence in depth: no registered secret (AD password, client secret, web token) leaves the process.
-    return typeof payload === 'string' ? redactText(payload) : payload;
+    if (typeof payload !== 'string') return payload;
+    const text = redactText(payload);
+    // JSON (/healthz, whose reason carries the DC's or Graph's message) is often read with curl on
+    // a terminal: the characters JSON leaves raw are escaped as in `--json` output (same value parsed).
+    return /json/i.test(String(reply.getHeader('content-type') ?? '')) ? escapeUnsafeJson(text) : text;
   });
   app.setNotFoundHandler((req, reply) =>
     refuse(req, reply, 404, 'Not found', `Nothing at ${req.url.split('?')[0]}.`),
@@ -266,7 +281,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   app.post('/quarantine/retry', async (req, reply) => {
     const form = action(req, reply);
     if (!form) return reply;
-    const key = form.key ?? '';
+    const key = postedKey(form.key);
     const marked = await service.store.requestRetry(key);
     if (marked) service.requestRun();
     const back = localPath(form.back, '/quarantine');
@@ -298,16 +313,18 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     return reply.redirect('/checks?notice=checks', 303);
   });
 
-  app.get('/login', (req, reply) => {
-    if (!guard.tokenRequired) return reply.redirect('/', 303);
-    const next = localPath(String((req.query as Record<string, unknown>).next ?? ''), '/');
-    const failed = (req.query as Record<string, unknown>).failed !== undefined;
-    return send(req, reply, 'login', {
+  const signInPage = (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    next: string,
+    problem: { status: number; message: string } | undefined,
+  ): FastifyReply =>
+    send(req, reply, 'login', {
       title: 'Sign in',
-      status: failed ? 401 : 200,
+      status: problem?.status ?? 200,
       body: html`<h1>Sign in</h1>
         <p>This console is protected by the access token of <span class="mono">web.token</span>.</p>
-        ${failed ? html`<p class="error" role="alert">That token is not right.</p>` : ''}
+        ${problem ? html`<p class="error" role="alert">${problem.message}</p>` : ''}
         <form method="post" action="/login" class="stack">
           <input type="hidden" name="_csrf" value="${guard.csrfToken(req)}" />
           <input type="hidden" name="next" value="${next}" />
@@ -318,16 +335,41 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
           <p><button type="submit">Sign in</button></p>
         </form>`,
     });
+  const tooMany = (req: FastifyRequest, reply: FastifyReply, next: string, waitMs: number): FastifyReply => {
+    const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+    reply.header('Retry-After', String(seconds));
+    return signInPage(req, reply, next, {
+      status: 429,
+      message: `Too many wrong tokens from your address: wait ${seconds} s before the next try.`,
+    });
+  };
+  app.get('/login', (req, reply) => {
+    if (!guard.tokenRequired) return reply.redirect('/', 303);
+    const next = localPath(String((req.query as Record<string, unknown>).next ?? ''), '/');
+    const failed = (req.query as Record<string, unknown>).failed !== undefined;
+    const wait = signIns.waitMs(req.ip);
+    if (wait > 0) return tooMany(req, reply, next, wait);
+    return signInPage(
+      req,
+      reply,
+      next,
+      failed ? { status: 401, message: 'That token is not right.' } : undefined,
+    );
   });
   app.post('/login', async (req, reply) => {
     const form = action(req, reply);
     if (!form) return reply;
     const next = localPath(form.next, '/');
+    // A client that must wait is not even checked: parallel guesses gain nothing.
+    const wait = signIns.waitMs(req.ip);
+    if (wait > 0) return tooMany(req, reply, next, wait);
     const id = guard.signIn(form.token ?? '');
     if (!id) {
-      await new Promise((r) => setTimeout(r, 400)); // slows guessing
+      signIns.failed(req.ip);
+      await new Promise((r) => setTimeout(r, 400)); // and every guess costs the guesser time
       return reply.redirect(`/login?failed=1&next=${encodeURIComponent(next)}`, 303);
     }
+    signIns.succeeded(req.ip);
     return reply.header('Set-Cookie', guard.sessionCookie(id)).redirect(next, 303);
   });
   app.post('/logout', (req, reply) => {
@@ -341,7 +383,6 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   try {
     await app.listen({ host: address.host, port: address.port });
   } catch (err) {
-    await ad.close();
     throw new DwbError(
       'DWB_WEB_LISTEN_FAILED',
       `the console cannot listen on ${options.listen}: ${causeText(err)}.`,
@@ -358,7 +399,6 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     metrics,
     close: async () => {
       await app.close();
-      await ad.close();
     },
   };
 }

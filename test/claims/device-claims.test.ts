@@ -30,6 +30,7 @@ const BASE = [
   'msDS-IsManaged',
   'msDS-RegisteredOwner',
   'msDS-RegisteredUsers',
+  'msDS-ApproximateLastLogonTimeStamp',
   'msDS-CloudAnchor',
 ];
 const schema2012 = schema(BASE);
@@ -89,7 +90,58 @@ describe('previewClaims', () => {
     expect(c.iscompliant!.absentReason).toContain('the forest schema has no msDS-IsCompliant');
     expect(c.trusttype!.absentReason).toContain('the forest schema has no msDS-DeviceTrustType');
     expect(c.isregistereduser!.absentReason).toContain('--user');
-    expect(p.verdict).toBe('AD FS authenticates the device and issues 6 device claims.');
+    expect(c.deviceusagetime).toMatchObject({
+      type: 'http://schemas.microsoft.com/2014/02/deviceusagetime',
+      value: null,
+      absentReason:
+        'msDS-ApproximateLastLogonTimeStamp has no value on the object (Entra ID reported no approximateLastSignInDateTime)',
+    });
+    expect(c.userowner).toMatchObject({
+      type: 'http://schemas.microsoft.com/2012/01/devicecontext/claims/userowner',
+      value: OWNER,
+      source: 'msDS-RegisteredOwner (the SID of the user who registered the device)',
+      documented: false,
+    });
+    expect(p.claims.filter((claim) => !claim.documented).map((claim) => claim.name)).toEqual(['userowner']);
+    expect(p.verdict).toBe('AD FS authenticates the device and issues 7 device claims.');
+  });
+
+  it('deviceusagetime from msDS-ApproximateLastLogonTimeStamp (FILETIME), marked approximate', () => {
+    const c = byName(
+      previewClaims(
+        device({ 'msDS-ApproximateLastLogonTimeStamp': [Buffer.from('134083665300000000')] }),
+        schema2012,
+      ),
+    );
+    expect(c.deviceusagetime).toMatchObject({
+      value: '2025-11-23T10:15:30.000Z',
+      source: 'msDS-ApproximateLastLogonTimeStamp',
+      documented: true,
+      note: expect.stringContaining('approximate'),
+    });
+    const never = byName(
+      previewClaims(device({ 'msDS-ApproximateLastLogonTimeStamp': [Buffer.from('0')] }), schema2012),
+    );
+    expect(never.deviceusagetime!.value).toBeNull();
+  });
+
+  it('userowner is absent without msDS-RegisteredOwner', () => {
+    const noOwner = device();
+    noOwner.values.delete('msDS-RegisteredOwner');
+    expect(byName(previewClaims(noOwner, schema2012)).userowner!.absentReason).toContain(
+      'msDS-RegisteredOwner has no value on the object',
+    );
+  });
+
+  it('a refused certificate: no claim at all, each saying why, and the verdict says AD FS refuses it', () => {
+    const p = previewClaims(device(), schema2012, undefined, {
+      certificateRefusal: 'this certificate expired on 2020-01-01 00:00 UTC',
+    });
+    expect(p.authenticated).toBe(false);
+    expect(p.claims.every((c) => c.value === null && c.absentReason!.includes('expired'))).toBe(true);
+    expect(p.verdict).toBe(
+      "AD FS refuses the device's certificate, so it issues no device claims: this certificate expired on 2020-01-01 00:00 UTC.",
+    );
   });
 
   it('with the 2016 schema: iscompliant and trusttype', () => {

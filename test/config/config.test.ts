@@ -32,8 +32,8 @@ describe('configuration', () => {
     });
     expect(config.writeback.trustTypes).toEqual(['Workplace', 'AzureAd', 'ServerAd']);
     expect(config.web.listen).toBe('127.0.0.1:8080');
-    expect(config.ad.startTls).toBe(false);
-    expect(config.ad.insecureSkipVerify).toBe(false);
+    expect(config.forests[0]!.ad.startTls).toBe(false);
+    expect(config.forests[0]!.ad.insecureSkipVerify).toBe(false);
     expect(config.state.sqlite).toBe('/etc/dwb/device-writeback.db');
     expect(config.entra).toBeUndefined();
   });
@@ -43,7 +43,7 @@ describe('configuration', () => {
       `${minimal}  caFile: ./ca.pem\nstate:\n  sqlite: data/dwb.db\n`,
       '/etc/dwb/device-writeback.yaml',
     );
-    expect(config.ad.caFile).toBe('/etc/dwb/ca.pem');
+    expect(config.forests[0]!.ad.caFile).toBe('/etc/dwb/ca.pem');
     expect(config.state.sqlite).toBe('/etc/dwb/data/dwb.db');
   });
 
@@ -124,10 +124,10 @@ describe('configuration', () => {
       minimal.replace('{ env: DWB_AD_PASSWORD }', '{ file: pw }'),
       path.join(dir, 'c.yaml'),
     );
-    expect(config.ad.password.reveal()).toBe('s3cret-from-file');
+    expect(config.forests[0]!.ad.password.reveal()).toBe('s3cret-from-file');
     expect(JSON.stringify(config)).not.toContain('s3cret-from-file');
     const missing = parseConfig(minimal, path.join(dir, 'c.yaml'));
     delete process.env.DWB_AD_PASSWORD;
-    expect(() => missing.ad.password.reveal()).toThrow(/DWB_AD_PASSWORD is not set/);
+    expect(() => missing.forests[0]!.ad.password.reveal()).toThrow(/DWB_AD_PASSWORD is not set/);
   });
 });

@@ -3,27 +3,10 @@
 // process, no loopback address, no temporary folder). Also: as a non-root user it says what is
 // missing and how to get it, and creates nothing.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { describe, expect, inject, it } from 'vitest';
 import { runCli, type CliResult } from '../support/cli.js';
-
-function processesMentioning(text: string): string[] {
-  const found: string[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (cmdline.includes(text)) found.push(`${entry}: ${cmdline}`);
-    } catch {
-      /* gone */
-    }
-  }
-  return found;
-}
-
-function loopbackAddresses(): string {
-  return execFileSync('ip', ['-4', '-o', 'addr', 'show', 'dev', 'lo'], { encoding: 'utf8' });
-}
+import { addressReleased, processesMentioning } from '../support/samba.js';
 
 describe('device-writeback demo', () => {
   it('runs every step against a throwaway lab and removes it afterwards', { timeout: 240_000 }, async () => {
@@ -37,8 +20,8 @@ describe('device-writeback demo', () => {
     expect(result.code, context).toBe(0);
 
     // Every numbered step ran, in order.
-    const titles = [...out.matchAll(/^\[(\d+)\/12\]/gm)].map((m) => Number(m[1]));
-    expect(titles).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    const titles = [...out.matchAll(/^\[(\d+)\/13\]/gm)].map((m) => Number(m[1]));
+    expect(titles).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
 
     // The outcomes of the steps, as the user reads them.
     expect(out).toMatch(/Provisioning a throwaway Samba AD DC \(Windows Server 2012 R2 schema\)/);
@@ -50,10 +33,22 @@ describe('device-writeback demo', () => {
     expect(out).toMatch(/✖\s+ad\.drs-object\s+fail/);
     expect(out).toMatch(/exit code 1, as expected/);
     expect(out).toMatch(
-      /DWB_ADMIN_PASSWORD="\$\(cat \S+\/secrets\/admin-password\)" node bin\/device-writeback\.js init-ad --connector-account svc-writeback --admin Administrator@corp\.example\.test/,
+      /DWB_ADMIN_PASSWORD="\$\(cat \S+\/secrets\/admin-password\)" node bin\/device-writeback\.js init-ad --connector-account svc-writeback --admin Administrator@corp\.example\.test --cloud-issuer \S+\/emulator\/emulator-cloud-issuer\.pem/,
+    );
+    expect(out).toMatch(
+      /add to msDS-CloudIssuerPublicCertificates: DC=net \+ DC=windows \+ CN=MS-Organization-Access \+ OU=[0-9a-f-]{36} \(thumbprint [0-9A-F]{40}\)/,
     );
     expect(out).toMatch(/✔ forest prepared/);
-    expect(out).toMatch(/0 failed, 0 skipped/);
+    // The check after init-ad: the cloud issuer is there, so ad.cloud-issuer passes with no warning.
+    const recheck = out.slice(
+      out.indexOf('`check` again: everything passes'),
+      out.indexOf('`sync`: the first'),
+    );
+    expect(recheck).toMatch(/✔\s+ad\.cloud-issuer\s+pass: /);
+    expect(recheck).toMatch(
+      /msDS-CloudIsEnabled = TRUE; 1 issuer: DC=net \+ DC=windows \+ CN=MS-Organization-Access/,
+    );
+    expect(recheck).toMatch(/0 failed, 0 skipped/);
     // The scope: a pilot group (writeback.scope.groups) holds all but a few devices.
     const outside = Number(
       /group "Device writeback pilot": \d+ devices \(the group "Pilot devices" nested in it\); (\d+) devices are outside it/.exec(
@@ -80,6 +75,34 @@ describe('device-writeback demo', () => {
     );
     expect([...out.matchAll(/→ seen in AD after \d+\.\d s/g)]).toHaveLength(4);
     expect(out).toMatch(/✔ 4 changes written back/);
+
+    // The end of the AD FS path: a written device's certificate, from the emulator's DRS, chains to
+    // the issuer init-ad wrote and finds that device, which gets its claims.
+    const adfs = out.slice(
+      out.indexOf('`claims --cert`: a device certificate'),
+      out.indexOf('What the demo created'),
+    );
+    const cert =
+      /\$ node bin\/device-writeback\.js claims --cert (\S+\/device-([0-9a-f-]{36})\.pem) --user (\S+@corp\.example\.test) --config \S+/.exec(
+        adfs,
+      );
+    expect(cert, adfs).not.toBeNull();
+    const [, certFile, deviceId, owner] = cert!;
+    expect(adfs).toContain(`/_emulator/drs/devices/${deviceId}/certificate → ${certFile}`);
+    expect(adfs).toMatch(
+      new RegExp(`Certificate: CN=${deviceId} \\(issuer DC=net \\+ DC=windows \\+ CN=MS-Organization-Access`),
+    );
+    expect(adfs).toMatch(/issued by cloud DRS: +yes/);
+    expect(adfs).toMatch(/AD FS accepts it as a device certificate\./);
+    expect(adfs).toContain(`Found: CN=${deviceId},CN=RegisteredDevices,DC=corp,DC=example,DC=test`);
+    expect(adfs).toMatch(/AD FS authenticates the device and issues \d+ device claims\./);
+    expect(adfs).toMatch(new RegExp(`devicecontext/claims/identifier +${deviceId}`));
+    expect(adfs).toMatch(/devicecontext\/claims\/isregistereduser +true/);
+    expect(adfs).toContain(`User ${owner} (`);
+    expect(adfs).toMatch(/is the registered owner of this device: isregistereduser = true\./);
+    expect(adfs).toMatch(
+      /✔ AD FS accepts the certificate \(issued by the cloud DRS\) and finds CN=[0-9a-f-]{36},CN=RegisteredDevices,DC=corp,DC=example,DC=test: \d+ device claims/,
+    );
     expect(out).toMatch(
       /Stopped and removed: `run`, .*the Graph emulator, the DC \(samba\) and its address 127\.0\.0\.\d+, \/\S+/,
     );
@@ -94,7 +117,7 @@ describe('device-writeback demo', () => {
     expect(address).toBeDefined();
     expect(existsSync(dir!)).toBe(false);
     expect(processesMentioning(dir!)).toEqual([]);
-    expect(loopbackAddresses()).not.toContain(` ${address}/`);
+    expect(addressReleased(address!)).toBe(true);
   });
 
   it('as a non-root user, says what is missing and how to get it, and starts nothing', async () => {
@@ -108,6 +131,6 @@ describe('device-writeback demo', () => {
     expect(output).toMatch(/sudo npm run demo/);
     expect(output).toMatch(/DWB_PREREQ_MISSING: the demo needs root\./);
     expect(output).toMatch(/exit=1$/m);
-    expect(output).not.toMatch(/\[2\/12\]/); // nothing was provisioned or started
+    expect(output).not.toMatch(/\[2\/13\]/); // nothing was provisioned or started
   });
 });

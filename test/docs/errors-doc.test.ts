@@ -14,6 +14,14 @@ const environmentVariables = new Set([
   'DWB_ADMIN_USER',
   'DWB_ADMIN_PASSWORD',
   'DWB_AD_PASSWORD',
+  // docs/several-forests.md's example configuration names one password variable per forest
+  'DWB_CORP_PASSWORD',
+  'DWB_FABRIKAM_PASSWORD',
+  // init-ad's per-forest admin variables (DWB_ADMIN_USER + _<NAME>), as the demo sets them
+  'DWB_ADMIN_USER_CORP',
+  'DWB_ADMIN_PASSWORD_CORP',
+  'DWB_ADMIN_USER_FABRIKAM',
+  'DWB_ADMIN_PASSWORD_FABRIKAM',
   'DWB_CLIENT_SECRET',
   'DWB_WEB_TOKEN',
   'DWB_EMULATOR_TENANT_ID',

@@ -34,7 +34,7 @@ function entraOf(e: RunningEmulator, extra: Parameters<typeof testEntraConfig>[0
 const contexts: CheckContext[] = [];
 function context(entra: EntraConfig | undefined): CheckContext {
   // The Entra checks read only config.entra.
-  const ctx: CheckContext = { config: { entra } as unknown as Config, cache: new Map() };
+  const ctx = { config: { entra } as unknown as Config, cache: new Map() } as unknown as CheckContext;
   contexts.push(ctx);
   return ctx;
 }

@@ -99,21 +99,27 @@ describe('init-ad on a fresh forest', () => {
     expect(leakedSecrets(json, secrets)).toEqual([]);
   });
 
-  it('prepares the forest; then every ad.* check passes (the 2012 R2 schema only warns about 2016 attributes)', async () => {
+  it('prepares the forest; then every ad.* check passes (the 2012 R2 schema only warns about 2016 attributes, and the cloud issuer is not there yet)', async () => {
     const run = await dwb(config, ['init-ad', ...admin]);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain(
       'Forest prepared for device writeback (domain corp.example.test, connector CORP\\svc-writeback)',
     );
     expect(run.stdout).toContain('4 created, 2 modified, 0 unchanged');
+    expect(run.stdout).toContain('msDS-MaximumRegistrationInactivityPeriod=0');
+    expect(run.stdout).toContain('Warning: CN=DeviceRegistrationService');
+    expect(run.stdout).toContain('has no cloud DRS issuer certificate');
     expect(leakedSecrets(run, secrets)).toEqual([]);
 
     const { result, report } = await checkJson(config);
     expect(result.code).toBe(0);
     expect(report.ok).toBe(true);
-    for (const c of report.checks.filter((c) => c.id.startsWith('ad.') && c.id !== 'ad.schema')) {
+    const warned = ['ad.schema', 'ad.cloud-issuer'];
+    for (const c of report.checks.filter((c) => c.id.startsWith('ad.') && !warned.includes(c.id))) {
       expect({ id: c.id, status: c.status, detail: c.detail }).toMatchObject({ id: c.id, status: 'pass' });
     }
+    expect(byId(report, 'ad.stale-cleanup').status).toBe('pass');
+    expect(byId(report, 'ad.cloud-issuer').status).toBe('warn');
     const schema = byId(report, 'ad.schema');
     expect(schema.status).toBe('warn');
     expect(schema.detail).toContain('msDS-IsCompliant, msDS-DeviceTrustType');

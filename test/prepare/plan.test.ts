@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { fromSddl, toSddl } from '../../src/ad/security-descriptor.js';
 import { DwbError } from '../../src/errors.js';
+import { readCloudIssuerFiles } from '../../src/prepare/cloud-issuer.js';
 import { planToLdif } from '../../src/prepare/ldif.js';
 import { planPreparation, type PreparationState } from '../../src/prepare/plan.js';
+import { makeIssuer } from '../support/issuer.js';
 
 const DOMAIN_SID = 'S-1-5-21-1-2-3';
 const CONNECTOR_SID = `${DOMAIN_SID}-1105`;
@@ -59,6 +61,8 @@ function preparedForest(): PreparationState {
       ...present(DRS, 'msDS-DeviceRegistrationService'),
       deviceLocation: CONTAINER,
       isEnabled: 'TRUE',
+      inactivityPeriod: '0',
+      cloudIssuers: [],
     },
     container: {
       ...present(CONTAINER, 'msDS-DeviceContainer'),
@@ -89,6 +93,7 @@ describe('planPreparation', () => {
         objectClass: ['msDS-DeviceRegistrationService'],
         'msDS-DeviceLocation': [CONTAINER],
         'msDS-IsEnabled': ['TRUE'],
+        'msDS-MaximumRegistrationInactivityPeriod': ['0'],
       },
     });
     expect(plan.changes[1]!.aces).toEqual([
@@ -146,8 +151,46 @@ describe('planPreparation', () => {
     state.service = { ...state.service, isEnabled: 'FALSE' };
     expect(planPreparation(state).changes[4]).toMatchObject({
       action: 'modify',
-      step: { kind: 'modify', changes: [{ type: 'msDS-IsEnabled', values: ['TRUE'] }] },
+      step: { kind: 'modify', changes: [{ operation: 'replace', type: 'msDS-IsEnabled', values: ['TRUE'] }] },
     });
+  });
+
+  it('turns off the stale-device cleanup of a service with a period, or with none', () => {
+    const ninety = preparedForest();
+    ninety.service = { ...ninety.service, inactivityPeriod: '90' };
+    const change = planPreparation(ninety).changes[4]!;
+    expect(change).toMatchObject({
+      action: 'modify',
+      step: {
+        kind: 'modify',
+        changes: [{ operation: 'replace', type: 'msDS-MaximumRegistrationInactivityPeriod', values: ['0'] }],
+      },
+    });
+    expect(change.detail).toContain('msDS-MaximumRegistrationInactivityPeriod was 90, now 0');
+    expect(change.detail).toContain('older than 90 days');
+    const none = preparedForest();
+    none.service = { ...none.service, inactivityPeriod: undefined };
+    expect(planPreparation(none).changes[4]!.detail).toBe(
+      'msDS-MaximumRegistrationInactivityPeriod had no value, now 0 (no stale-device cleanup)',
+    );
+  });
+
+  it('completes a service made by AD FS that names the same container, keeping its AD FS settings', () => {
+    const adfs = preparedForest();
+    adfs.service = { ...adfs.service, inactivityPeriod: '90', cloudIsEnabled: 'FALSE', madeByAdfs: true };
+    const plan = planPreparation(adfs);
+    expect(plan.changes.map((c) => c.action)).toEqual(['none', 'none', 'none', 'none', 'modify', 'none']);
+    const service = plan.changes[4]!;
+    expect(service.detail).toMatch(
+      /^made by AD FS \(its AD FS settings are kept\), msDS-MaximumRegistrationInactivityPeriod was 90/,
+    );
+    // Only the period: msDS-CloudIsEnabled is left to --cloud-issuer, the rest is AD FS's.
+    expect(service.step).toEqual({
+      kind: 'modify',
+      dn: DRS,
+      changes: [{ operation: 'replace', type: 'msDS-MaximumRegistrationInactivityPeriod', values: ['0'] }],
+    });
+    expect(plan.warnings).toEqual([expect.stringContaining('has no cloud DRS issuer certificate')]);
   });
 
   it('stops when the forest already has a configuration pointing at another device container', () => {
@@ -185,6 +228,95 @@ describe('planPreparation', () => {
     const clash = freshForest();
     clash.container = present(CONTAINER, 'container');
     expect(() => planPreparation(clash)).toThrow(expect.objectContaining({ code: 'DWB_AD_OBJECT_CONFLICT' }));
+  });
+});
+
+describe('planPreparation with --cloud-issuer', () => {
+  const a = makeIssuer('plan-a');
+  const b = makeIssuer('plan-b');
+  const azureAdConnect = makeIssuer('plan-aadc');
+  const issuers = readCloudIssuerFiles([a.file, b.file]);
+
+  it('on a fresh forest: creates the service, then adds the issuers and turns the cloud DRS on', () => {
+    const plan = planPreparation(freshForest(), { cloudIssuers: issuers });
+    expect(plan.changes.map((c) => [c.action, c.dn])).toEqual([
+      ['create', CONTAINER],
+      ['modify', CONTAINER],
+      ['create', DRC],
+      ['create', DRSS],
+      ['create', DRS],
+      ['modify', DRS],
+      ['modify', DRC],
+    ]);
+    expect(plan.changes[5]!.step).toEqual({
+      kind: 'modify',
+      dn: DRS,
+      changes: [
+        { operation: 'add', type: 'msDS-CloudIssuerPublicCertificates', values: [a.der, b.der] },
+        { operation: 'replace', type: 'msDS-CloudIsEnabled', values: ['TRUE'] },
+      ],
+    });
+    expect(plan.changes[5]!.detail).toContain(
+      `OU=test tenant plan-a, CN=MS-Organization-Access (thumbprint ${a.thumbprint})`,
+    );
+    expect(plan.warnings).toEqual([]);
+  });
+
+  it('adds only what is missing, never removes a value, and changes nothing when all is there', () => {
+    const state = preparedForest();
+    state.service = { ...state.service, cloudIssuers: [azureAdConnect.der, a.der], cloudIsEnabled: 'TRUE' };
+    const change = planPreparation(state, { cloudIssuers: issuers }).changes[5]!;
+    expect(change.step).toEqual({
+      kind: 'modify',
+      dn: DRS,
+      changes: [{ operation: 'add', type: 'msDS-CloudIssuerPublicCertificates', values: [b.der] }],
+    });
+    expect(change.detail).toContain('(the 2 values there stay)');
+    state.service = { ...state.service, cloudIssuers: [azureAdConnect.der, b.der, a.der] };
+    const none = planPreparation(state, { cloudIssuers: issuers });
+    expect(none.changes.map((c) => c.action)).toEqual([
+      'none',
+      'none',
+      'none',
+      'none',
+      'none',
+      'none',
+      'none',
+    ]);
+    expect(none.changes[5]!.detail).toContain('msDS-CloudIsEnabled=TRUE');
+  });
+
+  it('turns msDS-CloudIsEnabled on when the issuers are there but it is FALSE', () => {
+    const state = preparedForest();
+    state.service = { ...state.service, cloudIssuers: [a.der, b.der], cloudIsEnabled: 'FALSE' };
+    expect(planPreparation(state, { cloudIssuers: issuers }).changes[5]).toMatchObject({
+      action: 'modify',
+      detail: 'msDS-CloudIsEnabled was FALSE, now TRUE',
+      step: { changes: [{ operation: 'replace', type: 'msDS-CloudIsEnabled', values: ['TRUE'] }] },
+    });
+  });
+
+  it('warns without --cloud-issuer when the service has no issuer, or has them with the cloud DRS off', () => {
+    expect(planPreparation(preparedForest()).warnings).toEqual([
+      `${DRS} has no cloud DRS issuer certificate (msDS-CloudIssuerPublicCertificates): AD FS would refuse the certificate of every device written here. Add the tenant's issuer with --cloud-issuer <pem-file> (docs/prepare-forest.md says how to obtain it).`,
+    ]);
+    const off = preparedForest();
+    off.service = { ...off.service, cloudIssuers: [a.der] };
+    expect(planPreparation(off).warnings).toEqual([
+      expect.stringContaining('msDS-CloudIsEnabled of CN=DeviceRegistrationService'),
+    ]);
+  });
+
+  it('renders the issuers as base64 DER values of an add, and the LDIF of the period', () => {
+    const state = preparedForest();
+    state.service = { ...state.service, inactivityPeriod: '30' };
+    const ldif = planToLdif(planPreparation(state, { cloudIssuers: issuers }));
+    expect(ldif).toContain(
+      `dn: ${DRS}\nchangetype: modify\nreplace: msDS-MaximumRegistrationInactivityPeriod\nmsDS-MaximumRegistrationInactivityPeriod: 0\n-`,
+    );
+    expect(ldif).toContain(
+      `dn: ${DRS}\nchangetype: modify\nadd: msDS-CloudIssuerPublicCertificates\nmsDS-CloudIssuerPublicCertificates:: ${a.der.toString('base64')}\nmsDS-CloudIssuerPublicCertificates:: ${b.der.toString('base64')}\n-\nreplace: msDS-CloudIsEnabled\nmsDS-CloudIsEnabled: TRUE\n-`,
+    );
   });
 });
 

@@ -68,15 +68,52 @@ export function describeStateStore(name: string, factory: () => Promise<StoreFac
       const d = sampleCloudDevice();
       await store.putDevices([{ device: d, relations: null }]);
       await store.putObjects([
-        { deviceId: d.deviceId.toUpperCase(), graphId: 'g-1', dn: 'CN=x,DC=t', objectGuid: 'og', hash: 'h1' },
+        {
+          forest: 'corp',
+          deviceId: d.deviceId.toUpperCase(),
+          graphId: 'g-1',
+          dn: 'CN=x,DC=t',
+          objectGuid: 'og',
+          hash: 'h1',
+        },
       ]);
       await store.putObjects([
-        { deviceId: d.deviceId, graphId: 'g-1', dn: 'CN=x,DC=t', objectGuid: null, hash: 'h2' },
+        {
+          forest: 'corp',
+          deviceId: d.deviceId,
+          graphId: 'g-1',
+          dn: 'CN=x,DC=t',
+          objectGuid: null,
+          hash: 'h2',
+        },
+        // the same device in a second forest (a move under way)
+        {
+          forest: 'fabrikam',
+          deviceId: d.deviceId,
+          graphId: 'g-1',
+          dn: 'CN=x,DC=f',
+          objectGuid: null,
+          hash: 'h3',
+        },
       ]);
-      const object = (await store.getObjects([d.deviceId])).get(d.deviceId);
-      expect(object).toMatchObject({ graphId: 'g-1', dn: 'CN=x,DC=t', objectGuid: 'og', hash: 'h2' });
-      expect((await store.getObjectsByGraphId(['g-1'])).get('g-1')?.deviceId).toBe(d.deviceId);
-      expect((await store.lastSyncTimes([d.deviceId])).get(d.deviceId)).toBe(object?.lastSyncedAt);
+      const object = (await store.getObjects('corp', [d.deviceId])).get(d.deviceId);
+      expect(object).toMatchObject({
+        forest: 'corp',
+        graphId: 'g-1',
+        dn: 'CN=x,DC=t',
+        objectGuid: 'og',
+        hash: 'h2',
+      });
+      expect((await store.getObjects('fabrikam', [d.deviceId])).get(d.deviceId)?.dn).toBe('CN=x,DC=f');
+      expect((await store.objectsOfDevices(['g-1'])).map((o) => o.forest).sort()).toEqual([
+        'corp',
+        'fabrikam',
+      ]);
+      expect((await store.lastSyncTimes('corp', [d.deviceId])).get(d.deviceId)).toBe(object?.lastSyncedAt);
+      expect((await store.counts()).forests).toEqual({
+        corp: { managedObjects: 1, unmanaged: 0 },
+        fabrikam: { managedObjects: 1, unmanaged: 0 },
+      });
       await store.quarantine([
         {
           key: 'g-1',
@@ -89,10 +126,14 @@ export function describeStateStore(name: string, factory: () => Promise<StoreFac
       ]);
       await store.forgetDevices([{ graphId: 'g-1', deviceId: d.deviceId }]);
       expect((await store.getDevices(['g-1'])).size).toBe(0);
-      expect((await store.getObjects([d.deviceId])).size).toBe(0);
+      expect(await store.objectsOfDevices(['g-1'])).toEqual([]);
       expect(await store.quarantineKeys()).toEqual(new Set());
-      await store.putObjects([{ deviceId: 'a', graphId: 'g-a', dn: 'CN=a', objectGuid: null, hash: 'h' }]);
-      await store.deleteObjects(['A']);
+      await store.putObjects([
+        { forest: 'corp', deviceId: 'a', graphId: 'g-a', dn: 'CN=a', objectGuid: null, hash: 'h' },
+      ]);
+      await store.deleteObjects('fabrikam', ['A']);
+      expect((await store.counts()).managedObjects).toBe(1);
+      await store.deleteObjects('corp', ['A']);
       expect(await store.counts()).toMatchObject({ managedObjects: 0, cloudDevices: 0 });
     });
 
@@ -169,20 +210,25 @@ export function describeStateStore(name: string, factory: () => Promise<StoreFac
 
     it('records why a device is not written, rewrites it when only the reason changed, and counts reasons', async () => {
       const notCompliant = { rule: 'compliantOnly', reason: 'out of scope: not compliant' };
+      const out = (why: { rule: string; reason: string } | null) => ({
+        forest: null,
+        ...(why ?? { rule: null, reason: null }),
+      });
+      const written = { forest: 'default', rule: null, reason: null };
       const d1 = sampleCloudDevice();
       const d2 = sampleCloudDevice({ id: 'g-2', deviceId: '2d6f8f6a-5e5d-4c3b-8a29-1f0e2d3c4b5a' });
       const d3 = sampleCloudDevice({ id: 'g-3', deviceId: '3d6f8f6a-5e5d-4c3b-8a29-1f0e2d3c4b5a' });
       await store.putDevices(
         [
-          { device: d1, relations: null },
-          { device: d2, relations: null, notWritten: notCompliant },
-          { device: d3, relations: null, notWritten: notCompliant },
+          { device: d1, relations: null, ...written },
+          { device: d2, relations: null, ...out(notCompliant) },
+          { device: d3, relations: null, ...out(notCompliant) },
         ],
         '2026-01-01T00:00:00.000Z',
       );
       const stored = await store.getDevices(['g-1', 'g-2']);
-      expect(stored.get('g-1')?.notWritten).toBeNull();
-      expect(stored.get('g-2')?.notWritten).toEqual(notCompliant);
+      expect(stored.get('g-1')).toMatchObject(written);
+      expect(stored.get('g-2')).toMatchObject(out(notCompliant));
       expect(await store.notWrittenCounts()).toEqual([{ ...notCompliant, count: 2 }]);
       // The device itself did not change, its reason did: the row is written again (and seen as changed).
       const fingerprints = await store.deviceFingerprints();
@@ -190,21 +236,23 @@ export function describeStateStore(name: string, factory: () => Promise<StoreFac
       expect(
         await store.putDevices(
           [
-            { device: d1, relations: null, notWritten: null, storedFingerprint: fingerprints.get('g-1') },
-            { device: d2, relations: null, notWritten: noGroup, storedFingerprint: fingerprints.get('g-2') },
-            { device: d3, relations: null, notWritten: null, storedFingerprint: fingerprints.get('g-3') },
+            { device: d1, relations: null, ...written, storedFingerprint: fingerprints.get('g-1') },
+            { device: d2, relations: null, ...out(noGroup), storedFingerprint: fingerprints.get('g-2') },
+            { device: d3, relations: null, ...written, storedFingerprint: fingerprints.get('g-3') },
           ],
           '2026-01-02T00:00:00.000Z',
         ),
       ).toBe(2);
-      expect((await store.findDeviceByDeviceId(d2.deviceId))?.notWritten).toEqual(noGroup);
-      expect((await store.devicesChangedSince('2026-01-02')).map((r) => [r.graphId, r.notWritten])).toEqual([
-        ['g-2', noGroup],
-        ['g-3', null],
+      expect(await store.findDeviceByDeviceId(d2.deviceId)).toMatchObject(out(noGroup));
+      expect(
+        (await store.devicesChangedSince('2026-01-02')).map((r) => [r.graphId, r.forest, r.rule, r.reason]),
+      ).toEqual([
+        ['g-2', null, noGroup.rule, noGroup.reason],
+        ['g-3', 'default', null, null],
       ]);
       expect(await store.notWrittenCounts()).toEqual([{ ...noGroup, count: 1 }]);
       // Without a stored fingerprint at hand, the store compares by itself.
-      expect(await store.putDevices([{ device: d2, relations: null, notWritten: noGroup }])).toBe(0);
+      expect(await store.putDevices([{ device: d2, relations: null, ...out(noGroup) }])).toBe(0);
     });
 
     it('keeps the fingerprint of the scope configuration the last full pass applied', async () => {
@@ -259,6 +307,95 @@ export function describeStateStore(name: string, factory: () => Promise<StoreFac
       }
     });
 
+    it('keeps where each device goes (its forest, or why it is not written) and pages through devices', async () => {
+      await store.putDevices([
+        {
+          device: sampleCloudDevice({ id: 'g-a', displayName: 'B-laptop' }),
+          relations: null,
+          forest: 'corp',
+          reason: null,
+        },
+        {
+          device: sampleCloudDevice({ id: 'g-b', displayName: 'A-phone' }),
+          relations: null,
+          forest: null,
+          reason: 'unrouted: it has no registered owner',
+          rule: 'unrouted',
+        },
+        {
+          device: sampleCloudDevice({ id: 'g-c', displayName: 'C-tablet' }),
+          relations: null,
+          forest: null,
+          reason: 'out of scope: trustType ServerAd is not in writeback.trustTypes',
+          rule: 'trustTypes',
+        },
+      ]);
+      expect((await store.getDevices(['g-a'])).get('g-a')).toMatchObject({ forest: 'corp', reason: null });
+      expect((await store.notWrittenDevices()).map((d) => [d.graphId, d.reason.split(':')[0]])).toEqual([
+        ['g-b', 'unrouted'],
+        ['g-c', 'out of scope'],
+      ]);
+      expect(await store.counts()).toMatchObject({ notWritten: 2, unrouted: 1 });
+      // One vocabulary: the unrouted and the out of scope are counted alike, by rule and words.
+      expect((await store.notWrittenCounts()).map((c) => [c.rule, c.count])).toEqual([
+        ['trustTypes', 1],
+        ['unrouted', 1],
+      ]);
+      // the same record routed elsewhere is a change: it is written again
+      expect(
+        await store.putDevices([
+          {
+            device: sampleCloudDevice({ id: 'g-a', displayName: 'B-laptop' }),
+            relations: null,
+            forest: 'fabrikam',
+            reason: null,
+          },
+        ]),
+      ).toBe(1);
+      const first = await store.storedDevicesAfter('', 2);
+      expect(first.map((d) => d.graphId)).toEqual(['g-a', 'g-b']);
+      expect(first[0]).toMatchObject({ forest: 'fabrikam' });
+      expect((await store.storedDevicesAfter('g-b', 2)).map((d) => d.graphId)).toEqual(['g-c']);
+    });
+
+    it("keeps each forest's state, its held deletions and its deletion window apart", async () => {
+      await store.setForestState('corp', { needsFull: true, lastError: 'DC down' });
+      await store.setForestState('corp', {
+        domains: [
+          { dnsName: 'corp.test', netbiosName: 'CORP', sid: 'S-1-5-21-1-2-3', dn: 'DC=corp,DC=test' },
+        ],
+      });
+      const corp = (await store.forestStates()).get('corp');
+      expect(corp).toMatchObject({
+        needsFull: true,
+        lastError: 'DC down',
+        domains: [{ sid: 'S-1-5-21-1-2-3' }],
+      });
+      await store.recordDeletions('corp', 3);
+      await store.recordDeletions('fabrikam', 4);
+      expect(await store.deletionsSince('corp', '1970-01-01T00:00:00Z')).toBe(3);
+      await store.holdDeletions('corp', [{ deviceId: 'd1', graphId: 'g1', dn: 'CN=d1', reason: 'gone' }]);
+      await store.holdDeletions('fabrikam', [
+        { deviceId: 'd1', graphId: 'g1', dn: 'CN=d1,F', reason: 'moved' },
+      ]);
+      expect((await store.heldDeletions()).map((h) => h.forest).sort()).toEqual(['corp', 'fabrikam']);
+      const released = await store.approveDeletions(1);
+      expect(released).toHaveLength(1);
+      // the approval empties the window of the forest it released deletions in, only
+      const other = released[0]!.forest === 'corp' ? 'fabrikam' : 'corp';
+      expect(await store.deletionsSince(released[0]!.forest, '1970-01-01T00:00:00Z')).toBe(0);
+      expect(await store.deletionsSince(other, '1970-01-01T00:00:00Z')).toBeGreaterThan(0);
+      await store.deletionsDone(other, ['D1'], { clearWindow: true });
+      expect((await store.heldDeletions()).map((h) => h.forest)).toEqual([released[0]!.forest]);
+      await store.putObjects([
+        { forest: 'old', deviceId: 'x', graphId: 'g-x', dn: 'CN=x', objectGuid: null, hash: 'h' },
+      ]);
+      await store.setForestState('old', { needsFull: false });
+      await store.forgetForestsExcept(['corp', 'fabrikam']);
+      expect(await store.objectsOfDevices(['g-x'])).toEqual([]);
+      expect([...(await store.forestStates()).keys()]).toEqual(['corp']);
+    });
+
     it("feeds the console's device index: a change stamp, rows changed since a mark, keys", async () => {
       const reader = await f.reader();
       try {
@@ -290,13 +427,16 @@ export function describeStateStore(name: string, factory: () => Promise<StoreFac
             osVersion: '10.0.22631',
             trustType: 'Workplace',
             owner: 'ann@corp.test',
-            notWritten: null,
+            forest: null,
+            reason: null,
+            rule: null,
           },
         ]);
         expect(await reader.devicesChangedSince('2026-01-02')).toEqual([]);
         expect(await reader.deviceGraphIds()).toEqual(['g-1']);
         await store.putObjects([
           {
+            forest: 'corp',
             deviceId: 'd',
             graphId: 'g-1',
             dn: 'CN=d',
@@ -306,18 +446,29 @@ export function describeStateStore(name: string, factory: () => Promise<StoreFac
           },
         ]);
         expect(await reader.objectsChangedSince('2026-01-03')).toEqual([
-          { deviceId: 'd', graphId: 'g-1', dn: 'CN=d', lastSyncedAt: '2026-01-03T00:00:00.000Z' },
+          {
+            forest: 'corp',
+            deviceId: 'd',
+            graphId: 'g-1',
+            dn: 'CN=d',
+            lastSyncedAt: '2026-01-03T00:00:00.000Z',
+          },
         ]);
-        expect(await reader.objectDeviceIds()).toEqual(['d']);
+        expect(await reader.objectDeviceIds()).toEqual(['corp/d']);
         const unmanagedBefore = await reader.unmanagedStamp();
-        await store.replaceUnmanaged([{ dn: 'CN=u', deviceId: null, displayName: 'foreign' }]);
+        await store.replaceUnmanaged('corp', [{ dn: 'CN=u', deviceId: null, displayName: 'foreign' }]);
         expect(await reader.unmanagedStamp()).not.toBe(unmanagedBefore);
-        expect(await reader.unmanagedObjects()).toMatchObject([{ dn: 'CN=u', displayName: 'foreign' }]);
+        expect(await reader.unmanagedObjects()).toMatchObject([
+          { forest: 'corp', dn: 'CN=u', displayName: 'foreign' },
+        ]);
         expect(await reader.counts()).toEqual({
           cloudDevices: 1,
           managedObjects: 1,
           quarantined: 0,
           unmanaged: 1,
+          notWritten: 0,
+          unrouted: 0,
+          forests: { corp: { managedObjects: 1, unmanaged: 1 } },
         });
       } finally {
         await reader.close();

@@ -3,7 +3,6 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseConfig, type Config } from '../../src/config/load.js';
-import type { AdExportTarget } from '../../src/ad/export-target.js';
 import type { SambaDc } from '../../src/lab/samba.js';
 import type { StateStore } from '../../src/state/store.js';
 import type { SyncEngine } from '../../src/sync/engine.js';
@@ -36,7 +35,7 @@ ${options.extra ?? ''}`;
 export async function buildEngine(
   config: Config,
   source: DeviceSource,
-): Promise<{ engine: SyncEngine; store: StateStore; target: AdExportTarget; close(): Promise<void> }> {
+): Promise<{ engine: SyncEngine; store: StateStore; close(): Promise<void> }> {
   const session = await openSyncSession(config, { source });
-  return { engine: session.engine, store: session.store, target: session.directory, close: session.close };
+  return { engine: session.engine, store: session.store, close: session.close };
 }

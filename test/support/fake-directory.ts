@@ -4,7 +4,10 @@
 import { AdOperationError, type AdOutcome } from '../../src/ad/outcome.js';
 import type { ActualObject, AdValues, AttributeChange } from '../../src/ad/device-object.js';
 import { parentDn, dnEquals, firstRdnValue } from '../../src/ad/dn.js';
-import type { DeviceDirectory } from '../../src/sync/pass.js';
+import type { ForestDomain } from '../../src/ad/forest-domains.js';
+import { DwbError } from '../../src/errors.js';
+import type { DeviceDirectory, ForestLink, ForestTarget } from '../../src/sync/pass.js';
+import { fakeSchema } from './schema.js';
 
 type Operation = 'add' | 'modify' | 'delete' | 'read';
 
@@ -47,17 +50,27 @@ export class FakeDirectory implements DeviceDirectory {
     return [...this.objects.values()].map((o) => ({ ...o, values: copy(o.values) }));
   }
 
+  /** Set to make every operation fail as a DC that does not answer. */
+  down = false;
+
+  async ping(): Promise<void> {
+    if (this.down) throw new DwbError('DWB_AD_UNREACHABLE', 'cannot reach the fake DC (down).');
+  }
+
   async readObject(_slot: number, dn: string): Promise<ActualObject | undefined> {
+    await this.ping();
     this.maybeFail('read', dn);
     return this.get(dn);
   }
 
   async *scanContainer(containerDn: string): AsyncGenerator<ActualObject[]> {
+    await this.ping();
     const children = this.all().filter((o) => dnEquals(parentDn(o.dn), containerDn));
     for (let i = 0; i < children.length; i += 3) yield children.slice(i, i + 3);
   }
 
   async add(_slot: number, dn: string, values: AdValues): Promise<void> {
+    await this.ping();
     this.maybeFail('add', dn);
     if (!dnEquals(parentDn(dn), this.containerDn))
       throw new AdOperationError('no-such-object', `no parent for ${dn}`, 32);
@@ -68,6 +81,7 @@ export class FakeDirectory implements DeviceDirectory {
   }
 
   async modify(_slot: number, dn: string, changes: AttributeChange[]): Promise<void> {
+    await this.ping();
     this.maybeFail('modify', dn);
     const o = this.objects.get(dn.toLowerCase());
     if (!o) throw new AdOperationError('no-such-object', `modify ${dn} failed (LDAP 32)`, 32);
@@ -87,6 +101,7 @@ export class FakeDirectory implements DeviceDirectory {
   }
 
   async delete(_slot: number, dn: string): Promise<void> {
+    await this.ping();
     this.maybeFail('delete', dn);
     if (!this.objects.delete(dn.toLowerCase()))
       throw new AdOperationError('no-such-object', `delete ${dn} failed (LDAP 32)`, 32);
@@ -96,4 +111,33 @@ export class FakeDirectory implements DeviceDirectory {
 
 function copy(values: AdValues): AdValues {
   return new Map([...values].map(([k, v]) => [k, v.map((b) => Buffer.from(b))]));
+}
+
+/** A forest of fake directories for the engine: its container, its domains, reachable or not. */
+export class FakeForestLink implements ForestLink {
+  readonly directory: FakeDirectory;
+  connects = 0;
+
+  constructor(
+    readonly name: string,
+    readonly containerDn: string,
+    readonly domains: ForestDomain[] = [],
+  ) {
+    this.directory = new FakeDirectory(containerDn);
+  }
+
+  async connect(): Promise<ForestTarget> {
+    this.connects++;
+    await this.directory.ping();
+    return {
+      name: this.name,
+      directory: this.directory,
+      container: { containerDn: this.containerDn, schema: fakeSchema() },
+      domains: this.domains,
+    };
+  }
+
+  async reset(): Promise<void> {}
+
+  async close(): Promise<void> {}
 }

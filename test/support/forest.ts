@@ -56,6 +56,7 @@ export interface CheckJson {
     status: 'pass' | 'warn' | 'fail' | 'skip';
     detail: string;
     fix: string;
+    code: string | null;
   }[];
 }
 

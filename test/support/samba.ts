@@ -2,13 +2,15 @@
 // on its own loopback address, and stops them afterwards (the global teardown sweeps leftovers).
 // Multi-forest tests start DCs of the second forest (fabrikam), whose template the first file that
 // asks for it provisions, once per run.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, inject } from 'vitest';
 import type { AdConnection } from '../../src/ad/connection.js';
 import { adminSession, createUser, type LabUser } from '../../src/lab/directory.js';
 import {
+  LEASE_DIR,
   ensureTemplate,
   labForests,
   readTemplate,
@@ -134,4 +136,30 @@ export async function sambaTool(dc: SambaDc, args: string[]): Promise<string> {
     },
   );
   return stdout;
+}
+
+/**
+ * A stopped DC's address is gone from lo, or another DC (a parallel test file) has since claimed
+ * it: an address is added only under a lease and removed before its lease is released, so an
+ * address on lo without a lease would be one left behind.
+ */
+export function addressReleased(address: string): boolean {
+  const addresses = execFileSync('ip', ['-4', '-o', 'addr', 'show', 'dev', 'lo'], { encoding: 'utf8' });
+  if (!addresses.includes(` ${address}/`)) return true;
+  return existsSync(path.join(LEASE_DIR, address.split('.').pop()!));
+}
+
+/** Processes whose command line mentions `text` (a lab's folder): none may outlive the lab. */
+export function processesMentioning(text: string): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (cmdline.includes(text)) found.push(`${entry}: ${cmdline}`);
+    } catch {
+      /* gone */
+    }
+  }
+  return found;
 }

@@ -12,9 +12,8 @@ import { setLogLevel } from '../../src/log.js';
 import { SqliteStateStore } from '../../src/state/sqlite/sqlite-store.js';
 import type { StateStore } from '../../src/state/store.js';
 import { SyncEngine } from '../../src/sync/engine.js';
-import { FakeDirectory } from '../support/fake-directory.js';
+import { FakeForestLink, type FakeDirectory } from '../support/fake-directory.js';
 import { FakeSource, sampleDevice } from '../support/fake-source.js';
-import { fakeSchema } from '../support/schema.js';
 
 const CONTAINER = 'CN=RegisteredDevices,DC=corp,DC=example,DC=test';
 const dnOf = (n: number) => `CN=${sampleDevice(n).deviceId},${CONTAINER}`;
@@ -31,6 +30,7 @@ let dir: string;
 let store: StateStore;
 let source: FakeSource;
 let directory: FakeDirectory;
+let forest: FakeForestLink;
 let engine: SyncEngine;
 
 function build(yaml = ''): void {
@@ -38,8 +38,8 @@ function build(yaml = ''): void {
     writeback: writeback(yaml),
     store,
     source,
-    directory,
-    container: { containerDn: CONTAINER, schema: fakeSchema() },
+    forests: [forest],
+    severalForests: false,
   });
 }
 
@@ -48,7 +48,8 @@ beforeEach(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'dwb-engine-unit-'));
   store = SqliteStateStore.open(path.join(dir, 'state.db'), { writer: true });
   source = new FakeSource();
-  directory = new FakeDirectory(CONTAINER);
+  forest = new FakeForestLink('default', CONTAINER);
+  directory = forest.directory;
   build();
 });
 afterEach(async () => {
@@ -140,10 +141,10 @@ describe('the engine (no Samba)', () => {
     });
     expect(await store.heldDeletions()).toEqual([]);
     // the release emptied the window: only the one deletion made beside the approved ones counts
-    expect(await store.deletionsSince('1970-01-01T00:00:00Z')).toBe(1);
+    expect(await store.deletionsSince('default', '1970-01-01T00:00:00Z')).toBe(1);
     for (let n = 7; n <= 10; n++) source.remove(sampleDevice(n).id, 'deleted');
     expect(await engine.sync()).toMatchObject({ deleted: 4, thresholdStopped: false });
-    expect(await store.deletionsSince('1970-01-01T00:00:00Z')).toBe(5);
+    expect(await store.deletionsSince('default', '1970-01-01T00:00:00Z')).toBe(5);
   });
 
   it('a held deletion whose device comes back is no longer held; --allow-deletes makes them and empties the window', async () => {
@@ -159,7 +160,7 @@ describe('the engine (no Samba)', () => {
     expect(await store.heldDeletions()).toEqual([]);
     for (let n = 4; n <= 6; n++) source.remove(sampleDevice(n).id, 'deleted');
     expect(await engine.sync({ allowDeletes: true })).toMatchObject({ deleted: 3, thresholdStopped: false });
-    expect(await store.deletionsSince('1970-01-01T00:00:00Z')).toBe(0);
+    expect(await store.deletionsSince('default', '1970-01-01T00:00:00Z')).toBe(0);
   });
 
   it('a device that leaves writeback.trustTypes is removed; one that enters is written', async () => {
@@ -214,7 +215,7 @@ describe('the engine (no Samba)', () => {
     source.put(sampleDevice(2));
     await engine.sync();
     // a crash after the add but before the store recorded it: the object is there, the map is not
-    await store.deleteObjects([sampleDevice(1).deviceId]);
+    await store.deleteObjects('default', [sampleDevice(1).deviceId]);
     source.patch(sampleDevice(1).id, { displayName: 'AFTER-CRASH' });
     expect(await engine.sync()).toMatchObject({ created: 0, updated: 1 });
     // an unmanaged object with the same CN is a conflict, left alone

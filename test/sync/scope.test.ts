@@ -14,10 +14,10 @@ import { SqliteStateStore } from '../../src/state/sqlite/sqlite-store.js';
 import type { StateStore } from '../../src/state/store.js';
 import { SyncEngine } from '../../src/sync/engine.js';
 import { describeScope, hasScopeRules, ScopeRule, scopeFingerprint } from '../../src/sync/scope.js';
-import { FakeDirectory } from '../support/fake-directory.js';
+import { FakeForestLink, type FakeDirectory } from '../support/fake-directory.js';
+import { recordedReason } from '../../src/sync/not-written.js';
 import { FakeGroups } from '../support/fake-groups.js';
 import { FakeSource, sampleDevice } from '../support/fake-source.js';
-import { fakeSchema } from '../support/schema.js';
 
 const CONTAINER = 'CN=RegisteredDevices,DC=corp,DC=example,DC=test';
 const dnOf = (n: number) => `CN=${sampleDevice(n).deviceId},${CONTAINER}`;
@@ -119,6 +119,7 @@ describe('the engine with scope rules (no Samba)', () => {
   let store: StateStore;
   let source: FakeSource;
   let groups: FakeGroups;
+  let forest: FakeForestLink;
   let directory: FakeDirectory;
   let engine: SyncEngine;
 
@@ -127,8 +128,8 @@ describe('the engine with scope rules (no Samba)', () => {
       writeback: writeback(yaml),
       store,
       source,
-      directory,
-      container: { containerDn: CONTAINER, schema: fakeSchema() },
+      forests: [forest],
+      severalForests: false,
       groups,
     });
   }
@@ -139,7 +140,8 @@ describe('the engine with scope rules (no Samba)', () => {
     store = SqliteStateStore.open(path.join(dir, 'state.db'), { writer: true });
     source = new FakeSource();
     groups = new FakeGroups();
-    directory = new FakeDirectory(CONTAINER);
+    forest = new FakeForestLink('default', CONTAINER);
+    directory = forest.directory;
     build();
   });
   afterEach(async () => {
@@ -148,7 +150,7 @@ describe('the engine with scope rules (no Samba)', () => {
   });
 
   const notWritten = async (n: number) =>
-    (await store.getDevices([idOf(n)])).get(idOf(n))?.notWritten ?? null;
+    recordedReason((await store.getDevices([idOf(n)])).get(idOf(n)) ?? {});
 
   it('writes only compliant devices; one that loses compliance leaves AD, one that gains it is written, each within one cycle', async () => {
     source.put(sampleDevice(1));
@@ -172,7 +174,7 @@ describe('the engine with scope rules (no Samba)', () => {
     expect(await notWritten(1)).toEqual({ rule: 'compliantOnly', reason: 'out of scope: not compliant' });
     expect(await notWritten(2)).toBeNull();
     // The object map follows: the device that left is no longer managed.
-    expect((await store.getObjects([sampleDevice(1).deviceId])).size).toBe(0);
+    expect((await store.getObjects('default', [sampleDevice(1).deviceId])).size).toBe(0);
   });
 
   it('applies operatingSystems, managedOnly and requireOnPremisesOwner the same way', async () => {
@@ -335,8 +337,8 @@ describe('the engine with scope rules (no Samba)', () => {
           writeback: writeback(`  scope:\n    groups: [${PILOT}]\n`),
           store,
           source,
-          directory,
-          container: { containerDn: CONTAINER, schema: fakeSchema() },
+          forests: [forest],
+          severalForests: false,
         }),
     ).toThrow(/cannot read group membership/);
   });

@@ -1,6 +1,6 @@
 // The service behind `run` without Samba: it stays up while the forest cannot be reached, backs
-// off between failed attempts, reports why on /healthz (the health it computes), and stops on a
-// configuration error, where retrying would not help.
+// off between failed attempts, reports why on /healthz (the health it computes), stops on a
+// configuration error, where retrying would not help, and knows a failed cycle's mode from the store.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -61,13 +61,12 @@ describe('the writeback service', () => {
     const session = {
       config,
       store,
-      container: {
-        containerDn: 'CN=RegisteredDevices,DC=t',
-        schema: undefined,
-        rootDse: undefined,
-        source: 'ad.domain',
-      },
-      directory: { ping: async () => undefined },
+      forests: [
+        {
+          name: 'default',
+          reached: { container: { containerDn: 'CN=RegisteredDevices,DC=t', source: 'ad.domain' } },
+        },
+      ],
       engine: {
         sync: async () => ({
           mode: 'delta',
@@ -79,6 +78,7 @@ describe('the writeback service', () => {
           adopted: 0,
           thresholdStopped: false,
           deletionsHeld: 0,
+          forests: { default: { created: 0, updated: 0, deleted: 0, deletionsHeld: 0 } },
         }),
       },
       close: async () => store.close(),
@@ -108,5 +108,27 @@ describe('the writeback service', () => {
     });
     await expect(fatal.start()).rejects.toMatchObject({ code: 'DWB_AD_TLS_REQUIRED' });
     await bad.store.close();
+  });
+
+  it('a cycle that fails before the forest ever answered still has its mode (for /metrics)', async () => {
+    const { config, store } = setup(3600);
+    const service = new WritebackService({
+      config,
+      store,
+      connect: async () => {
+        throw new DwbError('DWB_AD_UNREACHABLE', 'cannot reach 127.0.0.9:636: connect ECONNREFUSED.');
+      },
+    });
+    // no watermark yet: the pass would be full
+    expect(await service.cycle()).toMatchObject({
+      ok: false,
+      mode: 'full',
+      error: { code: 'DWB_AD_UNREACHABLE' },
+    });
+    // a watermark and a recent full reconcile of the forest: a delta pass
+    await store.commitWatermark('https://graph.test/v1.0/devices/delta?$deltatoken=t1', 'full');
+    await store.setForestState('default', { needsFull: false });
+    expect(await service.cycle()).toMatchObject({ ok: false, mode: 'delta' });
+    await store.close();
   });
 });

@@ -34,6 +34,7 @@ beforeEach(async () => {
     if (n <= 20)
       await store.putObjects([
         {
+          forest: 'default',
           deviceId: d.deviceId,
           graphId: d.id,
           dn: `CN=${d.deviceId},CN=RegisteredDevices,DC=x`,
@@ -85,14 +86,16 @@ describe('DeviceIndex', async () => {
         {
           device: sampleDevice(n, { operatingSystem: 'Windows', accountEnabled: true }),
           relations: owner(n),
-          notWritten: notCompliant,
+          forest: null,
+          ...notCompliant,
         },
       ]);
     await store.putDevices([
       {
         device: sampleDevice(24, { operatingSystem: 'iOS', accountEnabled: true }),
         relations: owner(24),
-        notWritten: noGroup,
+        forest: null,
+        ...noGroup,
       },
     ]);
     const index = new DeviceIndex(store);
@@ -101,7 +104,7 @@ describe('DeviceIndex', async () => {
     expect(out.rows.map((r) => r.displayName)).toEqual(['DEVICE-21', 'DEVICE-22', 'DEVICE-23']);
     expect(out.rows[0]).toMatchObject({
       state: 'not-written',
-      notWritten: notCompliant,
+      ...notCompliant,
       why: { kind: 'out-of-scope', rule: 'compliantOnly', reason: 'out of scope: not compliant' },
     });
     // A device in scope that is not written yet is pending.
@@ -113,7 +116,9 @@ describe('DeviceIndex', async () => {
       {
         device: sampleDevice(21, { operatingSystem: 'Windows', accountEnabled: true }),
         relations: owner(21),
-        notWritten: null,
+        forest: 'default',
+        reason: null,
+        rule: null,
       },
     ]);
     expect((await index.query({ rule: 'compliantOnly' })).total).toBe(2);
@@ -137,10 +142,11 @@ describe('DeviceIndex', async () => {
       { device: { ...sampleDevice(2), displayName: 'AAA renamed' }, relations: owner(2) },
     ]);
     await store.deleteDevices([sampleDevice(3).id]);
-    await store.deleteObjects([sampleDevice(4).deviceId]);
+    await store.deleteObjects('default', [sampleDevice(4).deviceId]);
     const d25 = sampleDevice(25);
     await store.putObjects([
       {
+        forest: 'default',
         deviceId: d25.deviceId,
         graphId: d25.id,
         dn: `CN=${d25.deviceId},CN=RegisteredDevices,DC=x`,
@@ -158,7 +164,7 @@ describe('DeviceIndex', async () => {
         message: 'no key',
       },
     ]);
-    await store.replaceUnmanaged([
+    await store.replaceUnmanaged('default', [
       { dn: 'CN=legacy,CN=RegisteredDevices,DC=x', deviceId: null, displayName: 'Legacy laptop' },
     ]);
     const page = await index.query({ pageSize: 200 });

@@ -180,7 +180,10 @@ describe('/metrics and /healthz', () => {
     expect(down.body.reason).toContain('DWB_AD_UNREACHABLE');
     const m = await scrape();
     expect(m.value('device_writeback_healthy')).toBe(0);
-    expect(m.value('device_writeback_cycles_total', { mode: 'unknown', outcome: 'failed' })).toBe(1);
+    // counted under the mode the cycle was running (the DC ping fails after the mode is known)
+    expect(failed.mode).toBe('delta');
+    expect(m.value('device_writeback_cycles_total', { mode: 'delta', outcome: 'failed' })).toBe(1);
+    expect(m.value('device_writeback_cycles_total', { mode: 'unknown', outcome: 'failed' })).toBeUndefined();
     expect(m.sum('device_writeback_ldap_errors_total', { result_code: 'error' })).toBeGreaterThan(0);
 
     // The same DC comes back (same database, same address).

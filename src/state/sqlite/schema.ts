@@ -107,14 +107,74 @@ const MIGRATIONS: { to: number; apply(db: Database.Database): void }[] = [
     },
   },
   {
-    // v4: scope rules: why a device is not written, and the scope groups' membership and delta reads.
+    // v4: several forests and scope rules. The object map, unmanaged objects and held deletions are
+    // per forest (rows written before belong to the one forest of an ad: block, named "default");
+    // devices keep where the sync rule sent them, or why they are not written (reason: the words,
+    // "out of scope: …" or "unrouted: …"; reason_rule: the key of the rule); each forest's state
+    // (missed changes) is kept; the scope groups' membership edges and delta reads are kept.
     to: 4,
     apply(db) {
-      const columns = db.prepare('PRAGMA table_info(devices)').all() as { name: string }[];
-      if (!columns.some((c) => c.name === 'not_written_rule'))
-        db.exec('ALTER TABLE devices ADD COLUMN not_written_rule TEXT');
-      if (!columns.some((c) => c.name === 'not_written_reason'))
-        db.exec('ALTER TABLE devices ADD COLUMN not_written_reason TEXT');
+      const has = (table: string, column: string): boolean =>
+        (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some(
+          (c) => c.name === column,
+        );
+      if (!has('objects', 'forest')) {
+        db.exec(`
+          CREATE TABLE objects_v4 (
+            forest TEXT NOT NULL,
+            device_id TEXT NOT NULL,
+            graph_id TEXT NOT NULL,
+            dn TEXT NOT NULL,
+            object_guid TEXT,
+            hash TEXT NOT NULL,
+            last_synced_at TEXT NOT NULL,
+            PRIMARY KEY (forest, device_id)
+          );
+          INSERT INTO objects_v4 SELECT 'default', device_id, graph_id, dn, object_guid, hash, last_synced_at FROM objects;
+          DROP TABLE objects;
+          ALTER TABLE objects_v4 RENAME TO objects;
+          CREATE INDEX IF NOT EXISTS objects_graph_id ON objects(graph_id);
+          CREATE INDEX IF NOT EXISTS console_objects_last_synced_at ON objects(last_synced_at);
+        `);
+      }
+      if (!has('unmanaged', 'forest')) {
+        db.exec(`
+          CREATE TABLE unmanaged_v4 (
+            forest TEXT NOT NULL,
+            dn TEXT NOT NULL,
+            device_id TEXT,
+            display_name TEXT,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (forest, dn)
+          );
+          INSERT INTO unmanaged_v4 SELECT 'default', dn, device_id, display_name, seen_at FROM unmanaged;
+          DROP TABLE unmanaged;
+          ALTER TABLE unmanaged_v4 RENAME TO unmanaged;
+        `);
+      }
+      if (!has('held_deletions', 'forest')) {
+        db.exec(`
+          CREATE TABLE held_deletions_v4 (
+            forest TEXT NOT NULL,
+            device_id TEXT NOT NULL,
+            graph_id TEXT,
+            dn TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            held_at TEXT NOT NULL,
+            approved_at TEXT,
+            PRIMARY KEY (forest, device_id)
+          );
+          INSERT INTO held_deletions_v4 SELECT 'default', device_id, graph_id, dn, reason, held_at, approved_at FROM held_deletions;
+          DROP TABLE held_deletions;
+          ALTER TABLE held_deletions_v4 RENAME TO held_deletions;
+        `);
+      }
+      if (!has('deletion_log', 'forest'))
+        db.exec(`ALTER TABLE deletion_log ADD COLUMN forest TEXT NOT NULL DEFAULT 'default'`);
+      if (!has('quarantine', 'forest')) db.exec('ALTER TABLE quarantine ADD COLUMN forest TEXT');
+      if (!has('devices', 'forest')) db.exec('ALTER TABLE devices ADD COLUMN forest TEXT');
+      if (!has('devices', 'reason')) db.exec('ALTER TABLE devices ADD COLUMN reason TEXT');
+      if (!has('devices', 'reason_rule')) db.exec('ALTER TABLE devices ADD COLUMN reason_rule TEXT');
       db.exec(`
         CREATE TABLE IF NOT EXISTS scope_group_members (
           group_id TEXT NOT NULL,
@@ -128,17 +188,37 @@ const MIGRATIONS: { to: number; apply(db: Database.Database): void }[] = [
           delta_link TEXT NOT NULL
         );
       `);
+      db.exec(`
+        CREATE TABLE IF NOT EXISTS forests (
+          name TEXT PRIMARY KEY,
+          needs_full INTEGER NOT NULL DEFAULT 0,
+          last_error TEXT,
+          last_full_at TEXT,
+          domains TEXT,
+          updated_at TEXT NOT NULL
+        );
+      `);
+      // A store that already synced one forest (the ad: block, "default") knows it: the first pass
+      // after the upgrade stays a delta.
+      db.exec(`
+        INSERT OR IGNORE INTO forests (name, last_full_at, updated_at)
+        SELECT 'default', (SELECT value FROM meta WHERE key = 'lastFullAt'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        FROM meta WHERE key = 'deltaLink'
+      `);
     },
   },
 ];
 
-/** Brings the store to the current version; returns the version it had. */
-export function migrate(db: Database.Database): number {
+/**
+ * Brings the store to the current version (or to `to`: the tests build stores of earlier versions
+ * this way); returns the version it had.
+ */
+export function migrate(db: Database.Database, to = SQLITE_SCHEMA_VERSION): number {
   const found = Number(db.pragma('user_version', { simple: true }));
-  if (found >= SQLITE_SCHEMA_VERSION) return found;
+  if (found >= to) return found;
   db.transaction(() => {
-    for (const m of MIGRATIONS) if (m.to > found) m.apply(db);
-    db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`);
+    for (const m of MIGRATIONS) if (m.to > found && m.to <= to) m.apply(db);
+    db.pragma(`user_version = ${to}`);
   })();
   return found;
 }

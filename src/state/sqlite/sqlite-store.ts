@@ -15,9 +15,9 @@ import type {
   DeviceError,
   DeviceSummary,
   DeviceWrite,
+  ForestState,
   HeldDeletion,
   NotWrittenCount,
-  NotWrittenReason,
   ObjectRecord,
   ObjectSummary,
   ObjectWrite,
@@ -58,6 +58,29 @@ function corrupt(file: string, detail: string, cause?: unknown): DwbError {
   );
 }
 
+/**
+ * Refuses a store written by a newer version (DWB_STATE_VERSION) or whose pages are damaged
+ * (DWB_STATE_CORRUPT): at open, and in the state.writable check.
+ */
+export function assertStoreUsable(db: Database.Database, file: string): void {
+  const version = Number(db.pragma('user_version', { simple: true }));
+  if (version > SQLITE_SCHEMA_VERSION) {
+    throw new DwbError(
+      'DWB_STATE_VERSION',
+      `the state store ${file} has schema version ${version}, written by a newer device-writeback (this one reads up to version ${SQLITE_SCHEMA_VERSION}); it was not used.`,
+    );
+  }
+  const check = db.pragma('quick_check', { simple: true });
+  if (check !== 'ok') throw corrupt(file, `SQLite's integrity check says: ${String(check).split('\n')[0]}`);
+}
+
+/** A failure to open the store as the user's error: damaged, too new, or unavailable. */
+export function storeOpenError(file: string, err: unknown): DwbError {
+  if (err instanceof DwbError) return err;
+  if (isCorruption(err)) return corrupt(file, causeText(err), err);
+  return new DwbError('DWB_STATE_UNAVAILABLE', `cannot open the state store ${file}: ${causeText(err)}`);
+}
+
 /** Creates the file readable by its owner only, or narrows an existing one (SQLite gives its -wal and -shm the same mode). */
 function ownerOnly(file: string): void {
   if (!existsSync(file)) {
@@ -96,6 +119,7 @@ function toRun(r: Row): RunRecord {
 
 function toObject(r: Row): ObjectRecord {
   return {
+    forest: r.forest as string,
     deviceId: r.device_id as string,
     graphId: r.graph_id as string,
     dn: r.dn as string,
@@ -108,6 +132,7 @@ function toObject(r: Row): ObjectRecord {
 function toQuarantineEntry(r: Row): QuarantineEntry {
   return {
     key: r.key as string,
+    forest: (r.forest as string | null) ?? null,
     graphId: (r.graph_id as string | null) ?? null,
     deviceId: (r.device_id as string | null) ?? null,
     displayName: (r.display_name as string | null) ?? null,
@@ -119,15 +144,14 @@ function toQuarantineEntry(r: Row): QuarantineEntry {
   };
 }
 
-function notWrittenOf(rule: unknown, reason: unknown): NotWrittenReason | null {
-  return typeof rule === 'string' && typeof reason === 'string' ? { rule, reason } : null;
-}
-
-/** A device's fingerprint covers why it is not written: a device whose reason changed is written again. */
-function deviceFingerprint(write: DeviceWrite): number {
-  return write.notWritten
-    ? fingerprint(write.device, write.relations, write.notWritten)
-    : fingerprint(write.device, write.relations);
+function toStored(row: Row): StoredDevice {
+  return {
+    device: JSON.parse(row.json as string) as CloudDevice,
+    relations: row.relations ? (JSON.parse(row.relations as string) as DeviceRelations) : null,
+    forest: (row.forest as string | null) ?? null,
+    reason: (row.reason as string | null) ?? null,
+    rule: (row.reason_rule as string | null) ?? null,
+  };
 }
 
 function parse<T>(json: string | null): T | null {
@@ -167,16 +191,7 @@ export class SqliteStateStore implements StateStore {
       ownerOnly(file);
       db = new Database(file);
       db.pragma('busy_timeout = 5000');
-      const version = Number(db.pragma('user_version', { simple: true }));
-      if (version > SQLITE_SCHEMA_VERSION) {
-        throw new DwbError(
-          'DWB_STATE_VERSION',
-          `the state store ${file} has schema version ${version}, written by a newer device-writeback (this one reads up to version ${SQLITE_SCHEMA_VERSION}); it was not used.`,
-        );
-      }
-      const check = db.pragma('quick_check', { simple: true });
-      if (check !== 'ok')
-        throw corrupt(file, `SQLite's integrity check says: ${String(check).split('\n')[0]}`);
+      assertStoreUsable(db, file);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       migrate(db);
@@ -184,9 +199,7 @@ export class SqliteStateStore implements StateStore {
     } catch (err) {
       db?.close();
       lock?.release();
-      if (err instanceof DwbError) throw err;
-      if (isCorruption(err)) throw corrupt(file, causeText(err), err);
-      throw new DwbError('DWB_STATE_UNAVAILABLE', `cannot open the state store ${file}: ${causeText(err)}`);
+      throw storeOpenError(file, err);
     }
     return guarded(new SqliteStateStore(file, db, lock));
   }
@@ -246,16 +259,9 @@ export class SqliteStateStore implements StateStore {
 
   private readDevice(graphId: string): StoredDevice | undefined {
     const row = this.stmt(
-      'SELECT json, relations, not_written_rule, not_written_reason FROM devices WHERE graph_id = ?',
-    ).get(graphId) as
-      | { json: string; relations: string | null; not_written_rule: unknown; not_written_reason: unknown }
-      | undefined;
-    if (!row) return undefined;
-    return {
-      device: JSON.parse(row.json) as CloudDevice,
-      relations: row.relations ? (JSON.parse(row.relations) as DeviceRelations) : null,
-      notWritten: notWrittenOf(row.not_written_rule, row.not_written_reason),
-    };
+      'SELECT json, relations, forest, reason, reason_rule FROM devices WHERE graph_id = ?',
+    ).get(graphId) as Row | undefined;
+    return row ? toStored(row) : undefined;
   }
 
   async getDevices(graphIds: readonly string[]): Promise<Map<string, StoredDevice>> {
@@ -286,19 +292,26 @@ export class SqliteStateStore implements StateStore {
   async putDevices(writes: readonly DeviceWrite[], now = new Date().toISOString()): Promise<number> {
     if (writes.length === 0) return 0;
     const upsert = this.stmt(
-      `INSERT INTO devices(graph_id, device_id, json, relations, updated_at, fp, not_written_rule, not_written_reason)
-         VALUES(?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO devices(graph_id, device_id, json, relations, updated_at, fp, forest, reason, reason_rule)
+         VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(graph_id) DO UPDATE SET device_id = excluded.device_id, json = excluded.json,
            relations = excluded.relations, updated_at = excluded.updated_at, fp = excluded.fp,
-           not_written_rule = excluded.not_written_rule, not_written_reason = excluded.not_written_reason
+           forest = excluded.forest, reason = excluded.reason, reason_rule = excluded.reason_rule
          WHERE devices.fp IS NOT excluded.fp`,
     );
     return this.transaction(() => {
       let written = 0;
-      for (const write of writes) {
-        const fp = deviceFingerprint(write);
-        if (write.storedFingerprint === fp) continue;
-        const { device, relations, notWritten } = write;
+      for (const {
+        device,
+        relations,
+        storedFingerprint,
+        forest = null,
+        reason = null,
+        rule = null,
+      } of writes) {
+        // The fingerprint covers where the device goes and why it is not: a new disposition is written.
+        const fp = fingerprint(device, relations, forest, reason, rule);
+        if (storedFingerprint === fp) continue;
         written += upsert.run(
           device.id,
           device.deviceId?.toLowerCase() ?? null,
@@ -306,12 +319,27 @@ export class SqliteStateStore implements StateStore {
           relations ? JSON.stringify(relations) : null,
           now,
           fp,
-          notWritten?.rule ?? null,
-          notWritten?.reason ?? null,
+          forest,
+          reason,
+          rule,
         ).changes;
       }
       return written;
     });
+  }
+
+  async storedDevicesAfter(after: string, limit: number): Promise<(StoredDevice & { graphId: string })[]> {
+    const rows = this.stmt(
+      'SELECT graph_id, json, relations, forest, reason, reason_rule FROM devices WHERE graph_id > ? ORDER BY graph_id LIMIT ?',
+    ).all(after, limit) as Row[];
+    return rows.map((r) => ({ graphId: r.graph_id as string, ...toStored(r) }));
+  }
+
+  async notWrittenDevices(): Promise<(DeviceSummary & { reason: string })[]> {
+    const rows = await this.summaries('WHERE reason IS NOT NULL', []);
+    return rows
+      .filter((r): r is DeviceSummary & { reason: string } => typeof r.reason === 'string')
+      .sort((a, b) => (a.displayName ?? '').localeCompare(b.displayName ?? ''));
   }
 
   async deleteDevices(graphIds: readonly string[]): Promise<void> {
@@ -324,66 +352,71 @@ export class SqliteStateStore implements StateStore {
 
   async notWrittenCounts(): Promise<NotWrittenCount[]> {
     return this.stmt(
-      `SELECT not_written_rule AS rule, not_written_reason AS reason, COUNT(*) AS count FROM devices
-       WHERE not_written_rule IS NOT NULL GROUP BY not_written_rule, not_written_reason
+      `SELECT reason_rule AS rule, reason, COUNT(*) AS count FROM devices
+       WHERE reason IS NOT NULL GROUP BY reason_rule, reason
        ORDER BY count DESC, rule, reason`,
     ).all() as NotWrittenCount[];
   }
 
   // --- object map -----------------------------------------------------------------------------
 
-  async getObjects(deviceIds: readonly string[]): Promise<Map<string, ObjectRecord>> {
+  async getObjects(forest: string, deviceIds: readonly string[]): Promise<Map<string, ObjectRecord>> {
     const out = new Map<string, ObjectRecord>();
     const get = this.stmt(
-      'SELECT device_id, graph_id, dn, object_guid, hash, last_synced_at FROM objects WHERE device_id = ?',
+      'SELECT forest, device_id, graph_id, dn, object_guid, hash, last_synced_at FROM objects WHERE forest = ? AND device_id = ?',
     );
     for (const id of deviceIds) {
-      const row = get.get(id.toLowerCase()) as Row | undefined;
+      const row = get.get(forest, id.toLowerCase()) as Row | undefined;
       if (row) out.set(id.toLowerCase(), toObject(row));
     }
     return out;
   }
 
-  async getObjectsByGraphId(graphIds: readonly string[]): Promise<Map<string, ObjectRecord>> {
-    const out = new Map<string, ObjectRecord>();
+  async objectsOfDevices(graphIds: readonly string[]): Promise<ObjectRecord[]> {
+    const out: ObjectRecord[] = [];
     const get = this.stmt(
-      'SELECT device_id, graph_id, dn, object_guid, hash, last_synced_at FROM objects WHERE graph_id = ? LIMIT 1',
+      'SELECT forest, device_id, graph_id, dn, object_guid, hash, last_synced_at FROM objects WHERE graph_id = ?',
     );
-    for (const id of graphIds) {
-      const row = get.get(id) as Row | undefined;
-      if (row) out.set(id, toObject(row));
-    }
+    for (const id of graphIds) for (const row of get.all(id) as Row[]) out.push(toObject(row));
     return out;
   }
 
   async putObjects(records: readonly ObjectWrite[]): Promise<void> {
     if (records.length === 0) return;
     const upsert = this.stmt(
-      `INSERT INTO objects(device_id, graph_id, dn, object_guid, hash, last_synced_at) VALUES(?, ?, ?, ?, ?, ?)
-         ON CONFLICT(device_id) DO UPDATE SET graph_id = excluded.graph_id, dn = excluded.dn,
+      `INSERT INTO objects(forest, device_id, graph_id, dn, object_guid, hash, last_synced_at) VALUES(?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(forest, device_id) DO UPDATE SET graph_id = excluded.graph_id, dn = excluded.dn,
            object_guid = COALESCE(excluded.object_guid, objects.object_guid), hash = excluded.hash,
            last_synced_at = excluded.last_synced_at`,
     );
     const now = new Date().toISOString();
     this.transaction(() => {
       for (const r of records)
-        upsert.run(r.deviceId.toLowerCase(), r.graphId, r.dn, r.objectGuid, r.hash, r.lastSyncedAt ?? now);
+        upsert.run(
+          r.forest,
+          r.deviceId.toLowerCase(),
+          r.graphId,
+          r.dn,
+          r.objectGuid,
+          r.hash,
+          r.lastSyncedAt ?? now,
+        );
     });
   }
 
-  async deleteObjects(deviceIds: readonly string[]): Promise<void> {
+  async deleteObjects(forest: string, deviceIds: readonly string[]): Promise<void> {
     if (deviceIds.length === 0) return;
-    const del = this.stmt('DELETE FROM objects WHERE device_id = ?');
+    const del = this.stmt('DELETE FROM objects WHERE forest = ? AND device_id = ?');
     this.transaction(() => {
-      for (const id of deviceIds) del.run(id.toLowerCase());
+      for (const id of deviceIds) del.run(forest, id.toLowerCase());
     });
   }
 
-  async lastSyncTimes(deviceIds: readonly string[]): Promise<Map<string, string>> {
+  async lastSyncTimes(forest: string, deviceIds: readonly string[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    const get = this.stmt('SELECT last_synced_at FROM objects WHERE device_id = ?');
+    const get = this.stmt('SELECT last_synced_at FROM objects WHERE forest = ? AND device_id = ?');
     for (const id of deviceIds) {
-      const row = get.get(id.toLowerCase()) as { last_synced_at: string } | undefined;
+      const row = get.get(forest, id.toLowerCase()) as { last_synced_at: string } | undefined;
       if (row) out.set(id.toLowerCase(), row.last_synced_at);
     }
     return out;
@@ -393,31 +426,91 @@ export class SqliteStateStore implements StateStore {
     if (devices.length === 0) return;
     const device = this.stmt('DELETE FROM devices WHERE graph_id = ?');
     const quarantine = this.stmt('DELETE FROM quarantine WHERE key = ?');
+    const objects = this.stmt('DELETE FROM objects WHERE graph_id = ?');
     const object = this.stmt('DELETE FROM objects WHERE device_id = ?');
     this.transaction(() => {
       for (const d of devices) {
         device.run(d.graphId);
         quarantine.run(d.graphId);
+        objects.run(d.graphId);
         if (d.deviceId) object.run(d.deviceId.toLowerCase());
       }
     });
   }
 
-  async replaceUnmanaged(objects: readonly UnmanagedObject[]): Promise<void> {
-    const now = new Date().toISOString();
+  async forgetForestsExcept(names: readonly string[]): Promise<void> {
+    const keep = new Set(names);
     this.transaction(() => {
-      this.stmt('DELETE FROM unmanaged').run();
-      const insert = this.stmt(
-        'INSERT OR REPLACE INTO unmanaged(dn, device_id, display_name, seen_at) VALUES(?, ?, ?, ?)',
-      );
-      for (const o of objects) insert.run(o.dn, o.deviceId, o.displayName, now);
+      const known = new Set<string>();
+      for (const table of ['objects', 'unmanaged', 'held_deletions', 'deletion_log', 'forests']) {
+        const column = table === 'forests' ? 'name' : 'forest';
+        for (const f of this.stmt(`SELECT DISTINCT ${column} FROM ${table}`).pluck().all() as string[])
+          known.add(f);
+      }
+      for (const forest of known) {
+        if (keep.has(forest)) continue;
+        for (const table of ['objects', 'unmanaged', 'held_deletions', 'deletion_log'])
+          this.stmt(`DELETE FROM ${table} WHERE forest = ?`).run(forest);
+        this.stmt('DELETE FROM forests WHERE name = ?').run(forest);
+      }
     });
   }
 
-  async unmanagedObjects(): Promise<(UnmanagedObject & { seenAt: string })[]> {
+  async replaceUnmanaged(forest: string, objects: readonly UnmanagedObject[]): Promise<void> {
+    const now = new Date().toISOString();
+    this.transaction(() => {
+      this.stmt('DELETE FROM unmanaged WHERE forest = ?').run(forest);
+      const insert = this.stmt(
+        'INSERT OR REPLACE INTO unmanaged(forest, dn, device_id, display_name, seen_at) VALUES(?, ?, ?, ?, ?)',
+      );
+      for (const o of objects) insert.run(forest, o.dn, o.deviceId, o.displayName, now);
+    });
+  }
+
+  async unmanagedObjects(): Promise<(UnmanagedObject & { forest: string; seenAt: string })[]> {
     return this.stmt(
-      'SELECT dn, device_id AS deviceId, display_name AS displayName, seen_at AS seenAt FROM unmanaged ORDER BY dn',
-    ).all() as (UnmanagedObject & { seenAt: string })[];
+      'SELECT forest, dn, device_id AS deviceId, display_name AS displayName, seen_at AS seenAt FROM unmanaged ORDER BY forest, dn',
+    ).all() as (UnmanagedObject & { forest: string; seenAt: string })[];
+  }
+
+  // --- forests --------------------------------------------------------------------------------
+
+  async forestStates(): Promise<Map<string, ForestState>> {
+    const rows = this.stmt('SELECT * FROM forests').all() as Row[];
+    return new Map(
+      rows.map((r) => [
+        r.name as string,
+        {
+          needsFull: r.needs_full === 1,
+          lastError: (r.last_error as string | null) ?? null,
+          lastFullAt: (r.last_full_at as string | null) ?? null,
+          domains: parse<ForestState['domains']>((r.domains as string | null) ?? null),
+          updatedAt: r.updated_at as string,
+        },
+      ]),
+    );
+  }
+
+  async setForestState(forest: string, state: Partial<Omit<ForestState, 'updatedAt'>>): Promise<void> {
+    const now = new Date().toISOString();
+    this.transaction(() => {
+      this.stmt('INSERT INTO forests(name, updated_at) VALUES(?, ?) ON CONFLICT(name) DO NOTHING').run(
+        forest,
+        now,
+      );
+      if (state.needsFull !== undefined)
+        this.stmt('UPDATE forests SET needs_full = ? WHERE name = ?').run(state.needsFull ? 1 : 0, forest);
+      if (state.lastError !== undefined)
+        this.stmt('UPDATE forests SET last_error = ? WHERE name = ?').run(state.lastError, forest);
+      if (state.lastFullAt !== undefined)
+        this.stmt('UPDATE forests SET last_full_at = ? WHERE name = ?').run(state.lastFullAt, forest);
+      if (state.domains !== undefined)
+        this.stmt('UPDATE forests SET domains = ? WHERE name = ?').run(
+          state.domains === null ? null : JSON.stringify(state.domains),
+          forest,
+        );
+      this.stmt('UPDATE forests SET updated_at = ? WHERE name = ?').run(now, forest);
+    });
   }
 
   // --- quarantine -----------------------------------------------------------------------------
@@ -425,16 +518,26 @@ export class SqliteStateStore implements StateStore {
   async quarantine(issues: readonly QuarantineIssue[]): Promise<void> {
     if (issues.length === 0) return;
     const upsert = this.stmt(
-      `INSERT INTO quarantine(key, graph_id, device_id, display_name, code, message, first_seen, last_seen, attempts)
-         VALUES(?, ?, ?, ?, ?, ?, ?, ?, 1)
-         ON CONFLICT(key) DO UPDATE SET code = excluded.code, message = excluded.message, display_name = excluded.display_name,
+      `INSERT INTO quarantine(key, forest, graph_id, device_id, display_name, code, message, first_seen, last_seen, attempts)
+         VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+         ON CONFLICT(key) DO UPDATE SET forest = excluded.forest, code = excluded.code, message = excluded.message, display_name = excluded.display_name,
            device_id = COALESCE(excluded.device_id, quarantine.device_id), last_seen = excluded.last_seen,
            attempts = quarantine.attempts + 1`,
     );
     const now = new Date().toISOString();
     this.transaction(() => {
       for (const e of issues)
-        upsert.run(e.key, e.graphId, e.deviceId, e.displayName, e.code, e.message, now, now);
+        upsert.run(
+          e.key,
+          e.forest ?? null,
+          e.graphId,
+          e.deviceId,
+          e.displayName,
+          e.code,
+          e.message,
+          now,
+          now,
+        );
     });
   }
 
@@ -473,37 +576,51 @@ export class SqliteStateStore implements StateStore {
 
   // --- the deletion threshold ---------------------------------------------------------------
 
-  async deletionsSince(since: string): Promise<number> {
+  async deletionsSince(forest: string, since: string): Promise<number> {
     return (
-      this.stmt('SELECT COALESCE(SUM(count), 0) AS n FROM deletion_log WHERE at > ?').get(since) as {
+      this.stmt('SELECT COALESCE(SUM(count), 0) AS n FROM deletion_log WHERE forest = ? AND at > ?').get(
+        forest,
+        since,
+      ) as {
         n: number;
       }
     ).n;
   }
 
-  async recordDeletions(count: number, at = new Date()): Promise<void> {
+  async recordDeletions(forest: string, count: number, at = new Date()): Promise<void> {
     if (count <= 0) return;
-    this.stmt('INSERT INTO deletion_log(at, count) VALUES(?, ?)').run(at.toISOString(), count);
+    this.stmt('INSERT INTO deletion_log(forest, at, count) VALUES(?, ?, ?)').run(
+      forest,
+      at.toISOString(),
+      count,
+    );
   }
 
-  async holdDeletions(held: readonly Omit<HeldDeletion, 'heldAt' | 'approvedAt'>[]): Promise<void> {
+  async holdDeletions(
+    forest: string,
+    held: readonly Omit<HeldDeletion, 'forest' | 'heldAt' | 'approvedAt'>[],
+  ): Promise<void> {
     const now = new Date().toISOString();
     this.transaction(() => {
       const keep = new Set(held.map((h) => h.deviceId.toLowerCase()));
-      for (const id of this.stmt('SELECT device_id FROM held_deletions').pluck().all() as string[])
-        if (!keep.has(id)) this.stmt('DELETE FROM held_deletions WHERE device_id = ?').run(id);
+      const ids = this.stmt('SELECT device_id FROM held_deletions WHERE forest = ?')
+        .pluck()
+        .all(forest) as string[];
+      for (const id of ids)
+        if (!keep.has(id))
+          this.stmt('DELETE FROM held_deletions WHERE forest = ? AND device_id = ?').run(forest, id);
       const upsert = this.stmt(
-        `INSERT INTO held_deletions(device_id, graph_id, dn, reason, held_at) VALUES(?, ?, ?, ?, ?)
-           ON CONFLICT(device_id) DO UPDATE SET graph_id = excluded.graph_id, dn = excluded.dn, reason = excluded.reason`,
+        `INSERT INTO held_deletions(forest, device_id, graph_id, dn, reason, held_at) VALUES(?, ?, ?, ?, ?, ?)
+           ON CONFLICT(forest, device_id) DO UPDATE SET graph_id = excluded.graph_id, dn = excluded.dn, reason = excluded.reason`,
       );
-      for (const h of held) upsert.run(h.deviceId.toLowerCase(), h.graphId, h.dn, h.reason, now);
+      for (const h of held) upsert.run(forest, h.deviceId.toLowerCase(), h.graphId, h.dn, h.reason, now);
     });
   }
 
   async heldDeletions(): Promise<HeldDeletion[]> {
     return this.stmt(
-      `SELECT device_id AS deviceId, graph_id AS graphId, dn, reason, held_at AS heldAt, approved_at AS approvedAt
-       FROM held_deletions ORDER BY held_at, device_id`,
+      `SELECT forest, device_id AS deviceId, graph_id AS graphId, dn, reason, held_at AS heldAt, approved_at AS approvedAt
+       FROM held_deletions ORDER BY held_at, forest, device_id`,
     ).all() as HeldDeletion[];
   }
 
@@ -511,25 +628,30 @@ export class SqliteStateStore implements StateStore {
     const now = new Date().toISOString();
     return this.transaction(() => {
       const pending = this.stmt(
-        `SELECT device_id FROM held_deletions WHERE approved_at IS NULL ORDER BY held_at, device_id LIMIT ?`,
-      )
-        .pluck()
-        .all(max ?? -1) as string[];
-      const approve = this.stmt('UPDATE held_deletions SET approved_at = ? WHERE device_id = ?');
-      for (const id of pending) approve.run(now, id);
-      this.stmt('DELETE FROM deletion_log').run();
+        `SELECT forest, device_id AS deviceId FROM held_deletions WHERE approved_at IS NULL ORDER BY held_at, forest, device_id LIMIT ?`,
+      ).all(max ?? -1) as { forest: string; deviceId: string }[];
+      const approve = this.stmt(
+        'UPDATE held_deletions SET approved_at = ? WHERE forest = ? AND device_id = ?',
+      );
+      for (const p of pending) approve.run(now, p.forest, p.deviceId);
+      for (const forest of new Set(pending.map((p) => p.forest)))
+        this.stmt('DELETE FROM deletion_log WHERE forest = ?').run(forest);
       return this.stmt(
-        `SELECT device_id AS deviceId, graph_id AS graphId, dn, reason, held_at AS heldAt, approved_at AS approvedAt
-         FROM held_deletions WHERE approved_at = ? ORDER BY held_at, device_id`,
+        `SELECT forest, device_id AS deviceId, graph_id AS graphId, dn, reason, held_at AS heldAt, approved_at AS approvedAt
+         FROM held_deletions WHERE approved_at = ? ORDER BY held_at, forest, device_id`,
       ).all(now) as HeldDeletion[];
     });
   }
 
-  async deletionsDone(deviceIds: readonly string[], options: { clearWindow?: boolean } = {}): Promise<void> {
+  async deletionsDone(
+    forest: string,
+    deviceIds: readonly string[],
+    options: { clearWindow?: boolean } = {},
+  ): Promise<void> {
     this.transaction(() => {
-      const del = this.stmt('DELETE FROM held_deletions WHERE device_id = ?');
-      for (const id of deviceIds) del.run(id.toLowerCase());
-      if (options.clearWindow) this.stmt('DELETE FROM deletion_log').run();
+      const del = this.stmt('DELETE FROM held_deletions WHERE forest = ? AND device_id = ?');
+      for (const id of deviceIds) del.run(forest, id.toLowerCase());
+      if (options.clearWindow) this.stmt('DELETE FROM deletion_log WHERE forest = ?').run(forest);
     });
   }
 
@@ -661,11 +783,22 @@ export class SqliteStateStore implements StateStore {
   async counts(): Promise<StoreCounts> {
     const count = (table: string): number =>
       (this.stmt(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+    const forests: StoreCounts['forests'] = {};
+    for (const r of this.stmt('SELECT forest, COUNT(*) AS n FROM objects GROUP BY forest').all() as Row[])
+      forests[r.forest as string] = { managedObjects: r.n as number, unmanaged: 0 };
+    for (const r of this.stmt('SELECT forest, COUNT(*) AS n FROM unmanaged GROUP BY forest').all() as Row[])
+      (forests[r.forest as string] ??= { managedObjects: 0, unmanaged: 0 }).unmanaged = r.n as number;
+    const reasons = this.stmt(
+      "SELECT COUNT(*) AS n, COALESCE(SUM(reason LIKE 'unrouted:%'), 0) AS u FROM devices WHERE reason IS NOT NULL",
+    ).get() as { n: number; u: number };
     return {
       cloudDevices: count('devices'),
       managedObjects: count('objects'),
       quarantined: count('quarantine'),
       unmanaged: count('unmanaged'),
+      notWritten: reasons.n,
+      unrouted: reasons.u,
+      forests,
     };
   }
 
@@ -676,11 +809,15 @@ export class SqliteStateStore implements StateStore {
   }
 
   async devicesChangedSince(mark: string): Promise<DeviceSummary[]> {
+    return this.summaries('WHERE updated_at >= ? ORDER BY updated_at', [mark]);
+  }
+
+  /** Device summaries, the listed properties extracted by SQLite (much cheaper than parsing every device's JSON). */
+  private async summaries(where: string, params: unknown[]): Promise<DeviceSummary[]> {
     const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
     try {
-      // The listed properties are extracted by SQLite: much cheaper than parsing every device's JSON.
       const rows = this.stmt(
-        `SELECT graph_id, device_id, updated_at,
+        `SELECT graph_id, device_id, updated_at, forest, reason, reason_rule,
            json_extract(json, '$.displayName') AS display_name,
            json_type(json, '$.accountEnabled') AS enabled,
            json_extract(json, '$.operatingSystem') AS os_type,
@@ -688,10 +825,9 @@ export class SqliteStateStore implements StateStore {
            json_extract(json, '$.trustType') AS trust_type,
            COALESCE(json_extract(relations, '$.registeredOwners[0].userPrincipalName'),
                     json_extract(relations, '$.registeredOwners[0].onPremisesSecurityIdentifier'),
-                    json_extract(relations, '$.registeredOwners[0].id')) AS owner,
-           not_written_rule, not_written_reason
-         FROM devices WHERE updated_at >= ? ORDER BY updated_at`,
-      ).all(mark) as Row[];
+                    json_extract(relations, '$.registeredOwners[0].id')) AS owner
+         FROM devices ${where}`,
+      ).all(...params) as Row[];
       return rows.map((r) => ({
         graphId: r.graph_id as string,
         deviceId: text(r.device_id),
@@ -702,29 +838,22 @@ export class SqliteStateStore implements StateStore {
         osVersion: text(r.os_version),
         trustType: text(r.trust_type),
         owner: text(r.owner),
-        notWritten: notWrittenOf(r.not_written_rule, r.not_written_reason),
+        forest: text(r.forest),
+        reason: text(r.reason),
+        rule: text(r.reason_rule),
       }));
     } catch {
       // SQLite refused the JSON of some row: parse them in JavaScript instead.
       const rows = this.stmt(
-        `SELECT graph_id, device_id, json, relations, updated_at, not_written_rule, not_written_reason
-         FROM devices WHERE updated_at >= ? ORDER BY updated_at`,
-      ).all(mark) as {
-        graph_id: string;
-        device_id: string | null;
-        json: string;
-        relations: string | null;
-        updated_at: string;
-        not_written_rule: unknown;
-        not_written_reason: unknown;
-      }[];
+        `SELECT graph_id, device_id, json, relations, updated_at, forest, reason, reason_rule FROM devices ${where}`,
+      ).all(...params) as Row[];
       return rows.map((d) => {
-        const device = parse<CloudDevice>(d.json);
-        const owner = parse<DeviceRelations>(d.relations)?.registeredOwners?.[0];
+        const device = parse<CloudDevice>(d.json as string);
+        const owner = parse<DeviceRelations>(d.relations as string | null)?.registeredOwners?.[0];
         return {
-          graphId: d.graph_id,
-          deviceId: d.device_id,
-          updatedAt: d.updated_at,
+          graphId: d.graph_id as string,
+          deviceId: text(d.device_id),
+          updatedAt: d.updated_at as string,
           displayName: text(device?.displayName),
           enabled: typeof device?.accountEnabled === 'boolean' ? device.accountEnabled : null,
           osType: text(device?.operatingSystem),
@@ -733,7 +862,9 @@ export class SqliteStateStore implements StateStore {
           owner: owner
             ? (owner.userPrincipalName ?? owner.onPremisesSecurityIdentifier ?? owner.id ?? null)
             : null,
-          notWritten: notWrittenOf(d.not_written_rule, d.not_written_reason),
+          forest: text(d.forest),
+          reason: text(d.reason),
+          rule: text(d.reason_rule),
         };
       });
     }
@@ -745,13 +876,13 @@ export class SqliteStateStore implements StateStore {
 
   async objectsChangedSince(mark: string): Promise<ObjectSummary[]> {
     return this.stmt(
-      `SELECT device_id AS deviceId, graph_id AS graphId, dn, last_synced_at AS lastSyncedAt
+      `SELECT forest, device_id AS deviceId, graph_id AS graphId, dn, last_synced_at AS lastSyncedAt
        FROM objects WHERE last_synced_at >= ? ORDER BY last_synced_at`,
     ).all(mark) as ObjectSummary[];
   }
 
   async objectDeviceIds(): Promise<string[]> {
-    return this.stmt('SELECT device_id FROM objects').pluck().all() as string[];
+    return this.stmt("SELECT forest || '/' || device_id FROM objects").pluck().all() as string[];
   }
 
   async unmanagedStamp(): Promise<string> {

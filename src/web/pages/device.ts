@@ -12,7 +12,7 @@ import { decodeDeviceKey } from '../../entra/device-key.js';
 import { desiredObject } from '../../sync/attribute-flow.js';
 import { withTimeout, type ConsoleContext } from '../context.js';
 import { adValueText, ageText, timeText } from '../format.js';
-import { badge, href, html, type SafeHtml } from '../html.js';
+import { badge, formKey, href, html, type SafeHtml } from '../html.js';
 
 /** The Graph value itself, for when the attribute flow could not compute the AD form. */
 function graphValue(attribute: DeviceAttribute, d: CloudDevice, rel: DeviceRelations | null): string[] {
@@ -99,18 +99,23 @@ export async function devicePage(
     };
   }
   const store = ctx.store;
-  const container = ctx.service.session?.container;
-  if (!container) {
+  // The forest that holds (or would hold) the device: the one its object is in, else where it is routed.
+  const forestName = row.forest ?? ctx.config.forests[0]!.name;
+  const forest = ctx.service.session?.forests.find((f) => f.name === forestName)?.reached;
+  if (!forest) {
     return {
       title: row.displayName ?? row.key,
       status: 503,
       body: html`<h1>${row.displayName ?? row.key}</h1>
         <p class="error">
-          Not connected to the forest yet: the service has not reached the domain controller (see the
-          <a href="/">overview</a> for why). This page compares with AD, so it waits for the connection.
+          ${row.reason ? html`Not written: ${row.reason}. ` : ''}Not connected to
+          ${ctx.config.severalForests ? html`forest ${forestName}` : 'the forest'} yet: the service has not
+          reached its domain controller (see the <a href="/">overview</a> for why). This page compares with
+          AD, so it waits for the connection.
         </p>`,
     };
   }
+  const container = forest.container;
   const schema = container.schema;
   const stored =
     row.kind === 'cloud' && row.graphId
@@ -127,7 +132,7 @@ export async function devicePage(
   let adError: string | undefined;
   if (dn) {
     try {
-      actual = await withTimeout(ctx.ad.readObject(0, dn), 5000, 'the domain controller');
+      actual = await withTimeout(forest.directory.readObject(0, dn), 5000, 'the domain controller');
     } catch (err) {
       adError = causeText(err);
     }
@@ -139,7 +144,7 @@ export async function devicePage(
   if (userInput) {
     try {
       user = await withTimeout(
-        ctx.ad.withSession(0, 'search', (conn) =>
+        forest.directory.withSession(0, 'search', (conn) =>
           resolveUser(conn, container.rootDse.defaultNamingContext, userInput),
         ),
         5000,
@@ -212,11 +217,11 @@ export async function devicePage(
         row.why
           ? html`<dt>Why not written</dt>
               <dd id="why-not-written">${row.why.reason}</dd>`
-          : row.notWritten
+          : row.reason
             ? html`<dt>Scope</dt>
                 <dd id="why-not-written">
-                  ${row.notWritten.reason}: it leaves AD with the next cycle (a deletion held by the deletion
-                  threshold waits for approval on the <a href="/">overview</a>).
+                  ${row.reason}: it leaves AD with the next cycle (a deletion held by the deletion threshold
+                  waits for approval on the <a href="/">overview</a>).
                 </dd>`
             : ''
       }
@@ -235,7 +240,7 @@ export async function devicePage(
               <input type="hidden" name="_csrf" value="${csrf}" /><input
                 type="hidden"
                 name="key"
-                value="${quarantine.key}"
+                value="${formKey(quarantine.key)}"
               />
               <input type="hidden" name="back" value="${`/devices/${encodeURIComponent(row.key)}`}" />
               <p><button type="submit">Retry this device now</button></p>

@@ -13,6 +13,7 @@ export interface DevicesParams {
   owner?: string;
   /** Devices not written for this rule (out of scope, unrouted). */
   rule?: string;
+  forest?: string;
   page?: string;
   size?: string;
 }
@@ -21,7 +22,7 @@ const STATE_LABELS: Record<DeviceState, string> = {
   managed: 'managed (written by device-writeback)',
   unmanaged: 'unmanaged (left alone)',
   quarantined: 'quarantined',
-  'not-written': 'not written (out of scope or pending)',
+  'not-written': 'not written (out of scope, unrouted or pending)',
 };
 
 /** The scope keys (and unrouted) as the reason filter names them. */
@@ -44,6 +45,7 @@ export function deviceQuery(p: DevicesParams): DeviceQuery {
     os: p.os?.slice(0, 200) || undefined,
     owner: p.owner?.slice(0, 200),
     rule: p.rule?.slice(0, 100) || undefined,
+    forest: p.forest?.slice(0, 64) || undefined,
     page: Number(p.page) || 1,
     pageSize: Number(p.size) || 50,
   };
@@ -68,8 +70,10 @@ export async function devicesPage(
     os: query.os,
     owner: query.owner,
     rule: query.rule,
+    forest: query.forest,
     size: p.size,
   };
+  const several = ctx.config.severalForests;
   const option = (value: string, label: string, selected: string | undefined): SafeHtml =>
     html`<option value="${value}" ${value === (selected ?? '') ? html` selected` : ''}>${label}</option>`;
   const first = (result.page - 1) * result.pageSize + 1;
@@ -111,6 +115,17 @@ export async function devicesPage(
           ${option('', 'any', query.rule)} ${rules.map((r) => option(r, RULE_LABELS[r] ?? r, query.rule))}
         </select></label
       >
+      ${
+        several
+          ? html`<label for="f-forest"
+              >Forest
+              <select id="f-forest" name="forest">
+                ${option('', 'any', query.forest)}
+                ${ctx.config.forests.map((f) => option(f.name, f.name, query.forest))}
+              </select></label
+            >`
+          : ''
+      }
       <label for="f-owner"
         >Owner (UPN or SID)
         <input
@@ -140,6 +155,7 @@ export async function devicesPage(
                 <th scope="col">Display name</th>
                 <th scope="col">Device ID</th>
                 <th scope="col">State</th>
+                ${several ? html`<th scope="col">Forest</th>` : ''}
                 <th scope="col">Enabled</th>
                 <th scope="col">Operating system</th>
                 <th scope="col">Trust type</th>
@@ -158,6 +174,7 @@ export async function devicesPage(
                     <td>
                       ${badge(r.state, r.state === 'not-written' ? 'not written' : r.state)}${r.quarantine ? html` <span class="mono">${r.quarantine.code}</span>` : ''}${r.state === 'not-written' && r.why ? html`<br /><span class="muted">${r.why.reason}</span>` : ''}
                     </td>
+                    ${several ? html`<td>${r.forest ?? '—'}</td>` : ''}
                     <td>${r.enabled === null ? '—' : r.enabled ? badge('yes') : badge('no', 'disabled')}</td>
                     <td>${[r.osType, r.osVersion].filter(Boolean).join(' ') || '—'}</td>
                     <td>${r.trustType ?? '—'}</td>

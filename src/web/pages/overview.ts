@@ -128,12 +128,25 @@ export async function overviewPage(
         delta every ${ctx.config.writeback.intervalSeconds} s, full reconcile every
         ${ctx.config.writeback.fullEverySeconds} s, deletion threshold ${ctx.config.writeback.deleteThreshold}
       </dd>
-      <dt>Device container</dt>
-      <dd class="mono">${ctx.service.session?.container.containerDn ?? 'not connected to the forest yet'}</dd>
-      <dt>Domain controller</dt>
-      <dd class="mono">${ctx.config.ad.url}</dd>
-      <dt>Connector account</dt>
-      <dd class="mono">${ctx.config.ad.bindDn}</dd>
+      ${ctx.config.forests.map((f) => {
+        const reached = ctx.service.session?.forests.find((l) => l.name === f.name)?.reached;
+        const h = health.forests[f.name];
+        return html`${
+            ctx.config.severalForests
+              ? html`<dt>Forest ${f.name}</dt>
+                  <dd>
+                    ${h ? badge(h.healthy ? 'ok' : 'failed', h.healthy ? 'ok' : 'down') : ''}
+                    ${h && !h.healthy ? h.reason : ''}
+                  </dd>`
+              : ''
+          }
+          <dt>Device container</dt>
+          <dd class="mono">${reached?.container.containerDn ?? 'not reached yet'}</dd>
+          <dt>Domain controller</dt>
+          <dd class="mono">${f.ad.url}</dd>
+          <dt>Connector account</dt>
+          <dd class="mono">${f.ad.bindDn}</dd>`;
+      })}
       <dt>Microsoft Graph</dt>
       <dd class="mono">
         ${entra ? `${entra.graphUrl} (tenant ${entra.tenantId}, client ${entra.clientId})` : '—'}

@@ -3,7 +3,7 @@
 // device again with its latest cloud state, and releases it when it is written.
 import type { ConsoleContext } from '../context.js';
 import { ageText, timeText } from '../format.js';
-import { html, type SafeHtml } from '../html.js';
+import { formKey, html, type SafeHtml } from '../html.js';
 
 export async function quarantinePage(
   ctx: ConsoleContext,
@@ -49,7 +49,7 @@ export async function quarantinePage(
                   <td>
                     <form method="post" action="/quarantine/retry" class="inline">
                       <input type="hidden" name="_csrf" value="${csrf}" />
-                      <input type="hidden" name="key" value="${e.key}" />
+                      <input type="hidden" name="key" value="${formKey(e.key)}" />
                       <button type="submit" aria-label="${`Retry ${name}`}">Retry</button>
                     </form>
                     ${retryAt ? html`<div class="muted">retry requested ${ageText(retryAt)}</div>` : ''}

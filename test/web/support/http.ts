@@ -9,7 +9,13 @@ export interface HttpResponse {
 
 export function request(
   url: string,
-  options: { method?: string; headers?: Record<string, string>; form?: Record<string, string> } = {},
+  options: {
+    method?: string;
+    headers?: Record<string, string>;
+    form?: Record<string, string>;
+    /** The client's own address (any 127.0.0.0/8 address on Linux), to act as another client. */
+    localAddress?: string;
+  } = {},
 ): Promise<HttpResponse> {
   const u = new URL(url);
   const body = options.form ? new URLSearchParams(options.form).toString() : undefined;
@@ -26,6 +32,7 @@ export function request(
         path: `${u.pathname}${u.search}`,
         method: options.method ?? (body !== undefined ? 'POST' : 'GET'),
         headers,
+        localAddress: options.localAddress,
       },
       (res) => {
         const chunks: Buffer[] = [];

@@ -53,7 +53,13 @@ export function parsePrometheus(text: string): Exposition {
     }
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+(-?\d+))?$/.exec(line);
     if (!m) throw new Error(`line ${i + 1}: not a sample: ${line}`);
-    samples.push({ name: m[1]!, labels: m[2] ? parseLabels(m[2]) : {}, value: parseValue(m[3]!) });
+    let value: number;
+    try {
+      value = parseValue(m[3]!);
+    } catch (err) {
+      throw new Error(`line ${i + 1}: ${(err as Error).message} in ${line}`);
+    }
+    samples.push({ name: m[1]!, labels: m[2] ? parseLabels(m[2]) : {}, value });
   }
   const matching = (name: string, labels: Record<string, string> = {}): Sample[] =>
     samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));

@@ -1,0 +1,47 @@
+// The domains of a forest, as routing needs them: each domain's DNS name, NetBIOS name and SID,
+// read from the forest itself (the crossRef objects of CN=Partitions in the configuration NC, and
+// each domain head's objectSid). A domain whose head this DC does not hold (a child domain on
+// another DC) is named but has no SID here: its users cannot be routed (say so; read it from a
+// global catalog later).
+import { type AdConnection, buf, str } from './connection.js';
+import type { RootDse } from './discovery.js';
+import { bytesToSid } from './sid.js';
+
+export interface ForestDomain {
+  dnsName: string;
+  netbiosName: string | null;
+  /** S-1-5-21-a-b-c, or null when this DC cannot read the domain's head. */
+  sid: string | null;
+  dn: string;
+}
+
+/** systemFlags bit FLAG_CR_NTDS_DOMAIN: the crossRef of a domain naming context. */
+const DOMAIN_CROSS_REF = '(&(objectClass=crossRef)(systemFlags:1.2.840.113556.1.4.803:=2))';
+
+export async function readForestDomains(conn: AdConnection, rootDse: RootDse): Promise<ForestDomain[]> {
+  const crossRefs = await conn.search(`CN=Partitions,${rootDse.configurationNamingContext}`, {
+    scope: 'one',
+    filter: DOMAIN_CROSS_REF,
+    attributes: ['nCName', 'dnsRoot', 'nETBIOSName'],
+  });
+  const domains: ForestDomain[] = [];
+  for (const ref of crossRefs) {
+    const dn = str(ref, 'nCName');
+    if (!dn) continue;
+    let sid: string | null = null;
+    try {
+      const head = await conn.read(dn, ['objectSid']);
+      const bytes = head ? buf(head, 'objectSid') : undefined;
+      sid = bytes ? bytesToSid(bytes) : null;
+    } catch {
+      sid = null; // a referral to another domain's DC: named, not routable from here
+    }
+    domains.push({
+      dn,
+      dnsName: (str(ref, 'dnsRoot') ?? '').toLowerCase(),
+      netbiosName: str(ref, 'nETBIOSName') ?? null,
+      sid,
+    });
+  }
+  return domains;
+}

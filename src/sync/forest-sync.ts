@@ -1,0 +1,136 @@
+// The sync rule's join and attribute flow in one forest, for the devices routed there: each device
+// is joined to its object (CN=<deviceId> in the forest's device container: from a full pass's scan
+// index, or read), its desired object computed, and the plan handed to the export. Returns which
+// devices the forest holds afterwards (written, or found unchanged): a device moving from another
+// forest leaves that one only once it is here.
+import type { ActualObject } from '../ad/device-object.js';
+import { childDn } from '../ad/dn.js';
+import { isGuid } from '../ad/guid.js';
+import type { CloudDevice, DeviceRelations } from '../entra/types.js';
+import type { ObjectWrite } from '../state/store.js';
+import { runBounded } from '../util/bounded.js';
+import { desiredObject, valuesHash } from './attribute-flow.js';
+import { exportOperations, type PendingOperation } from './export.js';
+import type { ForestRun } from './pass.js';
+import { type DeviceIssue, planDevice } from './planner.js';
+
+/** What a full pass's container scan knows about an object: enough to skip re-reading a match. */
+export interface IndexedObject {
+  dn: string;
+  hash: string;
+  managed: boolean;
+  objectGuid?: string;
+}
+
+/** How a device is joined to its object: from the scan index, or by reading CN=<deviceId>. */
+export interface Join {
+  indexed: IndexedObject | undefined;
+  read: () => Promise<ActualObject | undefined>;
+  /** The device was never written here: its object is presumed absent (an add that meets one re-plans). */
+  presumedAbsent?: boolean;
+}
+
+export type Joiner = (device: CloudDevice) => Join | undefined;
+
+/** The join of a full pass: the forest's container, scanned and indexed by CN. */
+export function indexJoin(run: ForestRun, index: ReadonlyMap<string, IndexedObject>): Joiner {
+  return (device) => {
+    const entry = index.get(device.deviceId?.toLowerCase?.() ?? '');
+    return entry ? { indexed: entry, read: () => run.directory.readObject(0, entry.dn) } : undefined;
+  };
+}
+
+/** The join of a delta pass: CN=<deviceId> under the container, presumed absent if never written. */
+export function readJoin(run: ForestRun, written: ReadonlySet<string>): Joiner {
+  return (device) => {
+    const cn = device.deviceId?.toLowerCase?.() ?? '';
+    if (!isGuid(cn)) return undefined;
+    const dn = childDn('CN', cn, run.containerDn);
+    // A device we never wrote is simply added: an object already there turns the add into a read
+    // and a modify (or a conflict), so the common case costs one round trip, not two.
+    return {
+      indexed: undefined,
+      read: () => run.directory.readObject(0, dn),
+      presumedAbsent: !written.has(cn),
+    };
+  };
+}
+
+/**
+ * Plans and exports the devices routed to one forest. `claimed` collects the CNs they claim (for
+ * the full pass's sweep). Returns the Graph ids of the devices the forest holds afterwards.
+ */
+export async function syncForestDevices(
+  run: ForestRun,
+  devices: readonly CloudDevice[],
+  relations: ReadonlyMap<string, DeviceRelations>,
+  join: Joiner,
+  claimed: Set<string>,
+): Promise<Set<string>> {
+  const present = new Set<string>();
+  if (devices.length === 0) return present;
+  const pass = run.pass;
+  const schema = run.target!.container.schema;
+  const operations: PendingOperation[] = [];
+  const unchanged: ObjectWrite[] = [];
+  const issues: DeviceIssue[] = [];
+  await runBounded(devices, 8, async (device) => {
+    const flow = desiredObject(device, relations.get(device.id) ?? null, schema);
+    const cn = flow.ok ? flow.object.deviceId : device.deviceId?.toLowerCase?.();
+    if (cn) claimed.add(cn);
+    const joined = join(device);
+    let actual: ActualObject | undefined;
+    if (joined) {
+      const desiredHash = flow.ok ? valuesHash(flow.object.values) : undefined;
+      const indexed = joined.indexed;
+      if (indexed && indexed.managed && desiredHash === indexed.hash) {
+        run.counters.unchanged++;
+        unchanged.push(objectWrite(run, device, indexed.dn, desiredHash, indexed.objectGuid));
+        return;
+      }
+      if (!joined.presumedAbsent) actual = await joined.read();
+    }
+    const identity = {
+      graphId: device.id,
+      deviceId: device.deviceId ?? null,
+      displayName: device.displayName,
+    };
+    const plan = planDevice(flow, identity, actual, run.containerDn, { adopt: pass.options.adopt ?? false });
+    if (plan.kind === 'issue') issues.push({ ...plan.issue, forest: run.name });
+    else if (plan.kind === 'unchanged') {
+      run.counters.unchanged++;
+      unchanged.push(objectWrite(run, device, actual!.dn, valuesHash(actual!.values), actual!.objectGuid));
+    } else {
+      operations.push({
+        op: plan.operation,
+        device,
+        hash: flow.ok ? valuesHash(flow.object.values) : undefined,
+      });
+    }
+  });
+  await pass.quarantine(issues);
+  for (const u of unchanged) present.add(u.graphId);
+  if (!pass.dryRun && unchanged.length > 0) {
+    await pass.store.putObjects(unchanged);
+    await pass.release(unchanged.map((u) => u.graphId));
+  }
+  for (const id of await exportOperations(run, operations)) present.add(id);
+  return present;
+}
+
+function objectWrite(
+  run: ForestRun,
+  device: CloudDevice,
+  dn: string,
+  hash: string,
+  objectGuid?: string,
+): ObjectWrite {
+  return {
+    forest: run.name,
+    deviceId: device.deviceId.toLowerCase(),
+    graphId: device.id,
+    dn,
+    objectGuid: objectGuid ?? null,
+    hash,
+  };
+}
