@@ -33,7 +33,11 @@ function matches(d: NotWrittenDevice, search: string | undefined): boolean {
   return [d.displayName, d.deviceId, d.osType].some((v) => v?.toLowerCase().includes(needle));
 }
 
-/** The rows of devices not written, in the shape of the AD rows (SPEC §3) plus why. */
+/**
+ * The rows of devices not written, in the shape of the AD rows (SPEC §3) plus why: `notWritten`
+ * the reason in words (as with several forests before scope rules), `notWrittenKind` and
+ * `notWrittenRule` the same for scripts.
+ */
 function notWrittenRows(devices: NotWrittenDevice[], several: boolean): Record<string, unknown>[] {
   return devices.map((d) => ({
     dn: null,
@@ -48,7 +52,9 @@ function notWrittenRows(devices: NotWrittenDevice[], several: boolean): Record<s
     written: false,
     graphId: d.graphId,
     trustType: d.trustType,
-    notWritten: d.why,
+    notWritten: d.why.reason,
+    notWrittenKind: d.why.kind,
+    notWrittenRule: d.why.rule,
   }));
 }
 

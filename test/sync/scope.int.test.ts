@@ -142,11 +142,13 @@ describe('scope rules end to end (emulator + Samba)', () => {
     const all = JSON.parse((await cli(['devices', '--all', '--json'])).stdout) as {
       deviceId: string;
       written?: boolean;
-      notWritten?: { kind: string; rule: string; reason: string };
+      notWritten?: string;
+      notWrittenKind?: string;
+      notWrittenRule?: string | null;
     }[];
-    const outside = all.filter((r) => r.notWritten?.kind === 'out-of-scope');
+    const outside = all.filter((r) => r.notWrittenKind === 'out-of-scope');
     expect(outside.length).toBeGreaterThan(0);
-    expect(outside.filter((r) => r.notWritten!.rule === 'groups').map((r) => r.notWritten!.reason)).toContain(
+    expect(outside.filter((r) => r.notWrittenRule === 'groups').map((r) => r.notWritten)).toContain(
       'out of scope: not in any scope group',
     );
     expect(all.filter((r) => r.written).length).toBe(want.size);
@@ -225,10 +227,10 @@ describe('scope rules end to end (emulator + Samba)', () => {
 
     const reasons = JSON.parse((await cli(['devices', '--all', '--json'])).stdout) as {
       deviceId: string;
-      notWritten?: { reason: string };
+      notWritten?: string;
     }[];
     const reasonOf = (d: EmulatedDevice) =>
-      reasons.find((r) => r.deviceId?.toLowerCase() === d.deviceId.toLowerCase())?.notWritten?.reason;
+      reasons.find((r) => r.deviceId?.toLowerCase() === d.deviceId.toLowerCase())?.notWritten;
     expect(reasonOf(loseCompliance)).toBe('out of scope: not compliant');
     expect(reasonOf(loseManaged)).toBe('out of scope: not managed');
     expect(reasonOf(toAndroid)).toBe(
