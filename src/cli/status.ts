@@ -13,6 +13,15 @@ export function ageText(iso: string | undefined, now = Date.now()): string {
   return `${Math.round(s / 86400)} days ago`;
 }
 
+/** One forest in `status`: its objects, and whether it missed changes. */
+export interface ForestStatus {
+  managedObjects: number;
+  unmanaged: number;
+  needsFull: boolean;
+  lastError: string | null;
+  lastFullAt: string | null;
+}
+
 export async function statusReport(store: StateStore): Promise<{
   watermark: { committedAt: string | null; ageSeconds: number | null; lastFullAt: string | null };
   counts: {
@@ -25,16 +34,7 @@ export async function statusReport(store: StateStore): Promise<{
   lastRuns: Awaited<ReturnType<StateStore['recentRuns']>>;
   quarantine: Awaited<ReturnType<StateStore['quarantined']>>;
   heldDeletions: Awaited<ReturnType<StateStore['heldDeletions']>>;
-  forests: Record<
-    string,
-    {
-      managedObjects: number;
-      unmanaged: number;
-      needsFull: boolean;
-      lastError: string | null;
-      lastFullAt: string | null;
-    }
-  >;
+  forests: Record<string, ForestStatus>;
 }> {
   const [watermark, counts, lastRuns, quarantine, heldDeletions, states] = await Promise.all([
     store.watermark(),
@@ -44,16 +44,7 @@ export async function statusReport(store: StateStore): Promise<{
     store.heldDeletions(),
     store.forestStates(),
   ]);
-  const forests: Record<
-    string,
-    {
-      managedObjects: number;
-      unmanaged: number;
-      needsFull: boolean;
-      lastError: string | null;
-      lastFullAt: string | null;
-    }
-  > = {};
+  const forests: Record<string, ForestStatus> = {};
   for (const name of new Set([...states.keys(), ...Object.keys(counts.forests)])) {
     const s = states.get(name);
     forests[name] = {
