@@ -14,6 +14,15 @@ export function ageText(iso: string | undefined, now = Date.now()): string {
   return `${Math.round(s / 86400)} days ago`;
 }
 
+/** One forest in `status`: its objects, and whether it missed changes. */
+export interface ForestStatus {
+  managedObjects: number;
+  unmanaged: number;
+  needsFull: boolean;
+  lastError: string | null;
+  lastFullAt: string | null;
+}
+
 /** Devices known in Entra ID and not written, by why (the same words as `devices --all`). */
 export interface NotWrittenReport {
   outOfScope: number;
@@ -41,16 +50,7 @@ export async function statusReport(
   lastRuns: Awaited<ReturnType<StateStore['recentRuns']>>;
   quarantine: Awaited<ReturnType<StateStore['quarantined']>>;
   heldDeletions: Awaited<ReturnType<StateStore['heldDeletions']>>;
-  forests: Record<
-    string,
-    {
-      managedObjects: number;
-      unmanaged: number;
-      needsFull: boolean;
-      lastError: string | null;
-      lastFullAt: string | null;
-    }
-  >;
+  forests: Record<string, ForestStatus>;
 }> {
   const [watermark, counts, lastRuns, quarantine, heldDeletions, states, byReason] = await Promise.all([
     store.watermark(),
@@ -62,16 +62,7 @@ export async function statusReport(
     store.notWrittenCounts(),
   ]);
   const sum = (list: NotWrittenCount[]): number => list.reduce((n, r) => n + r.count, 0);
-  const forests: Record<
-    string,
-    {
-      managedObjects: number;
-      unmanaged: number;
-      needsFull: boolean;
-      lastError: string | null;
-      lastFullAt: string | null;
-    }
-  > = {};
+  const forests: Record<string, ForestStatus> = {};
   for (const name of new Set([...states.keys(), ...Object.keys(counts.forests)])) {
     const s = states.get(name);
     forests[name] = {

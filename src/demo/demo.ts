@@ -7,9 +7,8 @@
 // (writeback.scope.groups): the few devices outside it are not written, and one taken out of it
 // during `run` leaves AD. Everything it starts is stopped and removed at the end, on
 // Ctrl-C and on failure, unless --keep asks to leave the lab up.
-import { openSync, closeSync, mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import type { AdConnection } from '../ad/connection.js';
 import { startEmulator, type RunningEmulator } from '../emulator/index.js';
@@ -17,14 +16,7 @@ import { DwbError, causeText } from '../errors.js';
 import { adminSession } from '../lab/directory.js';
 import type { SambaDc } from '../lab/samba.js';
 import { Cleanup, Interrupted, signalChildren } from './cleanup.js';
-import {
-  commandPrefix,
-  humanLogLine,
-  interruptRunningCommands,
-  runCli,
-  spawnCli,
-  type CliResult,
-} from './cli-process.js';
+import { commandPrefix, humanLogLine, interruptRunningCommands, runCli, spawnCli } from './cli-process.js';
 import { writeDemoConfig, type DemoConfigFile } from './config-file.js';
 import {
   CONNECTOR_ACCOUNT,
@@ -35,8 +27,8 @@ import {
 } from './lab.js';
 import { downloadPem, pickCertifiedDevice } from './device-certificate.js';
 import { createPilotGroup, liveChanges, type LiveChange, type PilotGroup } from './live-changes.js';
-import { demoPrerequisites } from './prerequisites.js';
 import { seconds, StepReporter } from './steps.js';
+import { expectExit, finish, labFolder, prerequisitesStep } from './tour.js';
 
 export interface DemoOptions {
   keep: boolean;
@@ -96,18 +88,6 @@ function readRunLog(file: string, offset: number): { lines: string[]; offset: nu
   return { lines, offset: offset + end };
 }
 
-function expectExit(step: string, result: CliResult, expected: number[]): void {
-  if (!expected.includes(result.code)) {
-    throw new DwbError(
-      'DWB_INTERNAL',
-      `demo step "${step}" exited with ${result.code} (expected ${expected.join(' or ')}).`,
-      {
-        fix: 'Its output is above. Run the demo again with --keep to explore the lab in that state, and report the output.',
-      },
-    );
-  }
-}
-
 export async function runDemo(options: DemoOptions): Promise<number> {
   const steps = new StepReporter(TOTAL_STEPS);
   const cleanup = new Cleanup();
@@ -152,28 +132,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 
   try {
     // 1 ---------------------------------------------------------------------------------------
-    await steps.step(
-      'Checking prerequisites',
-      async () => {
-        const found = demoPrerequisites();
-        for (const p of found) steps.detail(`${p.ok ? '✔' : '✖'} ${p.what}: ${p.detail}`);
-        const missing = found.filter((p) => !p.ok);
-        if (missing.length > 0) {
-          for (const p of missing) steps.detail(`  how to get it: ${p.fix ?? ''}`);
-          throw new DwbError(
-            'DWB_PREREQ_MISSING',
-            `the demo needs ${missing.map((p) => p.what).join(' and ')}.`,
-            {
-              fix: missing.map((p) => p.fix).join(' '),
-            },
-          );
-        }
-      },
-      () => 'ready',
-    );
-    dir = mkdtempSync(path.join(os.tmpdir(), 'device-writeback-demo-'));
-    cleanup.add(dir, () => rmSync(dir, { recursive: true, force: true }));
-    steps.detail(`Everything goes into ${dir}${options.keep ? ' (kept: --keep)' : ', removed at the end'}.`);
+    await prerequisitesStep(steps);
+    dir = labFolder(steps, cleanup, options.keep);
     checkInterrupt();
 
     // 2 ---------------------------------------------------------------------------------------
@@ -538,19 +498,6 @@ async function probeConsole(port: number): Promise<string | undefined> {
     await new Promise((r) => setTimeout(r, 200));
   }
   return undefined;
-}
-
-async function finish(steps: StepReporter, cleanup: Cleanup, dir: string): Promise<void> {
-  const started = Date.now();
-  const outcome = await cleanup.run();
-  if (outcome.done.length > 0) {
-    steps.line(`\nStopped and removed: ${outcome.done.join(', ')} (${seconds(Date.now() - started)}).`);
-  }
-  if (outcome.failures.length > 0) {
-    steps.line('Cleanup could not remove everything:');
-    for (const f of outcome.failures) steps.line(`  ✖ ${f}`);
-    if (dir) steps.line(`Check for samba processes (ps ax | grep ${dir}) and remove ${dir} by hand.`);
-  }
 }
 
 interface SummaryFacts {

@@ -147,6 +147,26 @@ describe('the engine with several forests (no Samba)', () => {
     expect(corp.directory.get(dnIn(CORP, 3))).toBeUndefined();
   });
 
+  it('a full dry run lists a move as a create in the new forest and a delete in the old, and changes nothing', async () => {
+    seed();
+    await engine.sync();
+    // the user migrated: the same cloud account, now with a fabrikam SID
+    source.relations.set(sampleDevice(2).id, owner(FAB_SID, 2102));
+    const plan = await engine.sync({ full: true, dryRun: true });
+    const ops = (plan.operations ?? []).filter((o) => o.deviceId === sampleDevice(2).deviceId);
+    expect(ops.map((o) => [o.action, o.forest, o.dn])).toEqual(
+      expect.arrayContaining([
+        ['add', 'fabrikam', dnIn(FAB, 2)],
+        ['delete', 'corp', dnIn(CORP, 2)],
+      ]),
+    );
+    expect(fabrikam.directory.get(dnIn(FAB, 2))).toBeUndefined();
+    expect(corp.directory.get(dnIn(CORP, 2))).toBeDefined();
+    const done = await engine.sync({ full: true });
+    expect(done.forests.fabrikam).toMatchObject({ created: 1 });
+    expect(done.forests.corp).toMatchObject({ deleted: 1 });
+  });
+
   it('a move interrupted between the create and the delete converges on the next pass', async () => {
     seed();
     await engine.sync();
