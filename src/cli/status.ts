@@ -1,7 +1,8 @@
 // `device-writeback status`: last runs, watermark age, counts and quarantine, from the state store.
 import type { Command } from 'commander';
 import { openStateStore } from '../state/open.js';
-import type { StateStore } from '../state/store.js';
+import type { NotWrittenCount, StateStore } from '../state/store.js';
+import { describeScope, type ScopeSettings } from '../sync/scope.js';
 import { action, out, outJson, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
 
 export function ageText(iso: string | undefined, now = Date.now()): string {
@@ -22,7 +23,20 @@ export interface ForestStatus {
   lastFullAt: string | null;
 }
 
-export async function statusReport(store: StateStore): Promise<{
+/** Devices known in Entra ID and not written, by why (the same words as `devices --all`). */
+export interface NotWrittenReport {
+  outOfScope: number;
+  quarantined: number;
+  /** Several forests: devices whose owner belongs to no configured forest. */
+  unrouted: number;
+  /** Each reason (rule and words) with its count, most frequent first; quarantine is listed apart. */
+  byReason: NotWrittenCount[];
+}
+
+export async function statusReport(
+  store: StateStore,
+  scope?: ScopeSettings,
+): Promise<{
   watermark: { committedAt: string | null; ageSeconds: number | null; lastFullAt: string | null };
   counts: {
     managedObjects: number;
@@ -31,19 +45,23 @@ export async function statusReport(store: StateStore): Promise<{
     notWritten: number;
     unrouted: number;
   };
+  scope?: string[];
+  notWritten: NotWrittenReport;
   lastRuns: Awaited<ReturnType<StateStore['recentRuns']>>;
   quarantine: Awaited<ReturnType<StateStore['quarantined']>>;
   heldDeletions: Awaited<ReturnType<StateStore['heldDeletions']>>;
   forests: Record<string, ForestStatus>;
 }> {
-  const [watermark, counts, lastRuns, quarantine, heldDeletions, states] = await Promise.all([
+  const [watermark, counts, lastRuns, quarantine, heldDeletions, states, byReason] = await Promise.all([
     store.watermark(),
     store.counts(),
     store.recentRuns(10),
     store.quarantined(),
     store.heldDeletions(),
     store.forestStates(),
+    store.notWrittenCounts(),
   ]);
+  const sum = (list: NotWrittenCount[]): number => list.reduce((n, r) => n + r.count, 0);
   const forests: Record<string, ForestStatus> = {};
   for (const name of new Set([...states.keys(), ...Object.keys(counts.forests)])) {
     const s = states.get(name);
@@ -68,6 +86,13 @@ export async function statusReport(store: StateStore): Promise<{
       notWritten: counts.notWritten,
       unrouted: counts.unrouted,
     },
+    ...(scope ? { scope: describeScope(scope) } : {}),
+    notWritten: {
+      outOfScope: sum(byReason.filter((r) => r.rule !== 'unrouted')),
+      quarantined: counts.quarantined,
+      unrouted: sum(byReason.filter((r) => r.rule === 'unrouted')),
+      byReason,
+    },
     lastRuns,
     quarantine,
     heldDeletions,
@@ -85,7 +110,7 @@ export function register(program: Command): void {
       const config = readConfig(opts);
       const store = await openStateStore(config, { writer: false });
       try {
-        const report = await statusReport(store);
+        const report = await statusReport(store, config.writeback);
         if (opts.json) {
           outJson(report);
           return 0;
@@ -98,6 +123,13 @@ export function register(program: Command): void {
         out(
           `Counts:      ${counts.managedObjects} managed objects, ${counts.cloudDevices} cloud devices known, ${counts.quarantined} quarantined, ${counts.notWritten} not written${counts.unrouted ? ` (${counts.unrouted} unrouted)` : ''}`,
         );
+        out(`Scope:       ${(report.scope ?? []).join('; ')}`);
+        const nw = report.notWritten;
+        out(
+          `Not written: ${nw.outOfScope} out of scope, ${nw.quarantined} quarantined${nw.unrouted ? `, ${nw.unrouted} unrouted` : ''}${nw.byReason.length > 0 ? ' (device-writeback devices --all lists them)' : ''}`,
+        );
+        for (const r of nw.byReason.slice(0, 20)) out(`  ${String(r.count).padStart(7)}  ${r.reason}`);
+        if (nw.byReason.length > 20) out(`  … and ${nw.byReason.length - 20} more reasons`);
         if (config.severalForests || Object.values(report.forests).some((f) => f.needsFull || f.lastError)) {
           out('\nForests:');
           for (const [name, f] of Object.entries(report.forests)) {

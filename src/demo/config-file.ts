@@ -25,6 +25,8 @@ export interface DemoConfigSettings {
   domain: string;
   intervalSeconds: number;
   webListen: string;
+  /** writeback.scope.groups: the pilot group, with its name for the comment. */
+  scopeGroup?: { id: string; displayName: string };
 }
 
 export interface DemoConfigFile {
@@ -42,7 +44,7 @@ const q = (value: string): string => JSON.stringify(value);
 
 type TourSettings = Pick<
   DemoConfigSettings,
-  'tenantId' | 'clientId' | 'graphUrl' | 'emulatorCaFile' | 'intervalSeconds' | 'webListen'
+  'tenantId' | 'clientId' | 'graphUrl' | 'emulatorCaFile' | 'intervalSeconds' | 'webListen' | 'scopeGroup'
 >;
 
 /** The entra: block: the emulator's app registration, its secret in a file. */
@@ -63,7 +65,13 @@ function restBlock(settings: TourSettings): string {
   intervalSeconds: ${settings.intervalSeconds}
   fullEverySeconds: 3600
   deleteThreshold: 500
-state:
+${
+  settings.scopeGroup
+    ? `  scope:
+    groups: [${settings.scopeGroup.id}] # "${settings.scopeGroup.displayName}": devices outside it are not written
+`
+    : ''
+}state:
   sqlite: device-writeback.db
 web:
   listen: ${settings.webListen}

@@ -3,7 +3,9 @@
 // devices those users own, a configuration file, then the real commands as a user would type them:
 // check (failing) -> init-ad (with the emulator's cloud DRS issuer) -> check (passing) -> sync ->
 // devices, `run` in the background while devices change in the cloud, and last `claims --cert` with
-// a device certificate the emulator issued: the path AD FS takes. Everything it starts is stopped and removed at the end, on
+// a device certificate the emulator issued: the path AD FS takes. The scope is a pilot group
+// (writeback.scope.groups): the few devices outside it are not written, and one taken out of it
+// during `run` leaves AD. Everything it starts is stopped and removed at the end, on
 // Ctrl-C and on failure, unless --keep asks to leave the lab up.
 import { openSync, closeSync, readFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
@@ -24,7 +26,7 @@ import {
   type DemoPeople,
 } from './lab.js';
 import { downloadPem, pickCertifiedDevice } from './device-certificate.js';
-import { liveChanges, type LiveChange } from './live-changes.js';
+import { createPilotGroup, liveChanges, type LiveChange, type PilotGroup } from './live-changes.js';
 import { seconds, StepReporter } from './steps.js';
 import { expectExit, finish, labFolder, prerequisitesStep } from './tour.js';
 
@@ -118,6 +120,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   let emulator: RunningEmulator | undefined;
   let config: DemoConfigFile | undefined;
   let people: DemoPeople | undefined;
+  let pilot: PilotGroup | undefined;
   let session: AdConnection | undefined;
   let changes: LiveChange[] = [];
   let consoleUrl: string | undefined;
@@ -193,6 +196,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         steps.detail(
           `its cloud DRS: each device has a certificate from the issuer CA in ${started.cloudIssuerFile}`,
         );
+        pilot = createPilotGroup(started.store);
+        steps.detail(
+          `group "${pilot.displayName}": ${pilot.members} devices (the group "Pilot devices" nested in it); ${pilot.outside.length} devices are outside it`,
+        );
         return started;
       },
       (e) => `${e.store.counts().active} devices, ${e.store.counts().users} users`,
@@ -217,6 +224,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
             domain: dc!.forest.domain,
             intervalSeconds,
             webListen: `127.0.0.1:${webPort}`,
+            scopeGroup: pilot,
           },
           {
             adPassword: people!.connector.password,
@@ -359,6 +367,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         };
         const made = await liveChanges({
           store: emulator!.store,
+          pilot,
           session: session!,
           containerDn: containerDn(),
           aborted: () => interrupted !== undefined,
@@ -391,7 +400,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         const picked = pickCertifiedDevice(
           emulator!.store,
           people!.users,
-          new Set(changes.map((c) => c.device.id)),
+          // Written back and left there: not changed by `run`, not outside the pilot group.
+          new Set([...changes.map((c) => c.device.id), ...(pilot?.outside.map((d) => d.id) ?? [])]),
         );
         if (!picked)
           throw new DwbError('DWB_INTERNAL', 'the emulator has no enabled device with a DRS certificate.');
@@ -431,6 +441,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       dc,
       emulator,
       people,
+      pilot,
       config,
       containerDn: containerDn(),
       objectsAfterSync,
@@ -494,6 +505,7 @@ interface SummaryFacts {
   dc: SambaDc;
   emulator: RunningEmulator;
   people: DemoPeople;
+  pilot: PilotGroup | undefined;
   config: DemoConfigFile;
   containerDn: string;
   objectsAfterSync: number;
@@ -524,11 +536,12 @@ function printSummary(steps: StepReporter, f: SummaryFacts): void {
   steps.detail(
     `                   ${f.containerDn} (msDS-DeviceContainer) and the connector's rights on both`,
   );
+  const left = f.changes.find((x) => x.kind === 'leave-group');
   steps.detail(
     `                   the emulator's cloud DRS issuer in msDS-CloudIssuerPublicCertificates (msDS-CloudIsEnabled TRUE)`,
   );
   steps.detail(
-    `written back       ${f.objectsAfterSync} msDS-Device objects by \`sync\`; then 1 renamed, 1 disabled${deleted ? ', 1 deleted' : ''} by \`run\``,
+    `written back       ${f.objectsAfterSync} msDS-Device objects by \`sync\`${f.pilot ? ` (the devices of "${f.pilot.displayName}"; the ${f.pilot.outside.length} outside it are out of scope)` : ''}; then 1 renamed, 1 disabled${deleted ? ', 1 deleted' : ''}${left ? ', 1 taken out of the group and so out of AD' : ''} by \`run\``,
   );
   steps.detail(`Graph emulator     ${f.emulator.url}  (${f.emulator.store.counts().active} devices now)`);
   steps.detail(`configuration      ${f.config.file}`);
@@ -543,6 +556,7 @@ function printSummary(steps: StepReporter, f: SummaryFacts): void {
   const suggestions: [string, string][] = [
     ['status', `status ${c}`],
     ['devices', `devices --search iPhone ${c}`],
+    ['devices', `devices --all ${c}     (also the devices not written, each with why)`],
     ['claims', `claims --device ${sample} ${c}`],
     ...(f.certFile ? [['claims', `claims --cert ${f.certFile} ${c}`] as [string, string]] : []),
     ['check', `check --json ${c}`],
@@ -557,10 +571,23 @@ function printSummary(steps: StepReporter, f: SummaryFacts): void {
     steps.detail(`${curl} -X POST ${f.emulator.url}/_emulator/devices/${soft.id}/soft-delete`);
     steps.detail(`    (soft-deletes "${soft.displayName}": it leaves AD; .../restore brings it back)`);
   }
+  if (f.pilot) {
+    const member = f.emulator.store.members(f.pilot.id).find((m) => m.kind === 'device');
+    if (member) {
+      steps.detail(
+        `${curl} -H 'content-type: application/json' -d '{"members": ["${member.id}"]}' ${f.emulator.url}/_emulator/groups/${f.pilot.id}/members/remove`,
+      );
+      steps.detail(`    (takes a device out of "${f.pilot.displayName}": out of scope, it leaves AD)`);
+    }
+  }
   steps.detail(
     `${curl} -H 'content-type: application/json' -d '{"devices": 300}' ${f.emulator.url}/_emulator/seed`,
   );
-  steps.detail('    (100 more devices in Entra ID: watch them arrive with `devices` or in the console)');
+  steps.detail(
+    f.pilot
+      ? `    (100 more devices in Entra ID, outside "${f.pilot.displayName}": \`devices --all\` and the console say why they are not written)`
+      : '    (100 more devices in Entra ID: watch them arrive with `devices` or in the console)',
+  );
   steps.detail(`${cmd} emulator --devices 1000     (a Graph emulator of your own)`);
   steps.detail('docs/getting-started.md: point it at your own forest and tenant');
   if (f.keep) {

@@ -10,6 +10,7 @@ import type { StateStore } from '../state/store.js';
 import { SyncEngine } from './engine.js';
 import { AdForestLink } from './forest-link.js';
 import type { DeviceSource } from './pass.js';
+import { isGroupSource } from './scope-groups.js';
 
 export interface SyncSession {
   config: Config;
@@ -88,6 +89,7 @@ export async function connectSession(
       source,
       forests,
       severalForests: config.severalForests,
+      groups: isGroupSource(source) ? source : undefined,
     });
     return {
       config,
