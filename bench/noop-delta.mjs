@@ -15,6 +15,13 @@
 // goal holds only when both stay flat. The raw baseline is one HTTPS GET of an up-to-date delta link
 // (nothing new) against the same emulator.
 //
+// --scope-groups N (with --group-size M, default 10,000) measures scope rules too: at each size, a
+// `run` with writeback.scope.groups set to N groups of M devices each (the first group holds the
+// devices in AD, so the scope keeps them) against a `run` without scope, each with its own fresh
+// state store, in ABBA order (without, with, with, without: the machine's drift costs both the
+// same), the two runs of each pooled; its no-op cycles are compared with those without scope (goal:
+// at most 1.5 times). Its cycles also read groups/delta, beside the device delta.
+//
 // --state postgres (or both) runs `run` on a PostgreSQL state store of the benchmark's own server
 // (the lab's, on a loopback address), as the leader of its group; with both, each size is measured
 // on SQLite then on PostgreSQL, and the JSON compares them (goal: PostgreSQL <= 1.5x SQLite).
@@ -47,16 +54,29 @@ import { graphClient } from './lib/graph.mjs';
 const NAME = 'noop-delta';
 const log = createLogger(NAME);
 const opts = flags(
-  { devices: 100_000, samples: 30, sizes: '', inAd: 1000, interval: 0.25, state: 'sqlite' },
+  {
+    devices: 100_000,
+    samples: 30,
+    sizes: '',
+    inAd: 1000,
+    interval: 0.25,
+    scopeGroups: 0,
+    groupSize: 10_000,
+    state: 'sqlite',
+  },
   {
     sizes: { type: 'string' },
     'in-ad': { type: 'string' },
     interval: { type: 'string' },
+    'scope-groups': { type: 'string' },
+    'group-size': { type: 'string' },
     state: { type: 'string' },
   },
 );
 const states = statesOf(opts.state);
 opts.inAd = Number(opts['in-ad'] ?? opts.inAd);
+opts.scopeGroups = Number(opts['scope-groups'] ?? opts.scopeGroups);
+opts.groupSize = Number(opts['group-size'] ?? opts.groupSize);
 const sizes = (
   opts.sizes
     ? String(opts.sizes).split(',').map(Number)
@@ -100,6 +120,66 @@ async function rawDeltaGets(client, emulator, samples) {
   return times;
 }
 
+/**
+ * Starts `run` with a fresh state store (SQLite, or a new PostgreSQL database) and measures its
+ * no-op delta cycles (after the full pass and one warm-up): the engine's durations and the
+ * process's CPU per cycle.
+ */
+async function measure(ws, { name, dc, emulator, size, scope, state, postgres }) {
+  const postgresUrl =
+    state === 'postgres' ? (await postgres.createDatabase({ prefix: `noop_${size}` })).url : undefined;
+  const config = writeConfig(ws, {
+    name,
+    dc,
+    emulator,
+    writeback: { intervalSeconds: opts.interval, ...(scope ? { scope } : {}) },
+    postgresUrl,
+  });
+  const run = startRun(ws, config);
+  await run.waitForCycles(1);
+  const full = run.cycles[0];
+  log(
+    `  ${name}: first (full) cycle: ${full.durationMs} ms (+${full.created} =${full.unchanged} -${full.deleted})`,
+  );
+  await run.waitForCycles(2 + opts.samples);
+  await run.stop();
+  const deltas = run.cycles.slice(2, 2 + opts.samples);
+  if (deltas.some((c) => c.mode !== 'delta' || c.created + c.updated + c.deleted > 0)) {
+    throw new Error(
+      `size ${size}: a measured cycle was not a no-op delta: ${JSON.stringify(deltas.map((c) => c.msg))}`,
+    );
+  }
+  const durations = deltas.map((c) => c.durationMs);
+  const first = run.cycles[1];
+  const last = run.cycles[1 + opts.samples];
+  const cpuPerCycle =
+    first.cpuMs !== null && last.cpuMs !== null ? (last.cpuMs - first.cpuMs) / opts.samples : null;
+  return {
+    devicesInState: await countStateDevices(path.join(path.dirname(config), 'state.db'), postgresUrl),
+    firstFullCycleMs: full.durationMs,
+    durations,
+    cpuPerCycle,
+  };
+}
+
+/** Pools the no-op cycles of one or more runs of the same kind. */
+function pooled(runs) {
+  const durations = runs.flatMap((r) => r.durations);
+  const cpu = runs.map((r) => r.cpuPerCycle).filter((v) => v !== null);
+  return {
+    devicesInState: runs[0].devicesInState,
+    firstFullCycleMs: runs[0].firstFullCycleMs,
+    deltaCycleMs: {
+      p50: percentile(durations, 50),
+      mean: round(durations.reduce((a, b) => a + b, 0) / durations.length, 2),
+      p95: percentile(durations, 95),
+      max: Math.max(...durations),
+      samples: durations.length,
+    },
+    cpuMsPerCycle: cpu.length > 0 ? round(cpu.reduce((a, b) => a + b, 0) / cpu.length, 1) : null,
+  };
+}
+
 async function main() {
   const ws = workspace(NAME);
   const startedAt = new Date().toISOString();
@@ -130,51 +210,66 @@ async function main() {
       for (const { device } of seededDevices(inEmulator, size, seedOptions))
         emulator.store.createDevice({ ...device, trustType: null });
       inEmulator = emulator.store.counts().active;
-      log(`${size} devices in the emulator (grown in ${((performance.now() - grow) / 1000).toFixed(1)} s)`);
+      log(
+        `${size} devices in the emulator (grown in ${((performance.now() - grow) / 1000).toFixed(1)} s); starting run …`,
+      );
+      // N groups of M devices, made now (the emulator grew): the first one holds the devices in AD.
+      const groups = [];
+      for (let g = 0; g < opts.scopeGroups; g++) {
+        const from = (g * opts.groupSize) % inEmulator;
+        const ids = emulator.store.deviceIdsAt(from, Math.min(inEmulator, from + opts.groupSize));
+        groups.push(emulator.store.createGroup({ displayName: `Scope ${size} #${g + 1}` }, ids));
+      }
       for (const state of states) {
-        log(`  ${state} state: starting run …`);
-        const postgresUrl =
-          state === 'postgres' ? (await postgres.createDatabase({ prefix: `noop_${size}` })).url : undefined;
-        const config = writeConfig(ws, {
-          name: `size-${size}-${state}`,
-          dc,
-          emulator,
-          writeback: { intervalSeconds: opts.interval },
-          postgresUrl,
-        });
-        const run = startRun(ws, config);
-        await run.waitForCycles(1);
-        const full = run.cycles[0];
-        log(`  first (full) cycle: ${full.durationMs} ms (+${full.created} =${full.unchanged})`);
-        await run.waitForCycles(2 + opts.samples);
-        await run.stop();
-        const deltas = run.cycles.slice(2, 2 + opts.samples);
-        if (deltas.some((c) => c.mode !== 'delta' || c.created + c.updated + c.deleted > 0)) {
-          throw new Error(
-            `size ${size}: a measured cycle was not a no-op delta: ${JSON.stringify(deltas.map((c) => c.msg))}`,
-          );
-        }
-        const durations = deltas.map((c) => c.durationMs);
-        const first = run.cycles[1];
-        const last = run.cycles[1 + opts.samples];
-        const cpuPerCycle =
-          first.cpuMs !== null && last.cpuMs !== null ? (last.cpuMs - first.cpuMs) / opts.samples : null;
+        const on = { dc, emulator, size, state, postgres };
+        const tag = states.length > 1 ? `-${state}` : '';
+        const plainRuns = [await measure(ws, { name: `size-${size}${tag}`, ...on })];
+        let plain = pooled(plainRuns);
         const raw = await rawDeltaGets(client, emulator, opts.samples);
         const row = {
           state,
           devicesInEmulator: inEmulator,
-          devicesInState: await countStateDevices(path.join(path.dirname(config), 'state.db'), postgresUrl),
+          devicesInState: plain.devicesInState,
           objectsInAd: await countChildren(conn, containerDn),
-          firstFullCycleMs: full.durationMs,
-          deltaCycleMs: {
-            p50: percentile(durations, 50),
-            p95: percentile(durations, 95),
-            max: Math.max(...durations),
-            samples: durations.length,
-          },
-          cpuMsPerCycle: round(cpuPerCycle, 1),
+          firstFullCycleMs: plain.firstFullCycleMs,
+          deltaCycleMs: plain.deltaCycleMs,
+          cpuMsPerCycle: plain.cpuMsPerCycle,
           rawDeltaGetMs: { p50: round(percentile(raw, 50), 1), p95: round(percentile(raw, 95), 1) },
         };
+        if (groups.length > 0) {
+          const members = groups.map((g) => emulator.store.memberIds(g.id).length);
+          const scope = `{ groups: [${groups.map((g) => g.id).join(', ')}] }`;
+          const scopedRuns = [];
+          for (const k of [1, 2])
+            scopedRuns.push(await measure(ws, { name: `size-${size}${tag}-scope-${k}`, scope, ...on }));
+          plainRuns.push(await measure(ws, { name: `size-${size}${tag}-again`, ...on }));
+          plain = pooled(plainRuns);
+          Object.assign(row, {
+            firstFullCycleMs: plain.firstFullCycleMs,
+            deltaCycleMs: plain.deltaCycleMs,
+            cpuMsPerCycle: plain.cpuMsPerCycle,
+          });
+          const scoped = pooled(scopedRuns);
+          row.scope = {
+            groups: groups.length,
+            membersPerGroup: members,
+            firstFullCycleMs: scoped.firstFullCycleMs,
+            deltaCycleMs: scoped.deltaCycleMs,
+            cpuMsPerCycle: scoped.cpuMsPerCycle,
+            cycleRatioToNoScope: round(scoped.deltaCycleMs.p50 / Math.max(1, plain.deltaCycleMs.p50), 2),
+            cycleMeanRatioToNoScope: round(
+              scoped.deltaCycleMs.mean / Math.max(0.1, plain.deltaCycleMs.mean),
+              2,
+            ),
+            cpuRatioToNoScope:
+              scoped.cpuMsPerCycle && plain.cpuMsPerCycle
+                ? round(scoped.cpuMsPerCycle / plain.cpuMsPerCycle, 2)
+                : null,
+          };
+          log(
+            `  ${state}, with ${groups.length} scope groups of ${Math.max(...members)}: no-op delta p50 ${scoped.deltaCycleMs.p50} ms, mean ${scoped.deltaCycleMs.mean} ms (without scope ${plain.deltaCycleMs.p50} / ${plain.deltaCycleMs.mean} ms), CPU per cycle ${scoped.cpuMsPerCycle} ms (without ${plain.cpuMsPerCycle} ms)`,
+          );
+        }
         results.push(row);
         log(
           `  ${state}: no-op delta p50 ${row.deltaCycleMs.p50} ms, p95 ${row.deltaCycleMs.p95} ms, ${row.cpuMsPerCycle} ms CPU per cycle; raw delta GET p50 ${row.rawDeltaGetMs.p50} ms`,
@@ -233,6 +328,17 @@ async function main() {
         : {}),
       ratioLargestToSmallest: round(ratio, 2),
       cpuPerCycleRatioLargestToSmallest: round(cpuRatio, 2),
+      ...(opts.scopeGroups > 0
+        ? {
+            scopeGoal: {
+              what: `no-op delta with ${opts.scopeGroups} scope groups of ${opts.groupSize} members at most 1.5 times the no-op delta without scope, at each size`,
+              met: results.every((r) => r.scope && r.scope.cycleRatioToNoScope <= 1.5),
+              metByProcessCpuPerCycle: results.every(
+                (r) => r.scope && r.scope.cpuRatioToNoScope !== null && r.scope.cpuRatioToNoScope <= 1.5,
+              ),
+            },
+          }
+        : {}),
       goal: {
         ratioAtMost: 1.5,
         metByCycleDuration: ratio !== null && ratio <= 1.5,

@@ -191,6 +191,10 @@ export const errorCatalog = {
     exit: ExitCode.failure,
     fix: 'Microsoft Graph answered something unexpected; run with --log-level debug and report it.',
   },
+  DWB_SCOPE_GROUP_NOT_FOUND: {
+    exit: ExitCode.failure,
+    fix: 'Check the group object ids in writeback.scope.groups (`device-writeback check` verifies each one, entra.scope-groups): correct the id, restore the deleted group in Entra ID (deleted groups can be restored for 30 days), or remove it from the list. The pass stops rather than delete every device of a group that cannot be found.',
+  },
   DWB_STATE_LOCKED: {
     exit: ExitCode.failure,
     fix: 'Another sync or run is using this state store. Stop it first, or give this one its own state.sqlite. With state.postgres, `run` instances share the store (one leads, the others stand by); a one-shot sync waits for no leader: use the console of the leader (Run a cycle now) or stop the group first.',

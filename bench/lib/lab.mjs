@@ -281,7 +281,17 @@ const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 export async function runCli(ws, args, options = {}) {
   const statsFile = path.join(ws.dir, `time-${process.hrtime.bigint()}.txt`);
   const argv = TIME
-    ? [TIME, '-f', '%M %e', '-o', statsFile, process.execPath, ...(options.nodeArgs ?? []), BIN, ...args]
+    ? [
+        TIME,
+        '-f',
+        '%M %e %U %S',
+        '-o',
+        statsFile,
+        process.execPath,
+        ...(options.nodeArgs ?? []),
+        BIN,
+        ...args,
+      ]
     : [process.execPath, BIN, ...args];
   const started = performance.now();
   const child = spawn(argv[0], argv.slice(1), {
@@ -313,13 +323,16 @@ export async function runCli(ws, args, options = {}) {
   const wallMs = performance.now() - started;
   if (poll) clearInterval(poll);
   let maxRssKb = hwmKb || null;
+  let cpuMs = null;
   if (TIME && existsSync(statsFile)) {
     const last = readFileSync(statsFile, 'utf8').trim().split('\n').pop() ?? '';
-    const kb = Number(last.split(' ')[0]);
+    const [kb, , user, system] = last.split(' ').map(Number);
     if (Number.isFinite(kb) && kb > 0) maxRssKb = kb;
+    // user + system CPU of the process (what it takes from the cores it shares with the DCs)
+    if (Number.isFinite(user) && Number.isFinite(system)) cpuMs = Math.round((user + system) * 1000);
     rmSync(statsFile, { force: true });
   }
-  return { code, stdout, stderr, wallMs, maxRssKb };
+  return { code, stdout, stderr, wallMs, maxRssKb, cpuMs };
 }
 
 /** `sync --json` (or any command printing one JSON object), failing loudly on an unexpected exit. */

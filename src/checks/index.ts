@@ -16,6 +16,7 @@ import { adSchema } from './ad-schema.js';
 import { adStaleCleanup } from './ad-stale-cleanup.js';
 import { entraConnect } from './entra-connect.js';
 import { entraOwners } from './entra-owners.js';
+import { entraScopeGroups } from './entra-scope-groups.js';
 import { stateWritable } from './state-writable.js';
 import { CheckSkipped } from './support.js';
 import type { Check, CheckContext, CheckResult } from './types.js';
@@ -32,6 +33,7 @@ export const checks: readonly Check[] = [
   adStaleCleanup,
   entraConnect,
   entraOwners,
+  entraScopeGroups,
   stateWritable,
 ];
 

@@ -3,7 +3,8 @@
 // absent; for a certificate, first whether AD FS accepts it at all (issued by a cloud DRS issuer of
 // the Device Registration Service, inside its validity period). Exit 0 when AD FS would
 // authenticate the device; 1 when the certificate is refused, or the device is not found,
-// ambiguous or disabled (an answer, not a crash).
+// ambiguous or disabled (an answer, not a crash). For a device known in Entra ID but not written, it
+// says which rule keeps it out (from the state store, as the last pass decided).
 import type { Command } from 'commander';
 import type { AdConnection } from '../ad/connection.js';
 import { locateDeviceContainer } from '../ad/device-container.js';
@@ -27,6 +28,9 @@ import {
 } from '../claims/issuer-chain.js';
 import { findDevice, resolveUser, type DeviceLookup, type LookupResult } from '../claims/lookup.js';
 import { DwbError, ExitCode, causeText } from '../errors.js';
+import { logger } from '../log.js';
+import { openStateStore } from '../state/open.js';
+import { notWrittenOf, recordedReason, type NotWritten } from '../sync/not-written.js';
 import { readSmallFile, SmallFileError } from '../util/small-file.js';
 import { action, out, outJson, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
 
@@ -66,6 +70,65 @@ export interface ClaimsReport {
   preview: ClaimsPreview | null;
   candidates: string[];
   nearMisses: LookupResult['nearMisses'];
+  /**
+   * What the state store says of the device in Entra ID: why it is not written (out of scope and
+   * the rule, quarantined, pending), or null when it is written and in scope, or unknown there.
+   */
+  entra?: { known: boolean; notWritten: NotWritten | null };
+}
+
+/**
+ * Why the engine does not write the device, from the state store (opened as a reader). Undefined
+ * when the store cannot be read: the claims come from AD, the rest is an aside.
+ */
+async function entraSide(
+  config: ReturnType<typeof readConfig>,
+  deviceId: string,
+  inAd: boolean,
+): Promise<ClaimsReport['entra']> {
+  try {
+    const store = await openStateStore(config, { writer: false });
+    try {
+      const stored = await store.findDeviceByDeviceId(deviceId);
+      if (!stored) return { known: false, notWritten: null };
+      const id = deviceId.toLowerCase();
+      const quarantine = (await store.quarantined()).find(
+        (q) => q.key === stored.device.id || q.deviceId?.toLowerCase() === id,
+      );
+      const why = notWrittenOf(recordedReason(stored), quarantine);
+      // Pending means nothing for a device that is in AD: it is written.
+      return { known: true, notWritten: why.kind === 'pending' && inAd ? null : why };
+    } finally {
+      await store.close();
+    }
+  } catch (err) {
+    logger().debug({ err }, 'the state store could not be read; claims answers from AD only');
+    return undefined;
+  }
+}
+
+function printEntraSide(report: ClaimsReport): void {
+  const entra = report.entra;
+  if (!entra) return;
+  out('');
+  if (!entra.known) {
+    if (!report.found)
+      out(
+        'Entra ID: the state store does not know this device (not in Entra ID, or not read by a sync yet).',
+      );
+    return;
+  }
+  const why = entra.notWritten;
+  if (!why) return;
+  if (report.found && why.kind === 'out-of-scope') {
+    out(
+      `Entra ID: the device is ${why.reason}; it leaves AD with the next pass (held deletions are listed by \`device-writeback status\`).`,
+    );
+    return;
+  }
+  out(
+    `Entra ID: known, not written — ${why.reason}${why.rule && why.kind === 'out-of-scope' ? ` (rule ${why.rule})` : ''}.`,
+  );
 }
 
 function readCertificateFile(file: string): DeviceCertificate {
@@ -228,6 +291,7 @@ function printReport(report: ClaimsReport): void {
   if (!p) {
     out('');
     out(report.answer);
+    printEntraSide(report);
     return;
   }
   out('');
@@ -272,6 +336,7 @@ function printReport(report: ClaimsReport): void {
         : `User ${who} is not the registered owner${p.registeredOwner ? ` (that is ${p.registeredOwner})` : ' (the device has none)'}: isregistereduser = false${p.user.isRegisteredUser ? ', although the user is one of its registered users' : ''}.`,
     );
   }
+  printEntraSide(report);
 }
 
 export function register(program: Command): void {
@@ -327,6 +392,8 @@ export function register(program: Command): void {
       if (!report) throw new DwbError('DWB_USAGE', 'no forest to search.');
       if (report.outcome === 'not-found' && searched.length > 1)
         report = { ...report, answer: `${report.answer} Searched: ${searched.join('; ')}.` };
+      const deviceId = lookup.by === 'deviceId' ? lookup.deviceId : report.preview?.deviceId;
+      if (deviceId) report.entra = await entraSide(config, deviceId, report.found);
       if (opts.json) outJson(report);
       else printReport(report);
       return report.outcome === 'found' ? ExitCode.ok : ExitCode.failure;

@@ -1,7 +1,8 @@
 // `device-writeback status`: last runs, watermark age, counts and quarantine, from the state store.
 import type { Command } from 'commander';
 import { openStateStore } from '../state/open.js';
-import type { GroupMember, StateStore } from '../state/store.js';
+import type { GroupMember, NotWrittenCount, StateStore } from '../state/store.js';
+import { describeScope, type ScopeSettings } from '../sync/scope.js';
 import { action, out, outJson, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
 
 export function ageText(iso: string | undefined, now = Date.now()): string {
@@ -13,7 +14,29 @@ export function ageText(iso: string | undefined, now = Date.now()): string {
   return `${Math.round(s / 86400)} days ago`;
 }
 
-export async function statusReport(store: StateStore): Promise<{
+/** One forest in `status`: its objects, and whether it missed changes. */
+export interface ForestStatus {
+  managedObjects: number;
+  unmanaged: number;
+  needsFull: boolean;
+  lastError: string | null;
+  lastFullAt: string | null;
+}
+
+/** Devices known in Entra ID and not written, by why (the same words as `devices --all`). */
+export interface NotWrittenReport {
+  outOfScope: number;
+  quarantined: number;
+  /** Several forests: devices whose owner belongs to no configured forest. */
+  unrouted: number;
+  /** Each reason (rule and words) with its count, most frequent first; quarantine is listed apart. */
+  byReason: NotWrittenCount[];
+}
+
+export async function statusReport(
+  store: StateStore,
+  scope?: ScopeSettings,
+): Promise<{
   watermark: { committedAt: string | null; ageSeconds: number | null; lastFullAt: string | null };
   counts: {
     managedObjects: number;
@@ -22,40 +45,27 @@ export async function statusReport(store: StateStore): Promise<{
     notWritten: number;
     unrouted: number;
   };
+  scope?: string[];
+  notWritten: NotWrittenReport;
   lastRuns: Awaited<ReturnType<StateStore['recentRuns']>>;
   quarantine: Awaited<ReturnType<StateStore['quarantined']>>;
   heldDeletions: Awaited<ReturnType<StateStore['heldDeletions']>>;
-  forests: Record<
-    string,
-    {
-      managedObjects: number;
-      unmanaged: number;
-      needsFull: boolean;
-      lastError: string | null;
-      lastFullAt: string | null;
-    }
-  >;
+  forests: Record<string, ForestStatus>;
   instances: GroupMember[];
 }> {
-  const [watermark, counts, lastRuns, quarantine, heldDeletions, states, instances] = await Promise.all([
-    store.watermark(),
-    store.counts(),
-    store.recentRuns(10),
-    store.quarantined(),
-    store.heldDeletions(),
-    store.forestStates(),
-    store.groupMembers(),
-  ]);
-  const forests: Record<
-    string,
-    {
-      managedObjects: number;
-      unmanaged: number;
-      needsFull: boolean;
-      lastError: string | null;
-      lastFullAt: string | null;
-    }
-  > = {};
+  const [watermark, counts, lastRuns, quarantine, heldDeletions, states, byReason, instances] =
+    await Promise.all([
+      store.watermark(),
+      store.counts(),
+      store.recentRuns(10),
+      store.quarantined(),
+      store.heldDeletions(),
+      store.forestStates(),
+      store.notWrittenCounts(),
+      store.groupMembers(),
+    ]);
+  const sum = (list: NotWrittenCount[]): number => list.reduce((n, r) => n + r.count, 0);
+  const forests: Record<string, ForestStatus> = {};
   for (const name of new Set([...states.keys(), ...Object.keys(counts.forests)])) {
     const s = states.get(name);
     forests[name] = {
@@ -78,6 +88,13 @@ export async function statusReport(store: StateStore): Promise<{
       quarantined: counts.quarantined,
       notWritten: counts.notWritten,
       unrouted: counts.unrouted,
+    },
+    ...(scope ? { scope: describeScope(scope) } : {}),
+    notWritten: {
+      outOfScope: sum(byReason.filter((r) => r.rule !== 'unrouted')),
+      quarantined: counts.quarantined,
+      unrouted: sum(byReason.filter((r) => r.rule === 'unrouted')),
+      byReason,
     },
     lastRuns,
     quarantine,
@@ -106,7 +123,7 @@ export function register(program: Command): void {
       const config = readConfig(opts);
       const store = await openStateStore(config, { writer: false });
       try {
-        const report = await statusReport(store);
+        const report = await statusReport(store, config.writeback);
         if (opts.json) {
           outJson(report);
           return 0;
@@ -119,6 +136,13 @@ export function register(program: Command): void {
         out(
           `Counts:      ${counts.managedObjects} managed objects, ${counts.cloudDevices} cloud devices known, ${counts.quarantined} quarantined, ${counts.notWritten} not written${counts.unrouted ? ` (${counts.unrouted} unrouted)` : ''}`,
         );
+        out(`Scope:       ${(report.scope ?? []).join('; ')}`);
+        const nw = report.notWritten;
+        out(
+          `Not written: ${nw.outOfScope} out of scope, ${nw.quarantined} quarantined${nw.unrouted ? `, ${nw.unrouted} unrouted` : ''}${nw.byReason.length > 0 ? ' (device-writeback devices --all lists them)' : ''}`,
+        );
+        for (const r of nw.byReason.slice(0, 20)) out(`  ${String(r.count).padStart(7)}  ${r.reason}`);
+        if (nw.byReason.length > 20) out(`  … and ${nw.byReason.length - 20} more reasons`);
         if (config.severalForests || Object.values(report.forests).some((f) => f.needsFull || f.lastError)) {
           out('\nForests:');
           for (const [name, f] of Object.entries(report.forests)) {

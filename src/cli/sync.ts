@@ -87,6 +87,7 @@ export function jsonSummary(s: SyncSummary, several = false): Record<string, unk
     thresholdStopped: s.thresholdStopped,
     reason: s.reason,
     watermarkCommitted: s.watermarkCommitted,
+    outOfScope: s.outOfScope,
     ...(several
       ? {
           unrouted: s.unrouted,
@@ -116,7 +117,14 @@ function printSummary(s: SyncSummary, containers: Map<string, string>, several: 
       ? [...containers].map(([name, dn]) => `${dn} (${name})`).join(', ')
       : [...containers.values()].join(', ');
     out(`Dry run (${s.mode}): nothing was written. Planned LDAP operations on ${where}:`);
-    for (const op of s.operations ?? []) out(`\n${op.forest ? `# forest ${op.forest}\n` : ''}${op.ldif}`);
+    for (const op of s.operations ?? []) {
+      // LDIF comments: the forest, why a device leaves AD, and whether the deletion threshold would hold it.
+      const forest = op.forest ? `# forest ${op.forest}\n` : '';
+      const why = op.reason
+        ? `# ${op.held ? 'HELD by writeback.deleteThreshold (not made without approve-deletes): ' : ''}${op.reason}\n`
+        : '';
+      out(`\n${forest}${why}${op.ldif}`);
+    }
     if ((s.operations ?? []).length === 0) out('  (none)');
     out('');
   }
@@ -126,6 +134,13 @@ function printSummary(s: SyncSummary, containers: Map<string, string>, several: 
   out(
     `  created ${s.created}, updated ${s.updated}${s.adopted ? ` (adopted ${s.adopted})` : ''}, deleted ${s.deleted}, unchanged ${s.unchanged}, quarantined ${s.quarantined}`,
   );
+  const outOfScope = Object.entries(s.outOfScope);
+  if (outOfScope.length > 0) {
+    const total = outOfScope.reduce((n, [, count]) => n + count, 0);
+    out(
+      `  out of scope (not written): ${total} of the devices this pass read — ${outOfScope.map(([rule, count]) => `${rule} ${count}`).join(', ')} (device-writeback devices --all says why for each)`,
+    );
+  }
   if (several) {
     for (const [name, f] of Object.entries(s.forests)) {
       out(

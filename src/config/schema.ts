@@ -73,6 +73,66 @@ const ldapUrl = z
 
 export const trustTypeValues = ['Workplace', 'AzureAd', 'ServerAd'] as const;
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The scope rules of SPEC §2: a device is written when it passes every rule that is set. */
+const scopeSchema = z
+  .strictObject({
+    operatingSystems: z
+      .array(z.string().trim().min(1, 'an empty operating system name'))
+      .min(1, 'list at least one operating system, or leave the key out')
+      .optional()
+      .meta({
+        description:
+          'Only devices whose Graph `operatingSystem` is one of these (case-insensitive), such as `[Windows]` or `[Windows, macOS]`.',
+      }),
+    managedOnly: z.boolean().default(false).meta({
+      description: 'Only devices managed by an MDM such as Intune (Graph `isManaged` true).',
+    }),
+    compliantOnly: z.boolean().default(false).meta({
+      description: 'Only devices that comply with the MDM policies (Graph `isCompliant` true).',
+    }),
+    groups: z
+      .array(
+        z
+          .string()
+          .trim()
+          .regex(
+            GUID,
+            "not a GUID: give the group's object id (Entra admin center > Groups > the group > Object ID)",
+          )
+          .transform((id) => id.toLowerCase()),
+      )
+      .min(1, 'list at least one group, or leave the key out')
+      .max(500, 'at most 500 groups')
+      .optional()
+      .meta({
+        description:
+          'Only devices that are members of one of these Entra groups (object ids), directly or through nested groups. Membership is read incrementally (`groups/delta`); the app needs the Graph permission `GroupMember.Read.All`. `check` verifies each group (`entra.scope-groups`).',
+      }),
+    requireOnPremisesOwner: z.boolean().default(false).meta({
+      description:
+        "Only devices whose registered owner is a user synchronized from on-premises AD (has an `onPremisesSecurityIdentifier`), so that AD FS can tie the device to the user's account.",
+    }),
+  })
+  .superRefine((scope, ctx) => {
+    const seen = new Map<string, number>();
+    scope.groups?.forEach((id, i) => {
+      if (seen.has(id))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['groups', i],
+          message: `the same group as groups[${seen.get(id)}]`,
+        });
+      else seen.set(id, i);
+    });
+  })
+  .prefault({})
+  .meta({
+    description:
+      'Which devices are written, on top of `trustTypes`: a device is written when it passes every rule that is set (see docs/scope.md). A device that leaves the scope is deleted from AD (counted toward `deleteThreshold`); a change of these rules is applied by the next pass, which is then a full one.',
+  });
+
 /** An `ad:` block: one forest's domain controller and connector account. */
 const adBlock = z
   .strictObject({
@@ -209,6 +269,7 @@ export const configSchema = z
             description:
               'Which devices are written back, by their Graph `trustType`: `Workplace` (registered), `AzureAd` (Entra joined), `ServerAd` (hybrid joined).',
           }),
+        scope: scopeSchema,
         concurrency: z.number().int().min(1).max(32).default(2).meta({
           description: 'LDAP sessions used to write in parallel.',
         }),

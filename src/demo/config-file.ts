@@ -25,6 +25,8 @@ export interface DemoConfigSettings {
   domain: string;
   intervalSeconds: number;
   webListen: string;
+  /** writeback.scope.groups: the pilot group, with its name for the comment. */
+  scopeGroup?: { id: string; displayName: string };
 }
 
 export interface DemoConfigFile {
@@ -40,6 +42,42 @@ function writeSecret(file: string, value: string): void {
 
 const q = (value: string): string => JSON.stringify(value);
 
+type TourSettings = Pick<
+  DemoConfigSettings,
+  'tenantId' | 'clientId' | 'graphUrl' | 'emulatorCaFile' | 'intervalSeconds' | 'webListen' | 'scopeGroup'
+>;
+
+/** The entra: block: the emulator's app registration, its secret in a file. */
+function entraBlock(settings: TourSettings): string {
+  return `entra:
+  tenantId: ${settings.tenantId}
+  clientId: ${settings.clientId}
+  clientSecret: { file: secrets/entra-client-secret }
+  graphUrl: ${settings.graphUrl}
+  authorityHost: ${settings.graphUrl}
+  caFile: ${q(settings.emulatorCaFile)}
+`;
+}
+
+/** writeback:, state: and web: of a tour's configuration. */
+function restBlock(settings: TourSettings): string {
+  return `writeback:
+  intervalSeconds: ${settings.intervalSeconds}
+  fullEverySeconds: 3600
+  deleteThreshold: 500
+${
+  settings.scopeGroup
+    ? `  scope:
+    groups: [${settings.scopeGroup.id}] # "${settings.scopeGroup.displayName}": devices outside it are not written
+`
+    : ''
+}state:
+  sqlite: device-writeback.db
+web:
+  listen: ${settings.webListen}
+`;
+}
+
 export function writeDemoConfig(settings: DemoConfigSettings, secrets: DemoSecrets): DemoConfigFile {
   const secretsDir = path.join(settings.dir, 'secrets');
   mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
@@ -50,28 +88,13 @@ export function writeDemoConfig(settings: DemoConfigSettings, secrets: DemoSecre
   const file = path.join(settings.dir, 'device-writeback.yaml');
   const text = `# Written by \`device-writeback demo\` for its throwaway lab (Samba AD DC + Graph emulator).
 # Secrets are files in secrets/ next to this file, never values in it.
-entra:
-  tenantId: ${settings.tenantId}
-  clientId: ${settings.clientId}
-  clientSecret: { file: secrets/entra-client-secret }
-  graphUrl: ${settings.graphUrl}
-  authorityHost: ${settings.graphUrl}
-  caFile: ${q(settings.emulatorCaFile)}
-ad:
+${entraBlock(settings)}ad:
   url: ${settings.adUrl}
   bindDn: ${q(settings.bindDn)}
   password: { file: secrets/ad-password }
   caFile: ${q(settings.adCaFile)}
   domain: ${settings.domain}
-writeback:
-  intervalSeconds: ${settings.intervalSeconds}
-  fullEverySeconds: 3600
-  deleteThreshold: 500
-state:
-  sqlite: device-writeback.db
-web:
-  listen: ${settings.webListen}
-`;
+${restBlock(settings)}`;
   writeFileSync(file, text, { mode: 0o600 });
   return { file, secretsDir, adminPasswordFile };
 }
@@ -122,23 +145,8 @@ export function writeForestsDemoConfig(
   const file = path.join(settings.dir, 'device-writeback.yaml');
   const text = `# Written by \`device-writeback demo --forests ${forests.length}\` for its throwaway lab (Samba AD DCs + Graph emulator).
 # Secrets are files in secrets/ next to this file, never values in it.
-entra:
-  tenantId: ${settings.tenantId}
-  clientId: ${settings.clientId}
-  clientSecret: { file: secrets/entra-client-secret }
-  graphUrl: ${settings.graphUrl}
-  authorityHost: ${settings.graphUrl}
-  caFile: ${q(settings.emulatorCaFile)}
-forests:
-${list}writeback:
-  intervalSeconds: ${settings.intervalSeconds}
-  fullEverySeconds: 3600
-  deleteThreshold: 500
-state:
-  sqlite: device-writeback.db
-web:
-  listen: ${settings.webListen}
-`;
+${entraBlock(settings)}forests:
+${list}${restBlock(settings)}`;
   writeFileSync(file, text, { mode: 0o600 });
   return { file, secretsDir, adminPasswordFiles };
 }

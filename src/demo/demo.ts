@@ -3,11 +3,12 @@
 // devices those users own, a configuration file, then the real commands as a user would type them:
 // check (failing) -> init-ad (with the emulator's cloud DRS issuer) -> check (passing) -> sync ->
 // devices, `run` in the background while devices change in the cloud, and last `claims --cert` with
-// a device certificate the emulator issued: the path AD FS takes. Everything it starts is stopped and removed at the end, on
+// a device certificate the emulator issued: the path AD FS takes. The scope is a pilot group
+// (writeback.scope.groups): the few devices outside it are not written, and one taken out of it
+// during `run` leaves AD. Everything it starts is stopped and removed at the end, on
 // Ctrl-C and on failure, unless --keep asks to leave the lab up.
-import { openSync, closeSync, mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import type { AdConnection } from '../ad/connection.js';
 import { startEmulator, type RunningEmulator } from '../emulator/index.js';
@@ -15,14 +16,7 @@ import { DwbError, causeText } from '../errors.js';
 import { adminSession } from '../lab/directory.js';
 import type { SambaDc } from '../lab/samba.js';
 import { Cleanup, Interrupted, signalChildren } from './cleanup.js';
-import {
-  commandPrefix,
-  humanLogLine,
-  interruptRunningCommands,
-  runCli,
-  spawnCli,
-  type CliResult,
-} from './cli-process.js';
+import { commandPrefix, humanLogLine, interruptRunningCommands, runCli, spawnCli } from './cli-process.js';
 import { writeDemoConfig, type DemoConfigFile } from './config-file.js';
 import {
   CONNECTOR_ACCOUNT,
@@ -32,11 +26,10 @@ import {
   type DemoPeople,
 } from './lab.js';
 import { downloadPem, pickCertifiedDevice } from './device-certificate.js';
-import { liveChanges, type LiveChange } from './live-changes.js';
-import { postgresUnavailable } from '../lab/postgres.js';
-import { haStep, type HaOutcome } from './ha.js';
-import { demoPrerequisites } from './prerequisites.js';
+import { createPilotGroup, liveChanges, type LiveChange, type PilotGroup } from './live-changes.js';
+import { haPrerequisite, haStep, type HaOutcome } from './ha.js';
 import { seconds, StepReporter } from './steps.js';
+import { expectExit, finish, labFolder, prerequisitesStep } from './tour.js';
 
 export interface DemoOptions {
   keep: boolean;
@@ -98,18 +91,6 @@ function readRunLog(file: string, offset: number): { lines: string[]; offset: nu
   return { lines, offset: offset + end };
 }
 
-function expectExit(step: string, result: CliResult, expected: number[]): void {
-  if (!expected.includes(result.code)) {
-    throw new DwbError(
-      'DWB_INTERNAL',
-      `demo step "${step}" exited with ${result.code} (expected ${expected.join(' or ')}).`,
-      {
-        fix: 'Its output is above. Run the demo again with --keep to explore the lab in that state, and report the output.',
-      },
-    );
-  }
-}
-
 export async function runDemo(options: DemoOptions): Promise<number> {
   const steps = new StepReporter(TOTAL_STEPS + (options.ha ? 1 : 0));
   const cleanup = new Cleanup();
@@ -142,6 +123,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   let emulator: RunningEmulator | undefined;
   let config: DemoConfigFile | undefined;
   let people: DemoPeople | undefined;
+  let pilot: PilotGroup | undefined;
   let session: AdConnection | undefined;
   let changes: LiveChange[] = [];
   let consoleUrl: string | undefined;
@@ -155,39 +137,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 
   try {
     // 1 ---------------------------------------------------------------------------------------
-    await steps.step(
-      'Checking prerequisites',
-      async () => {
-        const found = demoPrerequisites();
-        if (options.ha) {
-          const why = postgresUnavailable();
-          found.push({
-            what: 'PostgreSQL server (--ha)',
-            ok: why === '',
-            detail: why || 'found',
-            fix: why
-              ? 'On Debian or Ubuntu: `apt-get install -y postgresql`, or run `npm run demo -- --ha`, which installs it.'
-              : undefined,
-          });
-        }
-        for (const p of found) steps.detail(`${p.ok ? '✔' : '✖'} ${p.what}: ${p.detail}`);
-        const missing = found.filter((p) => !p.ok);
-        if (missing.length > 0) {
-          for (const p of missing) steps.detail(`  how to get it: ${p.fix ?? ''}`);
-          throw new DwbError(
-            'DWB_PREREQ_MISSING',
-            `the demo needs ${missing.map((p) => p.what).join(' and ')}.`,
-            {
-              fix: missing.map((p) => p.fix).join(' '),
-            },
-          );
-        }
-      },
-      () => 'ready',
-    );
-    dir = mkdtempSync(path.join(os.tmpdir(), 'device-writeback-demo-'));
-    cleanup.add(dir, () => rmSync(dir, { recursive: true, force: true }));
-    steps.detail(`Everything goes into ${dir}${options.keep ? ' (kept: --keep)' : ', removed at the end'}.`);
+    await prerequisitesStep(steps, options.ha ? [haPrerequisite()] : []);
+    dir = labFolder(steps, cleanup, options.keep);
     checkInterrupt();
 
     // 2 ---------------------------------------------------------------------------------------
@@ -250,6 +201,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         steps.detail(
           `its cloud DRS: each device has a certificate from the issuer CA in ${started.cloudIssuerFile}`,
         );
+        pilot = createPilotGroup(started.store);
+        steps.detail(
+          `group "${pilot.displayName}": ${pilot.members} devices (the group "Pilot devices" nested in it); ${pilot.outside.length} devices are outside it`,
+        );
         return started;
       },
       (e) => `${e.store.counts().active} devices, ${e.store.counts().users} users`,
@@ -274,6 +229,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
             domain: dc!.forest.domain,
             intervalSeconds,
             webListen: `127.0.0.1:${webPort}`,
+            scopeGroup: pilot,
           },
           {
             adPassword: people!.connector.password,
@@ -417,6 +373,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         };
         const made = await liveChanges({
           store: emulator!.store,
+          pilot,
           session: session!,
           containerDn: containerDn(),
           aborted: () => interrupted !== undefined,
@@ -449,7 +406,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         const picked = pickCertifiedDevice(
           emulator!.store,
           people!.users,
-          new Set(changes.map((c) => c.device.id)),
+          // Written back and left there: not changed by `run`, not outside the pilot group.
+          new Set([...changes.map((c) => c.device.id), ...(pilot?.outside.map((d) => d.id) ?? [])]),
         );
         if (!picked)
           throw new DwbError('DWB_INTERNAL', 'the emulator has no enabled device with a DRS certificate.');
@@ -515,6 +473,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       dc,
       emulator,
       people,
+      pilot,
       config,
       containerDn: containerDn(),
       objectsAfterSync,
@@ -574,24 +533,12 @@ async function probeConsole(port: number): Promise<string | undefined> {
   return undefined;
 }
 
-async function finish(steps: StepReporter, cleanup: Cleanup, dir: string): Promise<void> {
-  const started = Date.now();
-  const outcome = await cleanup.run();
-  if (outcome.done.length > 0) {
-    steps.line(`\nStopped and removed: ${outcome.done.join(', ')} (${seconds(Date.now() - started)}).`);
-  }
-  if (outcome.failures.length > 0) {
-    steps.line('Cleanup could not remove everything:');
-    for (const f of outcome.failures) steps.line(`  ✖ ${f}`);
-    if (dir) steps.line(`Check for samba processes (ps ax | grep ${dir}) and remove ${dir} by hand.`);
-  }
-}
-
 interface SummaryFacts {
   dir: string;
   dc: SambaDc;
   emulator: RunningEmulator;
   people: DemoPeople;
+  pilot: PilotGroup | undefined;
   config: DemoConfigFile;
   containerDn: string;
   objectsAfterSync: number;
@@ -623,11 +570,12 @@ function printSummary(steps: StepReporter, f: SummaryFacts): void {
   steps.detail(
     `                   ${f.containerDn} (msDS-DeviceContainer) and the connector's rights on both`,
   );
+  const left = f.changes.find((x) => x.kind === 'leave-group');
   steps.detail(
     `                   the emulator's cloud DRS issuer in msDS-CloudIssuerPublicCertificates (msDS-CloudIsEnabled TRUE)`,
   );
   steps.detail(
-    `written back       ${f.objectsAfterSync} msDS-Device objects by \`sync\`; then 1 renamed, 1 disabled${deleted ? ', 1 deleted' : ''} by \`run\``,
+    `written back       ${f.objectsAfterSync} msDS-Device objects by \`sync\`${f.pilot ? ` (the devices of "${f.pilot.displayName}"; the ${f.pilot.outside.length} outside it are out of scope)` : ''}; then 1 renamed, 1 disabled${deleted ? ', 1 deleted' : ''}${left ? ', 1 taken out of the group and so out of AD' : ''} by \`run\``,
   );
   steps.detail(`Graph emulator     ${f.emulator.url}  (${f.emulator.store.counts().active} devices now)`);
   steps.detail(`configuration      ${f.config.file}`);
@@ -646,6 +594,7 @@ function printSummary(steps: StepReporter, f: SummaryFacts): void {
   const suggestions: [string, string][] = [
     ['status', `status ${c}`],
     ['devices', `devices --search iPhone ${c}`],
+    ['devices', `devices --all ${c}     (also the devices not written, each with why)`],
     ['claims', `claims --device ${sample} ${c}`],
     ...(f.certFile ? [['claims', `claims --cert ${f.certFile} ${c}`] as [string, string]] : []),
     ['check', `check --json ${c}`],
@@ -660,10 +609,23 @@ function printSummary(steps: StepReporter, f: SummaryFacts): void {
     steps.detail(`${curl} -X POST ${f.emulator.url}/_emulator/devices/${soft.id}/soft-delete`);
     steps.detail(`    (soft-deletes "${soft.displayName}": it leaves AD; .../restore brings it back)`);
   }
+  if (f.pilot) {
+    const member = f.emulator.store.members(f.pilot.id).find((m) => m.kind === 'device');
+    if (member) {
+      steps.detail(
+        `${curl} -H 'content-type: application/json' -d '{"members": ["${member.id}"]}' ${f.emulator.url}/_emulator/groups/${f.pilot.id}/members/remove`,
+      );
+      steps.detail(`    (takes a device out of "${f.pilot.displayName}": out of scope, it leaves AD)`);
+    }
+  }
   steps.detail(
     `${curl} -H 'content-type: application/json' -d '{"devices": 300}' ${f.emulator.url}/_emulator/seed`,
   );
-  steps.detail('    (100 more devices in Entra ID: watch them arrive with `devices` or in the console)');
+  steps.detail(
+    f.pilot
+      ? `    (100 more devices in Entra ID, outside "${f.pilot.displayName}": \`devices --all\` and the console say why they are not written)`
+      : '    (100 more devices in Entra ID: watch them arrive with `devices` or in the console)',
+  );
   steps.detail(`${cmd} emulator --devices 1000     (a Graph emulator of your own)`);
   steps.detail('docs/getting-started.md: point it at your own forest and tenant');
   if (f.keep) {

@@ -5,8 +5,7 @@
 // (every forest) -> check -> sync (each device to its owner's forest, the rest unrouted) -> devices
 // --all -> a user's devices moving to the other forest (created there before deleted here).
 // Everything is stopped and removed at the end, on Ctrl-C and on failure, unless --keep.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { str } from '../ad/connection.js';
 import { startEmulator, type RunningEmulator } from '../emulator/index.js';
@@ -15,7 +14,7 @@ import { DwbError, causeText } from '../errors.js';
 import { adminSession } from '../lab/directory.js';
 import type { LabForestName, SambaDc, SambaTemplate } from '../lab/samba.js';
 import { Cleanup, Interrupted, signalChildren } from './cleanup.js';
-import { commandPrefix, interruptRunningCommands, runCli, type CliResult } from './cli-process.js';
+import { commandPrefix, interruptRunningCommands, runCli } from './cli-process.js';
 import { writeForestsDemoConfig, type DemoForestsConfigFile } from './config-file.js';
 import {
   CONNECTOR_ACCOUNT,
@@ -25,8 +24,8 @@ import {
   type DemoPeople,
 } from './lab.js';
 import { freePort } from './demo.js';
-import { demoPrerequisites } from './prerequisites.js';
 import { seconds, StepReporter } from './steps.js';
+import { expectExit, finish, labFolder, prerequisitesStep } from './tour.js';
 
 export interface ForestsDemoOptions {
   keep: boolean;
@@ -46,18 +45,6 @@ interface Forest {
   template: SambaTemplate;
   dc: SambaDc;
   people: DemoPeople;
-}
-
-function expectExit(step: string, result: CliResult, expected: number[]): void {
-  if (!expected.includes(result.code)) {
-    throw new DwbError(
-      'DWB_INTERNAL',
-      `demo step "${step}" exited with ${result.code} (expected ${expected.join(' or ')}).`,
-      {
-        fix: 'Its output is above. Run the demo again with --keep to explore the lab in that state, and report the output.',
-      },
-    );
-  }
 }
 
 async function countObjects(dc: SambaDc): Promise<Set<string>> {
@@ -108,28 +95,8 @@ export async function runForestsDemo(options: ForestsDemoOptions): Promise<numbe
 
   try {
     // 1 ---------------------------------------------------------------------------------------
-    await steps.step(
-      'Checking prerequisites',
-      async () => {
-        const found = demoPrerequisites();
-        for (const p of found) steps.detail(`${p.ok ? '✔' : '✖'} ${p.what}: ${p.detail}`);
-        const missing = found.filter((p) => !p.ok);
-        if (missing.length > 0) {
-          for (const p of missing) steps.detail(`  how to get it: ${p.fix ?? ''}`);
-          throw new DwbError(
-            'DWB_PREREQ_MISSING',
-            `the demo needs ${missing.map((p) => p.what).join(' and ')}.`,
-            {
-              fix: missing.map((p) => p.fix).join(' '),
-            },
-          );
-        }
-      },
-      () => 'ready',
-    );
-    dir = mkdtempSync(path.join(os.tmpdir(), 'device-writeback-demo-'));
-    cleanup.add(dir, () => rmSync(dir, { recursive: true, force: true }));
-    steps.detail(`Everything goes into ${dir}${options.keep ? ' (kept: --keep)' : ', removed at the end'}.`);
+    await prerequisitesStep(steps);
+    dir = labFolder(steps, cleanup, options.keep);
     checkInterrupt();
 
     // 2 ---------------------------------------------------------------------------------------
@@ -394,29 +361,21 @@ export async function runForestsDemo(options: ForestsDemoOptions): Promise<numbe
         else cleanup.onInterrupt(() => resolve());
       });
     }
-    await finish(steps, cleanup);
+    await finish(steps, cleanup, dir);
     if (!options.keep) steps.line(`Demo finished in ${seconds(steps.elapsedMs())}.`);
     return 0;
   } catch (err) {
     if (err instanceof Interrupted || interrupted) {
-      await finish(steps, cleanup);
+      await finish(steps, cleanup, dir);
       return 130;
     }
     if (!(err instanceof DwbError && err.code === 'DWB_PREREQ_MISSING')) {
       steps.line('');
       steps.line(`The demo stopped at step ${steps.current}: ${causeText(err)}`);
     }
-    await finish(steps, cleanup);
+    await finish(steps, cleanup, dir);
     throw err;
   } finally {
     cleanup.releaseSignals();
   }
-}
-
-async function finish(steps: StepReporter, cleanup: Cleanup): Promise<void> {
-  const started = Date.now();
-  const outcome = await cleanup.run();
-  if (outcome.done.length > 0)
-    steps.line(`\nStopped and removed: ${outcome.done.join(', ')} (${seconds(Date.now() - started)}).`);
-  for (const f of outcome.failures) steps.line(`  ✖ ${f}`);
 }

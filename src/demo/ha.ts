@@ -8,11 +8,12 @@ import path from 'node:path';
 import { bufs, str, type AdConnection } from '../ad/connection.js';
 import type { RunningEmulator } from '../emulator/index.js';
 import { DwbError } from '../errors.js';
-import { startPostgres, type LabPostgres } from '../lab/postgres.js';
+import { postgresUnavailable, startPostgres, type LabPostgres } from '../lab/postgres.js';
 import { leaseSettings } from '../state/lease.js';
 import type { Cleanup } from './cleanup.js';
 import { runCli, spawnCli } from './cli-process.js';
 import { pickDevices } from './live-changes.js';
+import type { Prerequisite } from './prerequisites.js';
 import { seconds, type StepReporter } from './steps.js';
 
 export interface HaStepContext {
@@ -36,6 +37,19 @@ export interface HaOutcome {
   renameInAdMs: number;
   leaseMs: number;
   configFile: string;
+}
+
+/** What --ha needs beside the tour's prerequisites: a PostgreSQL server to start. */
+export function haPrerequisite(): Prerequisite {
+  const why = postgresUnavailable();
+  return {
+    what: 'PostgreSQL server (--ha)',
+    ok: why === '',
+    detail: why || 'found',
+    fix: why
+      ? 'On Debian or Ubuntu: `apt-get install -y postgresql`, or run `npm run demo -- --ha`, which installs it.'
+      : undefined,
+  };
 }
 
 /** The group's lease is one LDAP timeout longer than a write may take: a short one for the demo. */

@@ -1,13 +1,14 @@
 // The live part of the demo: while `run` is going, change devices in the emulator (as an Entra
 // administrator would) and watch Active Directory over LDAP until each change is there, measuring
-// the delay from the change in the cloud to the object in AD.
+// the delay from the change in the cloud to the object in AD. One of the changes is a scope rule at
+// work: a device taken out of the pilot group that writeback.scope.groups names leaves AD.
 import { bufs, str, type AdConnection } from '../ad/connection.js';
 import { childDn } from '../ad/dn.js';
 import type { DirectoryStore } from '../emulator/store.js';
 import type { EmulatedDevice } from '../emulator/model.js';
 
 export interface LiveChange {
-  kind: 'rename' | 'disable' | 'delete';
+  kind: 'rename' | 'disable' | 'delete' | 'leave-group';
   device: EmulatedDevice;
   /** What is done in Entra ID, in words. */
   description: string;
@@ -64,8 +65,70 @@ export function pickDevices(store: DirectoryStore): [EmulatedDevice, EmulatedDev
   return [a, b, c];
 }
 
+/** The demo's scope: a pilot group (writeback.scope.groups) and the device that will leave it. */
+export interface PilotGroup {
+  id: string;
+  displayName: string;
+  /** Devices written because they are in it (directly, or through the nested group). */
+  members: number;
+  /** Devices outside it: not written (out of scope). */
+  outside: EmulatedDevice[];
+  /** A direct member that the live part takes out of the group. */
+  leaver: EmulatedDevice;
+}
+
+/**
+ * Makes the demo's pilot group: every device but one in twenty, directly, or through the seeded
+ * "Pilot devices" group nested in it. The devices the live part changes stay in it.
+ */
+export function createPilotGroup(store: DirectoryStore): PilotGroup {
+  const picked = pickDevices(store);
+  const nested = store.listGroups().find((g) => g.displayName === 'Pilot devices');
+  const throughNested = new Set(nested ? store.memberIds(nested.id) : []);
+  const all = store.listDevices();
+  const outside = all.filter(
+    (d, i) => i % 20 === 19 && !throughNested.has(d.id) && !picked.some((p) => p.id === d.id),
+  );
+  const outsideIds = new Set(outside.map((d) => d.id));
+  const direct = all.filter((d) => !throughNested.has(d.id) && !outsideIds.has(d.id));
+  // By id: the store hands out copies of its devices.
+  const directIds = new Set(direct.map((d) => d.id));
+  const leaver = pickLeaver(store, picked, (d) => directIds.has(d.id));
+  const group = store.createGroup(
+    {
+      displayName: 'Device writeback pilot',
+      description: 'The devices written back to AD (writeback.scope.groups)',
+    },
+    [...direct.map((d) => d.id), ...(nested ? [nested.id] : [])],
+  );
+  return {
+    id: group.id,
+    displayName: group.displayName,
+    members: all.length - outside.length,
+    outside,
+    leaver,
+  };
+}
+
+/** A fourth device, apart from the three the live part changes, that `isDirect` accepts. */
+function pickLeaver(
+  store: DirectoryStore,
+  picked: EmulatedDevice[],
+  isDirect: (d: EmulatedDevice) => boolean,
+): EmulatedDevice {
+  const leaver = store
+    .listDevices()
+    .filter((d) => d.accountEnabled && d.trustType !== null && isDirect(d))
+    .find((d, i) => i >= 13 && !picked.some((p) => p.id === d.id));
+  if (!leaver)
+    throw new Error('the emulator has too few devices for the pilot group; use --devices 30 or more');
+  return leaver;
+}
+
 export interface LiveChangeOptions {
   store: DirectoryStore;
+  /** The pilot group of writeback.scope.groups: one of its devices leaves it (and AD). */
+  pilot?: PilotGroup;
   session: AdConnection;
   containerDn: string;
   pollMs?: number;
@@ -134,5 +197,15 @@ export async function liveChanges(options: LiveChangeOptions): Promise<LiveChang
     () => store.deleteDevice(deleted.id),
     (s) => !s.exists,
   );
+  const pilot = options.pilot;
+  if (pilot) {
+    await change(
+      'leave-group',
+      pilot.leaver,
+      `remove "${pilot.leaver.displayName}" from the group "${pilot.displayName}" (writeback.scope.groups): out of scope`,
+      () => store.removeMember(pilot.id, pilot.leaver.id),
+      (s) => !s.exists,
+    );
+  }
   return results;
 }

@@ -38,6 +38,7 @@ import {
   toPrincipal,
 } from './schema.js';
 import { runBounded } from '../util/bounded.js';
+import { groupDeltaPath, groupSummarySchema, MAX_GROUPS_PER_DELTA, toGroupChange } from './groups.js';
 import { mergedPages, type LastKnownDevices } from './merge.js';
 import type {
   CloudReadEvent,
@@ -46,6 +47,10 @@ import type {
   DeviceChange,
   DevicePrincipal,
   DeviceRelations,
+  GroupChange,
+  GroupDeltaEvent,
+  GroupDeltaRequest,
+  GroupSummary,
 } from './types.js';
 
 export interface EntraConnectorOptions {
@@ -354,6 +359,142 @@ export class EntraConnector {
     );
   }
 
+  /**
+   * Reads the membership of scope groups with groups/delta: without a delta link a first round,
+   * which lists each group with all its members (a large group across several pages); with one, a
+   * later round, which lists only the groups whose membership changed, with the members added and
+   * removed, and `@removed` for a deleted group. When Graph refuses the delta link, yields a reset
+   * and reads a first round of the same groups. The last page carries the next delta link.
+   */
+  async *readGroupDelta(request: GroupDeltaRequest): AsyncGenerator<GroupDeltaEvent, void, undefined> {
+    const ids = request.groupIds;
+    if (ids.length === 0 || ids.length > MAX_GROUPS_PER_DELTA) {
+      throw new RangeError(
+        `a groups/delta read covers 1 to ${MAX_GROUPS_PER_DELTA} groups, not ${ids.length}`,
+      );
+    }
+    const what = 'the scope group read (GET /groups/delta)';
+    const firstRound = `${this.v1}${groupDeltaPath(ids)}`;
+    let url = request.deltaLink ?? firstRound;
+    let resets = 0;
+    const reset = (reason: string): GroupDeltaEvent => {
+      if (++resets > 3) {
+        throw new DwbError(
+          'DWB_ENTRA_BAD_RESPONSE',
+          `Microsoft Graph at ${this.graphHost} kept refusing ${what} (${reason}).`,
+        );
+      }
+      this.log.warn(
+        { component: 'entra', reason },
+        'group delta token refused; reading the scope groups again',
+      );
+      this.observer.onReset(reason);
+      url = firstRound;
+      return { kind: 'reset', reason };
+    };
+    if (request.deltaLink !== undefined && !this.isGraphUrl(request.deltaLink)) {
+      yield reset(`the saved group delta link is not on entra.graphUrl ${this.graphOrigin}`);
+    }
+    for (;;) {
+      const answer = await this.call({ method: 'GET', url, route: 'groups.delta', what });
+      if (answer.status < 200 || answer.status >= 300) {
+        const info = parseGraphError(answer.body);
+        if (isResyncError(answer.status, info)) {
+          yield reset(
+            `Microsoft Graph answered ${describeGraphError(answer.status, info)}: the group delta token has expired or is no longer valid`,
+          );
+          continue;
+        }
+        throw groupFailure(answer.status, info, what, this.graphHost);
+      }
+      const page = this.parseJson(answer, pageSchema, 'a /groups/delta page');
+      let groups: GroupChange[];
+      try {
+        groups = page.value.map(toGroupChange);
+      } catch (err) {
+        throw new DwbError(
+          'DWB_ENTRA_BAD_RESPONSE',
+          `A /groups/delta page from ${this.graphHost} is malformed: ${(err as Error).message}.`,
+        );
+      }
+      const next = page['@odata.nextLink'];
+      const delta = page['@odata.deltaLink'];
+      if (next !== undefined) {
+        this.assertGraphUrl(next, '@odata.nextLink');
+        url = next;
+        yield { kind: 'page', groups };
+        continue;
+      }
+      if (delta !== undefined) {
+        this.assertGraphUrl(delta, '@odata.deltaLink');
+        yield { kind: 'page', groups, deltaLink: delta };
+        return;
+      }
+      throw new DwbError(
+        'DWB_ENTRA_BAD_RESPONSE',
+        `A /groups/delta page from ${this.graphHost} has neither @odata.nextLink nor @odata.deltaLink.`,
+      );
+    }
+  }
+
+  /** A group by object id, or undefined when Entra ID has none (GET /groups/{id}). */
+  async findGroup(id: string): Promise<GroupSummary | undefined> {
+    const what = `GET /groups/${id}`;
+    const answer = await this.call({
+      method: 'GET',
+      url: `${this.v1}/groups/${encodeURIComponent(id)}?$select=id,displayName`,
+      route: 'groups.get',
+      what,
+    });
+    if (answer.status === 404) return undefined;
+    if (answer.status < 200 || answer.status >= 300)
+      throw groupFailure(answer.status, parseGraphError(answer.body), what, this.graphHost);
+    const group = this.parseJson(answer, groupSummarySchema, `the ${what} answer`);
+    return { id: group.id.toLowerCase(), displayName: group.displayName ?? null };
+  }
+
+  /**
+   * How many devices are members of a group, directly or through nested groups
+   * (`/transitiveMembers/microsoft.graph.device/$count`, an advanced query): reading it needs the
+   * same permission as the membership itself. Undefined when Graph does not count (the members are
+   * then read once to prove the permission).
+   */
+  async groupDeviceCount(id: string): Promise<number | undefined> {
+    const group = encodeURIComponent(id);
+    const counted = await this.call({
+      method: 'GET',
+      url: `${this.v1}/groups/${group}/transitiveMembers/microsoft.graph.device/$count`,
+      route: 'groups.members',
+      what: `the members of group ${id}`,
+      headers: { consistencylevel: 'eventual', accept: 'text/plain' },
+    });
+    if (counted.status >= 200 && counted.status < 300) {
+      const n = Number(counted.body.toString('utf8').trim());
+      if (Number.isInteger(n) && n >= 0) return n;
+    } else if (counted.status === 401 || counted.status === 403) {
+      throw groupFailure(
+        counted.status,
+        parseGraphError(counted.body),
+        `the members of group ${id}`,
+        this.graphHost,
+      );
+    }
+    const listed = await this.call({
+      method: 'GET',
+      url: `${this.v1}/groups/${group}/members?$top=1&$select=id`,
+      route: 'groups.members',
+      what: `the members of group ${id}`,
+    });
+    if (listed.status < 200 || listed.status >= 300)
+      throw groupFailure(
+        listed.status,
+        parseGraphError(listed.body),
+        `the members of group ${id}`,
+        this.graphHost,
+      );
+    return undefined;
+  }
+
   /** Obtains a token and reads `GET /v1.0/devices?$top=n`: the connection check. */
   async probe(top = 1): Promise<ProbeResult> {
     const answer = await this.call({
@@ -590,6 +731,23 @@ export class EntraConnector {
       );
     }
   }
+}
+
+/** A refused group read names the permission it needs: GroupMember.Read.All. */
+function groupFailure(
+  status: number,
+  info: ReturnType<typeof parseGraphError>,
+  what: string,
+  host: string,
+): DwbError {
+  if (status !== 403) return graphFailure(status, info, what, host);
+  return new DwbError(
+    'DWB_ENTRA_FORBIDDEN',
+    `Microsoft Graph at ${host} denied ${what} (${describeGraphError(status, info)}).`,
+    {
+      fix: 'writeback.scope.groups needs the Microsoft Graph application permission GroupMember.Read.All (or Group.Read.All): API permissions > Add a permission > Microsoft Graph > Application permissions, then "Grant admin consent" for the tenant.',
+    },
+  );
 }
 
 type BatchOutcome =

@@ -86,3 +86,44 @@ export interface CloudPage {
 
 /** What `EntraConnector.readDevices` yields: pages of whole devices, and a reset before a full read. */
 export type CloudReadEvent = CloudPage | DeltaReset;
+
+/** What a member of a group is, as far as the scope cares: a device, a nested group, or anything else. */
+export type GroupMemberKind = 'device' | 'group' | 'other';
+
+/** One entry of `members@delta`: a member added (or listed, in a first round) or removed. */
+export interface GroupMemberChange {
+  id: string;
+  kind: GroupMemberKind;
+  removed: boolean;
+}
+
+export type GroupChange =
+  /**
+   * A group of the round: in a first round with all its members (a large group may come on several
+   * pages, each with a part of them), in a later round with only the members added and removed.
+   */
+  | { kind: 'group'; id: string; displayName: string | null; members: GroupMemberChange[] }
+  /** `@removed`: the group was deleted. */
+  | { kind: 'removed'; id: string };
+
+export interface GroupDeltaPage {
+  kind: 'page';
+  groups: GroupChange[];
+  /** Present on the last page only: where the next round starts. */
+  deltaLink?: string;
+}
+
+/** What `EntraConnector.readGroupDelta` yields: pages, and a reset before a fallback first round. */
+export type GroupDeltaEvent = GroupDeltaPage | DeltaReset;
+
+/** One groups/delta read: the groups it covers, and where it goes on (none: a first round). */
+export interface GroupDeltaRequest {
+  groupIds: readonly string[];
+  deltaLink?: string;
+}
+
+/** A group as found by id. */
+export interface GroupSummary {
+  id: string;
+  displayName: string | null;
+}

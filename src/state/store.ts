@@ -89,11 +89,29 @@ export interface ObjectRecord {
 
 export type ObjectWrite = Omit<ObjectRecord, 'lastSyncedAt'> & { lastSyncedAt?: string };
 
-/** Where the sync rule sent a device: the forest it is written to, or why it is not written. */
+/**
+ * Why the engine does not write a device it knows: the rule that keeps it out and the reason in
+ * words. The reason starts with its kind, in the SPEC's words: `out of scope: …` (`rule` is the
+ * scope key that failed: trustTypes, operatingSystems, managedOnly, compliantOnly, groups,
+ * requireOnPremisesOwner, see sync/scope.ts) or `unrouted: …` (several forests: no forest holds
+ * the owner; `rule` is `unrouted`, see sync/routing.ts). Quarantine is kept apart (a device in
+ * scope whose write failed).
+ */
+export interface NotWrittenReason {
+  rule: string;
+  reason: string;
+}
+
+/**
+ * Where the sync rule sent a device: the forest it is written to, or why it is not written (then
+ * `forest` is null, `reason` the words and `rule` the key, as in NotWrittenReason).
+ */
 export interface Disposition {
   forest: string | null;
   /** Why the device is not written (out of scope, unrouted), or null when it is. */
   reason: string | null;
+  /** The key of the rule that keeps it out (a scope key, or `unrouted`), or null when it is written. */
+  rule: string | null;
 }
 
 export interface StoredDevice extends Partial<Disposition> {
@@ -165,6 +183,40 @@ export interface DeviceSummary extends Partial<Disposition> {
   owner: string | null;
 }
 
+/** How many known devices are not written for one reason. */
+export interface NotWrittenCount extends NotWrittenReason {
+  count: number;
+}
+
+/** One delta read of groups/delta: the scope groups it covers (at most 50) and where it goes on. */
+export interface ScopeGroupTrack {
+  groupIds: string[];
+  deltaLink: string;
+}
+
+/** A direct member of a tracked scope group that matters to the scope: a device, or a nested group. */
+export interface ScopeGroupEdge {
+  groupId: string;
+  memberId: string;
+  memberType: 'device' | 'group';
+}
+
+/** What the store keeps of the scope groups: the delta reads and the membership they built. */
+export interface ScopeGroupState {
+  tracks: ScopeGroupTrack[];
+  edges: ScopeGroupEdge[];
+}
+
+/** A pass's changes to the scope groups, committed together once AD has what they imply. */
+export interface ScopeGroupCommit {
+  /** Replace the tracks (with their new delta links). */
+  tracks: ScopeGroupTrack[];
+  /** Groups no longer tracked: their edges go. */
+  droppedGroups: string[];
+  added: ScopeGroupEdge[];
+  removed: { groupId: string; memberId: string }[];
+}
+
 export interface ObjectSummary {
   forest: string;
   deviceId: string;
@@ -200,6 +252,8 @@ export interface StateStore {
   storedDevicesAfter(after: string, limit: number): Promise<(StoredDevice & { graphId: string })[]>;
   /** Devices known in Entra ID but not written, with the reason, by display name. */
   notWrittenDevices(): Promise<(DeviceSummary & { reason: string })[]>;
+  /** Devices not written, by reason (rule and words), most frequent first. */
+  notWrittenCounts(): Promise<NotWrittenCount[]>;
 
   // --- object map (the AD side) ---------------------------------------------------------------
   /** A forest's objects, by deviceId. */
@@ -249,6 +303,15 @@ export interface StateStore {
     deviceIds: readonly string[],
     options?: { clearWindow?: boolean },
   ): Promise<void>;
+
+  // --- the scope ----------------------------------------------------------------------------
+  /** The fingerprint of the scope configuration the last committed full pass applied. */
+  scopeFingerprint(): Promise<string | undefined>;
+  setScopeFingerprint(fingerprint: string): Promise<void>;
+  /** The scope groups' delta reads and membership edges (empty when none is tracked). */
+  scopeGroups(): Promise<ScopeGroupState>;
+  /** Records a pass's membership changes and new delta links, in one transaction. */
+  commitScopeGroups(commit: ScopeGroupCommit): Promise<void>;
 
   // --- runs -----------------------------------------------------------------------------------
   startRun(mode: RunMode, dryRun: boolean): Promise<number>;

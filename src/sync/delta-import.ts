@@ -1,5 +1,7 @@
 // A delta pass: the changes since the watermark, whole devices merged by the connector with their
-// last known state, plus every quarantined device (retried each pass with its latest state). The
+// last known state, plus every quarantined device (retried each pass with its latest state), plus
+// the devices whose membership in the scope groups changed (read beside the device changes, and
+// judged again from their stored cloud state). The
 // devices go in chunks (the owners of the next chunk are read from Graph while this one is
 // written), each routed to its forest and written there; then, per forest, the objects that must
 // leave it (devices removed from Entra ID, out of scope or unrouted, or moved to another forest that
@@ -40,6 +42,7 @@ export async function deltaImport(
   active: readonly ForestRun[],
 ): Promise<{ nextLink: string | undefined; forget: () => Promise<void> } | 'reset'> {
   const { store, source } = pass.context;
+  pass.startGroupRead();
   const upserts = new Map<string, CloudDevice>();
   const removed = new Map<string, 'changed' | 'deleted'>();
   let nextLink: string | undefined;
@@ -72,6 +75,13 @@ export async function deltaImport(
     q.graphId && !upserts.has(q.graphId) && !removed.has(q.graphId) ? [q.graphId] : [],
   );
   for (const [id, stored] of await store.getDevices(retry)) upserts.set(id, stored.device);
+  // Devices that entered or left the scope groups: judged again from what the store knows of them
+  // (a device the store does not know yet comes with the device changes, when Graph has it).
+  const round = await pass.groups();
+  if (round && round.changedDevices.size > 0) {
+    const regrouped = [...round.changedDevices].filter((id) => !upserts.has(id) && !removed.has(id));
+    for (const [id, stored] of await store.getDevices(regrouped)) upserts.set(id, stored.device);
+  }
 
   const activeNames = new Set(active.map((r) => r.name));
   const leaving: Leaving[] = [];
@@ -118,7 +128,7 @@ export async function deltaImport(
           reason:
             target !== null
               ? `the device moved to forest ${target} (its registered owner's forest)`
-              : (routed.notWritten.get(device.id) ?? 'the device is no longer written'),
+              : (routed.notWritten.get(device.id)?.reason ?? 'the device is no longer written'),
         });
       }
     }

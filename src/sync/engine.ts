@@ -22,6 +22,8 @@ import {
   type SyncSummary,
 } from './pass.js';
 import { Router } from './routing.js';
+import { describeScope, hasScopeRules, scopeFingerprint, type ScopeSettings } from './scope.js';
+import { ScopeGroups } from './scope-groups.js';
 
 export function exitCodeFor(summary: SyncSummary): number {
   if (Object.values(summary.forests).some((f) => f.error)) return ExitCode.failure;
@@ -54,9 +56,9 @@ function errorOf(err: unknown): { code: string; message: string } {
  * `run` knows a cycle's mode before the forests have answered (a failed cycle is counted under it).
  */
 export async function fullPassReason(
-  store: Pick<StateStore, 'watermark' | 'forestStates'>,
+  store: Pick<StateStore, 'watermark' | 'forestStates' | 'scopeFingerprint'>,
   config: {
-    writeback: Pick<Config['writeback'], 'fullEverySeconds'>;
+    writeback: Pick<Config['writeback'], 'fullEverySeconds' | 'trustTypes' | 'scope'>;
     forests: readonly { name: string }[];
   },
   options: Pick<SyncOptions, 'full'> = {},
@@ -69,6 +71,8 @@ export async function fullPassReason(
   const unknown = config.forests.filter((f) => !known.has(f.name)).map((f) => f.name);
   if (unknown.length > 0)
     return `the configuration names forests this store has not reconciled yet (${unknown.join(', ')})`;
+  const scopeChange = await scopeChanged(store, config.writeback);
+  if (scopeChange) return scopeChange;
   const last = watermark.lastFullAt;
   const every = config.writeback.fullEverySeconds;
   if (!last || Date.now() - Date.parse(last) > every * 1000) {
@@ -77,8 +81,36 @@ export async function fullPassReason(
   return undefined;
 }
 
+/**
+ * Why the scope configuration must be applied by a full pass: it differs from the one the last
+ * full pass applied (a store of an earlier version without scope rules needs none).
+ */
+async function scopeChanged(
+  store: Pick<StateStore, 'scopeFingerprint'>,
+  writeback: ScopeSettings,
+): Promise<string | undefined> {
+  const applied = await store.scopeFingerprint();
+  if (applied === scopeFingerprint(writeback)) return undefined;
+  if (applied === undefined && !hasScopeRules(writeback)) return undefined;
+  return `the scope configuration (writeback.trustTypes, writeback.scope) changed since the last full pass; applying it to every device (now: ${describeScope(writeback).join('; ')})`;
+}
+
 export class SyncEngine {
-  constructor(readonly context: EngineContext) {}
+  /** The scope groups' membership, kept between the passes of `run` (writeback.scope.groups). */
+  private readonly scopeGroups: ScopeGroups | undefined;
+
+  constructor(readonly context: EngineContext) {
+    const groups = context.writeback.scope.groups ?? [];
+    if (groups.length > 0) {
+      if (!context.groups) {
+        throw new DwbError(
+          'DWB_CONFIG_INVALID',
+          'writeback.scope.groups is set, but this device source cannot read group membership.',
+        );
+      }
+      this.scopeGroups = new ScopeGroups(groups, context.store, context.groups);
+    }
+  }
 
   /** Why this pass must be full, or undefined for a delta pass. */
   fullReason(options: SyncOptions, states?: Map<string, ForestState>): Promise<string | undefined> {
@@ -94,7 +126,7 @@ export class SyncEngine {
     let mode: RunMode = fullBecause ? 'full' : 'delta';
     options.onMode?.(mode);
     const runId = await store.startRun(mode, dryRun);
-    const pass = new Pass(this.context, options);
+    const pass = new Pass(this.context, options, this.scopeGroups);
     let reason = fullBecause ?? 'delta';
     let committed = false;
     try {
@@ -135,8 +167,14 @@ export class SyncEngine {
       }
       committed = !dryRun && deltaLink !== undefined && !this.held(pass);
       if (committed) await store.commitWatermark(deltaLink!, mode);
+      // What the pass read of the scope groups is kept only with the watermark it belongs to; the
+      // scope configuration is applied once a full pass committed.
+      await pass.settleGroups(committed);
+      if (committed && mode === 'full')
+        await store.setScopeFingerprint(scopeFingerprint(this.context.writeback));
       if (!dryRun) await this.recordForests(pass, mode, committed, states);
     } catch (err) {
+      await pass.settleGroups(false).catch(() => undefined);
       await store.finishRun(runId, {
         mode,
         ...pass.counters,
@@ -163,6 +201,7 @@ export class SyncEngine {
       watermarkCommitted: committed,
       unrouted: pass.unrouted,
       forests: Object.fromEntries(pass.runs.map((r) => [r.name, forestSummary(r)])),
+      outOfScope: pass.outOfScope,
     };
     await store.finishRun(runId, {
       mode,

@@ -46,6 +46,7 @@ export async function exportOperations(
         dn: op.dn,
         deviceId: op.deviceId,
         ...(op.kind === 'modify' && op.adopt ? { adopt: true } : {}),
+        ...(op.kind === 'delete' ? { reason: op.reason } : {}),
         ...(pass.context.severalForests ? { forest: run.name } : {}),
         ldif: operationLdif(op),
       });
@@ -218,6 +219,22 @@ export async function exportDeletions(run: ForestRun, deletions: readonly Operat
       },
       `${pass.context.severalForests ? `forest ${run.name}: ` : ''}${counted.length} deletions would take the deletions of the last ${writeback.deleteWindowSeconds} s to ${inWindow + counted.length}, more than writeback.deleteThreshold (${threshold}); none of them was made and the watermark was not advanced. Check why so many devices left Entra ID or the scope, then release them with "device-writeback approve-deletes" (or "sync --allow-deletes" when run is not running).`,
     );
+  }
+  if (!allowed && pass.operations) {
+    // A dry run shows what the threshold would hold too: the deletions a scope change implies are
+    // seen before anyone approves them.
+    for (const op of counted) {
+      if (op.kind !== 'delete') continue;
+      pass.operations.push({
+        action: 'delete',
+        dn: op.dn,
+        deviceId: op.deviceId,
+        reason: op.reason,
+        held: true,
+        ...(pass.context.severalForests ? { forest: run.name } : {}),
+        ldif: operationLdif(op),
+      });
+    }
   }
   if (!pass.dryRun) {
     // What is held now replaces what was held (a device that came back is no longer held); the

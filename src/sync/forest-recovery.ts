@@ -5,7 +5,7 @@
 // yet. Nothing is lost (the store holds every device's last state and where it goes) and nothing is
 // duplicated (the export is idempotent).
 import { indexJoin, syncForestDevices } from './forest-sync.js';
-import { scanForest, sweepForest } from './full-import.js';
+import { noteLeaving, scanForest, sweepForest } from './full-import.js';
 import type { ForestRun } from './pass.js';
 
 const PAGE = 1000;
@@ -22,6 +22,14 @@ export async function reconcileFromStore(run: ForestRun): Promise<void> {
     const mine = page.filter((d) => d.forest === run.name).map((d) => d.device);
     const relations = new Map(page.flatMap((d) => (d.relations ? [[d.graphId, d.relations] as const] : [])));
     await syncForestDevices(run, mine, relations, indexJoin(run, forest.index), forest.claimed);
+    for (const d of page) {
+      // Why the sweep removes the objects of devices no longer written here.
+      const cn = d.device.deviceId?.toLowerCase();
+      if (!cn || d.forest === run.name) continue;
+      if (d.forest === null && d.reason) noteLeaving(forest, cn, d.reason);
+      else if (d.forest)
+        noteLeaving(forest, cn, `the device moved to forest ${d.forest} (its registered owner's forest)`);
+    }
     const elsewhere = page.filter((d) => d.forest !== run.name && !(d.forest === null && d.reason));
     const objects = elsewhere.length > 0 ? await store.objectsOfDevices(elsewhere.map((d) => d.graphId)) : [];
     for (const d of elsewhere) {

@@ -1,7 +1,8 @@
 // A full pass (full reconcile): every cloud device against every object in each forest's device
 // container. Drift is repaired, objects whose device left Entra ID, the scope or the forest are
 // swept (planner.planSweep), the state store forgets devices the read no longer returns, and the
-// watermark is the read's new delta link.
+// watermark is the read's new delta link. The scope groups' membership (writeback.scope.groups) is
+// read beside the container scans, before any device is judged.
 //
 // The Graph read starts at once (token, first page, its owners) and runs while the containers are
 // read from AD: neither waits for the other. One page of look-ahead after that: while a page is
@@ -20,7 +21,7 @@ import { collectGarbage, heapGuard } from './heap.js';
 import type { ForestRun, Pass } from './pass.js';
 import { invalidRecordIssue, planSweep } from './planner.js';
 import type { Router } from './routing.js';
-import { relationsFor, routeBatch } from './sync-rule.js';
+import { relationsFor, routeBatch, type RoutedBatch } from './sync-rule.js';
 
 /** A page of the Graph read: its whole devices in scope, and their owners being fetched. */
 interface PreparedPage {
@@ -29,6 +30,8 @@ interface PreparedPage {
   others: CloudChange[];
   devices: CloudDevice[];
   relations: Promise<Map<string, DeviceRelations>>;
+  /** The devices of the page out of scope (already recorded): their CN and why, for the sweeps. */
+  outOfScope: { cn: string; reason: string }[];
 }
 
 /** One forest's part of a full reconcile: its scanned container and what the pass claimed. */
@@ -36,6 +39,38 @@ export interface ForestReconcile {
   run: ForestRun;
   index: Map<string, IndexedObject>;
   claimed: Set<string>;
+  /**
+   * Why a managed object of this forest that no device claims leaves it, when its device is still
+   * in Entra ID (out of scope, unrouted, moved to another forest): kept only for the objects the
+   * container holds, so it is as small as the sweep.
+   */
+  reasons: Map<string, string>;
+}
+
+/** Records, for each forest's sweep, why the devices of a batch no longer go there. */
+function noteRouted(
+  forests: readonly ForestReconcile[],
+  devices: readonly CloudDevice[],
+  routed: RoutedBatch,
+): void {
+  const targetOf = new Map<string, string>();
+  for (const [name, list] of routed.byForest) for (const d of list) targetOf.set(d.id, name);
+  for (const d of devices) {
+    const cn = d.deviceId?.toLowerCase?.();
+    if (!cn) continue;
+    const why = routed.notWritten.get(d.id)?.reason;
+    const target = targetOf.get(d.id);
+    for (const forest of forests) {
+      if (why) noteLeaving(forest, cn, why);
+      else if (target && target !== forest.run.name)
+        noteLeaving(forest, cn, `the device moved to forest ${target} (its registered owner's forest)`);
+    }
+  }
+}
+
+/** Records why the device of a managed object of the forest no longer goes there. */
+export function noteLeaving(forest: ForestReconcile, cn: string, reason: string): void {
+  if (forest.index.get(cn)?.managed) forest.reasons.set(cn, reason);
 }
 
 /** Returns the read's delta link (undefined when the pass stopped early). */
@@ -44,6 +79,7 @@ export async function fullImport(
   router: Router,
   forests: readonly ForestRun[],
 ): Promise<string | undefined> {
+  pass.startGroupRead();
   await pass.loadQuarantineKeys();
   // What the state store holds: each device the read returns is taken out; what is left at the end
   // are devices Entra ID no longer has. Out-of-scope devices are recorded as their page arrives,
@@ -94,7 +130,7 @@ export async function scanForest(run: ForestRun): Promise<ForestReconcile> {
     }
   }
   if (!run.pass.dryRun) await run.pass.store.replaceUnmanaged(run.name, unmanaged);
-  return { run, index, claimed: new Set() };
+  return { run, index, claimed: new Set(), reasons: new Map() };
 }
 
 /** The sweep of one reconciled forest: managed objects no device claimed leave it. */
@@ -104,7 +140,13 @@ export async function sweepForest(forest: ForestReconcile, kept: ReadonlySet<str
   const known = await run.pass.store.getObjects(run.name, unclaimed);
   await exportDeletions(
     run,
-    planSweep(index, claimed, (cn) => known.get(cn)?.graphId ?? null, kept),
+    planSweep(
+      index,
+      claimed,
+      (cn) => known.get(cn)?.graphId ?? null,
+      kept,
+      (cn) => forest.reasons.get(cn),
+    ),
   );
 }
 
@@ -135,8 +177,9 @@ async function reconcile(
   const keepHeapSmall = heapGuard();
   for (let next = await first; !next.done; next = await pages.next()) {
     keepHeapSmall();
-    const { event, others, devices, relations } = next.value;
+    const { event, others, devices, relations, outOfScope } = next.value;
     if (event.kind === 'reset') continue; // a reset during a full read changes nothing: it is already full
+    for (const o of outOfScope) for (const forest of forests) noteLeaving(forest, o.cn, o.reason);
     const invalid = others.filter((c) => c.kind === 'invalid');
     await pass.quarantine(invalid.map(invalidRecordIssue));
     const invalidIds = invalid.flatMap((c) => (c.id ? [c.id] : []));
@@ -146,6 +189,7 @@ async function reconcile(
       if (s.device.deviceId) kept.add(s.device.deviceId.toLowerCase());
     // (a `removed` entry in a full read: the device is simply not seen, so it is swept below)
     const routed = await routeBatch(pass, router, { devices, relations, storedFingerprints: stored });
+    noteRouted(forests, devices, routed);
     await Promise.all(
       forests.map(async (forest) => {
         const mine = routed.byForest.get(forest.run.name) ?? [];
@@ -188,9 +232,10 @@ async function reconcile(
 
 /**
  * Starts fetching the owners of a page's devices in scope as soon as the page arrives, and records
- * the devices out of scope at once, so that only the devices in scope wait in the look-ahead (at
- * 100,000 devices, holding them all showed in the pass's peak memory). Their objects, if any, go
- * in the sweep.
+ * the devices out of scope (by the rules that need only the device) at once, with their reason, so
+ * that only the devices in scope wait in the look-ahead (at 100,000 devices, holding them all
+ * showed in the pass's peak memory). Their objects, if any, go in the sweep. The scope groups'
+ * membership is read first (beside the container scan).
  */
 async function* prepared(
   pass: Pass,
@@ -198,26 +243,43 @@ async function* prepared(
   events: AsyncIterable<CloudReadEvent>,
   storedFingerprints: Promise<Map<string, number | null>> | undefined,
 ): AsyncGenerator<PreparedPage> {
+  let groupsRead = false;
   for await (const event of events) {
     if (event.kind === 'reset') {
-      yield { event, others: [], devices: [], relations: relationsFor(pass, []) };
+      yield { event, others: [], devices: [], relations: relationsFor(pass, []), outOfScope: [] };
       continue;
+    }
+    if (!groupsRead) {
+      await pass.groups();
+      groupsRead = true;
     }
     const devices: CloudDevice[] = [];
     const outOfScope: CloudDevice[] = [];
     const others: CloudChange[] = [];
     for (const change of event.changes) {
       if (change.kind !== 'upsert') others.push(change);
-      else (pass.scope.includes(change.device) ? devices : outOfScope).push(change.device);
+      else (pass.scope.outOfScope(change.device) ? outOfScope : devices).push(change.device);
     }
     event.changes.length = 0;
-    if (outOfScope.length > 0) {
-      await routeBatch(pass, router, {
-        devices: outOfScope,
-        relations: Promise.resolve(new Map()),
-        storedFingerprints: storedFingerprints ? await storedFingerprints : undefined,
-      });
-    }
-    yield { event, others, devices, relations: relationsFor(pass, devices) };
+    const recorded =
+      outOfScope.length > 0
+        ? await routeBatch(pass, router, {
+            devices: outOfScope,
+            relations: Promise.resolve(new Map()),
+            storedFingerprints: storedFingerprints ? await storedFingerprints : undefined,
+          })
+        : undefined;
+    yield {
+      event,
+      others,
+      devices,
+      relations: relationsFor(pass, devices),
+      outOfScope: outOfScope.flatMap((d) => {
+        const why = recorded?.notWritten.get(d.id);
+        return why && typeof d.deviceId === 'string'
+          ? [{ cn: d.deviceId.toLowerCase(), reason: why.reason }]
+          : [];
+      }),
+    };
   }
 }

@@ -20,6 +20,7 @@ import {
   type StateStore,
 } from '../state/store.js';
 import { ScopeRule } from './scope.js';
+import type { GroupRound, GroupSource, ScopeGroups } from './scope-groups.js';
 
 /** Where devices come from: the Entra connector, or anything that reads Graph the same way. */
 export interface DeviceSource {
@@ -82,6 +83,10 @@ export interface PlannedOperation {
   dn: string;
   deviceId: string;
   adopt?: boolean;
+  /** Why a device leaves AD (a delete): deleted in Entra ID, or the scope rule it fails. */
+  reason?: string;
+  /** A delete the deletion threshold would hold (listed by a dry run, not made). */
+  held?: boolean;
   /** With several forests: where. */
   forest?: string;
   /** LDIF of the change, as ldapmodify would take it. */
@@ -115,9 +120,11 @@ export interface SyncSummary extends RunCounters {
   /** Deletions held back by writeback.deleteThreshold. */
   deletionsHeld: number;
   thresholdStopped: boolean;
-  /** Why the run is full (first run, --full, expired delta token, fullEverySeconds). */
+  /** Why the run is full (first run, --full, expired delta token, fullEverySeconds, a scope change). */
   reason: string;
   watermarkCommitted: boolean;
+  /** Devices this pass found out of scope, by the rule that keeps them out (a full pass: all of them). */
+  outOfScope: Record<string, number>;
   /** Devices not written because no forest holds their owner (several forests only). */
   unrouted: number;
   /** Per forest (every forest, also with one). */
@@ -135,6 +142,8 @@ export interface EngineContext {
   store: StateStore;
   source: DeviceSource;
   forests: readonly ForestLink[];
+  /** Group membership for writeback.scope.groups (the Entra connector; needed only when it is set). */
+  groups?: GroupSource;
   /** The configuration names its forests (`forests:`): devices are routed by their owner. */
   severalForests: boolean;
 }
@@ -191,18 +200,61 @@ export class Pass {
   readonly operations: PlannedOperation[] | undefined;
   readonly dryRun: boolean;
   readonly scope: ScopeRule;
+  /** Devices found out of scope, by rule. */
+  readonly outOfScope: Record<string, number> = {};
   readonly runs: ForestRun[];
   /** Graph ids in quarantine (read at the start of each batch), so most devices skip the release. */
   private quarantineKeys: Set<string> | undefined;
+  /** This pass's read of the scope groups, once started by the import. */
+  private groupRead: Promise<GroupRound> | undefined;
 
   constructor(
     readonly context: EngineContext,
     readonly options: SyncOptions,
+    private readonly scopeGroups?: ScopeGroups,
   ) {
     this.dryRun = options.dryRun ?? false;
     this.operations = this.dryRun ? [] : undefined;
     this.scope = new ScopeRule(context.writeback);
     this.runs = context.forests.map((link) => new ForestRun(this, link));
+  }
+
+  /**
+   * Starts reading the scope groups' changes (when writeback.scope.groups is set), beside the
+   * device read. The scope waits for it before judging any device.
+   */
+  startGroupRead(): void {
+    if (!this.scopeGroups || this.groupRead) return;
+    this.groupRead = this.scopeGroups.read().then((round) => {
+      this.scope.useGroups(round.membership);
+      return round;
+    });
+    this.groupRead.catch(() => undefined); // awaited by groups() or settleGroups()
+  }
+
+  /** The scope groups' round of this pass (undefined without scope groups). */
+  async groups(): Promise<GroupRound | undefined> {
+    return this.groupRead;
+  }
+
+  /** Commits the scope groups' round with the watermark, or drops it (the next pass reads it again). */
+  async settleGroups(committed: boolean): Promise<void> {
+    const read = this.groupRead;
+    if (!read) return;
+    this.groupRead = undefined;
+    let round: GroupRound;
+    try {
+      round = await read;
+    } catch {
+      return; // the tracker already forgot what it read
+    }
+    if (committed) await round.commit();
+    else round.discard();
+  }
+
+  /** Counts a device out of scope, by its rule. */
+  countOutOfScope(rule: string): void {
+    this.outOfScope[rule] = (this.outOfScope[rule] ?? 0) + 1;
   }
 
   get store(): StateStore {

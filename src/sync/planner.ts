@@ -140,7 +140,9 @@ export interface ScannedObject {
 /**
  * The deletion sweep of a full reconcile: every managed object in the container that no in-scope
  * cloud device claimed leaves AD. `scanned` is keyed by lower-case CN, `claimed` holds the CNs the
- * pass's devices claimed, `graphIdOf` names the device an object was written for, when known.
+ * pass's devices claimed, `graphIdOf` names the device an object was written for, when known, and
+ * `reasonOf` why a device still in Entra ID is no longer written here (out of scope, unrouted, moved
+ * to another forest); otherwise it is gone from Entra ID.
  */
 export function planSweep(
   scanned: ReadonlyMap<string, ScannedObject>,
@@ -148,6 +150,7 @@ export function planSweep(
   graphIdOf: (cn: string) => string | null,
   /** Objects kept although unclaimed: devices moving to a forest that has not written them yet. */
   kept: ReadonlySet<string> = new Set(),
+  reasonOf: (cn: string) => string | undefined = () => undefined,
 ): Operation[] {
   const deletions: Operation[] = [];
   for (const [cn, object] of scanned) {
@@ -157,7 +160,7 @@ export function planSweep(
       deviceId: cn,
       graphId: graphIdOf(cn),
       dn: object.dn,
-      reason: 'the device no longer exists in Entra ID or is out of writeback.trustTypes',
+      reason: reasonOf(cn) ?? 'the device no longer exists in Entra ID',
     });
   }
   return deletions;

@@ -9,6 +9,9 @@ import { DwbError } from '../errors.js';
 
 export type Route = { forest: string; reason: null } | { forest: null; reason: string };
 
+/** The rule recorded for a device routed to no forest (beside the scope keys, see NotWrittenReason). */
+export const UNROUTED_RULE = 'unrouted';
+
 export interface RoutableForest {
   name: string;
   /** The forest's domains; null while it has never been reached (its domains are not known yet). */

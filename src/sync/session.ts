@@ -11,6 +11,7 @@ import { SyncEngine } from './engine.js';
 import { FencedForestLink } from './fenced-directory.js';
 import { AdForestLink } from './forest-link.js';
 import type { DeviceSource } from './pass.js';
+import { isGroupSource } from './scope-groups.js';
 
 export interface SyncSession {
   config: Config;
@@ -96,6 +97,7 @@ export async function connectSession(
       source,
       forests: links,
       severalForests: config.severalForests,
+      groups: isGroupSource(source) ? source : undefined,
     });
     return {
       config,

@@ -1,12 +1,13 @@
-// The sync rule for a batch of cloud devices: scope (which devices are written), then routing
-// (which forest each goes to, with several forests). Each device's cloud state is recorded in the
-// state store on the way, with where it goes or why it is not written, so that the next delta can
-// merge partial records with it and every "not written" has its reason. The join, the attribute
-// flow and the export happen per forest (forest-sync.ts).
+// The sync rule for a batch of cloud devices: scope (which devices are written, and why not), then
+// routing (which forest each goes to, with several forests). Each device's cloud state is recorded
+// in the state store on the way, with where it goes or why it is not written (the rule and the
+// words: "out of scope: …", "unrouted: …"), so that the next delta can merge partial records with
+// it and every "not written" has its reason. The join, the attribute flow and the export happen per
+// forest (forest-sync.ts).
 import type { CloudDevice, DeviceRelations } from '../entra/types.js';
-import type { DeviceWrite } from '../state/store.js';
+import type { DeviceWrite, NotWrittenReason } from '../state/store.js';
 import type { Pass } from './pass.js';
-import type { Route, Router } from './routing.js';
+import { UNROUTED_RULE, type Router } from './routing.js';
 
 export interface DeviceBatch {
   devices: CloudDevice[];
@@ -20,17 +21,20 @@ export interface DeviceBatch {
 export interface RoutedBatch {
   /** Forest name → the devices routed there. */
   byForest: Map<string, CloudDevice[]>;
-  /** Devices not written (out of scope, unrouted): Graph id → the reason. */
-  notWritten: Map<string, string>;
+  /** Devices not written (out of scope, unrouted): Graph id → why. */
+  notWritten: Map<string, NotWrittenReason>;
   relations: Map<string, DeviceRelations>;
 }
 
-/** Starts reading the owners of the devices in scope; awaited later by routeBatch. */
+/**
+ * Starts reading the owners of the devices that pass the scope rules needing only the device (the
+ * owner rule and the routing need them); awaited later by routeBatch.
+ */
 export function relationsFor(
   pass: Pass,
   devices: readonly CloudDevice[],
 ): Promise<Map<string, DeviceRelations>> {
-  const ids = devices.filter((d) => pass.scope.includes(d)).map((d) => d.id);
+  const ids = devices.filter((d) => pass.scope.outOfScope(d) === undefined).map((d) => d.id);
   const pending =
     ids.length > 0
       ? pass.context.source.fetchRelations(ids)
@@ -39,7 +43,10 @@ export function relationsFor(
   return pending;
 }
 
-/** Scope and routing for a batch; records the devices (and where they go) in the state store. */
+/**
+ * Scope and routing for a batch; records the devices (and where they go, or why not) in the state
+ * store. A device out of scope is out whatever forest it would go to.
+ */
 export async function routeBatch(pass: Pass, router: Router, batch: DeviceBatch): Promise<RoutedBatch> {
   const { devices } = batch;
   const routed: RoutedBatch = { byForest: new Map(), notWritten: new Map(), relations: new Map() };
@@ -47,24 +54,44 @@ export async function routeBatch(pass: Pass, router: Router, batch: DeviceBatch)
   pass.devicesRead += devices.length;
   pass.progress('reading');
   await pass.loadQuarantineKeys();
-  const inScope = devices.filter((d) => pass.scope.includes(d));
-  routed.relations = await relationsOf(pass, inScope, await batch.relations);
+  const outOfScope = new Map<string, NotWrittenReason>();
+  const passing: CloudDevice[] = [];
+  for (const d of devices) {
+    const why = pass.scope.outOfScope(d);
+    if (why) outOfScope.set(d.id, why);
+    else passing.push(d);
+  }
+  routed.relations = await relationsOf(pass, passing, await batch.relations);
   const writes: DeviceWrite[] = [];
   for (const device of devices) {
-    const outOfScope = pass.scope.reason(device);
-    const relations = outOfScope ? null : (routed.relations.get(device.id) ?? null);
-    const route: Route = outOfScope ? { forest: null, reason: outOfScope } : router.route(relations);
-    if (route.forest !== null) {
-      const list = routed.byForest.get(route.forest) ?? [];
-      list.push(device);
-      routed.byForest.set(route.forest, list);
-    } else {
-      routed.notWritten.set(device.id, route.reason);
-      if (!outOfScope) pass.unrouted++;
+    const relations = routed.relations.get(device.id) ?? null;
+    // The owner rule, once the owners of the devices that passed the others are known.
+    let why = outOfScope.get(device.id) ?? pass.scope.ownerOutOfScope(relations);
+    let forest: string | null = null;
+    if (why) pass.countOutOfScope(why.rule);
+    else {
+      const route = router.route(relations);
+      if (route.forest !== null) forest = route.forest;
+      else {
+        why = { rule: UNROUTED_RULE, reason: route.reason };
+        pass.unrouted++;
+      }
     }
+    if (forest !== null) {
+      const list = routed.byForest.get(forest) ?? [];
+      list.push(device);
+      routed.byForest.set(forest, list);
+    } else routed.notWritten.set(device.id, why!);
     const storedFingerprint = batch.storedFingerprints?.get(device.id);
     batch.storedFingerprints?.delete(device.id);
-    writes.push({ device, relations, storedFingerprint, forest: route.forest, reason: route.reason });
+    writes.push({
+      device,
+      relations,
+      storedFingerprint,
+      forest,
+      reason: why?.reason ?? null,
+      rule: why?.rule ?? null,
+    });
   }
   if (!pass.dryRun) {
     await pass.store.putDevices(writes, new Date().toISOString());

@@ -4,6 +4,7 @@
 // follows the state store incrementally, through the store's own change feed (rows changed since
 // the last look), and only reads.
 import type { DeviceSummary, ObjectSummary, StateStore } from '../state/store.js';
+import { notWrittenOf, recordedReason, type NotWritten } from '../sync/not-written.js';
 
 export type DeviceState = 'managed' | 'unmanaged' | 'quarantined' | 'not-written';
 export const DEVICE_STATES: readonly DeviceState[] = ['managed', 'unmanaged', 'quarantined', 'not-written'];
@@ -17,6 +18,8 @@ export interface DeviceQuery {
   os?: string;
   /** Text contained in the registered owner's UPN (or SID). */
   owner?: string;
+  /** Devices not written for this rule (a scope key such as compliantOnly, or unrouted). */
+  rule?: string;
   /** With several forests: only this forest's devices. */
   forest?: string;
   /** 1-based. */
@@ -45,11 +48,15 @@ export interface DeviceRow {
   forest: string | null;
   /** Why a cloud device is not written (out of scope, unrouted), or null. */
   reason: string | null;
+  /** The key of the rule that keeps it out (a scope key such as compliantOnly, or unrouted), or null. */
+  rule: string | null;
 }
 
 export interface ListedDevice extends DeviceRow {
   state: DeviceState;
   quarantine: { code: string; message: string } | null;
+  /** Why a device of state not-written or quarantined is not in AD; null for the others. */
+  why: NotWritten | null;
 }
 
 export interface DevicePage {
@@ -141,6 +148,7 @@ function finish(row: DeviceRow): IndexedDevice {
     cloudUpdatedAt: row.cloudUpdatedAt,
     forest: row.forest,
     reason: row.reason,
+    rule: row.rule,
     sortKey: `${fold(row.displayName ?? '')}\u0000${row.key}`,
     search: fold(search),
     ownerSearch: fold(row.owner ?? ''),
@@ -234,6 +242,7 @@ export class DeviceIndex {
         cloudUpdatedAt: d.updatedAt,
         forest: object?.forest ?? d.forest ?? null,
         reason: d.reason ?? null,
+        rule: d.rule ?? null,
       });
       const before = this.cloud.get(d.graphId);
       this.cloud.set(d.graphId, row);
@@ -270,6 +279,7 @@ export class DeviceIndex {
           cloudUpdatedAt: null,
           forest: u.forest,
           reason: null,
+          rule: null,
         });
         next.set(row.key, row);
       }
@@ -414,6 +424,7 @@ export class DeviceIndex {
     const ownerMatch =
       owner === undefined ? undefined : positionsMatching(c.ownerCorpus, c.ownerStarts, owner, n);
     const osId = q.os ? (c.osNames.get(q.os) ?? -2) : undefined;
+    const rule = q.rule || undefined;
     const wantEnabled = q.enabled === undefined ? undefined : q.enabled ? 1 : 0;
     const state = q.state;
     const forest = q.forest?.trim() || undefined;
@@ -422,6 +433,7 @@ export class DeviceIndex {
       if (ownerMatch !== undefined && ownerMatch[i] !== 1) return false;
       if (wantEnabled !== undefined && c.enabled[i] !== wantEnabled) return false;
       if (osId !== undefined && c.os[i] !== osId) return false;
+      if (rule !== undefined && c.rows[i]!.rule !== rule) return false;
       if (state !== undefined) {
         const k = c.kind[i];
         const s: DeviceState =
@@ -443,6 +455,7 @@ export class DeviceIndex {
       ownerMatch !== undefined ||
       wantEnabled !== undefined ||
       osId !== undefined ||
+      rule !== undefined ||
       state !== undefined ||
       forest !== undefined;
     // Count every match and keep the positions of the wanted page; a page past the end shows the last one.
@@ -483,6 +496,14 @@ export class DeviceIndex {
     return row ? listed(row, await this.quarantine()) : undefined;
   }
 
+  /** The rules that keep devices out (out of scope, unrouted), for the filter. */
+  async notWrittenRules(): Promise<string[]> {
+    await this.refresh();
+    const rules = new Set<string>();
+    for (const r of this.cloud.values()) if (r.rule) rules.add(r.rule);
+    return [...rules].sort();
+  }
+
   /** The operating systems present, for the OS filter. */
   async operatingSystems(): Promise<string[]> {
     await this.refresh();
@@ -511,9 +532,15 @@ function stateOf(r: DeviceRow, quarantine: Map<string, unknown>): DeviceState {
 
 function listed(r: IndexedDevice, quarantine: Map<string, { code: string; message: string }>): ListedDevice {
   const { sortKey: _s, search: _q, ownerSearch: _o, ...row } = r;
+  const state = stateOf(r, quarantine);
+  const quarantined = quarantine.get(r.key) ?? (r.deviceId ? quarantine.get(r.deviceId) : undefined) ?? null;
   return {
     ...row,
-    state: stateOf(r, quarantine),
-    quarantine: quarantine.get(r.key) ?? (r.deviceId ? quarantine.get(r.deviceId) : undefined) ?? null,
+    state,
+    quarantine: quarantined,
+    why:
+      state === 'not-written' || state === 'quarantined'
+        ? notWrittenOf(recordedReason(r), quarantined ?? undefined)
+        : null,
   };
 }

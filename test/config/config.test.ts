@@ -66,6 +66,39 @@ describe('configuration', () => {
     expect(err2.message).toMatch(/writeback\.trustTypes\[1\]/);
   });
 
+  it('reads writeback.scope: defaults off, group ids lower-cased', () => {
+    expect(parseConfig(minimal, '/etc/dwb/device-writeback.yaml').writeback.scope).toEqual({
+      managedOnly: false,
+      compliantOnly: false,
+      requireOnPremisesOwner: false,
+    });
+    const config = parseConfig(
+      `${minimal}writeback:\n  scope:\n    operatingSystems: [Windows, macOS]\n    compliantOnly: true\n    groups: [0E7C1F60-1111-2222-3333-444455556666]\n`,
+      '/etc/dwb/device-writeback.yaml',
+    );
+    expect(config.writeback.scope).toMatchObject({
+      operatingSystems: ['Windows', 'macOS'],
+      compliantOnly: true,
+      managedOnly: false,
+      groups: ['0e7c1f60-1111-2222-3333-444455556666'],
+    });
+  });
+
+  it('names each wrong key of writeback.scope', () => {
+    const err = fail(
+      `${minimal}writeback:\n  scope:\n    groups: [0e7c1f60-1111-2222-3333-444455556666, pilot-group, 0E7C1F60-1111-2222-3333-444455556666]\n    operatingSystems: []\n    managed: true\n    compliantOnly: yes please\n`,
+    );
+    expect(err.code).toBe('DWB_CONFIG_INVALID');
+    expect(err.message).toMatch(/writeback\.scope\.groups\[1\]: not a GUID/);
+    expect(err.message).toMatch(/writeback\.scope\.operatingSystems: list at least one/);
+    expect(err.message).toMatch(/writeback\.scope\.managed: unknown key/);
+    expect(err.message).toMatch(/writeback\.scope\.compliantOnly: .*expected boolean/);
+    const twice = fail(
+      `${minimal}writeback:\n  scope:\n    groups: [0e7c1f60-1111-2222-3333-444455556666, 0E7C1F60-1111-2222-3333-444455556666]\n`,
+    );
+    expect(twice.message).toMatch(/writeback\.scope\.groups\[1\]: the same group as groups\[0\]/);
+  });
+
   it('refuses a plain-text secret and says why', () => {
     const err = fail(minimal.replace('{ env: DWB_AD_PASSWORD }', 'hunter2hunter2'));
     expect(err.code).toBe('DWB_SECRET_PLAIN');

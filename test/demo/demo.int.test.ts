@@ -49,13 +49,32 @@ describe('device-writeback demo', () => {
       /msDS-CloudIsEnabled = TRUE; 1 issuer: DC=net \+ DC=windows \+ CN=MS-Organization-Access/,
     );
     expect(recheck).toMatch(/0 failed, 0 skipped/);
-    expect(out).toMatch(/created 200, updated 0, deleted 0, unchanged 0, quarantined 0/);
-    expect(out).toMatch(/✔ 200 msDS-Device objects in CN=RegisteredDevices,DC=corp,DC=example,DC=test/);
-    expect(out).toMatch(/CN=RegisteredDevices,DC=corp,DC=example,DC=test: 200 devices/);
-    for (const change of ['rename', 'disable', 'delete'])
+    // The scope: a pilot group (writeback.scope.groups) holds all but a few devices.
+    const outside = Number(
+      /group "Device writeback pilot": \d+ devices \(the group "Pilot devices" nested in it\); (\d+) devices are outside it/.exec(
+        out,
+      )?.[1],
+    );
+    expect(outside).toBeGreaterThan(0);
+    const written = 200 - outside;
+    expect(out).toMatch(
+      /│ {3}scope:\n\s+│ {5}groups: \[[0-9a-f-]{36}\] # "Device writeback pilot": devices outside it are not written/,
+    );
+    expect(out).toContain(`created ${written}, updated 0, deleted 0, unchanged 0, quarantined 0`);
+    expect(out).toContain(
+      `out of scope (not written): ${outside} of the devices this pass read — groups ${outside}`,
+    );
+    expect(out).toContain(
+      `✔ ${written} msDS-Device objects in CN=RegisteredDevices,DC=corp,DC=example,DC=test`,
+    );
+    expect(out).toContain(`CN=RegisteredDevices,DC=corp,DC=example,DC=test: ${written} devices`);
+    for (const change of ['rename', 'disable', 'delete', 'remove'])
       expect(out).toMatch(new RegExp(`Entra ID: ${change} `));
-    expect([...out.matchAll(/→ seen in AD after \d+\.\d s/g)]).toHaveLength(3);
-    expect(out).toMatch(/✔ 3 changes written back/);
+    expect(out).toMatch(
+      /Entra ID: remove "[^"]+" from the group "Device writeback pilot" \(writeback\.scope\.groups\): out of scope/,
+    );
+    expect([...out.matchAll(/→ seen in AD after \d+\.\d s/g)]).toHaveLength(4);
+    expect(out).toMatch(/✔ 4 changes written back/);
 
     // The end of the AD FS path: a written device's certificate, from the emulator's DRS, chains to
     // the issuer init-ad wrote and finds that device, which gets its claims.

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCheck } from '../../src/checks/index.js';
 import { entraConnect } from '../../src/checks/entra-connect.js';
 import { entraOwners } from '../../src/checks/entra-owners.js';
+import { entraScopeGroups } from '../../src/checks/entra-scope-groups.js';
 import type { CheckContext } from '../../src/checks/types.js';
 import type { Config, EntraConfig } from '../../src/config/load.js';
 import type { EntraConnector } from '../../src/entra/connector.js';
@@ -142,5 +143,63 @@ describe('entra.connect and entra.owners', () => {
       detail: expect.stringMatching(/no device in the tenant yet/),
     });
     expect(owners.status).toBe('skip');
+  });
+});
+
+describe('entra.scope-groups', () => {
+  function scoped(entra: EntraConfig | undefined, groups: string[] | undefined): CheckContext {
+    const ctx = context(entra);
+    (ctx.config as { writeback: unknown }).writeback = {
+      scope: { managedOnly: false, compliantOnly: false, requireOnPremisesOwner: false, groups },
+    };
+    return ctx;
+  }
+  const groupId = (e: RunningEmulator, name: string): string =>
+    e.store.listGroups().find((g) => g.displayName === name)!.id;
+
+  it('is skipped when no scope group is set, or without an entra section', async () => {
+    expect(await runCheck(entraScopeGroups, scoped(entraOf(seeded), undefined))).toMatchObject({
+      id: 'entra.scope-groups',
+      status: 'skip',
+      detail: expect.stringMatching(/writeback\.scope\.groups is not set/),
+    });
+    expect(
+      await runCheck(entraScopeGroups, scoped(undefined, ['0e7c1f60-1111-2222-3333-444455556666'])),
+    ).toMatchObject({ status: 'skip' });
+  });
+
+  it('passes naming each group with its devices, nested groups included', async () => {
+    const ids = [groupId(seeded, 'Pilot devices'), groupId(seeded, 'Device writeback scope')];
+    const result = await runCheck(entraScopeGroups, scoped(entraOf(seeded), ids));
+    const pilot = seeded.store.transitiveMembers(ids[0]!).filter((m) => m.kind === 'device').length;
+    const scope = seeded.store.transitiveMembers(ids[1]!).filter((m) => m.kind === 'device').length;
+    expect(result).toMatchObject({ status: 'pass' });
+    expect(result.detail).toContain(`"Pilot devices" (${pilot} devices, nested groups included)`);
+    expect(result.detail).toContain(`"Device writeback scope" (${scope} devices, nested groups included)`);
+    expect(scope).toBeGreaterThan(pilot);
+  });
+
+  it('fails naming the key of a group Entra ID does not have', async () => {
+    const pilot = groupId(seeded, 'Pilot devices');
+    const result = await runCheck(
+      entraScopeGroups,
+      scoped(entraOf(seeded), [pilot, '0e7c1f60-1111-2222-3333-444455556666']),
+    );
+    expect(result.status).toBe('fail');
+    expect(result.detail).toMatch(
+      /no group with this object id in Entra ID: writeback\.scope\.groups\[1\] 0e7c1f60-1111-2222-3333-444455556666; found: "Pilot devices"/,
+    );
+    expect(result.fix).toMatch(/Object ID/);
+  });
+
+  it('fails naming GroupMember.Read.All when the app may not read groups', async () => {
+    const restricted = await emulator({ devices: 3, roles: ['Device.Read.All', 'User.Read.All'] });
+    const result = await runCheck(
+      entraScopeGroups,
+      scoped(entraOf(restricted), [groupId(restricted, 'Pilot devices')]),
+    );
+    expect(result.status).toBe('fail');
+    expect(result.detail).toMatch(/Authorization_RequestDenied/);
+    expect(result.fix).toMatch(/GroupMember\.Read\.All/);
   });
 });

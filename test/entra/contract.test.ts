@@ -3,7 +3,7 @@
 // Microsoft documents and not only against our own emulator.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EntraConnector } from '../../src/entra/connector.js';
-import type { DeltaReadEvent, DeviceChange } from '../../src/entra/types.js';
+import type { DeltaReadEvent, DeviceChange, GroupDeltaEvent } from '../../src/entra/types.js';
 import { DwbError } from '../../src/errors.js';
 import {
   captureLogs,
@@ -467,5 +467,205 @@ describe('registered owners and users through $batch', () => {
     const { c } = connector();
     expect((await c.fetchRelations([])).size).toBe(0);
     expect(server.requests).toHaveLength(0);
+  });
+});
+
+async function collectGroups(events: AsyncIterable<GroupDeltaEvent>): Promise<GroupDeltaEvent[]> {
+  const out: GroupDeltaEvent[] = [];
+  for await (const e of events) out.push(e);
+  return out;
+}
+
+describe('scope groups against the documented answers', () => {
+  const ids = ['c2f798fd-f95d-4623-8824-63aec21fffff', 'ec22655c-8eb2-432a-b4ea-8b8a254bffff'];
+
+  it('asks groups/delta for the scope groups by id with their members, and reads the documented first round', async () => {
+    server.handle((req) =>
+      fromFixture(
+        req.url.includes('$skiptoken=') ? 'groups-delta-final' : 'groups-delta-initial',
+        server.url,
+      ),
+    );
+    const { c } = connector();
+    const events = await collectGroups(c.readGroupDelta({ groupIds: ids }));
+    const first = server.requests[0]!;
+    expect(new URL(first.url, 'http://x').pathname).toBe('/v1.0/groups/delta');
+    expect(query(first).get('$select')).toBe('displayName,members');
+    expect(query(first).get('$filter')).toBe(ids.map((id) => `id eq '${id}'`).join(' or '));
+    // The nextLink is followed exactly as Graph wrote it.
+    expect(server.requests[1]!.url).toBe(
+      '/v1.0/groups/delta?$skiptoken=pqwSUjGYvb3jQpbwVAwEL7yuI3dU1LecfkkfLPtnIjvB7XnF_yllFsCrZJ',
+    );
+    expect(events[0]).toEqual({
+      kind: 'page',
+      groups: [
+        {
+          kind: 'group',
+          id: 'c2f798fd-f95d-4623-8824-63aec21fffff',
+          displayName: 'All Company',
+          members: [
+            { id: '693acd06-2877-4339-8ade-b704261fe7a0', kind: 'other', removed: false },
+            { id: '49320844-be99-4164-8167-87ff5d047ace', kind: 'other', removed: false },
+          ],
+        },
+        // A group without members@delta has no members.
+        { kind: 'group', id: 'ec22655c-8eb2-432a-b4ea-8b8a254bffff', displayName: 'sg-HR', members: [] },
+      ],
+    });
+    expect(events[1]).toMatchObject({
+      kind: 'page',
+      deltaLink: expect.stringContaining(`${server.url}/v1.0/groups/delta?$deltatoken=sZwAFZibx`),
+    });
+  });
+
+  it('reads a later round: members added plain, removed with @removed', async () => {
+    server.handle(() => fromFixture('groups-delta-changes', server.url));
+    const { c } = connector();
+    const link = `${server.url}/v1.0/groups/delta?$deltatoken=saved`;
+    const events = await collectGroups(c.readGroupDelta({ groupIds: ids, deltaLink: link }));
+    expect(server.requests.map((r) => r.url)).toEqual(['/v1.0/groups/delta?$deltatoken=saved']);
+    expect(events).toEqual([
+      {
+        kind: 'page',
+        deltaLink: expect.stringContaining('$deltatoken='),
+        groups: [
+          {
+            kind: 'group',
+            id: '2e5807ce-58f3-4a94-9b37-ffff2e085957',
+            displayName: 'TestGroup3',
+            members: [
+              // (one character short of a GUID in the documentation: kept as documented)
+              { id: '632f6bb2-3ec8-4c1f-9073-0027a8c6859', kind: 'other', removed: true },
+              { id: '37de1ae3-408f-4702-8636-20824abda004', kind: 'other', removed: false },
+            ],
+          },
+        ],
+      },
+    ]);
+  });
+
+  it('reads a round without changes as an empty page with a new delta link', async () => {
+    server.handle(() => fromFixture('groups-delta-no-changes', server.url));
+    const { c } = connector();
+    const events = await collectGroups(
+      c.readGroupDelta({ groupIds: ids, deltaLink: `${server.url}/v1.0/groups/delta?$deltatoken=saved` }),
+    );
+    expect(events).toEqual([
+      { kind: 'page', groups: [], deltaLink: expect.stringContaining('$deltatoken=') },
+    ]);
+  });
+
+  it('tells devices and nested groups apart, and reads a deleted group', async () => {
+    server.handle(() => ({
+      status: 200,
+      body: {
+        '@odata.deltaLink': `${server.url}/v1.0/groups/delta?$deltatoken=next`,
+        value: [
+          {
+            id: 'C2F798FD-F95D-4623-8824-63AEC21FFFFF',
+            displayName: 'Pilot',
+            'members@delta': [
+              { '@odata.type': '#microsoft.graph.device', id: 'D1' },
+              { '@odata.type': '#microsoft.graph.group', id: 'g2' },
+              { '@odata.type': '#microsoft.graph.device', id: 'd3', '@removed': { reason: 'deleted' } },
+            ],
+          },
+          { id: 'ec22655c-8eb2-432a-b4ea-8b8a254bffff', '@removed': { reason: 'deleted' } },
+        ],
+      },
+    }));
+    const { c } = connector();
+    const [page] = await collectGroups(c.readGroupDelta({ groupIds: ids }));
+    expect(page).toMatchObject({
+      groups: [
+        {
+          kind: 'group',
+          id: 'c2f798fd-f95d-4623-8824-63aec21fffff',
+          members: [
+            { id: 'd1', kind: 'device', removed: false },
+            { id: 'g2', kind: 'group', removed: false },
+            { id: 'd3', kind: 'device', removed: true },
+          ],
+        },
+        { kind: 'removed', id: 'ec22655c-8eb2-432a-b4ea-8b8a254bffff' },
+      ],
+    });
+  });
+
+  it.each([
+    ['410 syncStateNotFound', 'error-sync-state-not-found-410'],
+    ['400 resyncRequired', 'error-resync-required-400'],
+  ])('reads a first round again on %s', async (_name, fixture) => {
+    server.handle((req) =>
+      req.url.includes('$deltatoken=expired')
+        ? fromFixture(fixture, server.url)
+        : fromFixture('groups-delta-no-changes', server.url),
+    );
+    const { c } = connector();
+    const events = await collectGroups(
+      c.readGroupDelta({ groupIds: ids, deltaLink: `${server.url}/v1.0/groups/delta?$deltatoken=expired` }),
+    );
+    expect(events[0]).toMatchObject({ kind: 'reset' });
+    expect(events[1]).toMatchObject({ kind: 'page', deltaLink: expect.any(String) });
+    expect(query(server.requests[1]!).get('$filter')).toContain(`id eq '${ids[0]}'`);
+  });
+
+  it('names GroupMember.Read.All when Graph answers the documented 403', async () => {
+    server.handle(() => fromFixture('error-forbidden-403', server.url));
+    const { c } = connector();
+    const err = await collectGroups(c.readGroupDelta({ groupIds: ids })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DwbError);
+    expect(err).toMatchObject({ code: 'DWB_ENTRA_FORBIDDEN' });
+    expect((err as DwbError).fix).toMatch(/GroupMember\.Read\.All/);
+    const count = await c.groupDeviceCount(ids[0]!).catch((e: unknown) => e);
+    expect(count).toMatchObject({ code: 'DWB_ENTRA_FORBIDDEN', fix: expect.stringMatching(/GroupMember/) });
+  });
+
+  it('refuses a malformed group item rather than guessing a membership', async () => {
+    server.handle(() => ({
+      status: 200,
+      body: { '@odata.deltaLink': `${server.url}/x`, value: [{ displayName: 'no id', 'members@delta': [] }] },
+    }));
+    const { c } = connector();
+    await expect(collectGroups(c.readGroupDelta({ groupIds: ids }))).rejects.toMatchObject({
+      code: 'DWB_ENTRA_BAD_RESPONSE',
+    });
+  });
+
+  it('finds a group by id, and answers undefined for the documented 404', async () => {
+    server.handle((req) =>
+      req.url.startsWith(`/v1.0/groups/${ids[0]}`)
+        ? fromFixture('group-create', server.url, { status: 200 })
+        : fromFixture('error-not-found-404', server.url),
+    );
+    const { c } = connector();
+    const created = loadFixture('group-create').body as { id: string; displayName: string };
+    expect(await c.findGroup(ids[0]!)).toEqual({
+      id: created.id.toLowerCase(),
+      displayName: created.displayName,
+    });
+    expect(query(server.requests[0]!).get('$select')).toBe('id,displayName');
+    expect(await c.findGroup(ids[1]!)).toBeUndefined();
+  });
+
+  it('counts the devices of a group with an advanced query, or reads its members when Graph does not count', async () => {
+    server.handle((req) =>
+      req.url.endsWith('/$count')
+        ? { status: 200, headers: { 'content-type': 'text/plain' }, body: '12' }
+        : fromFixture('group-members', server.url),
+    );
+    const { c } = connector();
+    expect(await c.groupDeviceCount(ids[0]!)).toBe(12);
+    expect(server.requests[0]!.url).toBe(
+      `/v1.0/groups/${ids[0]}/transitiveMembers/microsoft.graph.device/$count`,
+    );
+    expect(server.requests[0]!.headers.consistencylevel).toBe('eventual');
+    server.handle((req) =>
+      req.url.endsWith('/$count')
+        ? { status: 400, body: { error: { code: 'Request_UnsupportedQuery', message: 'no' } } }
+        : fromFixture('group-members', server.url),
+    );
+    expect(await c.groupDeviceCount(ids[0]!)).toBeUndefined();
+    expect(server.requests.at(-1)!.url).toBe(`/v1.0/groups/${ids[0]}/members?$top=1&$select=id`);
   });
 });

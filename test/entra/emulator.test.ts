@@ -284,3 +284,68 @@ describe('refusals from the emulator', () => {
     c.close();
   });
 });
+
+describe('scope groups through the connector and the emulator', () => {
+  it('reads a nested scope group across pages, then only its changes, and follows an expired token', async () => {
+    const { ScopeGroups } = await import('../../src/sync/scope-groups.js');
+    const { SqliteStateStore } = await import('../../src/state/sqlite/sqlite-store.js');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    // Small pages: a group of 300 devices spans several groups/delta pages.
+    const e = await startEmulator({ devices: 300, seed: 'entra-groups', groupDeltaMembersPerPage: 70 });
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dwb-entra-groups-'));
+    const store = SqliteStateStore.open(path.join(dir, 'state.db'), { writer: true });
+    const c = new EntraConnector(
+      testEntraConfig({
+        tenantId: e.tenantId,
+        clientId: e.clientId,
+        secretValue: e.clientSecret,
+        graphUrl: e.url,
+        authorityHost: e.url,
+        caFile: e.caFile,
+      }),
+      { logger: logs.logger },
+    );
+    try {
+      const all = e.store.createGroup({ displayName: 'All scoped' }, e.store.deviceIdsAt(0, 250));
+      const scope = e.store.listGroups().find((g) => g.displayName === 'Device writeback scope')!;
+      e.store.addMember(all.id, scope.id); // nested, itself holding the nested "Pilot devices"
+      const tracker = new ScopeGroups([all.id], store, c);
+      const first = await tracker.read();
+      const devices = (id: string) =>
+        e.store
+          .transitiveMembers(id)
+          .filter((m) => m.kind === 'device')
+          .map((m) => m.id);
+      const want = new Set(devices(all.id));
+      expect(want.size).toBeGreaterThan(250);
+      expect(first.changedDevices.size).toBe(want.size);
+      for (const id of want) expect(first.membership.has(id)).toBe(true);
+      await first.commit();
+
+      const outsider = e.store.deviceIdsAt(291, 292)[0]!; // (not a tenth device: not a pilot device yet)
+      const pilot = e.store.listGroups().find((g) => g.displayName === 'Pilot devices')!;
+      e.store.addMember(pilot.id, outsider); // two levels down
+      e.store.removeMember(all.id, e.store.deviceIdsAt(3, 4)[0]!);
+      const later = await tracker.read();
+      const removed = e.store.deviceIdsAt(3, 4)[0]!; // a direct member only
+      expect([...later.changedDevices].sort()).toEqual([outsider, removed].sort());
+      expect(later.membership.has(outsider)).toBe(true);
+      expect(later.membership.has(removed)).toBe(false);
+      expect(later.edgesChanged).toBe(2);
+      await later.commit();
+
+      e.store.expireDeltaTokens();
+      const again = await tracker.read();
+      expect(again.changedDevices.size).toBe(0);
+      for (const id of devices(all.id)) expect(again.membership.has(id)).toBe(true);
+      again.discard();
+    } finally {
+      c.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+      await e.close();
+    }
+  });
+});

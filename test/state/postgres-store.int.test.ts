@@ -56,7 +56,7 @@ describe.skipIf(unavailable)('PostgreSQL store: versions and integrity', () => {
     });
   });
 
-  it('migrates a store of one forest (version 1) to several: its objects under "default", its next pass a delta', async () => {
+  it('migrates a store of version 1 (one forest, no scope): its objects under "default", its next pass a delta', async () => {
     const db = await freshDatabase('migrate');
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
@@ -98,6 +98,9 @@ describe.skipIf(unavailable)('PostgreSQL store: versions and integrity', () => {
         },
       ]);
       expect((await store.objectsOfDevices(['g-1'])).map((o) => o.forest)).toEqual(['default', 'fabrikam']);
+      // and the scope's tables (version 3) are there, empty
+      expect(await store.scopeGroups()).toEqual({ tracks: [], edges: [] });
+      expect(await store.scopeFingerprint()).toBeUndefined();
     } finally {
       await store.close();
     }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SqliteStateStore } from '../../src/state/sqlite/sqlite-store.js';
-import { SQLITE_SCHEMA_VERSION } from '../../src/state/sqlite/schema.js';
+import { migrate, SQLITE_SCHEMA_VERSION } from '../../src/state/sqlite/schema.js';
 import { describeStateStore, sampleCloudDevice } from './store-contract.js';
 
 describeStateStore('SQLite', async () => {
@@ -81,6 +81,86 @@ describe('SQLite store versions: one forest to several', () => {
       } finally {
         await store.close();
       }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('SQLite store versions: 3 to 4 (several forests and scope rules, one migration)', () => {
+  it('moves a v3 store to per-forest state under "default" and adds the scope columns and tables', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dwb-migrate-'));
+    try {
+      const file = path.join(dir, 'state.db');
+      const device = sampleCloudDevice();
+      const v3 = new Database(file);
+      migrate(v3, 3);
+      v3.prepare('INSERT INTO meta VALUES (?, ?)').run('deltaLink', 'https://graph.test/delta?t=3');
+      v3.prepare('INSERT INTO meta VALUES (?, ?)').run('lastFullAt', '2026-11-02T00:00:00.000Z');
+      v3.prepare(
+        'INSERT INTO devices(graph_id, device_id, json, relations, updated_at) VALUES (?, ?, ?, NULL, ?)',
+      ).run(device.id, device.deviceId, JSON.stringify(device), '2026-11-02T00:00:00.000Z');
+      v3.prepare('INSERT INTO objects VALUES (?, ?, ?, NULL, ?, ?)').run(
+        device.deviceId,
+        device.id,
+        `CN=${device.deviceId},CN=RegisteredDevices,DC=t`,
+        'h',
+        '2026-11-02T00:00:00.000Z',
+      );
+      v3.prepare('INSERT INTO held_deletions VALUES (?, ?, ?, ?, ?, NULL)').run(
+        'd-9',
+        'g-9',
+        'CN=d-9,CN=RegisteredDevices,DC=t',
+        'the device was deleted in Entra ID',
+        '2026-11-02T00:00:00.000Z',
+      );
+      v3.prepare('INSERT INTO deletion_log VALUES (?, ?)').run(new Date().toISOString(), 7);
+      expect(v3.pragma('user_version', { simple: true })).toBe(3);
+      v3.close();
+
+      const store = SqliteStateStore.open(file, { writer: true });
+      try {
+        // The forests half: the one forest of a v3 store is "default", and it stays a delta.
+        expect((await store.getObjects('default', [device.deviceId])).get(device.deviceId)).toMatchObject({
+          forest: 'default',
+          graphId: device.id,
+        });
+        expect(await store.heldDeletions()).toMatchObject([{ forest: 'default', deviceId: 'd-9' }]);
+        expect(await store.deletionsSince('default', '2026-01-01T00:00:00.000Z')).toBe(7);
+        expect((await store.forestStates()).get('default')).toMatchObject({
+          needsFull: false,
+          lastFullAt: '2026-11-02T00:00:00.000Z',
+        });
+        expect((await store.watermark()).deltaLink).toBe('https://graph.test/delta?t=3');
+        // The scope half: no disposition yet, no scope applied, no scope group tracked.
+        expect((await store.getDevices([device.id])).get(device.id)).toMatchObject({
+          device,
+          forest: null,
+          reason: null,
+          rule: null,
+        });
+        expect(await store.scopeFingerprint()).toBeUndefined();
+        expect(await store.scopeGroups()).toEqual({ tracks: [], edges: [] });
+        expect(await store.notWrittenCounts()).toEqual([]);
+        // Both are writable at once: a device out of scope records its reason and rule.
+        await store.putDevices([
+          {
+            device,
+            relations: null,
+            forest: null,
+            reason: 'out of scope: not compliant',
+            rule: 'compliantOnly',
+          },
+        ]);
+        expect(await store.notWrittenCounts()).toEqual([
+          { rule: 'compliantOnly', reason: 'out of scope: not compliant', count: 1 },
+        ]);
+      } finally {
+        await store.close();
+      }
+      const db = new Database(file, { readonly: true });
+      expect(db.pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION);
+      db.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -208,6 +208,105 @@ export function describeStateStore(name: string, factory: () => Promise<StoreFac
       });
     });
 
+    it('records why a device is not written, rewrites it when only the reason changed, and counts reasons', async () => {
+      const notCompliant = { rule: 'compliantOnly', reason: 'out of scope: not compliant' };
+      const out = (why: { rule: string; reason: string } | null) => ({
+        forest: null,
+        ...(why ?? { rule: null, reason: null }),
+      });
+      const written = { forest: 'default', rule: null, reason: null };
+      const d1 = sampleCloudDevice();
+      const d2 = sampleCloudDevice({ id: 'g-2', deviceId: '2d6f8f6a-5e5d-4c3b-8a29-1f0e2d3c4b5a' });
+      const d3 = sampleCloudDevice({ id: 'g-3', deviceId: '3d6f8f6a-5e5d-4c3b-8a29-1f0e2d3c4b5a' });
+      await store.putDevices(
+        [
+          { device: d1, relations: null, ...written },
+          { device: d2, relations: null, ...out(notCompliant) },
+          { device: d3, relations: null, ...out(notCompliant) },
+        ],
+        '2026-01-01T00:00:00.000Z',
+      );
+      const stored = await store.getDevices(['g-1', 'g-2']);
+      expect(stored.get('g-1')).toMatchObject(written);
+      expect(stored.get('g-2')).toMatchObject(out(notCompliant));
+      expect(await store.notWrittenCounts()).toEqual([{ ...notCompliant, count: 2 }]);
+      // The device itself did not change, its reason did: the row is written again (and seen as changed).
+      const fingerprints = await store.deviceFingerprints();
+      const noGroup = { rule: 'groups', reason: 'out of scope: not in any scope group' };
+      expect(
+        await store.putDevices(
+          [
+            { device: d1, relations: null, ...written, storedFingerprint: fingerprints.get('g-1') },
+            { device: d2, relations: null, ...out(noGroup), storedFingerprint: fingerprints.get('g-2') },
+            { device: d3, relations: null, ...written, storedFingerprint: fingerprints.get('g-3') },
+          ],
+          '2026-01-02T00:00:00.000Z',
+        ),
+      ).toBe(2);
+      expect(await store.findDeviceByDeviceId(d2.deviceId)).toMatchObject(out(noGroup));
+      expect(
+        (await store.devicesChangedSince('2026-01-02')).map((r) => [r.graphId, r.forest, r.rule, r.reason]),
+      ).toEqual([
+        ['g-2', null, noGroup.rule, noGroup.reason],
+        ['g-3', 'default', null, null],
+      ]);
+      expect(await store.notWrittenCounts()).toEqual([{ ...noGroup, count: 1 }]);
+      // Without a stored fingerprint at hand, the store compares by itself.
+      expect(await store.putDevices([{ device: d2, relations: null, ...out(noGroup) }])).toBe(0);
+    });
+
+    it('keeps the fingerprint of the scope configuration the last full pass applied', async () => {
+      expect(await store.scopeFingerprint()).toBeUndefined();
+      await store.setScopeFingerprint('scope-v1:abc');
+      await store.setScopeFingerprint('scope-v1:def');
+      expect(await store.scopeFingerprint()).toBe('scope-v1:def');
+    });
+
+    it('keeps the scope groups: delta reads replaced, membership edges added, removed and dropped by group', async () => {
+      expect(await store.scopeGroups()).toEqual({ tracks: [], edges: [] });
+      await store.commitScopeGroups({
+        tracks: [
+          { groupIds: ['root-1', 'root-2'], deltaLink: 'https://graph/groups/delta?t=1' },
+          { groupIds: ['nested'], deltaLink: 'https://graph/groups/delta?t=2' },
+        ],
+        droppedGroups: [],
+        added: [
+          { groupId: 'root-1', memberId: 'dev-1', memberType: 'device' },
+          { groupId: 'root-1', memberId: 'nested', memberType: 'group' },
+          { groupId: 'nested', memberId: 'dev-2', memberType: 'device' },
+          { groupId: 'root-2', memberId: 'dev-3', memberType: 'device' },
+        ],
+        removed: [],
+      });
+      const sorted = (edges: { groupId: string; memberId: string }[]) =>
+        edges.map((e) => `${e.groupId}>${e.memberId}`).sort();
+      let state = await store.scopeGroups();
+      expect(state.tracks).toEqual([
+        { groupIds: ['root-1', 'root-2'], deltaLink: 'https://graph/groups/delta?t=1' },
+        { groupIds: ['nested'], deltaLink: 'https://graph/groups/delta?t=2' },
+      ]);
+      expect(sorted(state.edges)).toEqual(['nested>dev-2', 'root-1>dev-1', 'root-1>nested', 'root-2>dev-3']);
+      expect(state.edges.find((e) => e.memberId === 'nested')?.memberType).toBe('group');
+      await store.commitScopeGroups({
+        tracks: [{ groupIds: ['root-1'], deltaLink: 'https://graph/groups/delta?t=3' }],
+        droppedGroups: ['root-2', 'nested'],
+        added: [
+          { groupId: 'root-1', memberId: 'dev-4', memberType: 'device' },
+          { groupId: 'root-1', memberId: 'dev-1', memberType: 'device' },
+        ],
+        removed: [{ groupId: 'root-1', memberId: 'nested' }],
+      });
+      state = await store.scopeGroups();
+      expect(state.tracks).toEqual([{ groupIds: ['root-1'], deltaLink: 'https://graph/groups/delta?t=3' }]);
+      expect(sorted(state.edges)).toEqual(['root-1>dev-1', 'root-1>dev-4']);
+      const reader = await f.reader();
+      try {
+        expect(sorted((await reader.scopeGroups()).edges)).toEqual(['root-1>dev-1', 'root-1>dev-4']);
+      } finally {
+        await reader.close();
+      }
+    });
+
     it('keeps where each device goes (its forest, or why it is not written) and pages through devices', async () => {
       await store.putDevices([
         {
@@ -221,12 +320,14 @@ export function describeStateStore(name: string, factory: () => Promise<StoreFac
           relations: null,
           forest: null,
           reason: 'unrouted: it has no registered owner',
+          rule: 'unrouted',
         },
         {
           device: sampleCloudDevice({ id: 'g-c', displayName: 'C-tablet' }),
           relations: null,
           forest: null,
           reason: 'out of scope: trustType ServerAd is not in writeback.trustTypes',
+          rule: 'trustTypes',
         },
       ]);
       expect((await store.getDevices(['g-a'])).get('g-a')).toMatchObject({ forest: 'corp', reason: null });
@@ -235,6 +336,11 @@ export function describeStateStore(name: string, factory: () => Promise<StoreFac
         ['g-c', 'out of scope'],
       ]);
       expect(await store.counts()).toMatchObject({ notWritten: 2, unrouted: 1 });
+      // One vocabulary: the unrouted and the out of scope are counted alike, by rule and words.
+      expect((await store.notWrittenCounts()).map((c) => [c.rule, c.count])).toEqual([
+        ['trustTypes', 1],
+        ['unrouted', 1],
+      ]);
       // the same record routed elsewhere is a change: it is written again
       expect(
         await store.putDevices([
@@ -323,6 +429,7 @@ export function describeStateStore(name: string, factory: () => Promise<StoreFac
             owner: 'ann@corp.test',
             forest: null,
             reason: null,
+            rule: null,
           },
         ]);
         expect(await reader.devicesChangedSince('2026-01-02')).toEqual([]);

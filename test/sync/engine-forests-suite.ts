@@ -269,4 +269,93 @@ export function describeEngineForests(name: string, factory: EngineStoreFactory)
       expect(corp.directory.get(dnIn(CORP, 3))).toBeUndefined();
     });
   });
+
+  describe(`scope rules with several forests (no Samba), ${name} state`, () => {
+    it('apply to every forest: a device out of scope is written to none, whatever forest its owner is in', async () => {
+      build('  scope:\n    compliantOnly: true');
+      seed();
+      source.patch(sampleDevice(2).id, { isCompliant: false }); // owned in corp
+      source.patch(sampleDevice(5).id, { isCompliant: false }); // owned in fabrikam
+      const first = await engine.sync();
+      expect(first).toMatchObject({ created: 3, unrouted: 1, outOfScope: { compliantOnly: 2 } });
+      expect(corp.directory.get(dnIn(CORP, 2))).toBeUndefined();
+      expect(fabrikam.directory.get(dnIn(FAB, 5))).toBeUndefined();
+      // One column, one vocabulary: out of scope and unrouted side by side, each with its rule.
+      const stored = await store.getDevices([2, 5, 6].map((n) => sampleDevice(n).id));
+      expect([2, 5, 6].map((n) => stored.get(sampleDevice(n).id))).toMatchObject([
+        { forest: null, rule: 'compliantOnly', reason: 'out of scope: not compliant' },
+        { forest: null, rule: 'compliantOnly', reason: 'out of scope: not compliant' },
+        { forest: null, rule: 'unrouted', reason: expect.stringMatching(/^unrouted: /) },
+      ]);
+      expect((await store.notWrittenCounts()).map((c) => [c.rule, c.count])).toEqual([
+        ['compliantOnly', 2],
+        ['unrouted', 1],
+      ]);
+
+      // A device of each forest leaves the scope: each forest deletes its own, with the rule as reason.
+      source.patch(sampleDevice(1).id, { isCompliant: false });
+      source.patch(sampleDevice(4).id, { isCompliant: false });
+      source.patch(sampleDevice(5).id, { isCompliant: true });
+      const delta = await engine.sync();
+      expect(delta.forests.corp).toMatchObject({ deleted: 1, created: 0 });
+      expect(delta.forests.fabrikam).toMatchObject({ deleted: 1, created: 1 });
+      expect(corp.directory.get(dnIn(CORP, 1))).toBeUndefined();
+      expect(fabrikam.directory.get(dnIn(FAB, 4))).toBeUndefined();
+      expect(fabrikam.directory.get(dnIn(FAB, 5))).toBeDefined();
+    });
+
+    it('a scope change is held per forest, and its dry run names the forest and the reason of each deletion', async () => {
+      seed();
+      await engine.sync();
+      build('  deleteThreshold: 1\n  scope:\n    compliantOnly: true');
+      for (const n of [1, 2, 4]) source.patch(sampleDevice(n).id, { isCompliant: false });
+      const dry = await engine.sync({ dryRun: true });
+      expect(dry).toMatchObject({ mode: 'full', dryRun: true });
+      expect(dry.reason).toMatch(/scope configuration .* changed/);
+      expect(
+        dry.operations
+          ?.filter((o) => o.action === 'delete')
+          .map((o) => [o.forest, o.dn, o.reason, o.held ?? false])
+          .sort(),
+      ).toEqual(
+        [
+          ['corp', dnIn(CORP, 1), 'out of scope: not compliant', true],
+          ['corp', dnIn(CORP, 2), 'out of scope: not compliant', true],
+          ['fabrikam', dnIn(FAB, 4), 'out of scope: not compliant', false],
+        ].sort(),
+      );
+      const held = await engine.sync();
+      expect(held.forests.corp).toMatchObject({ deletionsHeld: 2, deleted: 0 });
+      expect(held.forests.fabrikam).toMatchObject({ deleted: 1 });
+      expect((await store.heldDeletions()).map((h) => [h.forest, h.reason])).toEqual([
+        ['corp', 'out of scope: not compliant'],
+        ['corp', 'out of scope: not compliant'],
+      ]);
+      // Not applied until the held deletions are made: the next pass is full again.
+      expect(await engine.sync()).toMatchObject({ mode: 'full', thresholdStopped: true });
+      await store.approveDeletions();
+      expect(await engine.sync()).toMatchObject({ mode: 'full', deleted: 2, watermarkCommitted: true });
+      expect(await engine.sync()).toMatchObject({ mode: 'delta', deleted: 0 });
+    });
+
+    it("a full pass's sweep says why: moved to another forest, or out of scope", async () => {
+      seed();
+      await engine.sync();
+      source.relations.set(sampleDevice(3).id, owner(FAB_SID, 2300)); // no delta says so
+      source.patch(sampleDevice(1).id, { isCompliant: false });
+      build('  scope:\n    compliantOnly: true');
+      const dry = await engine.sync({ dryRun: true });
+      expect(
+        dry.operations
+          ?.filter((o) => o.action === 'delete')
+          .map((o) => [o.dn, o.reason])
+          .sort(),
+      ).toEqual(
+        [
+          [dnIn(CORP, 1), 'out of scope: not compliant'],
+          [dnIn(CORP, 3), "the device moved to forest fabrikam (its registered owner's forest)"],
+        ].sort(),
+      );
+    });
+  });
 }

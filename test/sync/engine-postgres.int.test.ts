@@ -1,5 +1,6 @@
-// The engine's logic without Samba, with one forest and with several, on a PostgreSQL state store
-// of the run's lab server (the suites are engine-suite.ts and engine-forests-suite.ts): the store is
+// The engine's logic without Samba, with one forest and with several, and with scope rules, on a
+// PostgreSQL state store of the run's lab server (the suites are engine-suite.ts,
+// engine-forests-suite.ts, scope-suite.ts and scope-groups-suite.ts): the store is
 // opened as the leader of its group, and the engine writes to every forest through the lease, as
 // `sync` and `run` do.
 import { describe } from 'vitest';
@@ -9,6 +10,8 @@ import { FencedForestLink } from '../../src/sync/fenced-directory.js';
 import { freshDatabase, postgresUnavailable } from '../support/postgres.js';
 import { describeEngineForests } from './engine-forests-suite.js';
 import { describeEngine, type EngineStoreFactory } from './engine-suite.js';
+import { describeScopeGroupRounds } from './scope-groups-suite.js';
+import { describeEngineScope } from './scope-suite.js';
 
 const unavailable = postgresUnavailable();
 
@@ -32,4 +35,6 @@ const leader: EngineStoreFactory = {
 describe.skipIf(unavailable)(`PostgreSQL state${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
   describeEngine('PostgreSQL', leader);
   describeEngineForests('PostgreSQL', leader);
+  describeEngineScope('PostgreSQL', leader);
+  describeScopeGroupRounds('PostgreSQL', leader);
 });

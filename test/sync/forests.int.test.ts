@@ -4,7 +4,7 @@
 // forests that is created before it is deleted (also when the old forest is down, and when the sync
 // is killed with -9 in the middle of it), a forest outage that does not stop the other, and the
 // deletion threshold counted per forest.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -368,5 +368,38 @@ describe('several forests end to end (two Samba forests, emulator, CLI)', () => 
     const after = parse(await cli(['sync', '--json']));
     expect(after.forests.corp!.deleted).toBe(4);
     expect(await written('corp')).toEqual(expected().corp);
+  });
+
+  it('refuses two entries that point at the same forest (DWB_FOREST_OVERLAP, exit 2), writing nothing', async () => {
+    const text = readFileSync(configFile, 'utf8').replace(
+      `url: ${fabrikam.dc.url}\n      bindDn: "${fabrikam.dc.adminDn}"\n      password: { env: DWB_FABRIKAM_PASSWORD }\n      caFile: ${fabrikam.dc.caFile}`,
+      `url: ${corp.dc.url}\n      bindDn: "${corp.dc.adminDn}"\n      password: { env: DWB_CORP_PASSWORD }\n      caFile: ${corp.dc.caFile}`,
+    );
+    expect(text).not.toContain(fabrikam.dc.url);
+    const overlap = path.join(path.dirname(configFile), 'overlap.yaml');
+    writeFileSync(
+      overlap,
+      text.replace(/sqlite: .*/, `sqlite: ${path.join(path.dirname(configFile), 'overlap.db')}`),
+    );
+    const before = await written('corp');
+    const r = await runCli(['sync', '--json', '--config', overlap], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('DWB_FOREST_OVERLAP');
+    expect(r.stderr).toMatch(/the forests corp and fabrikam both hold the domain S-1-5-21-/);
+    expect(await written('corp')).toEqual(before);
+  });
+
+  it('names the entry of a bad forest in a configuration error (forests[1].ad.url)', async () => {
+    const bad = path.join(path.dirname(configFile), 'bad.yaml');
+    writeFileSync(
+      bad,
+      readFileSync(configFile, 'utf8').replace(
+        `url: ${fabrikam.dc.url}`,
+        'url: ldaps://fabrikam.example.test:99999',
+      ),
+    );
+    const r = await runCli(['check', '--config', bad], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('forests[1].ad.url');
   });
 });

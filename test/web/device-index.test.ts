@@ -78,6 +78,53 @@ describe('DeviceIndex', async () => {
     expect((await index.query({ search: 'nothing like this' })).total).toBe(0);
   });
 
+  it('says why a device is not written, filters by that rule, and follows a changed reason', async () => {
+    const notCompliant = { rule: 'compliantOnly', reason: 'out of scope: not compliant' };
+    const noGroup = { rule: 'groups', reason: 'out of scope: not in any scope group' };
+    for (const n of [21, 22, 23])
+      await store.putDevices([
+        {
+          device: sampleDevice(n, { operatingSystem: 'Windows', accountEnabled: true }),
+          relations: owner(n),
+          forest: null,
+          ...notCompliant,
+        },
+      ]);
+    await store.putDevices([
+      {
+        device: sampleDevice(24, { operatingSystem: 'iOS', accountEnabled: true }),
+        relations: owner(24),
+        forest: null,
+        ...noGroup,
+      },
+    ]);
+    const index = new DeviceIndex(store);
+    expect(await index.notWrittenRules()).toEqual(['compliantOnly', 'groups']);
+    const out = await index.query({ rule: 'compliantOnly', pageSize: 50 });
+    expect(out.rows.map((r) => r.displayName)).toEqual(['DEVICE-21', 'DEVICE-22', 'DEVICE-23']);
+    expect(out.rows[0]).toMatchObject({
+      state: 'not-written',
+      ...notCompliant,
+      why: { kind: 'out-of-scope', rule: 'compliantOnly', reason: 'out of scope: not compliant' },
+    });
+    // A device in scope that is not written yet is pending.
+    expect((await index.get(sampleDevice(25).id))?.why).toMatchObject({ kind: 'pending' });
+    expect((await index.get(sampleDevice(1).id))?.why).toBeNull();
+    // The next pass finds it compliant: the index follows.
+    await new Promise((r) => setTimeout(r, 5));
+    await store.putDevices([
+      {
+        device: sampleDevice(21, { operatingSystem: 'Windows', accountEnabled: true }),
+        relations: owner(21),
+        forest: 'default',
+        reason: null,
+        rule: null,
+      },
+    ]);
+    expect((await index.query({ rule: 'compliantOnly' })).total).toBe(2);
+    expect((await index.get(sampleDevice(21).id))?.why?.kind).toBe('pending');
+  });
+
   it('finds hostile names literally', async () => {
     const hostile = `<script>alert("x")</script> & 'quotes' %_\\*`;
     await store.putDevices([{ device: sampleDevice(99, { displayName: hostile }), relations: null }]);

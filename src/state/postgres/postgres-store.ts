@@ -28,6 +28,7 @@ import type {
   GroupMember,
   HeldDeletion,
   LeaderTerm,
+  NotWrittenCount,
   ObjectRecord,
   ObjectSummary,
   ObjectWrite,
@@ -39,6 +40,9 @@ import type {
   RunOutcome,
   RunRecord,
   RunResult,
+  ScopeGroupCommit,
+  ScopeGroupEdge,
+  ScopeGroupState,
   StateStore,
   StoreCounts,
   StoredDevice,
@@ -146,6 +150,20 @@ function toQuarantineEntry(r: Row): QuarantineEntry {
     firstSeen: r.first_seen as string,
     lastSeen: r.last_seen as string,
     attempts: Number(r.attempts),
+  };
+}
+
+/** A stored device's columns, in the order toStored() reads them. */
+const STORED_COLUMNS = 'json, relations, forest, reason, reason_rule';
+type StoredRow = [CloudDevice, DeviceRelations | null, string | null, string | null, string | null];
+
+function toStored([device, relations, forest, reason, rule]: StoredRow): StoredDevice {
+  return {
+    device,
+    relations: relations ?? null,
+    forest: forest ?? null,
+    reason: reason ?? null,
+    rule: rule ?? null,
   };
 }
 
@@ -354,29 +372,20 @@ export class PostgresStateStore implements StateStore {
   async getDevices(graphIds: readonly string[]): Promise<Map<string, StoredDevice>> {
     const out = new Map<string, StoredDevice>();
     if (graphIds.length === 0) return out;
-    const rows = await this.readArrays<
-      [string, CloudDevice, DeviceRelations | null, string | null, string | null]
-    >('SELECT graph_id, json, relations, forest, reason FROM devices WHERE graph_id = ANY($1::text[])', [
-      graphIds.map((id) => clean(id)),
-    ]);
-    for (const [graphId, device, relations, forest, reason] of rows)
-      out.set(graphId, {
-        device,
-        relations: relations ?? null,
-        forest: forest ?? null,
-        reason: reason ?? null,
-      });
+    const rows = await this.readArrays<[string, ...StoredRow]>(
+      `SELECT graph_id, ${STORED_COLUMNS} FROM devices WHERE graph_id = ANY($1::text[])`,
+      [graphIds.map((id) => clean(id))],
+    );
+    for (const [graphId, ...stored] of rows) out.set(graphId, toStored(stored));
     return out;
   }
 
   async findDeviceByDeviceId(deviceId: string): Promise<StoredDevice | undefined> {
-    const [row] = await this.readArrays<[CloudDevice, DeviceRelations | null, string | null, string | null]>(
-      'SELECT json, relations, forest, reason FROM devices WHERE device_id = $1 LIMIT 1',
+    const [row] = await this.readArrays<StoredRow>(
+      `SELECT ${STORED_COLUMNS} FROM devices WHERE device_id = $1 LIMIT 1`,
       [clean(deviceId.toLowerCase())],
     );
-    return row
-      ? { device: row[0], relations: row[1] ?? null, forest: row[2] ?? null, reason: row[3] ?? null }
-      : undefined;
+    return row ? toStored(row) : undefined;
   }
 
   async deviceFingerprints(): Promise<Map<string, number | null>> {
@@ -392,12 +401,15 @@ export class PostgresStateStore implements StateStore {
     const fps: number[] = [];
     const forests: (string | null)[] = [];
     const reasons: (string | null)[] = [];
+    const rules: (string | null)[] = [];
     for (const w of lastByKey(writes, (w) => w.device.id)) {
-      const { device, relations: r, storedFingerprint, forest = null, reason = null } = w;
-      const fp = fingerprint(device, r, forest, reason);
+      const { device, relations: r, storedFingerprint, forest = null, reason = null, rule = null } = w;
+      // The fingerprint covers where the device goes and why it is not: a new disposition is written.
+      const fp = fingerprint(device, r, forest, reason, rule);
       if (storedFingerprint === fp) continue;
       forests.push(clean(forest));
       reasons.push(clean(reason));
+      rules.push(clean(rule));
       ids.push(clean(device.id));
       deviceIds.push(clean(device.deviceId?.toLowerCase() ?? null));
       json.push(JSON.stringify(device));
@@ -407,15 +419,15 @@ export class PostgresStateStore implements StateStore {
     if (ids.length === 0) return 0;
     return this.write(async (c) => {
       const result = await c.query(
-        `INSERT INTO devices (graph_id, device_id, json, relations, updated_at, fp, forest, reason)
-         SELECT g, d, j, r, COALESCE($5, ${DB_NOW_ISO}), f, fo, re
-           FROM unnest($1::text[], $2::text[], $3::json[], $4::json[], $6::bigint[], $7::text[], $8::text[])
-             AS u(g, d, j, r, f, fo, re)
+        `INSERT INTO devices (graph_id, device_id, json, relations, updated_at, fp, forest, reason, reason_rule)
+         SELECT g, d, j, r, COALESCE($5, ${DB_NOW_ISO}), f, fo, re, ru
+           FROM unnest($1::text[], $2::text[], $3::json[], $4::json[], $6::bigint[], $7::text[], $8::text[], $9::text[])
+             AS u(g, d, j, r, f, fo, re, ru)
          ON CONFLICT (graph_id) DO UPDATE SET device_id = excluded.device_id, json = excluded.json,
            relations = excluded.relations, updated_at = excluded.updated_at, fp = excluded.fp,
-           forest = excluded.forest, reason = excluded.reason
+           forest = excluded.forest, reason = excluded.reason, reason_rule = excluded.reason_rule
          WHERE devices.fp IS DISTINCT FROM excluded.fp`,
-        [ids, deviceIds, json, relations, now ?? null, fps, forests, reasons],
+        [ids, deviceIds, json, relations, now ?? null, fps, forests, reasons, rules],
       );
       return result.rowCount ?? 0;
     });
@@ -429,19 +441,19 @@ export class PostgresStateStore implements StateStore {
   }
 
   async storedDevicesAfter(after: string, limit: number): Promise<(StoredDevice & { graphId: string })[]> {
-    const rows = await this.readArrays<
-      [string, CloudDevice, DeviceRelations | null, string | null, string | null]
-    >(
-      'SELECT graph_id, json, relations, forest, reason FROM devices WHERE graph_id > $1 ORDER BY graph_id LIMIT $2',
+    const rows = await this.readArrays<[string, ...StoredRow]>(
+      `SELECT graph_id, ${STORED_COLUMNS} FROM devices WHERE graph_id > $1 ORDER BY graph_id LIMIT $2`,
       [clean(after), limit],
     );
-    return rows.map(([graphId, device, relations, forest, reason]) => ({
-      graphId,
-      device,
-      relations: relations ?? null,
-      forest: forest ?? null,
-      reason: reason ?? null,
-    }));
+    return rows.map(([graphId, ...stored]) => ({ graphId, ...toStored(stored) }));
+  }
+
+  async notWrittenCounts(): Promise<NotWrittenCount[]> {
+    return (await this.read(
+      `SELECT reason_rule AS rule, reason, COUNT(*) AS count FROM devices
+        WHERE reason IS NOT NULL GROUP BY reason_rule, reason
+        ORDER BY count DESC, rule NULLS FIRST, reason`,
+    )) as unknown as NotWrittenCount[];
   }
 
   async notWrittenDevices(): Promise<(DeviceSummary & { reason: string })[]> {
@@ -791,6 +803,76 @@ export class PostgresStateStore implements StateStore {
     });
   }
 
+  // --- the scope ------------------------------------------------------------------------------
+
+  async scopeFingerprint(): Promise<string | undefined> {
+    const [row] = await this.readArrays<[string]>("SELECT value FROM meta WHERE key = 'scopeFingerprint'");
+    return row?.[0];
+  }
+
+  async setScopeFingerprint(fingerprint: string): Promise<void> {
+    await this.write((c) =>
+      c.query(
+        `INSERT INTO meta (key, value) VALUES ('scopeFingerprint', $1)
+           ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+        [clean(fingerprint)],
+      ),
+    );
+  }
+
+  async scopeGroups(): Promise<ScopeGroupState> {
+    const tracks = (
+      await this.readArrays<[string[], string]>(
+        'SELECT group_ids, delta_link FROM scope_group_tracks ORDER BY position',
+      )
+    ).map(([groupIds, deltaLink]) => ({ groupIds, deltaLink }));
+    const edges: ScopeGroupEdge[] = [];
+    for (const [groupId, memberId, memberType] of await this.readArrays<[string, string, string]>(
+      'SELECT group_id, member_id, member_type FROM scope_group_members',
+    )) {
+      if (memberType === 'device' || memberType === 'group') edges.push({ groupId, memberId, memberType });
+    }
+    return { tracks, edges };
+  }
+
+  async commitScopeGroups(commit: ScopeGroupCommit): Promise<void> {
+    // As the SQLite store applies them, in order: dropped groups, removed edges, added edges, tracks.
+    const added = lastByKey(commit.added, (e) => `${e.groupId}\u0000${e.memberId}`);
+    await this.write(async (c) => {
+      if (commit.droppedGroups.length > 0)
+        await c.query('DELETE FROM scope_group_members WHERE group_id = ANY($1::text[])', [
+          commit.droppedGroups.map((g) => clean(g)),
+        ]);
+      if (commit.removed.length > 0)
+        await c.query(
+          `DELETE FROM scope_group_members m USING unnest($1::text[], $2::text[]) AS r(group_id, member_id)
+            WHERE m.group_id = r.group_id AND m.member_id = r.member_id`,
+          [commit.removed.map((e) => clean(e.groupId)), commit.removed.map((e) => clean(e.memberId))],
+        );
+      if (added.length > 0)
+        await c.query(
+          `INSERT INTO scope_group_members (group_id, member_id, member_type)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+           ON CONFLICT (group_id, member_id) DO UPDATE SET member_type = excluded.member_type`,
+          [
+            added.map((e) => clean(e.groupId)),
+            added.map((e) => clean(e.memberId)),
+            added.map((e) => clean(e.memberType)),
+          ],
+        );
+      await c.query('DELETE FROM scope_group_tracks');
+      if (commit.tracks.length > 0)
+        await c.query(
+          `INSERT INTO scope_group_tracks (position, group_ids, delta_link)
+           SELECT n - 1, g, d FROM unnest($1::json[], $2::text[]) WITH ORDINALITY AS t(g, d, n)`,
+          [
+            commit.tracks.map((t) => JSON.stringify(t.groupIds)),
+            commit.tracks.map((t) => clean(t.deltaLink)),
+          ],
+        );
+    });
+  }
+
   // --- runs -----------------------------------------------------------------------------------
 
   async startRun(mode: RunMode, dryRun: boolean): Promise<number> {
@@ -959,7 +1041,7 @@ export class PostgresStateStore implements StateStore {
       // The listed properties are extracted by the server: much cheaper than parsing every device's JSON.
       rows = (
         await this.pool.query<Row>(
-          `SELECT graph_id, device_id, updated_at, forest, reason,
+          `SELECT graph_id, device_id, updated_at, forest, reason, reason_rule,
              json->>'displayName' AS display_name,
              CASE json_typeof(json->'accountEnabled') WHEN 'boolean' THEN json->>'accountEnabled' END AS enabled,
              json->>'operatingSystem' AS os_type,
@@ -977,7 +1059,7 @@ export class PostgresStateStore implements StateStore {
         throw storeError(err, this.location);
       // the server refused the JSON of some row (a \u0000 escape): parse them in JavaScript instead
       const raw = await this.read(
-        `SELECT graph_id, device_id, json::text AS json, relations::text AS relations, updated_at, forest, reason
+        `SELECT graph_id, device_id, json::text AS json, relations::text AS relations, updated_at, forest, reason, reason_rule
            FROM devices ${where}`,
         params,
       );
@@ -998,6 +1080,7 @@ export class PostgresStateStore implements StateStore {
             : null,
           forest: text(d.forest),
           reason: text(d.reason),
+          rule: text(d.reason_rule),
         };
       });
     }
@@ -1013,6 +1096,7 @@ export class PostgresStateStore implements StateStore {
       owner: text(r.owner),
       forest: text(r.forest),
       reason: text(r.reason),
+      rule: text(r.reason_rule),
     }));
   }
 

@@ -8,7 +8,7 @@
 import type pg from 'pg';
 
 export const POSTGRES_SCHEMA = 'device_writeback';
-export const POSTGRES_SCHEMA_VERSION = 2;
+export const POSTGRES_SCHEMA_VERSION = 3;
 
 /** Chosen once at random: the advisory lock that serialises migrations (pg_advisory_xact_lock). */
 const MIGRATION_LOCK = 0x64776231; // 'dwb1'
@@ -26,6 +26,8 @@ export const POSTGRES_TABLES = [
   'deletion_log',
   'held_deletions',
   'forests',
+  'scope_group_members',
+  'scope_group_tracks',
   'leader_lease',
   'leader_terms',
   'group_members',
@@ -214,10 +216,29 @@ SELECT 'default', (SELECT value FROM meta WHERE key = 'lastFullAt'),
   FROM meta WHERE key = 'deltaLink';
 `;
 
-/** Migrations by the version they bring the store to. */
+// v3: scope rules (SPEC §9), as the SQLite store's v4 has them: why a device is not written keeps
+// the key of its rule beside the words (reason_rule); the scope groups' membership edges and their
+// delta reads (tracks) are kept between passes. The scope fingerprint lives in meta.
+const V3 = `
+ALTER TABLE devices ADD COLUMN reason_rule text COLLATE "C";
+CREATE TABLE scope_group_members (
+  group_id text COLLATE "C" NOT NULL,
+  member_id text COLLATE "C" NOT NULL,
+  member_type text COLLATE "C" NOT NULL,
+  PRIMARY KEY (group_id, member_id)
+);
+CREATE TABLE scope_group_tracks (
+  position integer PRIMARY KEY,
+  group_ids json NOT NULL,
+  delta_link text COLLATE "C" NOT NULL
+);
+`;
+
+/** Migrations by the version they bring the store to (v3 here is the SQLite store's v4). */
 const MIGRATIONS: { to: number; sql: string }[] = [
   { to: 1, sql: V1 },
   { to: 2, sql: V2 },
+  { to: 3, sql: V3 },
 ];
 
 export interface SchemaState {

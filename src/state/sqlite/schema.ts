@@ -107,9 +107,11 @@ const MIGRATIONS: { to: number; apply(db: Database.Database): void }[] = [
     },
   },
   {
-    // v4: several forests. The object map, unmanaged objects and held deletions are per forest
-    // (rows written before belong to the one forest of an ad: block, named "default"); devices
-    // keep where the sync rule sent them; each forest's state (missed changes) is kept.
+    // v4: several forests and scope rules. The object map, unmanaged objects and held deletions are
+    // per forest (rows written before belong to the one forest of an ad: block, named "default");
+    // devices keep where the sync rule sent them, or why they are not written (reason: the words,
+    // "out of scope: …" or "unrouted: …"; reason_rule: the key of the rule); each forest's state
+    // (missed changes) is kept; the scope groups' membership edges and delta reads are kept.
     to: 4,
     apply(db) {
       const has = (table: string, column: string): boolean =>
@@ -172,6 +174,20 @@ const MIGRATIONS: { to: number; apply(db: Database.Database): void }[] = [
       if (!has('quarantine', 'forest')) db.exec('ALTER TABLE quarantine ADD COLUMN forest TEXT');
       if (!has('devices', 'forest')) db.exec('ALTER TABLE devices ADD COLUMN forest TEXT');
       if (!has('devices', 'reason')) db.exec('ALTER TABLE devices ADD COLUMN reason TEXT');
+      if (!has('devices', 'reason_rule')) db.exec('ALTER TABLE devices ADD COLUMN reason_rule TEXT');
+      db.exec(`
+        CREATE TABLE IF NOT EXISTS scope_group_members (
+          group_id TEXT NOT NULL,
+          member_id TEXT NOT NULL,
+          member_type TEXT NOT NULL,
+          PRIMARY KEY (group_id, member_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS scope_group_tracks (
+          position INTEGER PRIMARY KEY,
+          group_ids TEXT NOT NULL,
+          delta_link TEXT NOT NULL
+        );
+      `);
       db.exec(`
         CREATE TABLE IF NOT EXISTS forests (
           name TEXT PRIMARY KEY,
@@ -193,13 +209,16 @@ const MIGRATIONS: { to: number; apply(db: Database.Database): void }[] = [
   },
 ];
 
-/** Brings the store to the current version; returns the version it had. */
-export function migrate(db: Database.Database): number {
+/**
+ * Brings the store to the current version (or to `to`: the tests build stores of earlier versions
+ * this way); returns the version it had.
+ */
+export function migrate(db: Database.Database, to = SQLITE_SCHEMA_VERSION): number {
   const found = Number(db.pragma('user_version', { simple: true }));
-  if (found >= SQLITE_SCHEMA_VERSION) return found;
+  if (found >= to) return found;
   db.transaction(() => {
-    for (const m of MIGRATIONS) if (m.to > found) m.apply(db);
-    db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`);
+    for (const m of MIGRATIONS) if (m.to > found && m.to <= to) m.apply(db);
+    db.pragma(`user_version = ${to}`);
   })();
   return found;
 }

@@ -20,6 +20,7 @@ import type {
   GroupMember,
   HeldDeletion,
   LeaderTerm,
+  NotWrittenCount,
   ObjectRecord,
   ObjectSummary,
   ObjectWrite,
@@ -31,6 +32,9 @@ import type {
   RunOutcome,
   RunRecord,
   RunResult,
+  ScopeGroupCommit,
+  ScopeGroupEdge,
+  ScopeGroupState,
   StateStore,
   StoreCounts,
   StoredDevice,
@@ -149,6 +153,7 @@ function toStored(row: Row): StoredDevice {
     relations: row.relations ? (JSON.parse(row.relations as string) as DeviceRelations) : null,
     forest: (row.forest as string | null) ?? null,
     reason: (row.reason as string | null) ?? null,
+    rule: (row.reason_rule as string | null) ?? null,
   };
 }
 
@@ -256,9 +261,9 @@ export class SqliteStateStore implements StateStore {
   // --- last known cloud state -------------------------------------------------------------------
 
   private readDevice(graphId: string): StoredDevice | undefined {
-    const row = this.stmt('SELECT json, relations, forest, reason FROM devices WHERE graph_id = ?').get(
-      graphId,
-    ) as Row | undefined;
+    const row = this.stmt(
+      'SELECT json, relations, forest, reason, reason_rule FROM devices WHERE graph_id = ?',
+    ).get(graphId) as Row | undefined;
     return row ? toStored(row) : undefined;
   }
 
@@ -290,16 +295,25 @@ export class SqliteStateStore implements StateStore {
   async putDevices(writes: readonly DeviceWrite[], now = new Date().toISOString()): Promise<number> {
     if (writes.length === 0) return 0;
     const upsert = this.stmt(
-      `INSERT INTO devices(graph_id, device_id, json, relations, updated_at, fp, forest, reason) VALUES(?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO devices(graph_id, device_id, json, relations, updated_at, fp, forest, reason, reason_rule)
+         VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(graph_id) DO UPDATE SET device_id = excluded.device_id, json = excluded.json,
            relations = excluded.relations, updated_at = excluded.updated_at, fp = excluded.fp,
-           forest = excluded.forest, reason = excluded.reason
+           forest = excluded.forest, reason = excluded.reason, reason_rule = excluded.reason_rule
          WHERE devices.fp IS NOT excluded.fp`,
     );
     return this.transaction(() => {
       let written = 0;
-      for (const { device, relations, storedFingerprint, forest = null, reason = null } of writes) {
-        const fp = fingerprint(device, relations, forest, reason);
+      for (const {
+        device,
+        relations,
+        storedFingerprint,
+        forest = null,
+        reason = null,
+        rule = null,
+      } of writes) {
+        // The fingerprint covers where the device goes and why it is not: a new disposition is written.
+        const fp = fingerprint(device, relations, forest, reason, rule);
         if (storedFingerprint === fp) continue;
         written += upsert.run(
           device.id,
@@ -310,6 +324,7 @@ export class SqliteStateStore implements StateStore {
           fp,
           forest,
           reason,
+          rule,
         ).changes;
       }
       return written;
@@ -318,7 +333,7 @@ export class SqliteStateStore implements StateStore {
 
   async storedDevicesAfter(after: string, limit: number): Promise<(StoredDevice & { graphId: string })[]> {
     const rows = this.stmt(
-      'SELECT graph_id, json, relations, forest, reason FROM devices WHERE graph_id > ? ORDER BY graph_id LIMIT ?',
+      'SELECT graph_id, json, relations, forest, reason, reason_rule FROM devices WHERE graph_id > ? ORDER BY graph_id LIMIT ?',
     ).all(after, limit) as Row[];
     return rows.map((r) => ({ graphId: r.graph_id as string, ...toStored(r) }));
   }
@@ -336,6 +351,14 @@ export class SqliteStateStore implements StateStore {
     this.transaction(() => {
       for (const id of graphIds) del.run(id);
     });
+  }
+
+  async notWrittenCounts(): Promise<NotWrittenCount[]> {
+    return this.stmt(
+      `SELECT reason_rule AS rule, reason, COUNT(*) AS count FROM devices
+       WHERE reason IS NOT NULL GROUP BY reason_rule, reason
+       ORDER BY count DESC, rule, reason`,
+    ).all() as NotWrittenCount[];
   }
 
   // --- object map -----------------------------------------------------------------------------
@@ -635,6 +658,53 @@ export class SqliteStateStore implements StateStore {
     });
   }
 
+  // --- the scope ------------------------------------------------------------------------------
+
+  async scopeFingerprint(): Promise<string | undefined> {
+    return this.getMeta('scopeFingerprint');
+  }
+
+  async setScopeFingerprint(fingerprint: string): Promise<void> {
+    this.setMeta('scopeFingerprint', fingerprint);
+  }
+
+  async scopeGroups(): Promise<ScopeGroupState> {
+    const tracks = (
+      this.stmt('SELECT group_ids, delta_link FROM scope_group_tracks ORDER BY position').all() as {
+        group_ids: string;
+        delta_link: string;
+      }[]
+    ).map((t) => ({ groupIds: JSON.parse(t.group_ids) as string[], deltaLink: t.delta_link }));
+    const edges: ScopeGroupEdge[] = [];
+    for (const [groupId, memberId, memberType] of this.stmt(
+      'SELECT group_id, member_id, member_type FROM scope_group_members',
+    )
+      .raw(true)
+      .iterate() as Iterable<[string, string, string]>) {
+      if (memberType === 'device' || memberType === 'group') edges.push({ groupId, memberId, memberType });
+    }
+    return { tracks, edges };
+  }
+
+  async commitScopeGroups(commit: ScopeGroupCommit): Promise<void> {
+    const dropGroup = this.stmt('DELETE FROM scope_group_members WHERE group_id = ?');
+    const remove = this.stmt('DELETE FROM scope_group_members WHERE group_id = ? AND member_id = ?');
+    const add = this.stmt(
+      `INSERT INTO scope_group_members(group_id, member_id, member_type) VALUES(?, ?, ?)
+         ON CONFLICT(group_id, member_id) DO UPDATE SET member_type = excluded.member_type`,
+    );
+    const track = this.stmt(
+      'INSERT INTO scope_group_tracks(position, group_ids, delta_link) VALUES(?, ?, ?)',
+    );
+    this.transaction(() => {
+      for (const id of commit.droppedGroups) dropGroup.run(id);
+      for (const e of commit.removed) remove.run(e.groupId, e.memberId);
+      for (const e of commit.added) add.run(e.groupId, e.memberId, e.memberType);
+      this.stmt('DELETE FROM scope_group_tracks').run();
+      commit.tracks.forEach((t, i) => track.run(i, JSON.stringify(t.groupIds), t.deltaLink));
+    });
+  }
+
   // --- runs -----------------------------------------------------------------------------------
 
   async startRun(mode: RunMode, dryRun: boolean): Promise<number> {
@@ -750,7 +820,7 @@ export class SqliteStateStore implements StateStore {
     const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
     try {
       const rows = this.stmt(
-        `SELECT graph_id, device_id, updated_at, forest, reason,
+        `SELECT graph_id, device_id, updated_at, forest, reason, reason_rule,
            json_extract(json, '$.displayName') AS display_name,
            json_type(json, '$.accountEnabled') AS enabled,
            json_extract(json, '$.operatingSystem') AS os_type,
@@ -773,11 +843,12 @@ export class SqliteStateStore implements StateStore {
         owner: text(r.owner),
         forest: text(r.forest),
         reason: text(r.reason),
+        rule: text(r.reason_rule),
       }));
     } catch {
       // SQLite refused the JSON of some row: parse them in JavaScript instead.
       const rows = this.stmt(
-        `SELECT graph_id, device_id, json, relations, updated_at, forest, reason FROM devices ${where}`,
+        `SELECT graph_id, device_id, json, relations, updated_at, forest, reason, reason_rule FROM devices ${where}`,
       ).all(...params) as Row[];
       return rows.map((d) => {
         const device = parse<CloudDevice>(d.json as string);
@@ -796,6 +867,7 @@ export class SqliteStateStore implements StateStore {
             : null,
           forest: text(d.forest),
           reason: text(d.reason),
+          rule: text(d.reason_rule),
         };
       });
     }

@@ -212,14 +212,19 @@ export async function devicePage(
         ${row.lastSyncedAt ? `${timeText(row.lastSyncedAt)} (${ageText(row.lastSyncedAt)})` : 'never by this store'}
       </dd>
       <dt>Trust type</dt>
-      <dd>
-        ${row.trustType ?? '—'}${
-          row.trustType &&
-          !ctx.config.writeback.trustTypes.some((t) => t.toLowerCase() === row.trustType!.toLowerCase())
-            ? html` <span class="muted">(not in writeback.trustTypes: not written)</span>`
+      <dd>${row.trustType ?? '—'}</dd>
+      ${
+        row.why
+          ? html`<dt>Why not written</dt>
+              <dd id="why-not-written">${row.why.reason}</dd>`
+          : row.reason
+            ? html`<dt>Scope</dt>
+                <dd id="why-not-written">
+                  ${row.reason}: it leaves AD with the next cycle (a deletion held by the deletion threshold
+                  waits for approval on the <a href="/">overview</a>).
+                </dd>`
             : ''
-        }
-      </dd>
+      }
     </dl>
 
     ${

@@ -11,6 +11,8 @@ export interface DevicesParams {
   enabled?: string;
   os?: string;
   owner?: string;
+  /** Devices not written for this rule (out of scope, unrouted). */
+  rule?: string;
   forest?: string;
   page?: string;
   size?: string;
@@ -23,6 +25,17 @@ const STATE_LABELS: Record<DeviceState, string> = {
   'not-written': 'not written (out of scope, unrouted or pending)',
 };
 
+/** The scope keys (and unrouted) as the reason filter names them. */
+const RULE_LABELS: Record<string, string> = {
+  trustTypes: 'trustType (writeback.trustTypes)',
+  operatingSystems: 'operating system (scope.operatingSystems)',
+  managedOnly: 'not managed (scope.managedOnly)',
+  compliantOnly: 'not compliant (scope.compliantOnly)',
+  groups: 'not in a scope group (scope.groups)',
+  requireOnPremisesOwner: 'owner without on-premises account (scope.requireOnPremisesOwner)',
+  unrouted: 'unrouted (no forest holds the owner)',
+};
+
 export function deviceQuery(p: DevicesParams): DeviceQuery {
   const state = DEVICE_STATES.find((s) => s === p.state);
   return {
@@ -31,6 +44,7 @@ export function deviceQuery(p: DevicesParams): DeviceQuery {
     enabled: p.enabled === 'yes' ? true : p.enabled === 'no' ? false : undefined,
     os: p.os?.slice(0, 200) || undefined,
     owner: p.owner?.slice(0, 200),
+    rule: p.rule?.slice(0, 100) || undefined,
     forest: p.forest?.slice(0, 64) || undefined,
     page: Number(p.page) || 1,
     pageSize: Number(p.size) || 50,
@@ -48,12 +62,14 @@ export async function devicesPage(
   const query = deviceQuery(p);
   const result = await ctx.index.query(query);
   const systems = await ctx.index.operatingSystems();
+  const rules = await ctx.index.notWrittenRules();
   const keep = {
     q: query.search,
     state: query.state,
     enabled: p.enabled,
     os: query.os,
     owner: query.owner,
+    rule: query.rule,
     forest: query.forest,
     size: p.size,
   };
@@ -91,6 +107,12 @@ export async function devicesPage(
         >Operating system
         <select id="f-os" name="os">
           ${option('', 'any', query.os)} ${systems.map((s) => option(s, s, query.os))}
+        </select></label
+      >
+      <label for="f-rule"
+        >Why not written
+        <select id="f-rule" name="rule">
+          ${option('', 'any', query.rule)} ${rules.map((r) => option(r, RULE_LABELS[r] ?? r, query.rule))}
         </select></label
       >
       ${
@@ -150,7 +172,7 @@ export async function devicesPage(
                     </td>
                     <td class="mono">${r.deviceId ?? '—'}</td>
                     <td>
-                      ${badge(r.state, r.state === 'not-written' ? 'not written' : r.state)}${r.quarantine ? html` <span class="mono">${r.quarantine.code}</span>` : ''}${r.state === 'not-written' && r.reason ? html`<br /><span class="muted">${r.reason}</span>` : ''}
+                      ${badge(r.state, r.state === 'not-written' ? 'not written' : r.state)}${r.quarantine ? html` <span class="mono">${r.quarantine.code}</span>` : ''}${r.state === 'not-written' && r.why ? html`<br /><span class="muted">${r.why.reason}</span>` : ''}
                     </td>
                     ${several ? html`<td>${r.forest ?? '—'}</td>` : ''}
                     <td>${r.enabled === null ? '—' : r.enabled ? badge('yes') : badge('no', 'disabled')}</td>
