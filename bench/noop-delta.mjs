@@ -21,6 +21,10 @@
 // state store, in ABBA order (without, with, with, without: the machine's drift costs both the
 // same), the two runs of each pooled; its no-op cycles are compared with those without scope (goal:
 // at most 1.5 times). Its cycles also read groups/delta, beside the device delta.
+//
+// --state postgres (or both) runs `run` on a PostgreSQL state store of the benchmark's own server
+// (the lab's, on a loopback address), as the leader of its group; with both, each size is measured
+// on SQLite then on PostgreSQL, and the JSON compares them (goal: PostgreSQL <= 1.5x SQLite).
 import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -38,7 +42,9 @@ import {
   round,
   startDc,
   startEmulator,
+  startPostgresLab,
   startRun,
+  statesOf,
   template,
   workspace,
   writeConfig,
@@ -48,15 +54,26 @@ import { graphClient } from './lib/graph.mjs';
 const NAME = 'noop-delta';
 const log = createLogger(NAME);
 const opts = flags(
-  { devices: 100_000, samples: 30, sizes: '', inAd: 1000, interval: 0.25, scopeGroups: 0, groupSize: 10_000 },
+  {
+    devices: 100_000,
+    samples: 30,
+    sizes: '',
+    inAd: 1000,
+    interval: 0.25,
+    scopeGroups: 0,
+    groupSize: 10_000,
+    state: 'sqlite',
+  },
   {
     sizes: { type: 'string' },
     'in-ad': { type: 'string' },
     interval: { type: 'string' },
     'scope-groups': { type: 'string' },
     'group-size': { type: 'string' },
+    state: { type: 'string' },
   },
 );
+const states = statesOf(opts.state);
 opts.inAd = Number(opts['in-ad'] ?? opts.inAd);
 opts.scopeGroups = Number(opts['scope-groups'] ?? opts.scopeGroups);
 opts.groupSize = Number(opts['group-size'] ?? opts.groupSize);
@@ -68,8 +85,18 @@ const sizes = (
   .filter((n) => n > 0)
   .sort((a, b) => a - b);
 
-async function countStateDevices(file) {
-  const Database = createRequire(path.join(ROOT, 'package.json'))('better-sqlite3');
+async function countStateDevices(file, postgresUrl) {
+  const require = createRequire(path.join(ROOT, 'package.json'));
+  if (postgresUrl) {
+    const client = new (require('pg').Client)({ connectionString: postgresUrl });
+    await client.connect();
+    try {
+      return Number((await client.query('SELECT count(*) AS n FROM device_writeback.devices')).rows[0].n);
+    } finally {
+      await client.end();
+    }
+  }
+  const Database = require('better-sqlite3');
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
     return db.prepare('SELECT count(*) AS n FROM devices').get().n;
@@ -94,15 +121,19 @@ async function rawDeltaGets(client, emulator, samples) {
 }
 
 /**
- * Starts `run` with a fresh state store and measures its no-op delta cycles (after the full pass
- * and one warm-up): the engine's durations and the process's CPU per cycle.
+ * Starts `run` with a fresh state store (SQLite, or a new PostgreSQL database) and measures its
+ * no-op delta cycles (after the full pass and one warm-up): the engine's durations and the
+ * process's CPU per cycle.
  */
-async function measure(ws, { name, dc, emulator, size, scope }) {
+async function measure(ws, { name, dc, emulator, size, scope, state, postgres }) {
+  const postgresUrl =
+    state === 'postgres' ? (await postgres.createDatabase({ prefix: `noop_${size}` })).url : undefined;
   const config = writeConfig(ws, {
     name,
     dc,
     emulator,
     writeback: { intervalSeconds: opts.interval, ...(scope ? { scope } : {}) },
+    postgresUrl,
   });
   const run = startRun(ws, config);
   await run.waitForCycles(1);
@@ -124,7 +155,7 @@ async function measure(ws, { name, dc, emulator, size, scope }) {
   const cpuPerCycle =
     first.cpuMs !== null && last.cpuMs !== null ? (last.cpuMs - first.cpuMs) / opts.samples : null;
   return {
-    devicesInState: await countStateDevices(path.join(path.dirname(config), 'state.db')),
+    devicesInState: await countStateDevices(path.join(path.dirname(config), 'state.db'), postgresUrl),
     firstFullCycleMs: full.durationMs,
     durations,
     cpuPerCycle,
@@ -166,6 +197,7 @@ async function main() {
     let inEmulator = emulator.store.counts().active;
     const client = graphClient(emulator);
     ws.defer(() => client.close());
+    const postgres = states.includes('postgres') ? await startPostgresLab(ws, log) : undefined;
     const results = [];
     for (const size of sizes) {
       // Grow the emulator: the first --in-ad devices in scope (written to AD), the rest out of scope.
@@ -181,66 +213,90 @@ async function main() {
       log(
         `${size} devices in the emulator (grown in ${((performance.now() - grow) / 1000).toFixed(1)} s); starting run …`,
       );
-      const plainRuns = [await measure(ws, { name: `size-${size}`, dc, emulator, size })];
-      let plain = pooled(plainRuns);
-      const raw = await rawDeltaGets(client, emulator, opts.samples);
-      const row = {
-        devicesInEmulator: inEmulator,
-        devicesInState: plain.devicesInState,
-        objectsInAd: await countChildren(conn, containerDn),
-        firstFullCycleMs: plain.firstFullCycleMs,
-        deltaCycleMs: plain.deltaCycleMs,
-        cpuMsPerCycle: plain.cpuMsPerCycle,
-        rawDeltaGetMs: { p50: round(percentile(raw, 50), 1), p95: round(percentile(raw, 95), 1) },
-      };
-      if (opts.scopeGroups > 0) {
-        // N groups of M devices, made now (the emulator grew): the first one holds the devices in AD.
-        const groups = [];
-        for (let g = 0; g < opts.scopeGroups; g++) {
-          const from = (g * opts.groupSize) % inEmulator;
-          const ids = emulator.store.deviceIdsAt(from, Math.min(inEmulator, from + opts.groupSize));
-          groups.push(emulator.store.createGroup({ displayName: `Scope ${size} #${g + 1}` }, ids));
-        }
-        const members = groups.map((g) => emulator.store.memberIds(g.id).length);
-        const scope = `{ groups: [${groups.map((g) => g.id).join(', ')}] }`;
-        const scopedRuns = [];
-        for (const k of [1, 2])
-          scopedRuns.push(await measure(ws, { name: `size-${size}-scope-${k}`, dc, emulator, size, scope }));
-        plainRuns.push(await measure(ws, { name: `size-${size}-again`, dc, emulator, size }));
-        plain = pooled(plainRuns);
-        Object.assign(row, {
+      // N groups of M devices, made now (the emulator grew): the first one holds the devices in AD.
+      const groups = [];
+      for (let g = 0; g < opts.scopeGroups; g++) {
+        const from = (g * opts.groupSize) % inEmulator;
+        const ids = emulator.store.deviceIdsAt(from, Math.min(inEmulator, from + opts.groupSize));
+        groups.push(emulator.store.createGroup({ displayName: `Scope ${size} #${g + 1}` }, ids));
+      }
+      for (const state of states) {
+        const on = { dc, emulator, size, state, postgres };
+        const tag = states.length > 1 ? `-${state}` : '';
+        const plainRuns = [await measure(ws, { name: `size-${size}${tag}`, ...on })];
+        let plain = pooled(plainRuns);
+        const raw = await rawDeltaGets(client, emulator, opts.samples);
+        const row = {
+          state,
+          devicesInEmulator: inEmulator,
+          devicesInState: plain.devicesInState,
+          objectsInAd: await countChildren(conn, containerDn),
           firstFullCycleMs: plain.firstFullCycleMs,
           deltaCycleMs: plain.deltaCycleMs,
           cpuMsPerCycle: plain.cpuMsPerCycle,
-        });
-        const scoped = pooled(scopedRuns);
-        row.scope = {
-          groups: groups.length,
-          membersPerGroup: members,
-          firstFullCycleMs: scoped.firstFullCycleMs,
-          deltaCycleMs: scoped.deltaCycleMs,
-          cpuMsPerCycle: scoped.cpuMsPerCycle,
-          cycleRatioToNoScope: round(scoped.deltaCycleMs.p50 / Math.max(1, plain.deltaCycleMs.p50), 2),
-          cycleMeanRatioToNoScope: round(
-            scoped.deltaCycleMs.mean / Math.max(0.1, plain.deltaCycleMs.mean),
-            2,
-          ),
-          cpuRatioToNoScope:
-            scoped.cpuMsPerCycle && plain.cpuMsPerCycle
-              ? round(scoped.cpuMsPerCycle / plain.cpuMsPerCycle, 2)
-              : null,
+          rawDeltaGetMs: { p50: round(percentile(raw, 50), 1), p95: round(percentile(raw, 95), 1) },
         };
+        if (groups.length > 0) {
+          const members = groups.map((g) => emulator.store.memberIds(g.id).length);
+          const scope = `{ groups: [${groups.map((g) => g.id).join(', ')}] }`;
+          const scopedRuns = [];
+          for (const k of [1, 2])
+            scopedRuns.push(await measure(ws, { name: `size-${size}${tag}-scope-${k}`, scope, ...on }));
+          plainRuns.push(await measure(ws, { name: `size-${size}${tag}-again`, ...on }));
+          plain = pooled(plainRuns);
+          Object.assign(row, {
+            firstFullCycleMs: plain.firstFullCycleMs,
+            deltaCycleMs: plain.deltaCycleMs,
+            cpuMsPerCycle: plain.cpuMsPerCycle,
+          });
+          const scoped = pooled(scopedRuns);
+          row.scope = {
+            groups: groups.length,
+            membersPerGroup: members,
+            firstFullCycleMs: scoped.firstFullCycleMs,
+            deltaCycleMs: scoped.deltaCycleMs,
+            cpuMsPerCycle: scoped.cpuMsPerCycle,
+            cycleRatioToNoScope: round(scoped.deltaCycleMs.p50 / Math.max(1, plain.deltaCycleMs.p50), 2),
+            cycleMeanRatioToNoScope: round(
+              scoped.deltaCycleMs.mean / Math.max(0.1, plain.deltaCycleMs.mean),
+              2,
+            ),
+            cpuRatioToNoScope:
+              scoped.cpuMsPerCycle && plain.cpuMsPerCycle
+                ? round(scoped.cpuMsPerCycle / plain.cpuMsPerCycle, 2)
+                : null,
+          };
+          log(
+            `  ${state}, with ${groups.length} scope groups of ${Math.max(...members)}: no-op delta p50 ${scoped.deltaCycleMs.p50} ms, mean ${scoped.deltaCycleMs.mean} ms (without scope ${plain.deltaCycleMs.p50} / ${plain.deltaCycleMs.mean} ms), CPU per cycle ${scoped.cpuMsPerCycle} ms (without ${plain.cpuMsPerCycle} ms)`,
+          );
+        }
+        results.push(row);
         log(
-          `  with ${groups.length} scope groups of ${Math.max(...members)}: no-op delta p50 ${scoped.deltaCycleMs.p50} ms, mean ${scoped.deltaCycleMs.mean} ms (without scope ${plain.deltaCycleMs.p50} / ${plain.deltaCycleMs.mean} ms), CPU per cycle ${scoped.cpuMsPerCycle} ms (without ${plain.cpuMsPerCycle} ms)`,
+          `  ${state}: no-op delta p50 ${row.deltaCycleMs.p50} ms, p95 ${row.deltaCycleMs.p95} ms, ${row.cpuMsPerCycle} ms CPU per cycle; raw delta GET p50 ${row.rawDeltaGetMs.p50} ms`,
         );
       }
-      results.push(row);
-      log(
-        `  no-op delta: p50 ${row.deltaCycleMs.p50} ms, p95 ${row.deltaCycleMs.p95} ms; raw delta GET p50 ${row.rawDeltaGetMs.p50} ms`,
-      );
     }
-    const smallest = results[0];
-    const largest = results[results.length - 1];
+    const main = states[0];
+    const mainRows = results.filter((r) => r.state === main);
+    const smallest = mainRows[0];
+    const largest = mainRows[mainRows.length - 1];
+    // PostgreSQL against SQLite, size by size (both measured in this run, on this machine)
+    const postgresVsSqlite =
+      states.length === 2
+        ? mainRows.map((sq) => {
+            const p = results.find(
+              (r) => r.state === 'postgres' && r.devicesInEmulator === sq.devicesInEmulator,
+            );
+            return {
+              devices: sq.devicesInEmulator,
+              cycleP50Ms: { sqlite: sq.deltaCycleMs.p50, postgres: p.deltaCycleMs.p50 },
+              cycleRatio: round(p.deltaCycleMs.p50 / Math.max(1, sq.deltaCycleMs.p50), 2),
+              cpuMsPerCycle: { sqlite: sq.cpuMsPerCycle, postgres: p.cpuMsPerCycle },
+              cpuRatio:
+                sq.cpuMsPerCycle && p.cpuMsPerCycle ? round(p.cpuMsPerCycle / sq.cpuMsPerCycle, 2) : null,
+            };
+          })
+        : undefined;
     const ratio =
       smallest && largest ? largest.deltaCycleMs.p50 / Math.max(1, smallest.deltaCycleMs.p50) : null;
     // The engine's own duration of a cycle is one cost; what the `run` process spends per cycle in
@@ -258,7 +314,18 @@ async function main() {
         opts.interval +
         ") with a fresh state store per size; the first cycle is the full pass, then one warm-up delta, then the measured no-op delta cycles (durationMs from run's own cycle log lines; CPU from /proc/<pid>/stat). Raw baseline: HTTPS GET of an up-to-date delta link.",
       adNote: `AD holds ${opts.inAd} objects at every size: the devices beyond them are out of writeback.trustTypes (trustType null in the emulator), read and kept in the state store but not written, because writing 100,000 objects into Samba does not fit the time budget and a no-op delta does not read AD.`,
+      states,
       sizes: results,
+      ...(postgresVsSqlite
+        ? {
+            postgresVsSqlite,
+            postgresGoal: {
+              ratioAtMost: 1.5,
+              met: postgresVsSqlite.every((r) => r.cycleRatio <= 1.5),
+              note: 'the engine cycle p50 with PostgreSQL state over the same with SQLite state, at each size',
+            },
+          }
+        : {}),
       ratioLargestToSmallest: round(ratio, 2),
       cpuPerCycleRatioLargestToSmallest: round(cpuRatio, 2),
       ...(opts.scopeGroups > 0

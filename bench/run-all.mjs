@@ -17,6 +17,12 @@ const BENCHMARKS = [
   'console-devices',
   'forests',
 ];
+// `npm run bench -- --ha`: PostgreSQL state against SQLite state, and failover (bench/README.md)
+const HA_BENCHMARKS = [
+  ['noop-delta', ['--state', 'both']],
+  ['full-reconcile', ['--state', 'both']],
+  ['failover', []],
+];
 
 function newestMtime(dir) {
   let newest = 0;
@@ -77,9 +83,15 @@ function headline(run) {
         )
         .join('; ');
     case 'noop-delta':
+      if (r.postgresVsSqlite)
+        return `PostgreSQL / SQLite no-op cycle p50: ${r.postgresVsSqlite.map((x) => `${x.devices}: ${x.cycleP50Ms.postgres} / ${x.cycleP50Ms.sqlite} ms = ${x.cycleRatio}`).join(', ')} (goal <= 1.5)`;
       return `${r.sizes.map((s) => `${s.devicesInEmulator}: ${s.deltaCycleMs.p50} ms (${s.cpuMsPerCycle} ms CPU)`).join(', ')}; ratio ${r.ratioLargestToSmallest}, CPU ratio ${r.cpuPerCycleRatioLargestToSmallest} (goal <= 1.5)`;
     case 'full-reconcile':
+      if (r.postgresGoal)
+        return `${r.sizes.map((s) => `${s.label}/${s.state}: ratio ${s.ratio}`).join('; ')}; PostgreSQL at ${r.postgresGoal.atDevices}: ${r.postgresGoal.ratio} (goal <= 2.5)`;
       return `${r.sizes.map((s) => `${s.label} (${s.devicesInEmulator} devices): ratio ${s.ratio}, peak RSS ${s.product.peakRssMB} MB`).join('; ')} (goals <= 2x, < 256 MB)`;
+    case 'failover':
+      return `kill -> first write of the new leader over ${r.kills} kills: p50 ${r.killToFirstWriteMs.p50} ms, p95 ${r.killToFirstWriteMs.p95} ms, max ${r.killToFirstWriteMs.max} ms (goal <= ${r.goal.withinMs} ms); overlapping terms ${r.overlappingTerms}`;
     case 'console-devices':
       return `GET /devices with ${r.devices} devices: median ${r.overall.medianMs} ms, p95 ${r.overall.p95Ms} ms (goal: median well under 200 ms)`;
     case 'forests':
@@ -90,12 +102,14 @@ function headline(run) {
 }
 
 async function main() {
-  const args = process.argv.slice(2);
+  const ha = process.argv.includes('--ha');
+  const args = process.argv.slice(2).filter((a) => a !== '--ha');
   if (args.includes('--help') || args.includes('-h')) {
     process.stderr.write(
       [
-        'usage: npm run bench [-- --devices N --samples N]',
+        'usage: npm run bench [-- --devices N --samples N] [-- --ha]',
         `Runs ${BENCHMARKS.join(', ')} one after the other (defaults: about 10 minutes on 2 cores),`,
+        'or with --ha: noop-delta and full-reconcile with PostgreSQL state against SQLite state, and failover,',
         'passing each the same flags; each prints one JSON object and files it under bench/results/.',
         'Run one alone for its own flags: node bench/<name>.mjs --help',
         '',
@@ -128,10 +142,11 @@ async function main() {
         current?.kill('SIGINT');
       });
     }
-    for (const name of BENCHMARKS) {
+    const plan = ha ? HA_BENCHMARKS : BENCHMARKS.map((name) => [name, []]);
+    for (const [name, own] of plan) {
       if (stopping) break;
-      process.stderr.write(`\n[bench] ${name} …\n`);
-      runs.push(await runOne(name, args, env));
+      process.stderr.write(`\n[bench] ${name} ${own.join(' ')}…\n`);
+      runs.push(await runOne(name, [...own, ...args], env));
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

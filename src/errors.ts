@@ -197,11 +197,11 @@ export const errorCatalog = {
   },
   DWB_STATE_LOCKED: {
     exit: ExitCode.failure,
-    fix: 'Another sync or run is using this state store. Stop it first, or give this one its own state.sqlite.',
+    fix: 'Another sync or run is using this state store. Stop it first, or give this one its own state.sqlite. With state.postgres, `run` instances share the store (one leads, the others stand by); a one-shot sync waits for no leader: use the console of the leader (Run a cycle now) or stop the group first.',
   },
   DWB_STATE_UNAVAILABLE: {
     exit: ExitCode.failure,
-    fix: 'Check that the directory of state.sqlite exists and is writable by this user.',
+    fix: 'Check that the directory of state.sqlite exists and is writable by this user; with state.postgres, that the database server answers at the address of the URL and accepts this role and password.',
   },
   DWB_FOREST_OVERLAP: {
     exit: ExitCode.usage,
@@ -210,6 +210,10 @@ export const errorCatalog = {
   DWB_STATE_VERSION: {
     exit: ExitCode.failure,
     fix: 'Run the newer device-writeback that wrote this store, or move the store aside (it can always be rebuilt: AD holds the anchors, Graph the devices) and run `device-writeback sync --full`.',
+  },
+  DWB_STATE_FENCED: {
+    exit: ExitCode.failure,
+    fix: 'Another instance of the group now leads (its lease began after this one could no longer renew): this one stopped writing, and nothing is lost. Nothing to do when another instance leads; if this happens often, check the network path and latency to the database.',
   },
   DWB_STATE_CORRUPT: {
     exit: ExitCode.failure,

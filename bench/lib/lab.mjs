@@ -4,7 +4,7 @@
 // ldapsearch), percentiles, and the one JSON result each benchmark prints and files.
 import { performance } from 'node:perf_hooks';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -211,11 +211,12 @@ export async function startEmulator(ws, options) {
  * Writes a device-writeback.yaml for the lab (binding as the DC's Administrator, as the raw tools
  * do, so that both sides pay the same access checks); secrets are files.
  */
-export function writeConfig(ws, { name, dc, emulator, writeback = {}, domain }) {
+export function writeConfig(ws, { name, dc, emulator, writeback = {}, domain, postgresUrl, ad = {} }) {
   const dir = path.join(ws.dir, name);
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'ad-password'), dc.adminPassword, { mode: 0o600 });
   writeFileSync(path.join(dir, 'client-secret'), emulator.clientSecret, { mode: 0o600 });
+  if (postgresUrl) writeFileSync(path.join(dir, 'postgres-url'), postgresUrl, { mode: 0o600 });
   const wb = { intervalSeconds: 5, fullEverySeconds: 86400, deleteThreshold: 1_000_000, ...writeback };
   const file = path.join(dir, 'device-writeback.yaml');
   writeFileSync(
@@ -234,16 +235,41 @@ export function writeConfig(ws, { name, dc, emulator, writeback = {}, domain }) 
       '  password: { file: ad-password }',
       `  caFile: ${JSON.stringify(dc.caFile)}`,
       `  domain: ${domain ?? dc.forest.domain}`,
+      ...Object.entries(ad).map(([k, v]) => `  ${k}: ${v}`),
       'writeback:',
       ...Object.entries(wb).map(([k, v]) => `  ${k}: ${Array.isArray(v) ? `[${v.join(', ')}]` : v}`),
       'state:',
-      '  sqlite: state.db',
+      postgresUrl ? '  postgres: { file: postgres-url }' : '  sqlite: state.db',
       'web:',
       '  listen: 127.0.0.1:0',
       '',
     ].join('\n'),
   );
   return file;
+}
+
+/**
+ * A PostgreSQL server of the benchmark's own (the lab's: initdb into the workspace, a loopback
+ * address, a free port), stopped by the workspace; the postgres user must reach its folder.
+ */
+export async function startPostgresLab(ws, log) {
+  const { startPostgres, postgresUnavailable } = await dist('lab/postgres.js');
+  const why = postgresUnavailable();
+  if (why) throw new Error(`PostgreSQL cannot start here: ${why} (npm run bench installs it as root)`);
+  chmodSync(ws.dir, 0o755);
+  const started = performance.now();
+  const server = await startPostgres({ dir: path.join(ws.dir, 'postgres') });
+  ws.defer(() => server.destroy());
+  log?.(`PostgreSQL ${server.version} ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return server;
+}
+
+/** Which state stores a benchmark compares: --state sqlite (the default), postgres, or both. */
+export function statesOf(flag) {
+  const states = flag === 'both' ? ['sqlite', 'postgres'] : [flag ?? 'sqlite'];
+  for (const s of states)
+    if (s !== 'sqlite' && s !== 'postgres') throw new Error(`--state ${flag}: sqlite, postgres or both`);
+  return states;
 }
 
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;

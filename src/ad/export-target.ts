@@ -16,6 +16,12 @@ import {
 import { outcomeOf, resultCodeOf, toAdOperationError } from './outcome.js';
 import { openConnectorSession } from './settings.js';
 
+/** Admits each attempt of a write right before it is sent (or throws), and hears when it settled. */
+export interface WriteGate {
+  admit(): void;
+  settled(): void;
+}
+
 /** Sees every LDAP operation and its result (the metrics of `run`). */
 export type LdapObserver = (operation: string, resultCode: number | 'ok' | 'error') => void;
 
@@ -24,6 +30,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export class AdExportTarget {
   private readonly sessions: (AdConnection | undefined)[];
   private readonly opening: (Promise<AdConnection> | undefined)[];
+  /** Checked right before every attempt of a write is sent, retries included (see setWriteGate). */
+  private writeGate: WriteGate | undefined;
 
   constructor(
     private readonly config: AdConfig,
@@ -63,6 +71,15 @@ export class AdExportTarget {
   }
 
   /**
+   * A check that runs right before each write is sent (each attempt of it), told when the attempt
+   * settled: the leader of a group sends no write past its lease's local deadline (SPEC §7).
+   * `admit` throws to refuse the write.
+   */
+  setWriteGate(gate: WriteGate | undefined): void {
+    this.writeGate = gate;
+  }
+
+  /**
    * Runs `body` on session `slot`, reconnecting and retrying transient failures with backoff
    * (about 10 s in all). Other errors are thrown as they are, for the caller to judge.
    */
@@ -70,15 +87,27 @@ export class AdExportTarget {
     slot: number,
     operation: string,
     body: (conn: AdConnection) => Promise<T>,
+    gate?: WriteGate,
   ): Promise<T> {
     const delays = [100, 300, 700, 1500, 3000, 5000];
     for (let attempt = 0; ; attempt++) {
       try {
         const conn = await this.session(slot % this.slots);
-        const result = await body(conn);
+        let result: T;
+        if (gate) {
+          gate.admit(); // nothing is awaited between this check and the send
+          try {
+            result = await body(conn);
+          } finally {
+            gate.settled();
+          }
+        } else {
+          result = await body(conn);
+        }
         this.observe(operation, 'ok');
         return result;
       } catch (err) {
+        if (isDwbError(err) && err.code === 'DWB_STATE_FENCED') throw err; // the gate refused it
         this.observe(operation, resultCodeOf(err) ?? 'error');
         if (outcomeOf(err) !== 'transient' || attempt >= delays.length) throw err;
         logger().warn(
@@ -146,7 +175,7 @@ export class AdExportTarget {
     body: (conn: AdConnection) => Promise<void>,
   ): Promise<void> {
     try {
-      await this.withSession(slot, operation, body);
+      await this.withSession(slot, operation, body, this.writeGate);
     } catch (err) {
       // A DC that cannot be reached at all keeps its own error (DWB_AD_UNREACHABLE, with the host).
       throw isDwbError(err) ? err : toAdOperationError(err, `${operation} ${dn}`);

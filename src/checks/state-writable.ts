@@ -6,7 +6,7 @@ export const stateWritable: Check = {
   id: 'state.writable',
   title: 'The state store opens and is writable',
   async run(ctx) {
-    const { code, ...probe } = probeStateStore(ctx.config);
+    const { code, ...probe } = await probeStateStore(ctx.config);
     const problem = probe.status === 'fail' || probe.status === 'warn';
     return { ...probe, code: problem ? (code ?? 'DWB_STATE_UNAVAILABLE') : null };
   },

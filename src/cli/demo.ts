@@ -9,6 +9,7 @@ interface DemoFlags extends GlobalOptions {
   keep?: boolean;
   devices?: string;
   forests?: string;
+  ha?: boolean;
 }
 
 export function register(program: Command): void {
@@ -26,6 +27,10 @@ export function register(program: Command): void {
       '--forests <n>',
       "how many user forests: 1 (the default tour) or 2 (two Samba forests after a merger, each device written to its owner's forest; docs/several-forests.md)",
       '1',
+    )
+    .option(
+      '--ha',
+      'then the state in PostgreSQL and two `run` instances: the leader killed with kill -9, the standby taking over, timed (needs PostgreSQL; docs/high-availability.md)',
     )
     // The demo's own process only logs problems; the commands it runs show their normal output.
     .addOption(
@@ -52,6 +57,9 @@ export function register(program: Command): void {
       if (opts.forests !== '1' && opts.forests !== '2') {
         throw new DwbError('DWB_USAGE', `--forests must be 1 or 2, not ${opts.forests}.`);
       }
+      if (opts.ha && opts.forests === '2') {
+        throw new DwbError('DWB_USAGE', '--ha goes with the one-forest tour: leave out --forests 2.');
+      }
       // Loaded on demand: the demo pulls in the emulator and the lab, which other commands never need.
       if (opts.forests === '2') {
         const { runForestsDemo } = await import('../demo/forests-demo.js');
@@ -64,6 +72,7 @@ export function register(program: Command): void {
       const { runDemo } = await import('../demo/demo.js');
       return runDemo({
         keep: opts.keep ?? false,
+        ha: opts.ha ?? false,
         devices,
         commands: program.commands.map((c) => c.name()),
       });

@@ -7,7 +7,7 @@ import { locateDeviceContainer } from '../ad/device-container.js';
 import { listContainer, type ContainerDevice } from '../ad/inventory.js';
 import { openConnectorSession } from '../ad/settings.js';
 import { forestsNamed } from '../config/forests.js';
-import { openStateStore, refusePostgres } from '../state/open.js';
+import { openStateStore } from '../state/open.js';
 import { notWrittenDevices, type NotWritten, type NotWrittenDevice } from '../sync/not-written.js';
 import { escapeUnsafe } from '../util/safe-text.js';
 import { action, out, outJson, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
@@ -74,7 +74,6 @@ export function register(program: Command): void {
   command.action(
     action<DevicesFlags>(async (opts) => {
       const config = readConfig(opts);
-      refusePostgres(config);
       const forests = forestsNamed(config, opts.forest);
       const several = config.severalForests;
       const store = await openStateStore(config, { writer: false });

@@ -30,7 +30,8 @@ export function register(program: Command): void {
       requireEntra(config);
       // The state store first (a store in use, damaged or too new stops here); the DC and Graph
       // are reached by the service itself, which stays up and retries while they do not answer.
-      const store = await openStateStore(config, { writer: true, command: 'run' });
+      // A store shared by a group (PostgreSQL) is joined as a standby while another instance leads.
+      const store = await openStateStore(config, { writer: true, command: 'run', standby: true });
       const hooks = { ...plugin.hooks, command: 'run' };
       const service = new WritebackService({
         config,

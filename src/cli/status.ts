@@ -1,7 +1,7 @@
 // `device-writeback status`: last runs, watermark age, counts and quarantine, from the state store.
 import type { Command } from 'commander';
 import { openStateStore } from '../state/open.js';
-import type { NotWrittenCount, StateStore } from '../state/store.js';
+import type { GroupMember, NotWrittenCount, StateStore } from '../state/store.js';
 import { describeScope, type ScopeSettings } from '../sync/scope.js';
 import { action, out, outJson, readConfig, withCommonOptions, type GlobalOptions } from './context.js';
 
@@ -51,16 +51,19 @@ export async function statusReport(
   quarantine: Awaited<ReturnType<StateStore['quarantined']>>;
   heldDeletions: Awaited<ReturnType<StateStore['heldDeletions']>>;
   forests: Record<string, ForestStatus>;
+  instances: GroupMember[];
 }> {
-  const [watermark, counts, lastRuns, quarantine, heldDeletions, states, byReason] = await Promise.all([
-    store.watermark(),
-    store.counts(),
-    store.recentRuns(10),
-    store.quarantined(),
-    store.heldDeletions(),
-    store.forestStates(),
-    store.notWrittenCounts(),
-  ]);
+  const [watermark, counts, lastRuns, quarantine, heldDeletions, states, byReason, instances] =
+    await Promise.all([
+      store.watermark(),
+      store.counts(),
+      store.recentRuns(10),
+      store.quarantined(),
+      store.heldDeletions(),
+      store.forestStates(),
+      store.notWrittenCounts(),
+      store.groupMembers(),
+    ]);
   const sum = (list: NotWrittenCount[]): number => list.reduce((n, r) => n + r.count, 0);
   const forests: Record<string, ForestStatus> = {};
   for (const name of new Set([...states.keys(), ...Object.keys(counts.forests)])) {
@@ -97,7 +100,17 @@ export async function statusReport(
     quarantine,
     heldDeletions,
     forests,
+    instances,
   };
+}
+
+/** One line per instance of the group (or the SQLite store's one writer). */
+export function instanceLines(instances: readonly GroupMember[], now = Date.now()): string[] {
+  if (instances.length === 0) return ['  none: no sync or run holds the state store now'];
+  return instances.map(
+    (m) =>
+      `  ${m.role.padEnd(7)}  \`${m.command}\` process ${m.pid} on ${m.host}${m.epoch !== null ? `  epoch ${m.epoch}` : ''}  last heartbeat ${ageText(m.heartbeatAt, now)}`,
+  );
 }
 
 export function register(program: Command): void {
@@ -141,6 +154,8 @@ export function register(program: Command): void {
             out(`  ${name}: ${f.managedObjects} managed objects, ${f.unmanaged} unmanaged; ${state}`);
           }
         }
+        out('\nInstances:');
+        for (const line of instanceLines(report.instances)) out(line);
         out('\nLast runs:');
         if (runs.length === 0) out('  none yet — run `device-writeback sync`');
         for (const r of runs) {

@@ -288,7 +288,7 @@ export const configSchema = z
         }),
         postgres: secret.optional().meta({
           description:
-            'A `postgres://` URL for PostgreSQL state: not supported yet by this version (commands stop with `DWB_CONFIG_INVALID`).',
+            'PostgreSQL state instead of SQLite: a secret holding a `postgres://user:password@host:port/database` URL. Several `run` instances pointed at the same database form an active/passive group (see docs/high-availability.md). TLS per `sslmode` as in libpq (`disable`, `require`, `verify-ca`, `verify-full`; the default is `verify-full`; `prefer` and `allow` are refused), the server verified against `sslrootcert=<PEM file>` or the system CAs. The tables live in the schema `device_writeback`, created and migrated by the product.',
         }),
       })
       .prefault({})

@@ -27,6 +27,7 @@ import {
 } from './lab.js';
 import { downloadPem, pickCertifiedDevice } from './device-certificate.js';
 import { createPilotGroup, liveChanges, type LiveChange, type PilotGroup } from './live-changes.js';
+import { haPrerequisite, haStep, type HaOutcome } from './ha.js';
 import { seconds, StepReporter } from './steps.js';
 import { expectExit, finish, labFolder, prerequisitesStep } from './tour.js';
 
@@ -39,6 +40,8 @@ export interface DemoOptions {
   users?: number;
   /** Names of the subcommands this build has (to suggest only those). */
   commands?: string[];
+  /** --ha: then two `run` instances on PostgreSQL, the leader killed, the standby taking over. */
+  ha?: boolean;
 }
 
 const TOTAL_STEPS = 13;
@@ -89,7 +92,7 @@ function readRunLog(file: string, offset: number): { lines: string[]; offset: nu
 }
 
 export async function runDemo(options: DemoOptions): Promise<number> {
-  const steps = new StepReporter(TOTAL_STEPS);
+  const steps = new StepReporter(TOTAL_STEPS + (options.ha ? 1 : 0));
   const cleanup = new Cleanup();
   const intervalSeconds = options.intervalSeconds ?? 2;
   const userCount = options.users ?? 6;
@@ -127,12 +130,14 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   let runPid: number | undefined;
   let objectsAfterSync = 0;
   let adfsCheck: { certFile: string } | undefined;
+  let stopRun: (() => Promise<void>) | undefined;
+  let ha: HaOutcome | undefined;
   const containerDn = (): string => `CN=RegisteredDevices,${dc!.forest.domainDn}`;
   const cli = (args: string[]): string[] => [...args, '--config', config!.file];
 
   try {
     // 1 ---------------------------------------------------------------------------------------
-    await prerequisitesStep(steps);
+    await prerequisitesStep(steps, options.ha ? [haPrerequisite()] : []);
     dir = labFolder(steps, cleanup, options.keep);
     checkInterrupt();
 
@@ -336,14 +341,15 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         runPid = child.pid;
         let exited = false;
         child.once('exit', () => (exited = true));
-        cleanup.add('`run`', async () => {
+        stopRun = async () => {
           if (exited) return;
           const gone = new Promise<void>((r) => child.once('exit', () => r()));
           child.kill('SIGTERM');
           const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
           await gone;
           clearTimeout(timer);
-        });
+        };
+        cleanup.add('`run`', stopRun);
         steps.detail(`$ ${spawned.shown} > ${logFile} 2>&1 &`);
         // Wait for the first cycle, so that the changes below are the only thing left to do.
         let offset = 0;
@@ -436,6 +442,32 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     );
     checkInterrupt();
 
+    // 14 (--ha) -------------------------------------------------------------------------------
+    if (options.ha) {
+      ha = await steps.step(
+        'State in PostgreSQL, two `run` instances: the leader killed with kill -9, the standby takes over',
+        async () => {
+          steps.detail('the `run` above (SQLite state) stops first: one group writes to this forest');
+          await stopRun?.();
+          return haStep({
+            steps,
+            cleanup,
+            dir,
+            configFile: config!.file,
+            secretsDir: config!.secretsDir,
+            intervalSeconds,
+            emulator: emulator!,
+            session: session!,
+            containerDn: containerDn(),
+            checkInterrupt,
+          });
+        },
+        (r) =>
+          `the standby led ${seconds(r.takeoverMs)} after the kill and wrote the rename to AD ${seconds(r.renameInAdMs)} after it (lease ${seconds(r.leaseMs)}; goal writeback.intervalSeconds + 10 s = ${intervalSeconds + 10} s)`,
+      );
+      checkInterrupt();
+    }
+
     printSummary(steps, {
       dir,
       dc,
@@ -451,6 +483,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       runPid,
       certFile: adfsCheck?.certFile,
       commands: new Set(options.commands ?? []),
+      ha,
     });
 
     if (options.keep) {
@@ -515,6 +548,7 @@ interface SummaryFacts {
   runPid: number | undefined;
   certFile: string | undefined;
   commands: Set<string>;
+  ha: HaOutcome | undefined;
 }
 
 function printSummary(steps: StepReporter, f: SummaryFacts): void {
@@ -547,6 +581,10 @@ function printSummary(steps: StepReporter, f: SummaryFacts): void {
   steps.detail(`configuration      ${f.config.file}`);
   steps.detail(`state              ${path.join(f.dir, 'device-writeback.db')}`);
   if (f.consoleUrl) steps.detail(`web console        ${f.consoleUrl}  (and /metrics, /healthz)`);
+  if (f.ha)
+    steps.detail(
+      `HA group           ${f.ha.configFile}: state in PostgreSQL; failover in ${seconds(f.ha.takeoverMs)}, the change in AD after ${seconds(f.ha.renameInAdMs)}`,
+    );
   steps.line('');
   steps.line(
     f.keep

@@ -6,15 +6,15 @@ import path from 'node:path';
 import { DwbError } from '../errors.js';
 import type { Cleanup } from './cleanup.js';
 import type { CliResult } from './cli-process.js';
-import { demoPrerequisites } from './prerequisites.js';
+import { demoPrerequisites, type Prerequisite } from './prerequisites.js';
 import { seconds, type StepReporter } from './steps.js';
 
-/** Step 1: what the machine has, and everything missing at once, with how to get it. */
-export async function prerequisitesStep(steps: StepReporter): Promise<void> {
+/** Step 1: what the machine has, and everything missing at once, with how to get it (`extra`: a flag's own). */
+export async function prerequisitesStep(steps: StepReporter, extra: Prerequisite[] = []): Promise<void> {
   await steps.step(
     'Checking prerequisites',
     async () => {
-      const found = demoPrerequisites();
+      const found = [...demoPrerequisites(), ...extra];
       for (const p of found) steps.detail(`${p.ok ? '✔' : '✖'} ${p.what}: ${p.detail}`);
       const missing = found.filter((p) => !p.ok);
       if (missing.length > 0) {

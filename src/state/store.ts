@@ -228,6 +228,11 @@ export interface ObjectSummary {
 export interface StateStore {
   /** Where the state lives, safe to print (a file path, or a database without its password). */
   readonly location: string;
+  /**
+   * This process's membership of the group of instances sharing the store (PostgreSQL, SPEC §7),
+   * when it was opened as the writer; undefined for a store with one writer (SQLite: its lock file).
+   */
+  readonly group?: StoreGroup;
   close(): Promise<void>;
 
   // --- watermark ----------------------------------------------------------------------------
@@ -333,6 +338,108 @@ export interface StateStore {
   objectDeviceIds(): Promise<string[]>;
   /** Changes whenever the unmanaged objects were replaced. */
   unmanagedStamp(): Promise<string>;
+
+  // --- the group of instances (SPEC §7) ----------------------------------------------------------
+  /**
+   * The instances that share this store, with their roles: every `run` of a PostgreSQL group that
+   * was heard from lately (and the one-shot sync that leads, if any); with SQLite, the holder of
+   * the writer lock, if any.
+   */
+  groupMembers(): Promise<GroupMember[]>;
+  /** The latest leadership terms, newest first (empty with SQLite). */
+  leaderTerms(limit?: number): Promise<LeaderTerm[]>;
+}
+
+export type GroupRole = 'leader' | 'standby';
+
+export interface GroupMember {
+  instanceId: string;
+  host: string;
+  pid: number;
+  /** The command it runs (run, sync). */
+  command: string;
+  role: GroupRole;
+  /** The epoch it leads under (the fencing token), null for a standby. */
+  epoch: number | null;
+  startedAt: string;
+  /** When it was last heard from (ISO; the database's clock with PostgreSQL). */
+  heartbeatAt: string;
+}
+
+/** One leadership term: an epoch, who held it, and when its AD writes began and ended. */
+export interface LeaderTerm {
+  epoch: number;
+  instanceId: string;
+  host: string;
+  pid: number;
+  command: string;
+  /** When the lease was taken (database time). */
+  acquiredAt: string;
+  endedAt: string | null;
+  /** released (a clean stop), expired (another instance took over after the lease ran out). */
+  endReason: string | null;
+  /** The first and last AD write of the term, by the leader's own clock (null: none). */
+  firstWriteAt: string | null;
+  lastWriteAt: string | null;
+  writes: number;
+}
+
+/** Who leads a group now, as the lease says. */
+export interface LeaseHolder {
+  instanceId: string;
+  host: string;
+  pid: number;
+  command: string;
+  epoch: number;
+  /** When the lease was last renewed and when it runs out (database time, ISO). */
+  renewedAt: string;
+  expiresAt: string;
+}
+
+/** What a leader may do with AD now: the local deadline of its lease, checked before every write. */
+export interface WriteLease {
+  /**
+   * Admits one write that is about to be sent: throws DWB_STATE_FENCED unless this instance leads
+   * and its local write deadline is ahead; otherwise records the send (a leader that steps down
+   * lets its lease go only once its last write can no longer land).
+   */
+  admitWrite(): void;
+  /**
+   * Resolves when a write may be sent now; while this instance still leads but its deadline has
+   * passed (a renewal is late), waits up to `waitMs` for the renewal; otherwise DWB_STATE_FENCED.
+   */
+  mayWrite(waitMs?: number): Promise<void>;
+  /**
+   * Records that an admitted write has settled (answered, failed, or timed out): the term's record
+   * spans from its first admitted write to its last settled one.
+   */
+  writeSettled(): void;
+}
+
+/** The state of this instance in its group, for /healthz, the console and the metrics. */
+export interface GroupStatus {
+  role: GroupRole;
+  instanceId: string;
+  /** The epoch this instance leads under, or null. */
+  epoch: number | null;
+  /** Who leads (this instance or another), as last read; null when nobody does. */
+  leader: LeaseHolder | null;
+  /** Why this instance cannot do its part now (the database unreachable, a lease not renewed). */
+  problem: string | null;
+  /** Whether a leader may write to AD at this moment (its local deadline is ahead). */
+  writable: boolean;
+}
+
+/** This process's membership of a group sharing one store: its lease, renewed in the background. */
+export interface StoreGroup extends WriteLease {
+  readonly instanceId: string;
+  status(): GroupStatus;
+  /** Calls `listener` whenever the role changes, and when another instance asks the leader for a cycle. */
+  onChange(listener: (event: 'leader' | 'standby' | 'cycle-requested') => void): void;
+  /** Whether this instance may take the lease when it is free (the service says no while a cycle of a lost term still runs). */
+  setAcquireGate(gate: () => boolean): void;
+  /** Asks the leader, through the store, for a cycle as soon as possible (the console of a standby). */
+  requestCycle(): Promise<void>;
 }
 
 /** What the engine remembers of a forest between passes. */
@@ -370,4 +477,26 @@ export interface OpenOptions {
   writer: boolean;
   /** The command opening it as the writer (named to whoever finds the store locked). */
   command?: string;
+  /**
+   * As the writer of a store shared by a group (PostgreSQL): stand by while another instance
+   * leads, and take over when it is gone (`run`), instead of refusing with DWB_STATE_LOCKED
+   * (`sync`). Ignored by a store with one writer (SQLite).
+   */
+  standby?: boolean;
+  /** The lease of a group's leader (see state/lease.ts); the defaults when absent. */
+  lease?: LeaseSettings;
+}
+
+/** How long a group's lease lasts, and how its leader and standbys pace themselves (state/lease.ts). */
+export interface LeaseSettings {
+  /** How long a renewal keeps the lease (by the database's clock). */
+  leaseMs: number;
+  /** How long before the lease ends, by its own clock, a leader stops writing to AD. */
+  marginMs: number;
+  /** How far a leader's write deadline reaches after a renewal was sent (lease − margin − drift). */
+  writeWindowMs: number;
+  /** How often the leader renews. */
+  renewEveryMs: number;
+  /** How often a standby looks at the lease. */
+  pollEveryMs: number;
 }

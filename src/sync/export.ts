@@ -4,7 +4,7 @@
 // that device and the rest go on; a DC that stops answering ends the forest's part of the pass.
 import { outcomeOf } from '../ad/outcome.js';
 import type { CloudDevice } from '../entra/types.js';
-import { DwbError, causeText } from '../errors.js';
+import { DwbError, causeText, isDwbError } from '../errors.js';
 import { logger } from '../log.js';
 import type { ObjectWrite } from '../state/store.js';
 import { runBounded } from '../util/bounded.js';
@@ -84,6 +84,8 @@ export async function exportOperations(
           placed.add(device.id);
         }
       } catch (err) {
+        // This instance may not write any more (it no longer leads its group): the pass ends.
+        if (isDwbError(err) && err.code === 'DWB_STATE_FENCED') throw err;
         if (err instanceof DeviceIssueError) {
           issues.push({
             ...err.issue,

@@ -5,10 +5,14 @@
 // A service stays up: when the DC or Graph cannot be reached (also at start, before the forest has
 // been discovered), the cycle fails, /healthz says why with a 503, and the next attempt comes after
 // a backoff that grows with each failure in a row (up to a minute), then back to the interval.
+//
+// On a store shared by a group (PostgreSQL, SPEC §7) the service runs cycles only while its
+// instance leads. A standby connects to the forest ahead of time (so that a takeover only has to
+// run a cycle), pings the DC every interval, and forwards a request for a cycle to the leader.
 import type { Config } from '../config/load.js';
-import { causeText, ExitCode, isDwbError } from '../errors.js';
+import { causeText, DwbError, ExitCode, isDwbError } from '../errors.js';
 import { logger } from '../log.js';
-import type { RunMode, StateStore } from '../state/store.js';
+import type { GroupRole, GroupStatus, LeaseHolder, RunMode, StateStore } from '../state/store.js';
 import { exitCodeFor, fullPassReason } from './engine.js';
 import type { SyncSummary } from './pass.js';
 import type { SessionHooks, SyncSession } from './session.js';
@@ -50,6 +54,10 @@ export interface CycleRecord {
 export interface ServiceHealth {
   healthy: boolean;
   reason: string;
+  /** leader: this instance writes to AD (always so with SQLite); standby: another instance does. */
+  role: GroupRole;
+  /** Who leads the group and under which epoch (null with SQLite, or when nobody leads). */
+  leader: LeaseHolder | null;
   /** The forest has been reached and the engine built (false while the DC has never answered). */
   connected: boolean;
   /** Each forest's health, from the last cycle (every forest, also with one). */
@@ -76,6 +84,8 @@ export class WritebackService {
   private connected: SyncSession | undefined;
   /** Set when the configuration itself is wrong (exit 2): retrying would not help. */
   private fatal: unknown;
+  /** What a standby's last look at the forest found wrong (null: nothing). */
+  private standbyProblem: { code: string; message: string } | null = null;
 
   constructor(readonly setup: ServiceSetup) {}
 
@@ -116,8 +126,15 @@ export class WritebackService {
     return this.loop;
   }
 
-  /** Runs a cycle as soon as the current one (if any) ends. */
+  /** Runs a cycle as soon as the current one (if any) ends; a standby asks the leader for one. */
   requestRun(): void {
+    const group = this.store.group;
+    if (group && group.status().role !== 'leader') {
+      group.requestCycle().catch((err: unknown) => {
+        logger().warn({ cause: causeText(err) }, 'could not forward the request for a cycle to the leader');
+      });
+      return;
+    }
     this.runNow = true;
     this.wake?.();
   }
@@ -136,6 +153,8 @@ export class WritebackService {
   }
 
   health(now = Date.now()): ServiceHealth {
+    const group: GroupStatus | undefined = this.store.group?.status();
+    const standby = group?.role === 'standby';
     const forests: ServiceHealth['forests'] = {};
     for (const [name, f] of Object.entries(this.lastCycle?.summary?.forests ?? {})) {
       forests[name] = f.error
@@ -148,13 +167,33 @@ export class WritebackService {
           : { healthy: true, reason: 'the last cycle succeeded' };
     }
     const base = {
+      role: group?.role ?? ('leader' as const),
+      leader: group?.leader ?? null,
       connected: this.connected !== undefined,
       forests,
       lastCycle: this.lastCycle,
       lastSuccessAt: this.lastSuccessAt,
-      nextRunAt: this.nextRunAt?.toISOString() ?? null,
+      nextRunAt: standby ? null : (this.nextRunAt?.toISOString() ?? null),
       running: this.running,
     };
+    if (group && standby) {
+      if (group.problem) return { healthy: false, reason: `standby: ${group.problem}`, ...base };
+      if (this.standbyProblem)
+        return {
+          healthy: false,
+          reason: `standby, not ready to take over: ${this.standbyProblem.code} ${this.standbyProblem.message}`,
+          ...base,
+        };
+      const l = group.leader;
+      return {
+        healthy: true,
+        reason: l
+          ? `standby: \`device-writeback ${l.command}\` (process ${l.pid} on host ${l.host}, epoch ${l.epoch}) leads and writes to AD`
+          : 'standby: no instance leads now; this one takes the lease at its next look',
+        ...base,
+      };
+    }
+    if (group?.problem) return { healthy: false, reason: `leader: ${group.problem}`, ...base };
     if (!this.lastCycle) return { healthy: true, reason: 'starting: no cycle has finished yet', ...base };
     if (!this.lastCycle.ok) {
       const retry = this.nextRunAt ? ` (next attempt ${this.nextRunAt.toISOString()})` : '';
@@ -193,7 +232,21 @@ export class WritebackService {
   }
 
   private async run(): Promise<void> {
+    const group = this.store.group;
+    if (group) {
+      // A lost term's cycle ends (fenced) before this instance may take the lease again.
+      group.setAcquireGate(() => !this.running);
+      group.onChange((event) => {
+        if (event === 'cycle-requested') return this.requestRun();
+        this.failuresInARow = 0;
+        this.wake?.();
+      });
+    }
     while (!this.stopping) {
+      if (group && group.status().role !== 'leader') {
+        await this.standBy();
+        continue;
+      }
       const started = Date.now();
       const record = await this.cycle();
       if (this.fatal !== undefined) throw this.fatal;
@@ -209,6 +262,38 @@ export class WritebackService {
           );
       await this.sleep(Math.max(0, wait - (Date.now() - started)));
     }
+  }
+
+  /**
+   * A standby's look at the forest, once per interval: connected ahead of a takeover, and the DC
+   * still answering. Then it waits for the interval, or for the leadership.
+   */
+  private async standBy(): Promise<void> {
+    const started = Date.now();
+    try {
+      const session = (this.connected ??= await this.connectOnce());
+      // Every forest: a standby must be able to write wherever its leader does.
+      const several = session.forests.length > 1;
+      for (const forest of session.forests) {
+        try {
+          await forest.connect();
+        } catch (err) {
+          await forest.reset().catch(() => undefined);
+          if (several && isDwbError(err))
+            throw new DwbError(err.code, `forest ${forest.name}: ${err.message}`);
+          throw err;
+        }
+      }
+      this.standbyProblem = null;
+    } catch (err) {
+      this.standbyProblem = isDwbError(err)
+        ? { code: err.code, message: err.message }
+        : { code: 'DWB_INTERNAL', message: causeText(err) };
+      if (isDwbError(err) && err.exitCode === ExitCode.usage && !this.connected) this.fatal = err;
+    }
+    if (this.fatal !== undefined) throw this.fatal;
+    if (this.stopping || this.store.group?.status().role === 'leader') return;
+    await this.sleep(Math.max(0, this.intervalMs - (Date.now() - started)), { standby: true });
   }
 
   /** One cycle; never throws (the error is recorded and the next cycle tries again). */
@@ -274,9 +359,9 @@ export class WritebackService {
     return session;
   }
 
-  private sleep(ms: number): Promise<void> {
-    if (this.runNow) return Promise.resolve();
-    this.nextRunAt = new Date(Date.now() + ms);
+  private sleep(ms: number, options: { standby?: boolean } = {}): Promise<void> {
+    if (this.runNow && !options.standby) return Promise.resolve();
+    if (!options.standby) this.nextRunAt = new Date(Date.now() + ms);
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);

@@ -8,6 +8,7 @@ import { DwbError } from '../errors.js';
 import { openStateStore } from '../state/open.js';
 import type { StateStore } from '../state/store.js';
 import { SyncEngine } from './engine.js';
+import { FencedForestLink } from './fenced-directory.js';
 import { AdForestLink } from './forest-link.js';
 import type { DeviceSource } from './pass.js';
 import { isGroupSource } from './scope-groups.js';
@@ -45,7 +46,10 @@ export function requireEntra(config: Config): NonNullable<Config['entra']> {
   return config.entra;
 }
 
-/** Opens everything a pass needs; the store is opened as the one writer. */
+/**
+ * Opens everything a pass needs; the store is opened as the one writer (with PostgreSQL: as the
+ * leader of its group, refused with DWB_STATE_LOCKED while another instance leads).
+ */
 export async function openSyncSession(config: Config, hooks: SessionHooks = {}): Promise<SyncSession> {
   if (!hooks.source) requireEntra(config);
   const store = await openStateStore(config, { writer: true, command: hooks.command ?? 'sync' });
@@ -83,11 +87,15 @@ export async function connectSession(
     const failure = reached.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure && reached.every((r) => r.status === 'rejected')) throw failure.reason;
     const source = hooks.source ?? new (await connector!).EntraConnector(entra!, hooks.entra);
+    // The leader of a group writes only within its lease (SPEC §7), to every forest; alone
+    // (SQLite) it just writes.
+    const group = store.group;
+    const links = group ? forests.map((f) => new FencedForestLink(f, group)) : forests;
     const engine = new SyncEngine({
       writeback: config.writeback,
       store,
       source,
-      forests,
+      forests: links,
       severalForests: config.severalForests,
       groups: isGroupSource(source) ? source : undefined,
     });

@@ -59,8 +59,8 @@ td.wrap { overflow-wrap: anywhere; max-width: 38em; }
 tr.diff td { background: var(--diff-bg); }
 tr.diff td:first-child { box-shadow: inset 4px 0 0 var(--warn); }
 .badge { display: inline-block; padding: .05em .55em; border-radius: 999px; font-size: .82em; font-weight: 600; border: 1px solid currentColor; white-space: nowrap; }
-.badge-managed, .badge-pass, .badge-ok, .badge-same, .badge-yes { color: var(--ok); }
-.badge-unmanaged, .badge-skip, .badge-not-written, .badge-unknown { color: var(--muted); }
+.badge-managed, .badge-pass, .badge-ok, .badge-same, .badge-yes, .badge-leader { color: var(--ok); }
+.badge-unmanaged, .badge-skip, .badge-not-written, .badge-unknown, .badge-standby { color: var(--muted); }
 .badge-quarantined, .badge-fail, .badge-failed, .badge-no, .badge-threshold { color: var(--bad); }
 .badge-warn, .badge-differs, .badge-missing, .badge-running, .badge-interrupted { color: var(--warn); }
 form.filters { display: flex; flex-wrap: wrap; gap: .8em 1em; align-items: flex-end; background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: .8em 1em; margin-bottom: 1em; }

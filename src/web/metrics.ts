@@ -153,6 +153,11 @@ export class WritebackMetrics {
       return at ? Date.parse(at) / 1000 : undefined;
     });
     gauge('healthy', '1 while /healthz answers 200, 0 otherwise', (s) => (s.health().healthy ? 1 : 0));
+    gauge(
+      'leader',
+      '1 while this instance leads its group and writes to AD (always with SQLite), 0 on a standby',
+      (s) => (s.health().role === 'leader' ? 1 : 0),
+    );
     collectDefaultMetrics({ register: this.registry });
   }
 

@@ -42,6 +42,8 @@ export interface RunningConsole {
 
 const NOTICES: Record<string, string> = {
   run: 'A cycle was requested: it starts as soon as the current one (if any) ends.',
+  'run-forwarded':
+    'This instance is a standby: the request for a cycle was passed to the leader, which starts one at its next renewal (within a second or two).',
   retry: 'Retry requested: the device is tried again in the cycle that starts now.',
   'retry-gone': 'That device is no longer in quarantine.',
   checks: 'The checks have run.',
@@ -72,6 +74,10 @@ function healthBody(service: WritebackService): { status: number; body: Record<s
     body: {
       status: h.healthy ? 'ok' : 'unhealthy',
       reason: h.reason,
+      role: h.role,
+      leader: h.leader
+        ? { host: h.leader.host, pid: h.leader.pid, command: h.leader.command, epoch: h.leader.epoch }
+        : null,
       connected: h.connected,
       running: h.running,
       lastCycle: c
@@ -276,7 +282,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   app.post('/run', (req, reply) => {
     if (!action(req, reply)) return reply;
     service.requestRun();
-    return reply.redirect('/?notice=run', 303);
+    return reply.redirect(`/?notice=${service.health().role === 'standby' ? 'run-forwarded' : 'run'}`, 303);
   });
   app.post('/quarantine/retry', async (req, reply) => {
     const form = action(req, reply);

@@ -13,7 +13,14 @@ let counter = 0;
 
 export function labConfig(
   dc: SambaDc,
-  options: { bindDn?: string; password?: string; extra?: string; dir?: string } = {},
+  options: {
+    bindDn?: string;
+    password?: string;
+    extra?: string;
+    dir?: string;
+    /** The lines under `state:` (the SQLite file in the folder when absent). */
+    state?: string;
+  } = {},
 ): Config {
   const envName = `DWB_TEST_AD_PASSWORD_${process.pid}_${++counter}`;
   process.env[envName] = options.password ?? dc.adminPassword;
@@ -26,7 +33,7 @@ ad:
   caFile: ${dc.caFile}
   domain: ${dc.forest.domain}
 state:
-  sqlite: ${path.join(dir, 'state.db')}
+${options.state || `  sqlite: ${path.join(dir, 'state.db')}`}
 ${options.extra ?? ''}`;
   return parseConfig(yaml, path.join(dir, 'device-writeback.yaml'));
 }

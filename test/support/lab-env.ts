@@ -15,7 +15,18 @@ export interface LabEnv {
 
 export async function startLabEnv(
   dc: SambaDc,
-  options: { emulator?: EmulatorOptions; bindDn?: string; password?: string; writeback?: string } = {},
+  options: {
+    emulator?: EmulatorOptions;
+    bindDn?: string;
+    password?: string;
+    writeback?: string;
+    /** Extra lines under `ad:` (such as `  timeoutSeconds: 3`). */
+    ad?: string;
+    /** The lines under `state:` (the SQLite file in the folder when absent). */
+    state?: string;
+    /** More environment variables the configuration refers to (such as the PostgreSQL URL). */
+    env?: Record<string, string>;
+  } = {},
 ): Promise<LabEnv> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dwb-e2e-'));
   const emulator = await startEmulator({
@@ -26,6 +37,7 @@ export async function startLabEnv(
   const env = {
     DWB_AD_PASSWORD: options.password ?? dc.adminPassword,
     DWB_CLIENT_SECRET: emulator.clientSecret,
+    ...options.env,
   };
   const configFile = path.join(dir, 'device-writeback.yaml');
   writeFileSync(
@@ -43,10 +55,11 @@ ad:
   password: { env: DWB_AD_PASSWORD }
   caFile: ${dc.caFile}
   domain: ${dc.forest.domain}
+${options.ad ?? ''}
 writeback:
 ${options.writeback ?? '  intervalSeconds: 1'}
 state:
-  sqlite: ${path.join(dir, 'state.db')}
+${options.state ?? `  sqlite: ${path.join(dir, 'state.db')}`}
 `,
   );
   return { dir, configFile, env, emulator };

@@ -11,12 +11,15 @@ import Database from 'better-sqlite3';
 import type { CloudDevice, DeviceRelations } from '../../entra/types.js';
 import { DwbError, causeText } from '../../errors.js';
 import { fingerprint } from '../fingerprint.js';
+import os from 'node:os';
 import type {
   DeviceError,
   DeviceSummary,
   DeviceWrite,
   ForestState,
+  GroupMember,
   HeldDeletion,
+  LeaderTerm,
   NotWrittenCount,
   ObjectRecord,
   ObjectSummary,
@@ -39,7 +42,7 @@ import type {
   Watermark,
 } from '../store.js';
 import { migrate, SQLITE_SCHEMA_VERSION } from './schema.js';
-import { takeWriterLock, type WriterLock } from './writer-lock.js';
+import { lockHolder, pidAlive, takeWriterLock, type WriterLock } from './writer-lock.js';
 
 /** SQLite's answers for a file that is damaged or is not a database at all. */
 function isCorruption(err: unknown): boolean {
@@ -889,6 +892,33 @@ export class SqliteStateStore implements StateStore {
     return this.stmt("SELECT COUNT(*) || '/' || COALESCE(MAX(seen_at), '') AS s FROM unmanaged")
       .pluck()
       .get() as string;
+  }
+
+  // --- the group: one writer, the holder of the lock file -----------------------------------------
+
+  async groupMembers(): Promise<GroupMember[]> {
+    const holder = lockHolder(this.location);
+    if (!holder?.pid) return [];
+    const here = !holder.host || holder.host === os.hostname();
+    if (here && !pidAlive(holder.pid)) return [];
+    const since = holder.since ?? new Date().toISOString();
+    return [
+      {
+        instanceId: `${holder.pid}@${holder.host ?? os.hostname()}`,
+        host: holder.host ?? os.hostname(),
+        pid: holder.pid,
+        command: holder.command ?? 'sync',
+        role: 'leader',
+        epoch: null,
+        startedAt: since,
+        // the lock file has no heartbeat: a live process on this host is heard from now
+        heartbeatAt: here ? new Date().toISOString() : since,
+      },
+    ];
+  }
+
+  async leaderTerms(): Promise<LeaderTerm[]> {
+    return [];
   }
 }
 

@@ -1,6 +1,6 @@
 // Overview: is the service healthy, what did the last cycle do, when is the next one, how old is
 // the watermark, how many devices are managed, unmanaged and quarantined, and the last errors.
-import type { RecentDeviceError } from '../../state/store.js';
+import type { GroupMember, RecentDeviceError } from '../../state/store.js';
 import type { ConsoleContext } from '../context.js';
 import { ageText, durationText, timeText } from '../format.js';
 import { badge, href, html, type SafeHtml } from '../html.js';
@@ -21,6 +21,9 @@ export async function overviewPage(
   const { committedAt: watermarkAt, lastFullAt } = await store.watermark();
   const held = await store.heldDeletions();
   const waiting = held.filter((h) => !h.approvedAt);
+  const members: GroupMember[] = await store.groupMembers();
+  const me = store.group?.instanceId;
+  const standby = health.role === 'standby';
   const card = (label: string, value: number, link: string): SafeHtml =>
     html`<div class="card">
       <a href="${link}"
@@ -36,9 +39,48 @@ export async function overviewPage(
     </section>
     <form method="post" action="/run" class="inline">
       <input type="hidden" name="_csrf" value="${csrf}" />
-      <button type="submit">Run a cycle now</button>
+      <button type="submit">${standby ? 'Ask the leader for a cycle now' : 'Run a cycle now'}</button>
     </form>
 
+    <h2>Instances</h2>
+    ${
+      members.length === 0
+        ? html`<p class="muted">No instance holds the state store now.</p>`
+        : html`<table>
+            <caption>
+              ${
+                store.group
+                  ? 'The instances of this group (one leads and writes to AD, the others stand by and serve this console read-only from the shared state)'
+                  : 'The one writer of the state store (SQLite: the holder of its lock file)'
+              }
+            </caption>
+            <thead>
+              <tr>
+                <th scope="col">Host</th>
+                <th scope="col">Process</th>
+                <th scope="col">Command</th>
+                <th scope="col">Role</th>
+                <th scope="col">Epoch</th>
+                <th scope="col">Last heartbeat</th>
+              </tr>
+            </thead>
+            <tbody>
+              ${members.map(
+                (m) =>
+                  html`<tr>
+                    <td class="mono">${m.host}</td>
+                    <td class="mono">
+                      ${m.pid}${m.instanceId === me ? html` <span class="muted">(this one)</span>` : ''}
+                    </td>
+                    <td class="mono">${m.command}</td>
+                    <td>${badge(m.role)}</td>
+                    <td>${m.epoch ?? '—'}</td>
+                    <td>${ageText(m.heartbeatAt)}</td>
+                  </tr>`,
+              )}
+            </tbody>
+          </table>`
+    }
     ${
       held.length > 0
         ? html`<section class="held" aria-labelledby="held-title">
