@@ -88,8 +88,9 @@ export class AdExportTarget {
     operation: string,
     body: (conn: AdConnection) => Promise<T>,
     gate?: WriteGate,
+    options: { retry?: boolean } = {},
   ): Promise<T> {
-    const delays = [100, 300, 700, 1500, 3000, 5000];
+    const delays = options.retry === false ? [] : [100, 300, 700, 1500, 3000, 5000];
     for (let attempt = 0; ; attempt++) {
       try {
         const conn = await this.session(slot % this.slots);

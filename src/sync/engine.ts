@@ -227,7 +227,10 @@ export class SyncEngine {
     await Promise.all(
       pass.runs.map(async (run) => {
         try {
-          run.target = await run.link.connect();
+          // A forest that was down at the last pass gets one attempt: while it stays down, the
+          // others' passes are not held up by its retries (SPEC §8).
+          const wasDown = this.context.severalForests && Boolean(states.get(run.name)?.lastError);
+          run.target = await run.link.connect({ once: wasDown });
           const domains = run.target.domains.map((d) => ({ ...d }));
           const known = states.get(run.name)?.domains;
           if (!pass.dryRun && JSON.stringify(known) !== JSON.stringify(domains))

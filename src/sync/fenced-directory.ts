@@ -79,8 +79,8 @@ export class FencedForestLink implements ForestLink {
     return this.inner.name;
   }
 
-  async connect(): Promise<ForestTarget> {
-    const target = await this.inner.connect();
+  async connect(options?: { once?: boolean }): Promise<ForestTarget> {
+    const target = await this.inner.connect(options);
     const known = this.fenced.get(target);
     if (known) return known;
     const fenced = { ...target, directory: new FencedDirectory(target.directory, this.lease) };

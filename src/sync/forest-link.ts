@@ -31,9 +31,9 @@ export class AdForestLink implements ForestLink {
     return this.target;
   }
 
-  connect(): Promise<AdForestTarget> {
+  connect(options: { once?: boolean } = {}): Promise<AdForestTarget> {
     if (this.target) return this.pinged(this.target);
-    this.connecting ??= this.discover().finally(() => {
+    this.connecting ??= this.discover(options.once ?? false).finally(() => {
       this.connecting = undefined;
     });
     return this.connecting;
@@ -45,11 +45,15 @@ export class AdForestLink implements ForestLink {
     return target;
   }
 
-  private async discover(): Promise<AdForestTarget> {
+  private async discover(once: boolean): Promise<AdForestTarget> {
     const directory = new AdExportTarget(this.forest.ad, this.concurrency, this.observe?.(this.name));
     try {
-      const container = await directory.withSession(0, 'discover', (c) =>
-        locateDeviceContainer(c, this.forest.ad),
+      const container = await directory.withSession(
+        0,
+        'discover',
+        (c) => locateDeviceContainer(c, this.forest.ad),
+        undefined,
+        { retry: !once },
       );
       const domains = await directory.withSession(0, 'discover', (c) =>
         readForestDomains(c, container.rootDse),

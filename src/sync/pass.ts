@@ -55,7 +55,11 @@ export interface ForestTarget {
 /** A forest the engine may write to: reached when a pass needs it, again after it failed. */
 export interface ForestLink {
   readonly name: string;
-  connect(): Promise<ForestTarget>;
+  /**
+   * Reaches the forest. `once`: one attempt, no retries — for a forest that was down at the last
+   * pass, so that it costs the other forests' pass one round trip, not the retry budget.
+   */
+  connect(options?: { once?: boolean }): Promise<ForestTarget>;
   /** Drops the connection after a failure; the next connect() reaches the forest again. */
   reset(): Promise<void>;
   close(): Promise<void>;

@@ -117,6 +117,8 @@ function copy(values: AdValues): AdValues {
 export class FakeForestLink implements ForestLink {
   readonly directory: FakeDirectory;
   connects = 0;
+  /** The `once` option of each connect (a forest known to be down gets one attempt). */
+  readonly connectOptions: ({ once?: boolean } | undefined)[] = [];
 
   constructor(
     readonly name: string,
@@ -126,8 +128,9 @@ export class FakeForestLink implements ForestLink {
     this.directory = new FakeDirectory(containerDn);
   }
 
-  async connect(): Promise<ForestTarget> {
+  async connect(options?: { once?: boolean }): Promise<ForestTarget> {
     this.connects++;
+    this.connectOptions.push(options);
     await this.directory.ping();
     return {
       name: this.name,

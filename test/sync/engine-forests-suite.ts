@@ -187,6 +187,24 @@ export function describeEngineForests(name: string, factory: EngineStoreFactory)
       expect(fabrikam.directory.get(dnIn(FAB, 1))).toBeDefined();
     });
 
+    it('a forest that was down at the last pass gets one attempt, not the retry budget, until it answers', async () => {
+      seed();
+      await engine.sync();
+      fabrikam.directory.down = true;
+      await engine.sync(); // the pass that finds it down retries as usual
+      expect(fabrikam.connectOptions.at(-1)).toEqual({ once: false });
+      expect(corp.connectOptions.at(-1)).toEqual({ once: false });
+      await engine.sync(); // known down: one attempt
+      expect(fabrikam.connectOptions.at(-1)).toEqual({ once: true });
+      expect(corp.connectOptions.at(-1)).toEqual({ once: false });
+      fabrikam.directory.down = false;
+      const back = await engine.sync(); // one attempt, and it answers
+      expect(fabrikam.connectOptions.at(-1)).toEqual({ once: true });
+      expect(back.forests.fabrikam?.error).toBeUndefined();
+      await engine.sync();
+      expect(fabrikam.connectOptions.at(-1)).toEqual({ once: false });
+    });
+
     it('a forest that is down does not stop the others; its changes wait in the store and arrive when it is back', async () => {
       seed();
       await engine.sync();
