@@ -288,7 +288,11 @@ export class SyncEngine {
         await pass.store.setForestState(run.name, { lastError: null });
       }
     }
-    await pass.store.forgetForestsExcept(pass.runs.map((r) => r.name));
+    // Every forest ever reached has a row in the forests table: only a forest gone from the
+    // configuration leaves one behind, and only then is there anything to forget (a scan of the
+    // store's tables that a no-op cycle should not pay).
+    const names = new Set(pass.runs.map((r) => r.name));
+    if ([...states.keys()].some((name) => !names.has(name))) await pass.store.forgetForestsExcept([...names]);
   }
 }
 

@@ -187,6 +187,31 @@ export function describeEngineForests(name: string, factory: EngineStoreFactory)
       expect(fabrikam.directory.get(dnIn(FAB, 1))).toBeDefined();
     });
 
+    it('a forest taken out of the configuration is forgotten by the state store at the next pass', async () => {
+      seed();
+      await engine.sync();
+      expect((await store.forestStates()).has('fabrikam')).toBe(true);
+      const config = parseConfig(
+        `forests:\n  - { name: corp, ad: { url: ldaps://c, bindDn: x, password: { env: X } } }\n  - { name: other, ad: { url: ldaps://o, bindDn: x, password: { env: X } } }\n`,
+        '/tmp/device-writeback.yaml',
+      );
+      const other = new FakeForestLink('other', 'CN=RegisteredDevices,DC=other,DC=test', [
+        { sid: 'S-1-5-21-7-8-9', dnsName: 'other.test', netbiosName: 'OTHER', dn: 'DC=other,DC=test' },
+      ]);
+      engine = new SyncEngine({
+        writeback: config.writeback,
+        store,
+        source,
+        forests: [wrap(corp), wrap(other)],
+        severalForests: true,
+      });
+      await engine.sync();
+      const states = await store.forestStates();
+      expect([...states.keys()].sort()).toEqual(['corp', 'other']);
+      expect(Object.keys((await store.counts()).forests).sort()).not.toContain('fabrikam');
+      expect((await store.getObjects('fabrikam', [sampleDevice(4).deviceId])).size).toBe(0);
+    });
+
     it('a forest that was down at the last pass gets one attempt, not the retry budget, until it answers', async () => {
       seed();
       await engine.sync();
