@@ -69,6 +69,40 @@ export class SdFlagsControl extends Control {
   }
 }
 
+/**
+ * LDAP_SERVER_EXTENDED_DN_OID: DN-valued attributes come back as `<GUID=…>;<SID=…>;dn` (string
+ * form, flag 1); the SID part only for objects that have one. Not critical: a server without it
+ * returns plain DNs.
+ */
+export class ExtendedDnControl extends Control {
+  static readonly oid = '1.2.840.113556.1.4.529';
+
+  constructor() {
+    super(ExtendedDnControl.oid, { critical: false });
+  }
+
+  protected override writeControl(writer: BerWriter): void {
+    const value = new BerWriter();
+    value.startSequence();
+    value.writeInt(1);
+    value.endSequence();
+    writer.writeBuffer(value.buffer, 0x04);
+  }
+}
+
+/** Splits an extended DN (`<GUID=…>;<SID=…>;dn`) into its parts; a plain DN is returned as is. */
+export function parseExtendedDn(value: string): { dn: string; guid: string | null; sid: string | null } {
+  let rest = value;
+  let guid: string | null = null;
+  let sid: string | null = null;
+  for (let m = /^<(GUID|SID)=([^>]*)>;/i.exec(rest); m; m = /^<(GUID|SID)=([^>]*)>;/i.exec(rest)) {
+    if (m[1]!.toUpperCase() === 'GUID') guid = m[2]!;
+    else sid = m[2]!;
+    rest = rest.slice(m[0].length);
+  }
+  return { dn: rest, guid, sid };
+}
+
 export interface ParsedLdapUrl {
   secure: boolean;
   host: string;
