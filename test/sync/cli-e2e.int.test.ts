@@ -7,6 +7,7 @@ import type { EmulatedDevice } from '../../src/emulator/model.js';
 import { runCli, startCli, type CliResult } from '../support/cli.js';
 import { startLabEnv, type LabEnv } from '../support/lab-env.js';
 import { addUser, ldapsearch, useDc, type LabUser } from '../support/samba.js';
+import { until } from '../support/wait.js';
 
 const lab = useDc();
 let env: LabEnv;
@@ -155,15 +156,16 @@ describe('device-writeback CLI end to end (emulator + Samba)', () => {
       env: env.env,
     });
     try {
-      await waitFor(() => service.output().stderr.includes('cycle'), 20_000);
+      await until(() => service.output().stderr.includes('cycle'), 'the first cycle', 20_000);
       const second = await cli(['sync']);
       expect(second.code).toBe(1);
       expect(second.stderr).toContain('DWB_STATE_LOCKED');
       const d = [...inScopeCloud().values()][1]!;
       env.emulator.store.updateDevice(d.id, { displayName: 'Changed while running' });
-      await waitFor(
+      await until(
         async () =>
           str((await adDevices()).get(d.deviceId.toLowerCase())!, 'displayName') === 'Changed while running',
+        'the rename in AD',
         20_000,
       );
     } finally {
@@ -196,16 +198,3 @@ describe('device-writeback CLI end to end (emulator + Samba)', () => {
       }
   });
 });
-
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await condition()) return;
-    } catch {
-      /* not yet */
-    }
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}

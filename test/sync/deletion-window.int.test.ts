@@ -7,25 +7,12 @@ import { runCli, startCli, type CliProcess } from '../support/cli.js';
 import { startLabEnv, type LabEnv } from '../support/lab-env.js';
 import { addUser, useDc } from '../support/samba.js';
 import { request } from '../web/support/http.js';
+import { waitFor } from '../support/wait.js';
 
 const lab = useDc();
 let env: LabEnv;
 let container: string;
 let service: CliProcess | undefined;
-
-async function waitFor<T>(
-  probe: () => T | undefined | Promise<T | undefined>,
-  what: string,
-  ms = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 async function objectsInAd(): Promise<number> {
   return (

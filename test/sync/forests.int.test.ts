@@ -13,7 +13,9 @@ import { startEmulator, type RunningEmulator } from '../../src/emulator/index.js
 import type { EmulatedDevice } from '../../src/emulator/model.js';
 import { adminSession } from '../../src/lab/directory.js';
 import { runCli, startCli, type CliResult } from '../support/cli.js';
+import { entraYaml } from '../support/lab-env.js';
 import { addUser, useDc, useForestDc, type LabUser } from '../support/samba.js';
+import { until } from '../support/wait.js';
 
 const corp = useDc();
 const fabrikam = useForestDc('fabrikam');
@@ -100,19 +102,6 @@ async function displayName(name: ForestName, deviceId: string): Promise<string |
   return entry ? str(entry, 'displayName') : undefined;
 }
 
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      /* a DC restarting: ask again */
-    }
-    if (Date.now() > until) throw new Error(`not reached within ${timeoutMs} ms`);
-    await sleep(200);
-  }
-}
-
 function userId(sid: string): string {
   const user = emulator.store.listUsers().find((u) => u.onPremisesSecurityIdentifier === sid);
   if (!user) throw new Error(`no emulated user with SID ${sid}`);
@@ -160,14 +149,7 @@ beforeAll(async () => {
 `;
   writeFileSync(
     configFile,
-    `entra:
-  tenantId: ${emulator.tenantId}
-  clientId: ${emulator.clientId}
-  clientSecret: { env: DWB_CLIENT_SECRET }
-  graphUrl: ${emulator.url}
-  authorityHost: ${emulator.url}
-  caFile: ${emulator.caFile}
-forests:
+    `${entraYaml(emulator)}forests:
 ${forest('corp')}${forest('fabrikam')}writeback:
   deleteThreshold: 3
   deleteWindowSeconds: 1
@@ -266,7 +248,7 @@ describe('several forests end to end (two Samba forests, emulator, CLI)', () => 
   it('keeps writing to corp within a cycle while fabrikam is down, and fabrikam converges when it is back (run)', async () => {
     const service = startCli(['run', '--config', configFile, '--listen', '127.0.0.1:0'], { env });
     try {
-      await waitFor(() => service.output().stderr.includes('cycle'), 30_000);
+      await until(() => service.output().stderr.includes('cycle'), 'the first cycle', 30_000);
       await fabrikam.dc.kill();
       const want = expected();
       const corpDevice = emulator.store.listDevices().find((d) => want.corp.has(d.deviceId.toLowerCase()))!;
@@ -275,15 +257,17 @@ describe('several forests end to end (two Samba forests, emulator, CLI)', () => 
         .find((d) => want.fabrikam.has(d.deviceId.toLowerCase()))!;
       emulator.store.updateDevice(corpDevice.id, { displayName: 'corp while fabrikam is down' });
       emulator.store.updateDevice(fabDevice.id, { displayName: 'fabrikam while it was down' });
-      await waitFor(
+      await until(
         async () => (await displayName('corp', corpDevice.deviceId)) === 'corp while fabrikam is down',
+        "corp's change in corp",
         20_000,
       );
       await fabrikam.dc.restart();
       await fabrikam.admin.close();
       fabrikam.admin = await adminSession(fabrikam.dc);
-      await waitFor(
+      await until(
         async () => (await displayName('fabrikam', fabDevice.deviceId)) === 'fabrikam while it was down',
+        "fabrikam's change once it is back",
         60_000,
       );
       // nothing duplicated or lost in either forest

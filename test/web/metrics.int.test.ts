@@ -12,6 +12,7 @@ import { sampleDevice } from '../support/fake-source.js';
 import { request } from './support/http.js';
 import { startServiceLab, useConsoleDc, type ServiceLab } from './support/lab.js';
 import { parsePrometheus, type Exposition } from './support/prometheus.js';
+import { until } from '../support/wait.js';
 
 const lab = useConsoleDc();
 let svc: ServiceLab;
@@ -49,14 +50,6 @@ function portOpen(host: string, port: number): Promise<boolean> {
     });
     s.once('error', () => resolve(false));
   });
-}
-
-async function until(condition: () => Promise<boolean>, what: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 function killGroup(pid: number): void {
@@ -170,7 +163,7 @@ describe('/metrics and /healthz', () => {
   it('/healthz is 503 when the DC is stopped and 200 when it is back', async () => {
     const dc = lab.dc;
     killGroup(dc.pid);
-    await until(async () => !(await portOpen(dc.address, 636)), 'the DC to stop');
+    await until(async () => !(await portOpen(dc.address, 636)), 'the DC to stop', 30_000);
     svc.source.patch(sampleDevice(7).id, { displayName: 'CHANGED-WHILE-DC-DOWN' });
     const failed = await cycleNow();
     expect(failed.ok).toBe(false);
@@ -193,7 +186,7 @@ describe('/metrics and /healthz', () => {
     });
     child.unref();
     restartedPid = child.pid;
-    await until(() => portOpen(dc.address, 636), 'the DC to listen again');
+    await until(() => portOpen(dc.address, 636), 'the DC to listen again', 30_000);
     const ok = await cycleNow();
     expect(ok.ok).toBe(true);
     expect(ok.summary?.updated).toBe(1);

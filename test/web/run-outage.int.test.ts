@@ -7,23 +7,15 @@ import { startCli, type CliProcess } from '../support/cli.js';
 import { startLabEnv, type LabEnv } from '../support/lab-env.js';
 import { request } from './support/http.js';
 import { useConsoleDc } from './support/lab.js';
+import { waitFor as waitForValue } from '../support/wait.js';
 
 const lab = useConsoleDc();
 let env: LabEnv;
 let service: CliProcess | undefined;
 
-async function waitFor<T>(
-  probe: () => T | undefined | Promise<T | undefined>,
-  what: string,
-  ms = 90_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+/** This file waits longer than the others: each wait spans a DC stop or start. */
+function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, what: string): Promise<T> {
+  return waitForValue(probe, what, 90_000);
 }
 
 async function startRun(): Promise<string> {

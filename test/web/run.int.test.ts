@@ -7,24 +7,11 @@ import { startLabEnv, type LabEnv } from '../support/lab-env.js';
 import { request } from './support/http.js';
 import { useConsoleDc } from './support/lab.js';
 import { parsePrometheus } from './support/prometheus.js';
+import { waitFor } from '../support/wait.js';
 
 const lab = useConsoleDc();
 let env: LabEnv;
 let service: CliProcess | undefined;
-
-async function waitFor<T>(
-  probe: () => T | undefined | Promise<T | undefined>,
-  what: string,
-  ms = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 beforeAll(async () => {
   env = await startLabEnv(lab.dc, { emulator: { devices: 12 }, writeback: '  intervalSeconds: 30' });
