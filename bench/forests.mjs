@@ -21,6 +21,7 @@ import {
   createLogger,
   deviceLdif,
   dist,
+  entraConfigLines,
   flags,
   ldapTool,
   machine,
@@ -52,16 +53,7 @@ function writeForestsConfig(ws, name, labs, emulator, writeback = {}) {
   const dir = path.join(ws.dir, name);
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'client-secret'), emulator.clientSecret, { mode: 0o600 });
-  const lines = [
-    'entra:',
-    `  tenantId: ${emulator.tenantId}`,
-    `  clientId: ${emulator.clientId}`,
-    '  clientSecret: { file: client-secret }',
-    `  graphUrl: ${emulator.url}`,
-    `  authorityHost: ${emulator.url}`,
-    `  caFile: ${JSON.stringify(emulator.caFile)}`,
-    'forests:',
-  ];
+  const lines = [...entraConfigLines(emulator), 'forests:'];
   for (const forest of FORESTS) {
     const { dc } = labs[forest];
     writeFileSync(path.join(dir, `ad-password-${forest}`), dc.adminPassword, { mode: 0o600 });

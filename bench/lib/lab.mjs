@@ -207,6 +207,19 @@ export async function startEmulator(ws, options) {
   return emulator;
 }
 
+/** The entra: block of a benchmark configuration: the emulator's app, its secret in `client-secret`. */
+export function entraConfigLines(emulator) {
+  return [
+    'entra:',
+    `  tenantId: ${emulator.tenantId}`,
+    `  clientId: ${emulator.clientId}`,
+    '  clientSecret: { file: client-secret }',
+    `  graphUrl: ${emulator.url}`,
+    `  authorityHost: ${emulator.url}`,
+    `  caFile: ${JSON.stringify(emulator.caFile)}`,
+  ];
+}
+
 /**
  * Writes a device-writeback.yaml for the lab (binding as the DC's Administrator, as the raw tools
  * do, so that both sides pay the same access checks); secrets are files.
@@ -222,13 +235,7 @@ export function writeConfig(ws, { name, dc, emulator, writeback = {}, domain, po
   writeFileSync(
     file,
     [
-      'entra:',
-      `  tenantId: ${emulator.tenantId}`,
-      `  clientId: ${emulator.clientId}`,
-      '  clientSecret: { file: client-secret }',
-      `  graphUrl: ${emulator.url}`,
-      `  authorityHost: ${emulator.url}`,
-      `  caFile: ${JSON.stringify(emulator.caFile)}`,
+      ...entraConfigLines(emulator),
       'ad:',
       `  url: ${dc.url}`,
       `  bindDn: ${JSON.stringify(dc.adminDn)}`,

@@ -13,6 +13,18 @@ export interface LabEnv {
   emulator: RunningEmulator;
 }
 
+/** The entra: block for the in-process emulator, its secret in DWB_CLIENT_SECRET. */
+export function entraYaml(emulator: RunningEmulator): string {
+  return `entra:
+  tenantId: ${emulator.tenantId}
+  clientId: ${emulator.clientId}
+  clientSecret: { env: DWB_CLIENT_SECRET }
+  graphUrl: ${emulator.url}
+  authorityHost: ${emulator.url}
+  caFile: ${emulator.caFile}
+`;
+}
+
 export async function startLabEnv(
   dc: SambaDc,
   options: {
@@ -42,14 +54,7 @@ export async function startLabEnv(
   const configFile = path.join(dir, 'device-writeback.yaml');
   writeFileSync(
     configFile,
-    `entra:
-  tenantId: ${emulator.tenantId}
-  clientId: ${emulator.clientId}
-  clientSecret: { env: DWB_CLIENT_SECRET }
-  graphUrl: ${emulator.url}
-  authorityHost: ${emulator.url}
-  caFile: ${emulator.caFile}
-ad:
+    `${entraYaml(emulator)}ad:
   url: ${dc.url}
   bindDn: "${options.bindDn ?? dc.adminDn}"
   password: { env: DWB_AD_PASSWORD }
