@@ -482,7 +482,8 @@ function groupMembers(pgid: number): number {
   return count;
 }
 
-function alive(pid: number): boolean {
+/** The process exists (signal 0 reaches it). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

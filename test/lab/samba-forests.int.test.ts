@@ -8,17 +8,8 @@ import { AdConnection, str } from '../../src/ad/connection.js';
 import { readRootDse } from '../../src/ad/discovery.js';
 import { bytesToSid } from '../../src/ad/sid.js';
 import { adminSession, createUser } from '../../src/lab/directory.js';
-import type { SambaDc } from '../../src/lab/samba.js';
+import { alive, type SambaDc } from '../../src/lab/samba.js';
 import { addUser, startForestDc, useForestDc } from '../support/samba.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The LDAPS handshake with only `caFile` trusted: the error text, or 'trusted'. */
 function handshake(dc: SambaDc, caFile: string): Promise<string> {

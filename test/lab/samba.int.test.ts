@@ -5,19 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { discoverSchema, readRootDse } from '../../src/ad/discovery.js';
 import { adminSession, createUser } from '../../src/lab/directory.js';
 import { AdConnection } from '../../src/ad/connection.js';
+import { alive } from '../../src/lab/samba.js';
 import { addressReleased, startTestDc } from '../support/samba.js';
 
 function loopbackAddresses(): string {
   return execFileSync('ip', ['-4', 'addr', 'show', 'dev', 'lo'], { encoding: 'utf8' });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('Samba AD DC harness', () => {
