@@ -69,6 +69,27 @@ export interface SpawnedCli {
   shown: string;
 }
 
+/**
+ * How to stop a command started in the background: SIGTERM, SIGKILL if it is still there after
+ * 10 s, and wait until it is gone; nothing when it has already exited.
+ */
+export function stopper(child: ChildProcess): () => Promise<void> {
+  let exited = false;
+  const gone = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
+  return async () => {
+    if (exited) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await gone;
+    clearTimeout(timer);
+  };
+}
+
 /** Starts the CLI with its output going to `logFile` handles (for `run` in the background). */
 export function spawnCli(
   args: string[],

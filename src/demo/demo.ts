@@ -16,7 +16,14 @@ import { DwbError, causeText } from '../errors.js';
 import { adminSession } from '../lab/directory.js';
 import type { SambaDc } from '../lab/samba.js';
 import { Cleanup, Interrupted, signalChildren } from './cleanup.js';
-import { commandPrefix, humanLogLine, interruptRunningCommands, runCli, spawnCli } from './cli-process.js';
+import {
+  commandPrefix,
+  humanLogLine,
+  interruptRunningCommands,
+  runCli,
+  spawnCli,
+  stopper,
+} from './cli-process.js';
 import { writeDemoConfig, type DemoConfigFile } from './config-file.js';
 import {
   CONNECTOR_ACCOUNT,
@@ -29,7 +36,7 @@ import { downloadPem, pickCertifiedDevice } from './device-certificate.js';
 import { createPilotGroup, liveChanges, type LiveChange, type PilotGroup } from './live-changes.js';
 import { haPrerequisite, haStep, type HaOutcome } from './ha.js';
 import { seconds, StepReporter } from './steps.js';
-import { expectExit, finish, labFolder, prerequisitesStep } from './tour.js';
+import { expectExit, finish, labFolder, prerequisitesStep, showFile } from './tour.js';
 
 export interface DemoOptions {
   keep: boolean;
@@ -237,8 +244,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
             adminPassword: dc!.adminPassword,
           },
         );
-        for (const line of readFileSync(written.file, 'utf8').trimEnd().split('\n'))
-          steps.detail(`│ ${line}`);
+        showFile(steps, written.file);
         return written;
       },
       (c) => `${c.file} (secrets in ${c.secretsDir}, mode 0600)`,
@@ -341,14 +347,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         runPid = child.pid;
         let exited = false;
         child.once('exit', () => (exited = true));
-        stopRun = async () => {
-          if (exited) return;
-          const gone = new Promise<void>((r) => child.once('exit', () => r()));
-          child.kill('SIGTERM');
-          const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-          await gone;
-          clearTimeout(timer);
-        };
+        stopRun = stopper(child);
         cleanup.add('`run`', stopRun);
         steps.detail(`$ ${spawned.shown} > ${logFile} 2>&1 &`);
         // Wait for the first cycle, so that the changes below are the only thing left to do.

@@ -5,7 +5,6 @@
 // (every forest) -> check -> sync (each device to its owner's forest, the rest unrouted) -> devices
 // --all -> a user's devices moving to the other forest (created there before deleted here).
 // Everything is stopped and removed at the end, on Ctrl-C and on failure, unless --keep.
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { str } from '../ad/connection.js';
 import { startEmulator, type RunningEmulator } from '../emulator/index.js';
@@ -25,7 +24,7 @@ import {
 } from './lab.js';
 import { freePort } from './demo.js';
 import { seconds, StepReporter } from './steps.js';
-import { expectExit, finish, labFolder, prerequisitesStep } from './tour.js';
+import { expectExit, finish, labFolder, prerequisitesStep, showFile } from './tour.js';
 
 export interface ForestsDemoOptions {
   keep: boolean;
@@ -206,8 +205,7 @@ export async function runForestsDemo(options: ForestsDemoOptions): Promise<numbe
             adminPassword: f.dc.adminPassword,
           })),
         );
-        for (const line of readFileSync(written.file, 'utf8').trimEnd().split('\n'))
-          steps.detail(`│ ${line}`);
+        showFile(steps, written.file);
         return written;
       },
       (c) => `${c.file} (secrets in ${c.secretsDir}, mode 0600)`,

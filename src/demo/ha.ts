@@ -11,7 +11,7 @@ import { DwbError } from '../errors.js';
 import { postgresUnavailable, startPostgres, type LabPostgres } from '../lab/postgres.js';
 import { leaseSettings } from '../state/lease.js';
 import type { Cleanup } from './cleanup.js';
-import { runCli, spawnCli } from './cli-process.js';
+import { runCli, spawnCli, stopper } from './cli-process.js';
 import { pickDevices } from './live-changes.js';
 import type { Prerequisite } from './prerequisites.js';
 import { seconds, type StepReporter } from './steps.js';
@@ -147,14 +147,7 @@ export async function haStep(ctx: HaStepContext): Promise<HaOutcome> {
     const child = spawned.child;
     let exited = false;
     child.once('exit', () => (exited = true));
-    cleanup.add(`\`run\` ${name}`, async () => {
-      if (exited) return;
-      const gone = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await gone;
-      clearTimeout(timer);
-    });
+    cleanup.add(`\`run\` ${name}`, stopper(child));
     steps.detail(`$ ${spawned.shown} > ${logFile} 2>&1 &   (member ${name})`);
     members.push({ name, port, pid: child.pid ?? 0, kill: (signal) => child.kill(signal) });
     // A leads once its first cycle (a full pass over an empty database) is done; then B joins.

@@ -1,6 +1,6 @@
 // What both tours of `device-writeback demo` (one forest, and --forests 2) share: the
 // prerequisites step, the lab folder, a step's expected exit code, and the closing cleanup report.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DwbError } from '../errors.js';
@@ -38,6 +38,11 @@ export function labFolder(steps: StepReporter, cleanup: Cleanup, keep: boolean):
   cleanup.add(dir, () => rmSync(dir, { recursive: true, force: true }));
   steps.detail(`Everything goes into ${dir}${keep ? ' (kept: --keep)' : ', removed at the end'}.`);
   return dir;
+}
+
+/** Shows a file the tour wrote (the configuration) under the current step, line by line. */
+export function showFile(steps: StepReporter, file: string): void {
+  for (const line of readFileSync(file, 'utf8').trimEnd().split('\n')) steps.detail(`│ ${line}`);
 }
 
 /** A command of the tour ended with an exit code it should not have: the tour stops there. */
