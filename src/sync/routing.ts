@@ -19,6 +19,9 @@ export interface RoutableForest {
 }
 
 /** The domain part of a SID: everything but the last sub-authority (the RID). */
+/** The SID of an account of an Active Directory domain: S-1-5-21-a-b-c-rid. */
+const ACCOUNT_SID = /^S-1-5-21-\d{1,10}-\d{1,10}-\d{1,10}-\d{1,10}$/i;
+
 export function domainOfSid(sid: string): string {
   return sid.toUpperCase().replace(/-\d+$/, '');
 }
@@ -61,6 +64,9 @@ export class Router {
     else if (!owner) {
       const name = owners[0]!.userPrincipalName ?? owners[0]!.id;
       why = `its registered owner ${name} has no on-premises account (a cloud-only user)`;
+    } else if (!ACCOUNT_SID.test(owner.onPremisesSecurityIdentifier!)) {
+      // A value from the cloud that is not a SID is not repeated: it may be huge or hold escapes.
+      why = `its registered owner's onPremisesSecurityIdentifier is not a domain account SID`;
     } else {
       const domain = domainOfSid(owner.onPremisesSecurityIdentifier!);
       const forest = this.bySid.get(domain);

@@ -28,6 +28,26 @@ const owned = (...sids: (string | null)[]): DeviceRelations => ({
 });
 
 describe('routing', () => {
+  it('does not repeat an owner SID that is not a SID (a hostile or broken value from the cloud)', () => {
+    const router = new Router(forests, { several: true });
+    for (const sid of [
+      'S-1-5-21-1-2-3-\u001b[2J',
+      `S-1-5-21-${'9'.repeat(20_000)}`,
+      'S-1-5-21-1-2-3-1104\u202e',
+    ]) {
+      const route = router.route(owned(sid));
+      expect(route.forest).toBeNull();
+      expect(route.reason).toMatch(
+        /^unrouted: its registered owner's onPremisesSecurityIdentifier is not a domain account SID/,
+      );
+      expect(route.reason!.length).toBeLessThan(200);
+      expect(route.reason).not.toMatch(/[\u001b\u202e]/);
+    }
+    // and the default forest takes it like any other device no forest holds
+    const withDefault = new Router(forests, { several: true, defaultForest: 'corp' });
+    expect(withDefault.route(owned('S-1-5-21-1-2-3-\u001b[2J'))).toEqual({ forest: 'corp', reason: null });
+  });
+
   it('sends each device to the forest of its registered owner, any domain of it', () => {
     const router = new Router(forests, { several: true });
     expect(domainOfSid('S-1-5-21-1-2-3-1104')).toBe('S-1-5-21-1-2-3');
