@@ -285,6 +285,14 @@ const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
  * Runs the CLI to completion: wall time, exit code, output, and peak RSS (from /usr/bin/time when
  * installed, else the last VmHWM read from /proc while it ran).
  */
+/**
+ * Extra Node options for the product's processes, from BENCH_NODE_ARGS (space-separated): e.g.
+ * `BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"` profiles every sync and run a benchmark starts.
+ */
+function productNodeArgs() {
+  return (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+}
+
 export async function runCli(ws, args, options = {}) {
   const statsFile = path.join(ws.dir, `time-${process.hrtime.bigint()}.txt`);
   const argv = TIME
@@ -295,11 +303,11 @@ export async function runCli(ws, args, options = {}) {
         '-o',
         statsFile,
         process.execPath,
-        ...(options.nodeArgs ?? []),
+        ...(options.nodeArgs ?? productNodeArgs()),
         BIN,
         ...args,
       ]
-    : [process.execPath, BIN, ...args];
+    : [process.execPath, ...(options.nodeArgs ?? productNodeArgs()), BIN, ...args];
   const started = performance.now();
   const child = spawn(argv[0], argv.slice(1), {
     env: { ...process.env, FORCE_COLOR: '0', ...options.env },
@@ -475,10 +483,14 @@ export function cpuMs(pid) {
  * every `cycle …` line is recorded with its summary fields and the time it arrived.
  */
 export function startRun(ws, config) {
-  const child = spawn(process.execPath, [BIN, 'run', '--log-level', 'info', '--config', config], {
-    env: { ...process.env, FORCE_COLOR: '0' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...productNodeArgs(), BIN, 'run', '--log-level', 'info', '--config', config],
+    {
+      env: { ...process.env, FORCE_COLOR: '0' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   const cycles = [];
   const waiters = [];
   let buffered = '';

@@ -156,6 +156,14 @@ export interface Watermark {
   lastFullAt?: string;
 }
 
+/** What decides the mode of the next pass, read at once (one round trip to a database server). */
+export interface CycleState {
+  watermark: Watermark;
+  forests: Map<string, ForestState>;
+  /** The scope configuration the last full pass applied (setScopeFingerprint). */
+  scopeFingerprint: string | undefined;
+}
+
 export interface StoreCounts {
   cloudDevices: number;
   managedObjects: number;
@@ -237,6 +245,8 @@ export interface StateStore {
 
   // --- watermark ----------------------------------------------------------------------------
   watermark(): Promise<Watermark>;
+  /** watermark(), forestStates() and scopeFingerprint() together: what a pass starts from. */
+  cycleState(): Promise<CycleState>;
   /** Commits the watermark; call only once every change it covers is in AD. */
   commitWatermark(deltaLink: string, mode: RunMode, at?: Date): Promise<void>;
 

@@ -50,6 +50,10 @@ export async function deltaImport(
     const stored = await store.getDevices(ids);
     return new Map([...stored].map(([id, s]) => [id, s.device]));
   };
+  // The quarantine is read while the changes are: only this pass changes it (read again if it did).
+  const quarantinedAtStart = store.quarantined();
+  quarantinedAtStart.catch(() => undefined);
+  let quarantinedHere = false;
   for await (const event of source.readDevices(deltaLink, lastKnown)) {
     if (event.kind === 'reset') {
       logger().info({ reason: event.reason }, 'delta token no longer valid; switching to a full read');
@@ -68,10 +72,12 @@ export async function deltaImport(
       }
     }
     await pass.quarantine(invalid);
+    if (invalid.length > 0) quarantinedHere = true;
     if (event.deltaLink) nextLink = event.deltaLink;
   }
   // Quarantined devices are retried every pass; they leave quarantine when they succeed.
-  const retry = (await store.quarantined()).flatMap((q) =>
+  const quarantined = quarantinedHere ? await store.quarantined() : await quarantinedAtStart;
+  const retry = quarantined.flatMap((q) =>
     q.graphId && !upserts.has(q.graphId) && !removed.has(q.graphId) ? [q.graphId] : [],
   );
   for (const [id, stored] of await store.getDevices(retry)) upserts.set(id, stored.device);

@@ -9,7 +9,7 @@ import { AdOperationError, outcomeOf } from '../ad/outcome.js';
 import type { Config } from '../config/load.js';
 import { DwbError, ExitCode, causeText, isDwbError } from '../errors.js';
 import { logger } from '../log.js';
-import type { ForestState, RunMode, StateStore } from '../state/store.js';
+import type { CycleState, ForestState, RunMode, StateStore } from '../state/store.js';
 import { deltaImport } from './delta-import.js';
 import { reconcileFromStore } from './forest-recovery.js';
 import { fullImport } from './full-import.js';
@@ -52,26 +52,25 @@ function errorOf(err: unknown): { code: string; message: string } {
 }
 
 /**
- * Why the next pass must be full, or undefined for a delta pass. Read from the store alone, so that
- * `run` knows a cycle's mode before the forests have answered (a failed cycle is counted under it).
+ * Why the next pass must be full, or undefined for a delta pass. Decided from the store alone, so
+ * that `run` knows a cycle's mode before the forests have answered (a failed cycle is counted under
+ * it).
  */
-export async function fullPassReason(
-  store: Pick<StateStore, 'watermark' | 'forestStates' | 'scopeFingerprint'>,
+export function fullPassReason(
+  state: CycleState,
   config: {
     writeback: Pick<Config['writeback'], 'fullEverySeconds' | 'trustTypes' | 'scope'>;
     forests: readonly { name: string }[];
   },
   options: Pick<SyncOptions, 'full'> = {},
-  states?: Map<string, ForestState>,
-): Promise<string | undefined> {
+): string | undefined {
   if (options.full) return 'requested (--full)';
-  const watermark = await store.watermark();
+  const { watermark } = state;
   if (!watermark.deltaLink) return 'no watermark yet (first run)';
-  const known = states ?? (await store.forestStates());
-  const unknown = config.forests.filter((f) => !known.has(f.name)).map((f) => f.name);
+  const unknown = config.forests.filter((f) => !state.forests.has(f.name)).map((f) => f.name);
   if (unknown.length > 0)
     return `the configuration names forests this store has not reconciled yet (${unknown.join(', ')})`;
-  const scopeChange = await scopeChanged(store, config.writeback);
+  const scopeChange = scopeChanged(state.scopeFingerprint, config.writeback);
   if (scopeChange) return scopeChange;
   const last = watermark.lastFullAt;
   const every = config.writeback.fullEverySeconds;
@@ -85,11 +84,7 @@ export async function fullPassReason(
  * Why the scope configuration must be applied by a full pass: it differs from the one the last
  * full pass applied (a store of an earlier version without scope rules needs none).
  */
-async function scopeChanged(
-  store: Pick<StateStore, 'scopeFingerprint'>,
-  writeback: ScopeSettings,
-): Promise<string | undefined> {
-  const applied = await store.scopeFingerprint();
+function scopeChanged(applied: string | undefined, writeback: ScopeSettings): string | undefined {
   if (applied === scopeFingerprint(writeback)) return undefined;
   if (applied === undefined && !hasScopeRules(writeback)) return undefined;
   return `the scope configuration (writeback.trustTypes, writeback.scope) changed since the last full pass; applying it to every device (now: ${describeScope(writeback).join('; ')})`;
@@ -112,30 +107,36 @@ export class SyncEngine {
     }
   }
 
-  /** Why this pass must be full, or undefined for a delta pass. */
-  fullReason(options: SyncOptions, states?: Map<string, ForestState>): Promise<string | undefined> {
-    return fullPassReason(this.context.store, this.context, options, states);
-  }
-
   async sync(options: SyncOptions = {}): Promise<SyncSummary> {
     const started = Date.now();
     const { store } = this.context;
     const dryRun = options.dryRun ?? false;
-    const states = await store.forestStates();
-    const fullBecause = await this.fullReason(options, states);
+    const cycle = options.cycleState ?? (await store.cycleState());
+    const states = cycle.forests;
+    const fullBecause = fullPassReason(cycle, this.context, options);
     let mode: RunMode = fullBecause ? 'full' : 'delta';
     options.onMode?.(mode);
-    const runId = await store.startRun(mode, dryRun);
     const pass = new Pass(this.context, options, this.scopeGroups);
+    // The forests are reached while the run is recorded (with a database server: two round trips
+    // at once); a failure to reach them is the pass's, handled below once the run is recorded.
+    const reaching = this.reach(pass, states);
+    reaching.catch(() => undefined);
+    let runId: number;
+    try {
+      runId = await store.startRun(mode, dryRun);
+    } catch (err) {
+      await reaching.catch(() => undefined);
+      throw err;
+    }
     let reason = fullBecause ?? 'delta';
     let committed = false;
     try {
-      const router = await this.reach(pass, states);
+      const router = await reaching;
       let deltaLink: string | undefined;
       if (mode === 'delta') {
         const recovering = pass.runs.filter((r) => !r.failed && states.get(r.name)?.needsFull);
         const active = pass.runs.filter((r) => !recovering.includes(r));
-        const delta = await deltaImport(pass, router, (await store.watermark()).deltaLink!, active);
+        const delta = await deltaImport(pass, router, cycle.watermark.deltaLink!, active);
         if (delta === 'reset') {
           mode = 'full';
           options.onMode?.(mode);

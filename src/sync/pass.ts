@@ -13,6 +13,7 @@ import { causeText } from '../errors.js';
 import { logger } from '../log.js';
 import {
   emptyCounters,
+  type CycleState,
   type DeviceError,
   type QuarantineIssue,
   type RunCounters,
@@ -75,6 +76,8 @@ export interface SyncOptions {
   shouldStop?: () => boolean;
   /** Told the pass's mode as soon as it is known (and again when an expired delta token makes it full). */
   onMode?: (mode: RunMode) => void;
+  /** The store's cycle state, when the caller has just read it (else the pass reads it). */
+  cycleState?: CycleState;
 }
 
 export interface SyncProgress extends Omit<RunCounters, 'adopted'> {

@@ -306,13 +306,15 @@ export class WritebackService {
     try {
       // Known from the store before the forest is reached, so that a cycle that fails (the DC or
       // Graph down, also before the first connection) is counted under its mode.
-      mode = (await fullPassReason(this.store, this.config)) ? 'full' : 'delta';
+      const cycleState = await this.store.cycleState();
+      mode = fullPassReason(cycleState, this.config) ? 'full' : 'delta';
       const session = (this.connected ??= await this.connectOnce());
       // Each pass reaches every forest first (a round trip to each DC, even in a cycle with
       // nothing to do), so /healthz stays honest.
       const summary = await session.engine.sync({
         shouldStop: () => this.stopping,
         onMode: (m) => (mode = m),
+        cycleState,
       });
       record = { startedAt, finishedAt: new Date().toISOString(), ok: true, mode: summary.mode, summary };
       if (!summary.thresholdStopped) this.lastSuccessAt = record.finishedAt;

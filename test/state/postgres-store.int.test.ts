@@ -7,6 +7,7 @@ import { terminateBackends } from '../../src/lab/postgres.js';
 import { applicationName, PostgresStateStore } from '../../src/state/postgres/postgres-store.js';
 import { migrate, POSTGRES_SCHEMA_VERSION } from '../../src/state/postgres/schema.js';
 import { fromLease } from '../../src/state/lease.js';
+import { emptyCounters } from '../../src/state/store.js';
 import { describeStateStore } from './store-contract.js';
 import {
   freshDatabase,
@@ -189,6 +190,7 @@ describe.skipIf(unavailable)('PostgreSQL store: one leader, fenced commits', () 
     const leader = await PostgresStateStore.open(db.url, { writer: true, command: 'leader', lease: LEASE });
     try {
       await leader.setForestState('corp', { needsFull: false });
+      const runId = await leader.startRun('delta', false);
       // Another epoch takes the lease behind the leader's back (as a standby would once the lease ran
       // out): the leader still believes it leads, so only the database's fence stands in the way.
       await sql(
@@ -226,11 +228,25 @@ describe.skipIf(unavailable)('PostgreSQL store: one leader, fenced commits', () 
             ]),
         ],
         ['commitWatermark', () => leader.commitWatermark('https://graph/delta?t=9', 'delta')],
+        ['startRun', () => leader.startRun('delta', false)],
+        [
+          'finishRun',
+          () =>
+            leader.finishRun(runId, {
+              mode: 'delta',
+              ...emptyCounters(),
+              outcome: 'ok',
+              durationMs: 1,
+              errors: [],
+            }),
+        ],
       ];
       for (const [name, write] of writes) {
         await expect(write(), name).rejects.toMatchObject({ code: 'DWB_STATE_FENCED' });
       }
       expect((await leader.forestStates()).get('corp')).toMatchObject({ needsFull: false });
+      expect(await leader.watermark()).toEqual({});
+      expect((await leader.recentRuns(5)).map((r) => [r.id, r.outcome])).toEqual([[runId, 'running']]);
       expect(await leader.objectsOfDevices(['g'])).toEqual([]);
     } finally {
       await leader.close();

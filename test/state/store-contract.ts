@@ -208,6 +208,35 @@ export function describeStateStore(name: string, factory: () => Promise<StoreFac
       });
     });
 
+    it('reads the state a pass starts from at once: the watermark, each forest, the applied scope', async () => {
+      expect(await store.cycleState()).toEqual({
+        watermark: {},
+        forests: new Map(),
+        scopeFingerprint: undefined,
+      });
+      await store.commitWatermark('https://graph/delta?t=1', 'full', new Date('2026-01-01T00:00:00Z'));
+      await store.setScopeFingerprint('scope-v1:abc');
+      await store.setForestState('fabrikam', { needsFull: true, lastError: 'DC down' });
+      await store.setForestState('corp', {
+        needsFull: false,
+        lastFullAt: '2026-01-01T00:00:00.000Z',
+        domains: [
+          { dnsName: 'corp.test', netbiosName: 'CORP', sid: 'S-1-5-21-1-2-3', dn: 'DC=corp,DC=test' },
+        ],
+      });
+      const state = await store.cycleState();
+      expect(state).toEqual({
+        watermark: await store.watermark(),
+        forests: await store.forestStates(),
+        scopeFingerprint: 'scope-v1:abc',
+      });
+      expect(state.watermark.deltaLink).toBe('https://graph/delta?t=1');
+      expect([...state.forests.keys()].sort()).toEqual(['corp', 'fabrikam']);
+      expect(state.forests.get('corp')?.domains).toEqual([
+        { dnsName: 'corp.test', netbiosName: 'CORP', sid: 'S-1-5-21-1-2-3', dn: 'DC=corp,DC=test' },
+      ]);
+    });
+
     it('records why a device is not written, rewrites it when only the reason changed, and counts reasons', async () => {
       const notCompliant = { rule: 'compliantOnly', reason: 'out of scope: not compliant' };
       const out = (why: { rule: string; reason: string } | null) => ({

@@ -48,6 +48,7 @@ import type {
   StoredDevice,
   UnmanagedObject,
   Watermark,
+  CycleState,
 } from '../store.js';
 import { PostgresGroupBackend } from './group-sql.js';
 import {
@@ -165,6 +166,32 @@ function toStored([device, relations, forest, reason, rule]: StoredRow): StoredD
     reason: reason ?? null,
     rule: rule ?? null,
   };
+}
+
+/** The watermark from the meta rows that hold it. */
+function toWatermark(meta: Record<string, string>): Watermark {
+  const out: Watermark = {};
+  if (meta.deltaLink !== undefined) out.deltaLink = meta.deltaLink;
+  if (meta.watermarkAt !== undefined) out.committedAt = meta.watermarkAt;
+  if (meta.lastFullAt !== undefined) out.lastFullAt = meta.lastFullAt;
+  return out;
+}
+
+const FOREST_COLUMNS = 'name, needs_full, last_error, last_full_at, domains, updated_at';
+
+function toForestStates(rows: Row[]): Map<string, ForestState> {
+  return new Map(
+    rows.map((r) => [
+      r.name as string,
+      {
+        needsFull: r.needs_full === true,
+        lastError: (r.last_error as string | null) ?? null,
+        lastFullAt: (r.last_full_at as string | null) ?? null,
+        domains: (r.domains as ForestState['domains'] | null) ?? null,
+        updatedAt: r.updated_at as string,
+      },
+    ]),
+  );
 }
 
 const OBJECT_COLUMNS = 'forest, device_id, graph_id, dn, object_guid, hash, last_synced_at';
@@ -294,6 +321,44 @@ export class PostgresStateStore implements StateStore {
     }
   }
 
+  /** This instance's fencing token, or DWB_STATE_FENCED when it may not write. */
+  private fenceToken(): { epoch: number; holder: string } {
+    const token = this.group?.fenceToken();
+    if (!token) {
+      throw fencedError(
+        this.group
+          ? `this instance no longer leads its group, so its commits to ${this.location} are refused.`
+          : `the state store ${this.location} was opened read-only, so it takes no writes of the engine.`,
+      );
+    }
+    if (!/^[0-9a-f]+$/.test(token.holder)) throw new Error('unexpected instance id');
+    return { epoch: Number(token.epoch), holder: token.holder };
+  }
+
+  /**
+   * One fenced statement in one round trip, for the writes of every cycle (its run record, the
+   * watermark). The statement reads its rows FROM lease, a CTE that calls fence() first: it writes
+   * nothing unless this instance holds the lease's epoch, and the FOR SHARE lock fence() takes on the
+   * lease row lasts until the statement's own commit, as in write(). It does not move the change
+   * stamp: what it writes is not the devices and objects the console indexes.
+   */
+  private async fencedStatement<R extends pg.QueryResultRow = Row>(
+    sql: string,
+    params: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    if (!/\bFROM lease\b/.test(sql)) throw new Error('a fenced statement must read FROM lease');
+    const { epoch, holder } = this.fenceToken();
+    const n = params.length;
+    try {
+      return await this.pool.query<R>(
+        `WITH lease AS (SELECT fence($${n + 1}::bigint, $${n + 2}::text), set_config('synchronous_commit', 'off', true)) ${sql}`,
+        [...params, epoch, holder],
+      );
+    } catch (err) {
+      throw storeError(err, this.location);
+    }
+  }
+
   /**
    * One transaction. Fenced (the engine's writes): it first checks that this instance still holds
    * the lease's epoch, and fails with DWB_STATE_FENCED when it does not.
@@ -301,16 +366,8 @@ export class PostgresStateStore implements StateStore {
   private async write<T>(body: (client: pg.PoolClient) => Promise<T>, fenced = true): Promise<T> {
     let begin = 'BEGIN';
     if (fenced) {
-      const token = this.group?.fenceToken();
-      if (!token) {
-        throw fencedError(
-          this.group
-            ? `this instance no longer leads its group, so its commits to ${this.location} are refused.`
-            : `the state store ${this.location} was opened read-only, so it takes no writes of the engine.`,
-        );
-      }
-      if (!/^[0-9a-f]+$/.test(token.holder)) throw new Error('unexpected instance id');
-      begin = `BEGIN; SELECT fence(${Number(token.epoch)}, '${token.holder}')`;
+      const { epoch, holder } = this.fenceToken();
+      begin = `BEGIN; SELECT fence(${epoch}, '${holder}')`;
     }
     let client: pg.PoolClient;
     try {
@@ -336,19 +393,24 @@ export class PostgresStateStore implements StateStore {
   // --- watermark ------------------------------------------------------------------------------
 
   async watermark(): Promise<Watermark> {
-    const rows = await this.read(
+    const rows = await this.readArrays<[string, string]>(
       "SELECT key, value FROM meta WHERE key IN ('deltaLink', 'watermarkAt', 'lastFullAt')",
     );
-    const value = (key: string): string | undefined =>
-      rows.find((r) => r.key === key)?.value as string | undefined;
-    const out: Watermark = {};
-    const deltaLink = value('deltaLink');
-    const committedAt = value('watermarkAt');
-    const lastFullAt = value('lastFullAt');
-    if (deltaLink !== undefined) out.deltaLink = deltaLink;
-    if (committedAt !== undefined) out.committedAt = committedAt;
-    if (lastFullAt !== undefined) out.lastFullAt = lastFullAt;
-    return out;
+    return toWatermark(Object.fromEntries(rows));
+  }
+
+  async cycleState(): Promise<CycleState> {
+    const [row] = await this.readArrays<[Record<string, string> | null, Row[] | null]>(
+      `SELECT (SELECT json_object_agg(key, value) FROM meta
+                 WHERE key IN ('deltaLink', 'watermarkAt', 'lastFullAt', 'scopeFingerprint')),
+              (SELECT json_agg(f ORDER BY f.name) FROM (SELECT ${FOREST_COLUMNS} FROM forests) f)`,
+    );
+    const [meta, forests] = row ?? [null, null];
+    return {
+      watermark: toWatermark(meta ?? {}),
+      forests: toForestStates(forests ?? []),
+      scopeFingerprint: meta?.scopeFingerprint,
+    };
   }
 
   async commitWatermark(deltaLink: string, mode: RunMode, at = new Date()): Promise<void> {
@@ -358,12 +420,10 @@ export class PostgresStateStore implements StateStore {
       keys.push('lastFullAt');
       values.push(at.toISOString());
     }
-    await this.write((c) =>
-      c.query(
-        `INSERT INTO meta (key, value) SELECT * FROM unnest($1::text[], $2::text[])
-           ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-        [keys, values],
-      ),
+    await this.fencedStatement(
+      `INSERT INTO meta (key, value) SELECT u.key, u.value FROM lease, unnest($1::text[], $2::text[]) AS u(key, value)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      [keys, values],
     );
   }
 
@@ -585,21 +645,7 @@ export class PostgresStateStore implements StateStore {
   // --- forests --------------------------------------------------------------------------------
 
   async forestStates(): Promise<Map<string, ForestState>> {
-    const rows = await this.read(
-      'SELECT name, needs_full, last_error, last_full_at, domains, updated_at FROM forests ORDER BY name',
-    );
-    return new Map(
-      rows.map((r) => [
-        r.name as string,
-        {
-          needsFull: r.needs_full === true,
-          lastError: (r.last_error as string | null) ?? null,
-          lastFullAt: (r.last_full_at as string | null) ?? null,
-          domains: (r.domains as ForestState['domains'] | null) ?? null,
-          updatedAt: r.updated_at as string,
-        },
-      ]),
-    );
+    return toForestStates(await this.read(`SELECT ${FOREST_COLUMNS} FROM forests ORDER BY name`));
   }
 
   async setForestState(forest: string, state: Partial<Omit<ForestState, 'updatedAt'>>): Promise<void> {
@@ -876,47 +922,40 @@ export class PostgresStateStore implements StateStore {
   // --- runs -----------------------------------------------------------------------------------
 
   async startRun(mode: RunMode, dryRun: boolean): Promise<number> {
-    const token = this.group?.fenceToken();
-    return this.write(async (c) => {
-      const r = await c.query<{ id: number }>(
-        `INSERT INTO runs (started_at, mode, dry_run, outcome, epoch, instance_id, host, pid)
-         VALUES ($1, $2, $3, 'running', $4, $5, $6, $7) RETURNING id`,
-        [
-          new Date().toISOString(),
-          mode,
-          dryRun,
-          token?.epoch ?? null,
-          token?.holder ?? null,
-          os.hostname(),
-          process.pid,
-        ],
-      );
-      return Number(r.rows[0]!.id);
-    });
+    const { epoch, holder } = this.fenceToken();
+    const r = await this.fencedStatement<{ id: number }>(
+      `INSERT INTO runs (started_at, mode, dry_run, outcome, epoch, instance_id, host, pid)
+       SELECT $1, $2, $3, 'running', $4, $5, $6, $7 FROM lease RETURNING id`,
+      [new Date().toISOString(), mode, dryRun, epoch, holder, os.hostname(), process.pid],
+    );
+    return Number(r.rows[0]!.id);
   }
 
   async finishRun(id: number, result: RunResult): Promise<void> {
     const errors = result.errors.slice(0, 1000);
+    const params = [
+      new Date().toISOString(),
+      result.mode,
+      result.created,
+      result.updated,
+      result.deleted,
+      result.unchanged,
+      result.quarantined,
+      result.adopted,
+      result.outcome,
+      clean(result.error ?? null),
+      result.durationMs,
+      id,
+    ];
+    const update = `UPDATE runs SET finished_at = $1, mode = $2, created = $3, updated = $4, deleted = $5, unchanged = $6,
+         quarantined = $7, adopted = $8, outcome = $9, error = $10, duration_ms = $11`;
+    // A run without device errors (every quiet cycle) is one statement.
+    if (errors.length === 0) {
+      await this.fencedStatement(`${update} FROM lease WHERE id = $12`, params);
+      return;
+    }
     await this.write(async (c) => {
-      await c.query(
-        `UPDATE runs SET finished_at = $1, mode = $2, created = $3, updated = $4, deleted = $5, unchanged = $6,
-             quarantined = $7, adopted = $8, outcome = $9, error = $10, duration_ms = $11 WHERE id = $12`,
-        [
-          new Date().toISOString(),
-          result.mode,
-          result.created,
-          result.updated,
-          result.deleted,
-          result.unchanged,
-          result.quarantined,
-          result.adopted,
-          result.outcome,
-          clean(result.error ?? null),
-          result.durationMs,
-          id,
-        ],
-      );
-      if (errors.length === 0) return;
+      await c.query(`${update} WHERE id = $12`, params);
       await c.query(
         `INSERT INTO run_errors (run_id, device_id, code, message)
          SELECT $1, u.device_id, u.code, u.message FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(device_id, code, message, n)

@@ -40,6 +40,7 @@ import type {
   StoredDevice,
   UnmanagedObject,
   Watermark,
+  CycleState,
 } from '../store.js';
 import { migrate, SQLITE_SCHEMA_VERSION } from './schema.js';
 import { lockHolder, pidAlive, takeWriterLock, type WriterLock } from './writer-lock.js';
@@ -247,6 +248,14 @@ export class SqliteStateStore implements StateStore {
       deltaLink: this.getMeta('deltaLink'),
       committedAt: this.getMeta('watermarkAt'),
       lastFullAt: this.getMeta('lastFullAt'),
+    };
+  }
+
+  async cycleState(): Promise<CycleState> {
+    return {
+      watermark: await this.watermark(),
+      forests: await this.forestStates(),
+      scopeFingerprint: await this.scopeFingerprint(),
     };
   }
 
