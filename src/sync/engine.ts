@@ -9,7 +9,7 @@ import { AdOperationError, outcomeOf } from '../ad/outcome.js';
 import type { Config } from '../config/load.js';
 import { DwbError, ExitCode, causeText, isDwbError } from '../errors.js';
 import { logger } from '../log.js';
-import type { CycleState, ForestState, RunMode, StateStore } from '../state/store.js';
+import type { CycleState, ForestState, RunMode } from '../state/store.js';
 import { deltaImport } from './delta-import.js';
 import { reconcileFromStore } from './forest-recovery.js';
 import { fullImport } from './full-import.js';
