@@ -3,7 +3,6 @@
 // of a group's leader is derived from the configuration (state/lease.ts).
 import type { Config } from '../config/load.js';
 import { leaseSettings } from './lease.js';
-import { PostgresStateStore } from './postgres/postgres-store.js';
 import { SqliteStateStore } from './sqlite/sqlite-store.js';
 import type { LeaseSettings, OpenOptions, StateStore } from './store.js';
 
@@ -23,6 +22,8 @@ export function groupLease(config: StoreConfig): LeaseSettings {
 
 export async function openStateStore(config: StoreConfig, options: OpenOptions): Promise<StateStore> {
   if (config.state.postgres) {
+    // Loaded only here: the PostgreSQL driver is not needed by the SQLite store.
+    const { PostgresStateStore } = await import('./postgres/postgres-store.js');
     return PostgresStateStore.open(config.state.postgres.reveal(), {
       ...options,
       lease: options.lease ?? groupLease(config),
