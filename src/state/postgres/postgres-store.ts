@@ -11,7 +11,7 @@
 // change stamp). At open, the store is migrated, refused when a newer version wrote it
 // (DWB_STATE_VERSION) and refused when one of its tables is missing (DWB_STATE_CORRUPT); an error
 // the server reports as data corruption (SQLSTATE class XX) is DWB_STATE_CORRUPT too.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import pg from 'pg';
 import type { CloudDevice, DeviceRelations } from '../../entra/types.js';
@@ -168,6 +168,11 @@ function toStored([device, relations, forest, reason, rule]: StoredRow): StoredD
   };
 }
 
+/** A prepared statement's name, from its text (each session prepares it once, at its first use). */
+function statementName(text: string): string {
+  return `dwb_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+}
+
 /** The watermark from the meta rows that hold it. */
 function toWatermark(meta: Record<string, string>): Watermark {
   const out: Watermark = {};
@@ -178,6 +183,11 @@ function toWatermark(meta: Record<string, string>): Watermark {
 }
 
 const FOREST_COLUMNS = 'name, needs_full, last_error, last_full_at, domains, updated_at';
+
+/** What a pass starts from, in one statement (StateStore.cycleState). */
+const CYCLE_STATE_SQL = `SELECT (SELECT json_object_agg(key, value) FROM meta
+         WHERE key IN ('deltaLink', 'watermarkAt', 'lastFullAt', 'scopeFingerprint')),
+      (SELECT json_agg(f ORDER BY f.name) FROM (SELECT ${FOREST_COLUMNS} FROM forests) f)`;
 
 function toForestStates(rows: Row[]): Map<string, ForestState> {
   return new Map(
@@ -313,9 +323,13 @@ export class PostgresStateStore implements StateStore {
     }
   }
 
-  private async readArrays<T extends unknown[]>(sql: string, params: unknown[] = []): Promise<T[]> {
+  private async readArrays<T extends unknown[]>(
+    sql: string,
+    params: unknown[] = [],
+    options: { name?: string } = {},
+  ): Promise<T[]> {
     try {
-      return (await this.pool.query<T>({ text: sql, values: params, rowMode: 'array' })).rows;
+      return (await this.pool.query<T>({ text: sql, values: params, rowMode: 'array', ...options })).rows;
     } catch (err) {
       throw storeError(err, this.location);
     }
@@ -350,10 +364,12 @@ export class PostgresStateStore implements StateStore {
     const { epoch, holder } = this.fenceToken();
     const n = params.length;
     try {
-      return await this.pool.query<R>(
-        `WITH lease AS (SELECT fence($${n + 1}::bigint, $${n + 2}::text), set_config('synchronous_commit', 'off', true)) ${sql}`,
-        [...params, epoch, holder],
-      );
+      const text = `WITH lease AS (SELECT fence($${n + 1}::bigint, $${n + 2}::text), set_config('synchronous_commit', 'off', true)) ${sql}`;
+      return await this.pool.query<R>({
+        name: statementName(text),
+        text,
+        values: [...params, epoch, holder],
+      });
     } catch (err) {
       throw storeError(err, this.location);
     }
@@ -400,11 +416,9 @@ export class PostgresStateStore implements StateStore {
   }
 
   async cycleState(): Promise<CycleState> {
-    const [row] = await this.readArrays<[Record<string, string> | null, Row[] | null]>(
-      `SELECT (SELECT json_object_agg(key, value) FROM meta
-                 WHERE key IN ('deltaLink', 'watermarkAt', 'lastFullAt', 'scopeFingerprint')),
-              (SELECT json_agg(f ORDER BY f.name) FROM (SELECT ${FOREST_COLUMNS} FROM forests) f)`,
-    );
+    const [row] = await this.readArrays<[Record<string, string> | null, Row[] | null]>(CYCLE_STATE_SQL, [], {
+      name: statementName(CYCLE_STATE_SQL),
+    });
     const [meta, forests] = row ?? [null, null];
     return {
       watermark: toWatermark(meta ?? {}),
