@@ -11,9 +11,7 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import {
-  adminConnection,
   BIN,
-  createDeviceContainer,
   createLogger,
   dist,
   flags,
@@ -22,10 +20,9 @@ import {
   report,
   ROOT,
   sleep,
-  startDc,
+  startDeviceLab,
   startEmulator,
   startPostgresLab,
-  template,
   workspace,
   writeConfig,
 } from './lib/lab.mjs';
@@ -105,11 +102,7 @@ async function main() {
   const startedAt = new Date().toISOString();
   const host = machine();
   try {
-    const tpl = await template(ws, log);
-    const { dc } = await startDc(ws, tpl);
-    const conn = await adminConnection(ws, dc);
-    const containerDn = `CN=RegisteredDevices,${dc.forest.domainDn}`;
-    await createDeviceContainer(conn, containerDn);
+    const { dc, conn, containerDn } = await startDeviceLab(ws, log);
     const emulator = await startEmulator(ws, { domainSid: dc.domainSid, devices: opts.devices });
     const server = await startPostgresLab(ws, log);
     const db = await server.createDatabase({ prefix: 'failover' });

@@ -15,9 +15,7 @@
 // against its own interleaved raw reads (goal with PostgreSQL: <= 2.5x the raw reads at 100,000).
 import { performance } from 'node:perf_hooks';
 import {
-  adminConnection,
   countChildren,
-  createDeviceContainer,
   createLogger,
   dist,
   flags,
@@ -26,12 +24,11 @@ import {
   median,
   report,
   round,
-  startDc,
+  startDeviceLab,
   startEmulator,
   startPostgresLab,
   statesOf,
   syncJson,
-  template,
   workspace,
   writeConfig,
 } from './lib/lab.mjs';
@@ -145,11 +142,7 @@ async function main() {
   const host = machine();
   try {
     const { seededDevices } = await dist('emulator/seed.js');
-    const tpl = await template(ws, log);
-    const { dc, passwordFile } = await startDc(ws, tpl);
-    const conn = await adminConnection(ws, dc);
-    const containerDn = `CN=RegisteredDevices,${dc.forest.domainDn}`;
-    await createDeviceContainer(conn, containerDn);
+    const { dc, passwordFile, conn, containerDn } = await startDeviceLab(ws, log);
     const seedOptions = { domainSid: dc.domainSid };
     const emulator = await startEmulator(ws, { ...seedOptions, devices: opts.adDevices });
     const postgres = states.includes('postgres') ? await startPostgresLab(ws, log) : undefined;

@@ -9,23 +9,20 @@
 // of what any tool could observe) is reported as ldapPollMs, and `run`'s own cycle durations too.
 import { performance } from 'node:perf_hooks';
 import {
-  createDeviceContainer,
-  adminConnection,
   createLogger,
+  dist,
   flags,
   machine,
   percentile,
   report,
   round,
   sleep,
-  startDc,
+  startDeviceLab,
   startEmulator,
   startRun,
   syncJson,
-  template,
   workspace,
   writeConfig,
-  dist,
 } from './lib/lab.mjs';
 
 const NAME = 'latency';
@@ -141,11 +138,7 @@ async function main() {
   const startedAt = new Date().toISOString();
   const host = machine();
   try {
-    const tpl = await template(ws, log);
-    const { dc } = await startDc(ws, tpl);
-    const conn = await adminConnection(ws, dc);
-    const containerDn = `CN=RegisteredDevices,${dc.forest.domainDn}`;
-    await createDeviceContainer(conn, containerDn);
+    const { dc, conn, containerDn } = await startDeviceLab(ws, log);
     const emulator = await startEmulator(ws, { domainSid: dc.domainSid, devices: opts.devices });
     log(`writing ${opts.devices} devices first …`);
     await syncJson(ws, writeConfig(ws, { name: 'initial', dc, emulator }));

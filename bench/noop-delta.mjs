@@ -29,9 +29,7 @@ import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import {
-  adminConnection,
   countChildren,
-  createDeviceContainer,
   createLogger,
   dist,
   flags,
@@ -40,12 +38,11 @@ import {
   report,
   ROOT,
   round,
-  startDc,
+  startDeviceLab,
   startEmulator,
   startPostgresLab,
   startRun,
   statesOf,
-  template,
   workspace,
   writeConfig,
 } from './lib/lab.mjs';
@@ -186,11 +183,7 @@ async function main() {
   const host = machine();
   try {
     const { seededDevices } = await dist('emulator/seed.js');
-    const tpl = await template(ws, log);
-    const { dc } = await startDc(ws, tpl);
-    const conn = await adminConnection(ws, dc);
-    const containerDn = `CN=RegisteredDevices,${dc.forest.domainDn}`;
-    await createDeviceContainer(conn, containerDn);
+    const { dc, conn, containerDn } = await startDeviceLab(ws, log);
     const emulator = await startEmulator(ws, { domainSid: dc.domainSid });
     const seedOptions = { domainSid: dc.domainSid };
     emulator.store.seed(Math.min(opts.inAd, sizes[0] ?? opts.inAd), seedOptions);

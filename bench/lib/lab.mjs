@@ -205,6 +205,19 @@ export async function createDeviceContainer(conn, dn) {
   await conn.add(dn, { objectClass: ['top', 'msDS-DeviceContainer'] });
 }
 
+/**
+ * The lab of the one-forest benchmarks: a DC from the template, an admin session to it and an
+ * empty device container (CN=RegisteredDevices under the domain), all removed with the workspace.
+ */
+export async function startDeviceLab(ws, log) {
+  const tpl = await template(ws, log);
+  const { dc, passwordFile } = await startDc(ws, tpl);
+  const conn = await adminConnection(ws, dc);
+  const containerDn = `CN=RegisteredDevices,${dc.forest.domainDn}`;
+  await createDeviceContainer(conn, containerDn);
+  return { tpl, dc, passwordFile, conn, containerDn };
+}
+
 /** The in-process Graph emulator; closed by the workspace. */
 export async function startEmulator(ws, options) {
   const { startEmulator: start } = await dist('emulator/index.js');
