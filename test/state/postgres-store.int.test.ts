@@ -191,6 +191,13 @@ describe.skipIf(unavailable)('PostgreSQL store: one leader, fenced commits', () 
     try {
       await leader.setForestState('corp', { needsFull: false });
       const runId = await leader.startRun('delta', false);
+      // The run is recorded under the epoch and instance that wrote it (the terms' evidence).
+      const token = leader.group?.fenceToken();
+      const recorded = await sql(
+        db,
+        `SELECT epoch, instance_id FROM device_writeback.runs WHERE id = ${runId}`,
+      );
+      expect(recorded.rows).toEqual([{ epoch: String(token?.epoch), instance_id: token?.holder }]);
       // Another epoch takes the lease behind the leader's back (as a standby would once the lease ran
       // out): the leader still believes it leads, so only the database's fence stands in the way.
       await sql(

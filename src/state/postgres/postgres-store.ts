@@ -351,7 +351,8 @@ export class PostgresStateStore implements StateStore {
 
   /**
    * One fenced statement in one round trip, for the writes of every cycle (its run record, the
-   * watermark). The statement reads its rows FROM lease, a CTE that calls fence() first: it writes
+   * watermark). The statement reads its rows FROM lease (whose epoch and holder columns are this
+   * instance's fencing token), a CTE that calls fence() first: it writes
    * nothing unless this instance holds the lease's epoch, and the FOR SHARE lock fence() takes on the
    * lease row lasts until the statement's own commit, as in write(). It does not move the change
    * stamp: what it writes is not the devices and objects the console indexes.
@@ -364,7 +365,7 @@ export class PostgresStateStore implements StateStore {
     const { epoch, holder } = this.fenceToken();
     const n = params.length;
     try {
-      const text = `WITH lease AS (SELECT fence($${n + 1}::bigint, $${n + 2}::text), set_config('synchronous_commit', 'off', true)) ${sql}`;
+      const text = `WITH lease AS (SELECT fence($${n + 1}::bigint, $${n + 2}::text), set_config('synchronous_commit', 'off', true), $${n + 1}::bigint AS epoch, $${n + 2}::text AS holder) ${sql}`;
       return await this.pool.query<R>({
         name: statementName(text),
         text,
@@ -936,11 +937,10 @@ export class PostgresStateStore implements StateStore {
   // --- runs -----------------------------------------------------------------------------------
 
   async startRun(mode: RunMode, dryRun: boolean): Promise<number> {
-    const { epoch, holder } = this.fenceToken();
     const r = await this.fencedStatement<{ id: number }>(
       `INSERT INTO runs (started_at, mode, dry_run, outcome, epoch, instance_id, host, pid)
-       SELECT $1, $2, $3, 'running', $4, $5, $6, $7 FROM lease RETURNING id`,
-      [new Date().toISOString(), mode, dryRun, epoch, holder, os.hostname(), process.pid],
+       SELECT $1, $2, $3, 'running', lease.epoch, lease.holder, $4, $5 FROM lease RETURNING id`,
+      [new Date().toISOString(), mode, dryRun, os.hostname(), process.pid],
     );
     return Number(r.rows[0]!.id);
   }
