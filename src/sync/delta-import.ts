@@ -1,17 +1,18 @@
 // A delta pass: the changes since the watermark, whole devices merged by the connector with their
 // last known state, plus every quarantined device (retried each pass with its latest state), plus
 // the devices whose membership in the scope groups changed (read beside the device changes, and
-// judged again from their stored cloud state). The
-// devices go in chunks (the owners of the next chunk are read from Graph while this one is
-// written), each routed to its forest and written there; then, per forest, the objects that must
-// leave it (devices removed from Entra ID, out of scope or unrouted, or moved to another forest that
-// now holds them) are deleted under that forest's deletion threshold. Only then are removed
-// devices forgotten; the caller commits the watermark.
+// judged again from their stored cloud state). The devices go in chunks, small ones first (the
+// owners of the next chunk are read from Graph while this one is written), each routed to its
+// forest and written there; then, per forest, the objects that must leave it (devices removed from
+// Entra ID, out of scope or unrouted, or moved to another forest that now holds them) are deleted
+// under that forest's deletion threshold. Only then are removed devices forgotten; the caller
+// commits the watermark.
 import type { ObjectRecord } from '../state/store.js';
 import { childDn } from '../ad/dn.js';
 import { isGuid } from '../ad/guid.js';
 import type { CloudDevice } from '../entra/types.js';
 import { logger } from '../log.js';
+import { rampSlices } from '../util/ramp.js';
 import { exportDeletions } from './export.js';
 import { readJoin, syncForestDevices } from './forest-sync.js';
 import type { ForestRun, Pass } from './pass.js';
@@ -19,7 +20,7 @@ import { invalidRecordIssue, type Operation, planRemoval } from './planner.js';
 import type { Router } from './routing.js';
 import { relationsFor, routeBatch } from './sync-rule.js';
 
-/** Devices of a delta pass planned and written together. */
+/** Devices of a delta pass planned and written together (after the first, smaller ones: util/ramp). */
 const DELTA_CHUNK = 500;
 
 /** An object that must leave its forest, and why. */
@@ -91,13 +92,12 @@ export async function deltaImport(
 
   const activeNames = new Set(active.map((r) => r.name));
   const leaving: Leaving[] = [];
-  const devices = [...upserts.values()];
-  let relations = relationsFor(pass, devices.slice(0, DELTA_CHUNK));
-  for (let i = 0; i < devices.length; i += DELTA_CHUNK) {
-    const chunk = devices.slice(i, i + DELTA_CHUNK);
+  const chunks = rampSlices([...upserts.values()], DELTA_CHUNK);
+  let relations = relationsFor(pass, chunks[0] ?? []);
+  for (const [i, chunk] of chunks.entries()) {
     const current = relations;
-    if (i + DELTA_CHUNK < devices.length)
-      relations = relationsFor(pass, devices.slice(i + DELTA_CHUNK, i + 2 * DELTA_CHUNK));
+    const next = chunks[i + 1];
+    if (next) relations = relationsFor(pass, next);
     const routed = await routeBatch(pass, router, { devices: chunk, relations: current });
     const objects = groupByDevice(await store.objectsOfDevices(chunk.map((d) => d.id)));
     const present = new Map<string, Set<string>>();
@@ -163,7 +163,7 @@ export async function deltaImport(
       try {
         const deletions: Operation[] = [];
         for (const l of mine) {
-          const actual = await run.directory.readObject(0, childDn('CN', l.deviceId, run.containerDn));
+          const actual = await run.directory.readObject(childDn('CN', l.deviceId, run.containerDn));
           if (!actual) {
             if (!pass.dryRun) await store.deleteObjects(run.name, [l.deviceId]); // already gone
             continue;

@@ -4,16 +4,18 @@
 // watermark is the read's new delta link. The scope groups' membership (writeback.scope.groups) is
 // read beside the container scans, before any device is judged.
 //
-// The Graph read starts at once (token, first page, its owners) and runs while the containers are
-// read from AD: neither waits for the other. One page of look-ahead after that: while a page is
-// written to AD, the next one is read from Graph and its owners are fetched, so the slower side
-// (usually the DC) sets the pace. A forest that fails is left out of the rest of the pass; the
+// The Graph read starts at once (token, first page, the owners of its first few devices) and runs
+// while the containers are read from AD: neither waits for the other. One batch of look-ahead after
+// that: while a batch is written to AD, the next one is read from Graph and its owners are
+// fetched, so the slower side (usually the DC) sets the pace. A batch is a page, except that the
+// first page is cut into small batches first (util/ramp.ts). A forest that fails is left out of the rest of the pass; the
 // others go on.
 import { isManaged } from '../ad/device-object.js';
 import { bytesToGuid } from '../ad/guid.js';
 import type { CloudChange, CloudDevice, CloudReadEvent, DeviceRelations } from '../entra/types.js';
 import type { UnmanagedObject } from '../state/store.js';
 import { lookahead } from '../util/lookahead.js';
+import { rampSlices, WARM_UP } from '../util/ramp.js';
 import { valuesHash } from './attribute-flow.js';
 import { exportDeletions } from './export.js';
 import { indexJoin, syncForestDevices, type IndexedObject } from './forest-sync.js';
@@ -244,6 +246,7 @@ async function* prepared(
   storedFingerprints: Promise<Map<string, number | null>> | undefined,
 ): AsyncGenerator<PreparedPage> {
   let groupsRead = false;
+  let warmUp = WARM_UP;
   for await (const event of events) {
     if (event.kind === 'reset') {
       yield { event, others: [], devices: [], relations: relationsFor(pass, []), outOfScope: [] };
@@ -269,17 +272,25 @@ async function* prepared(
             storedFingerprints: storedFingerprints ? await storedFingerprints : undefined,
           })
         : undefined;
-    yield {
-      event,
-      others,
-      devices,
-      relations: relationsFor(pass, devices),
-      outOfScope: outOfScope.flatMap((d) => {
-        const why = recorded?.notWritten.get(d.id);
-        return why && typeof d.deviceId === 'string'
-          ? [{ cn: d.deviceId.toLowerCase(), reason: why.reason }]
-          : [];
-      }),
-    };
+    const leaving = outOfScope.flatMap((d) => {
+      const why = recorded?.notWritten.get(d.id);
+      return why && typeof d.deviceId === 'string'
+        ? [{ cn: d.deviceId.toLowerCase(), reason: why.reason }]
+        : [];
+    });
+    // The first page with devices is cut into small batches first, so that the first writes wait
+    // only for the owners of a few devices; the page's event (its delta link) goes with its last.
+    const slices =
+      warmUp.length > 0 && devices.length > 0 ? rampSlices(devices, devices.length, warmUp) : [devices];
+    if (devices.length > 0) warmUp = [];
+    for (const [i, slice] of slices.entries()) {
+      yield {
+        event: i === slices.length - 1 ? event : { kind: 'page', changes: [] },
+        others: i === 0 ? others : [],
+        devices: slice,
+        relations: relationsFor(pass, slice),
+        outOfScope: i === 0 ? leaving : [],
+      };
+    }
   }
 }
