@@ -1,7 +1,13 @@
-// The export side of the AD connector: a small pool of LDAPS sessions bound as the connector, that
-// reconnects and retries transient failures (busy, unavailable, connection reset, timeout) with
-// backoff, and reads and writes msDS-Device objects. Failures leave as AdOperationError with the
-// connector's outcome (exists, no such object, transient…), never as ldapts errors.
+// The export side of the AD connector: one LDAPS session bound as the connector, with several
+// operations in flight on it (pipelined: each waits only for its own answer), that reconnects and
+// retries transient failures (busy, unavailable, connection reset, timeout) with backoff, and reads
+// and writes msDS-Device objects. Failures leave as AdOperationError with the connector's outcome
+// (exists, no such object, transient…), never as ldapts errors.
+//
+// One session rather than one per operation in flight: a Samba DC serves each connection from one
+// of its worker processes, and writes from several workers to the same database cost it more CPU
+// and throughput than the same writes queued on one connection (bench/README.md, "Several
+// forests"); Active Directory answers the operations of one connection concurrently anyway.
 import type { AdConfig } from '../config/load.js';
 import { causeText, isDwbError } from '../errors.js';
 import { logger } from '../log.js';
@@ -28,46 +34,37 @@ export type LdapObserver = (operation: string, resultCode: number | 'ok' | 'erro
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class AdExportTarget {
-  private readonly sessions: (AdConnection | undefined)[];
-  private readonly opening: (Promise<AdConnection> | undefined)[];
+  private current: AdConnection | undefined;
+  private opening: Promise<AdConnection> | undefined;
   /** Checked right before every attempt of a write is sent, retries included (see setWriteGate). */
   private writeGate: WriteGate | undefined;
 
   constructor(
     private readonly config: AdConfig,
-    /** Sessions in the pool; operations name the slot they run on. */
-    readonly slots: number,
+    /** How many operations the export keeps in flight on the session (writeback.concurrency). */
+    readonly inFlight: number,
     private readonly observe: LdapObserver = () => undefined,
-  ) {
-    this.sessions = new Array<AdConnection | undefined>(slots).fill(undefined);
-    this.opening = new Array<Promise<AdConnection> | undefined>(slots).fill(undefined);
-  }
+  ) {}
 
-  private async session(slot: number): Promise<AdConnection> {
-    const existing = this.sessions[slot];
+  private async session(): Promise<AdConnection> {
+    const existing = this.current;
     if (existing && existing.isConnected) return existing;
     if (existing) {
+      this.current = undefined;
       await existing.close();
-      this.sessions[slot] = undefined;
     }
-    let pending = this.opening[slot];
-    if (!pending) {
-      pending = openConnectorSession(this.config);
-      this.opening[slot] = pending;
-    }
-    try {
-      const conn = await pending;
-      this.sessions[slot] = conn;
-      return conn;
-    } finally {
-      this.opening[slot] = undefined;
-    }
+    this.opening ??= openConnectorSession(this.config).finally(() => {
+      this.opening = undefined;
+    });
+    const conn = await this.opening;
+    this.current ??= conn;
+    return conn;
   }
 
-  private async drop(slot: number): Promise<void> {
-    const conn = this.sessions[slot];
-    this.sessions[slot] = undefined;
-    await conn?.close();
+  /** Closes a session that failed; one opened since by another operation's retry is kept. */
+  private async drop(conn: AdConnection): Promise<void> {
+    if (this.current === conn) this.current = undefined;
+    await conn.close();
   }
 
   /**
@@ -80,11 +77,10 @@ export class AdExportTarget {
   }
 
   /**
-   * Runs `body` on session `slot`, reconnecting and retrying transient failures with backoff
-   * (about 10 s in all). Other errors are thrown as they are, for the caller to judge.
+   * Runs `body` on the session, reconnecting and retrying transient failures with backoff (about
+   * 10 s in all). Other errors are thrown as they are, for the caller to judge.
    */
   async withSession<T>(
-    slot: number,
     operation: string,
     body: (conn: AdConnection) => Promise<T>,
     gate?: WriteGate,
@@ -92,8 +88,9 @@ export class AdExportTarget {
   ): Promise<T> {
     const delays = options.retry === false ? [] : [100, 300, 700, 1500, 3000, 5000];
     for (let attempt = 0; ; attempt++) {
+      let conn: AdConnection | undefined;
       try {
-        const conn = await this.session(slot % this.slots);
+        conn = await this.session();
         let result: T;
         if (gate) {
           gate.admit(); // nothing is awaited between this check and the send
@@ -115,7 +112,7 @@ export class AdExportTarget {
           { operation, attempt: attempt + 1, cause: causeText(err) },
           'transient LDAP failure; reconnecting and retrying',
         );
-        await this.drop(slot % this.slots);
+        if (conn) await this.drop(conn);
         await sleep(delays[attempt]! * (0.75 + Math.random() * 0.5));
       }
     }
@@ -123,13 +120,13 @@ export class AdExportTarget {
 
   /** A cheap round trip (the RootDSE), so that an idle service still notices a DC that is down. */
   async ping(): Promise<void> {
-    await this.withSession(0, 'search', (c) => c.read('', ['currentTime']));
+    await this.withSession('search', (c) => c.read('', ['currentTime']));
   }
 
   /** Reads one object of the container by DN; undefined when it does not exist. */
-  async readObject(slot: number, dn: string): Promise<ActualObject | undefined> {
+  async readObject(dn: string): Promise<ActualObject | undefined> {
     try {
-      const entry = await this.withSession(slot, 'search', (c) => c.read(dn, [...DEVICE_READ_ATTRIBUTES]));
+      const entry = await this.withSession('search', (c) => c.read(dn, [...DEVICE_READ_ATTRIBUTES]));
       return entry ? toActualObject(entry) : undefined;
     } catch (err) {
       throw isDwbError(err) ? err : toAdOperationError(err, `read ${dn}`);
@@ -138,7 +135,7 @@ export class AdExportTarget {
 
   /** Every direct child of the container, page by page. */
   async *scanContainer(containerDn: string): AsyncGenerator<ActualObject[]> {
-    const conn = await this.session(0);
+    const conn = await this.session();
     for await (const page of conn.searchPages(containerDn, {
       scope: 'one',
       filter: '(objectClass=*)',
@@ -150,14 +147,14 @@ export class AdExportTarget {
     }
   }
 
-  async add(slot: number, dn: string, values: AdValues): Promise<void> {
+  async add(dn: string, values: AdValues): Promise<void> {
     const attributes: Record<string, Buffer[] | string[]> = { objectClass: ['msDS-Device'] };
     for (const [attribute, v] of values) attributes[attribute] = v;
-    await this.write(slot, 'add', dn, (c) => c.add(dn, attributes));
+    await this.write('add', dn, (c) => c.add(dn, attributes));
   }
 
-  async modify(slot: number, dn: string, changes: AttributeChange[]): Promise<void> {
-    await this.write(slot, 'modify', dn, (c) =>
+  async modify(dn: string, changes: AttributeChange[]): Promise<void> {
+    await this.write('modify', dn, (c) =>
       c.modify(
         dn,
         changes.map((ch) => ({ operation: ch.operation, type: ch.attribute, values: ch.values })),
@@ -165,18 +162,17 @@ export class AdExportTarget {
     );
   }
 
-  async delete(slot: number, dn: string): Promise<void> {
-    await this.write(slot, 'delete', dn, (c) => c.del(dn));
+  async delete(dn: string): Promise<void> {
+    await this.write('delete', dn, (c) => c.del(dn));
   }
 
   private async write(
-    slot: number,
     operation: 'add' | 'modify' | 'delete',
     dn: string,
     body: (conn: AdConnection) => Promise<void>,
   ): Promise<void> {
     try {
-      await this.withSession(slot, operation, body, this.writeGate);
+      await this.withSession(operation, body, this.writeGate);
     } catch (err) {
       // A DC that cannot be reached at all keeps its own error (DWB_AD_UNREACHABLE, with the host).
       throw isDwbError(err) ? err : toAdOperationError(err, `${operation} ${dn}`);
@@ -184,7 +180,11 @@ export class AdExportTarget {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.sessions.map((s) => s?.close()));
-    this.sessions.fill(undefined);
+    const conn = this.current;
+    const opening = this.opening;
+    this.current = undefined;
+    await conn?.close();
+    // A session still being opened is closed once it is (nothing else will).
+    if (opening) await (await opening.catch(() => undefined))?.close();
   }
 }

@@ -271,7 +271,8 @@ export const configSchema = z
           }),
         scope: scopeSchema,
         concurrency: z.number().int().min(1).max(32).default(2).meta({
-          description: 'LDAP sessions used to write in parallel.',
+          description:
+            'LDAP operations the export keeps in flight to each forest, pipelined on one LDAPS session.',
         }),
         defaultForest: forestName.optional().meta({
           description:

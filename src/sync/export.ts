@@ -66,9 +66,9 @@ export async function exportOperations(
   const issues: DeviceIssue[] = [];
   const released: string[] = [];
   try {
-    await runBounded(items, directory.slots, async ({ op, device, hash }, slot) => {
+    await runBounded(items, directory.inFlight, async ({ op, device, hash }) => {
       try {
-        const applied = await applyOne(run, op, slot);
+        const applied = await applyOne(run, op);
         count(run, op, applied);
         if (op.kind === 'delete') deleted.push(op.deviceId);
         else if (device && hash) {
@@ -140,16 +140,16 @@ function count(run: ForestRun, op: Operation, applied: Applied): void {
 }
 
 /** One operation, made idempotent against what a crashed earlier pass may have left behind. */
-async function applyOne(run: ForestRun, op: Operation, slot: number): Promise<Applied> {
+async function applyOne(run: ForestRun, op: Operation): Promise<Applied> {
   const { directory, pass } = run;
   if (op.kind === 'add') {
     try {
-      await directory.add(slot, op.dn, op.values);
+      await directory.add(op.dn, op.values);
       return 'created';
     } catch (err) {
       if (outcomeOf(err) !== 'exists') throw err;
       // An object is already there (a crashed pass wrote it, or someone else): re-plan against it.
-      const actual = await directory.readObject(slot, op.dn);
+      const actual = await directory.readObject(op.dn);
       if (!actual) throw err;
       const desired = {
         deviceId: op.deviceId,
@@ -163,25 +163,25 @@ async function applyOne(run: ForestRun, op: Operation, slot: number): Promise<Ap
       if (plan.kind === 'issue') throw new DeviceIssueError(plan.issue);
       if (plan.kind === 'unchanged') return 'unchanged';
       if (plan.operation.kind !== 'modify') throw err;
-      await directory.modify(slot, op.dn, plan.operation.changes);
+      await directory.modify(op.dn, plan.operation.changes);
       return plan.operation.adopt ? 'adopted' : 'updated';
     }
   }
   if (op.kind === 'modify') {
     try {
-      await directory.modify(slot, op.dn, op.changes);
+      await directory.modify(op.dn, op.changes);
     } catch (err) {
       // A delete of an attribute that is already gone: drop those changes and try once more.
       if (outcomeOf(err) !== 'no-such-attribute') throw err;
-      const actual = await directory.readObject(slot, op.dn);
+      const actual = await directory.readObject(op.dn);
       if (!actual) throw err;
       const changes = op.changes.filter((c) => c.operation === 'replace' || actual.values.has(c.attribute));
-      if (changes.length > 0) await directory.modify(slot, op.dn, changes);
+      if (changes.length > 0) await directory.modify(op.dn, changes);
     }
     return op.adopt ? 'adopted' : 'updated';
   }
   try {
-    await directory.delete(slot, op.dn);
+    await directory.delete(op.dn);
   } catch (err) {
     if (outcomeOf(err) !== 'no-such-object') throw err; // already gone
   }

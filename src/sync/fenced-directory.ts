@@ -26,32 +26,32 @@ export class FencedDirectory implements DeviceDirectory {
     inner.setWriteGate?.({ admit: () => lease.admitWrite(), settled: () => lease.writeSettled() });
   }
 
-  get slots(): number {
-    return this.inner.slots;
+  get inFlight(): number {
+    return this.inner.inFlight;
   }
 
   ping(): Promise<void> {
     return this.inner.ping();
   }
 
-  readObject(slot: number, dn: string): Promise<ActualObject | undefined> {
-    return this.inner.readObject(slot, dn);
+  readObject(dn: string): Promise<ActualObject | undefined> {
+    return this.inner.readObject(dn);
   }
 
   scanContainer(containerDn: string): AsyncGenerator<ActualObject[]> {
     return this.inner.scanContainer(containerDn);
   }
 
-  add(slot: number, dn: string, values: AdValues): Promise<void> {
-    return this.write(() => this.inner.add(slot, dn, values));
+  add(dn: string, values: AdValues): Promise<void> {
+    return this.write(() => this.inner.add(dn, values));
   }
 
-  modify(slot: number, dn: string, changes: AttributeChange[]): Promise<void> {
-    return this.write(() => this.inner.modify(slot, dn, changes));
+  modify(dn: string, changes: AttributeChange[]): Promise<void> {
+    return this.write(() => this.inner.modify(dn, changes));
   }
 
-  delete(slot: number, dn: string): Promise<void> {
-    return this.write(() => this.inner.delete(slot, dn));
+  delete(dn: string): Promise<void> {
+    return this.write(() => this.inner.delete(dn));
   }
 
   private async write(send: () => Promise<void>): Promise<void> {

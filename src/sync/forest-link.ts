@@ -49,15 +49,12 @@ export class AdForestLink implements ForestLink {
     const directory = new AdExportTarget(this.forest.ad, this.concurrency, this.observe?.(this.name));
     try {
       const container = await directory.withSession(
-        0,
         'discover',
         (c) => locateDeviceContainer(c, this.forest.ad),
         undefined,
         { retry: !once },
       );
-      const domains = await directory.withSession(0, 'discover', (c) =>
-        readForestDomains(c, container.rootDse),
-      );
+      const domains = await directory.withSession('discover', (c) => readForestDomains(c, container.rootDse));
       this.target = { name: this.name, directory, container, domains };
       return this.target;
     } catch (err) {

@@ -36,7 +36,7 @@ export type Joiner = (device: CloudDevice) => Join | undefined;
 export function indexJoin(run: ForestRun, index: ReadonlyMap<string, IndexedObject>): Joiner {
   return (device) => {
     const entry = index.get(device.deviceId?.toLowerCase?.() ?? '');
-    return entry ? { indexed: entry, read: () => run.directory.readObject(0, entry.dn) } : undefined;
+    return entry ? { indexed: entry, read: () => run.directory.readObject(entry.dn) } : undefined;
   };
 }
 
@@ -50,7 +50,7 @@ export function readJoin(run: ForestRun, written: ReadonlySet<string>): Joiner {
     // and a modify (or a conflict), so the common case costs one round trip, not two.
     return {
       indexed: undefined,
-      read: () => run.directory.readObject(0, dn),
+      read: () => run.directory.readObject(dn),
       presumedAbsent: !written.has(cn),
     };
   };

@@ -34,15 +34,15 @@ export interface DeviceSource {
  * AdOperationError (ad/outcome.ts) or a DwbError for a DC that cannot be reached at all.
  */
 export interface DeviceDirectory {
-  /** How many operations may run at once; each names its slot (0 … slots-1). */
-  readonly slots: number;
+  /** How many operations the export keeps in flight at once (writeback.concurrency). */
+  readonly inFlight: number;
   /** A cheap round trip, so that a pass notices a DC that is down before it writes. */
   ping(): Promise<void>;
-  readObject(slot: number, dn: string): Promise<ActualObject | undefined>;
+  readObject(dn: string): Promise<ActualObject | undefined>;
   scanContainer(containerDn: string): AsyncGenerator<ActualObject[]>;
-  add(slot: number, dn: string, values: AdValues): Promise<void>;
-  modify(slot: number, dn: string, changes: AttributeChange[]): Promise<void>;
-  delete(slot: number, dn: string): Promise<void>;
+  add(dn: string, values: AdValues): Promise<void>;
+  modify(dn: string, changes: AttributeChange[]): Promise<void>;
+  delete(dn: string): Promise<void>;
 }
 
 /** A forest as a pass writes to it, once reached. */

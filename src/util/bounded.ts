@@ -1,5 +1,4 @@
-// Bounded concurrency: at most `limit` pieces of work in flight, each told which worker (slot) runs
-// it, so that a caller can pin a worker to a connection of its pool.
+// Bounded concurrency: at most `limit` pieces of work in flight.
 
 /**
  * Runs `work` over `items` with at most `limit` running at once. The first failure stops the
@@ -8,16 +7,16 @@
 export async function runBounded<T>(
   items: readonly T[],
   limit: number,
-  work: (item: T, slot: number) => Promise<void>,
+  work: (item: T) => Promise<void>,
 ): Promise<void> {
   let next = 0;
   let failed = false;
   let failure: unknown;
-  const worker = async (slot: number): Promise<void> => {
+  const worker = async (): Promise<void> => {
     while (!failed && next < items.length) {
       const item = items[next++]!;
       try {
-        await work(item, slot);
+        await work(item);
       } catch (err) {
         if (!failed) failure = err;
         failed = true;
@@ -25,6 +24,6 @@ export async function runBounded<T>(
     }
   };
   const workers = Math.max(1, Math.min(limit, items.length));
-  await Promise.all(Array.from({ length: workers }, (_, slot) => worker(slot)));
+  await Promise.all(Array.from({ length: workers }, () => worker()));
   if (failed) throw failure;
 }

@@ -1,10 +1,15 @@
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { AdConnection, str } from '../../src/ad/connection.js';
 import { discoverSchema, readRootDse } from '../../src/ad/discovery.js';
+import { AdExportTarget } from '../../src/ad/export-target.js';
+import { guidToBytes } from '../../src/ad/guid.js';
+import { Secret } from '../../src/config/secret.js';
+import { runBounded } from '../../src/util/bounded.js';
 import { DwbError } from '../../src/errors.js';
 import { useDc } from '../support/samba.js';
 
@@ -152,5 +157,75 @@ describe('AdConnection against Samba', () => {
     expect(err.code).toBe('DWB_AD_UNREACHABLE');
     expect(err.message).toContain('127.0.0.1:1');
     expect(err.message).toMatch(/ECONNREFUSED/);
+  });
+});
+
+/** ESTABLISHED TCP connections of this machine to host:port (IPv4, from /proc/net/tcp). */
+function connectionsTo(url: string): number {
+  const { hostname, port } = new URL(url);
+  const hex = (n: number, width: number): string => n.toString(16).toUpperCase().padStart(width, '0');
+  const ip = hostname
+    .split('.')
+    .map(Number)
+    .reverse()
+    .map((b) => hex(b, 2))
+    .join('');
+  const remote = `${ip}:${hex(Number(port || 636), 4)}`;
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .filter((line) => {
+      const f = line.trim().split(/\s+/);
+      return f[2] === remote && f[3] === '01';
+    }).length;
+}
+
+describe('AdExportTarget against Samba', () => {
+  it('keeps its operations in flight on one session, and writes each of them', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dwb-export-'));
+    const passwordFile = path.join(dir, 'password');
+    writeFileSync(passwordFile, lab.dc.adminPassword, { mode: 0o600 });
+    const container = `CN=Pipelined,${lab.dc.forest.domainDn}`;
+    await lab.admin.add(container, { objectClass: ['top', 'msDS-DeviceContainer'] });
+    const before = connectionsTo(lab.dc.url);
+    const target = new AdExportTarget(
+      {
+        url: lab.dc.url,
+        startTls: false,
+        bindDn: lab.dc.adminDn,
+        password: new Secret({ file: passwordFile }, 'ad.password'),
+        caFile: lab.dc.caFile,
+        insecureSkipVerify: false,
+        timeoutSeconds: 20,
+      },
+      4,
+    );
+    const ids = Array.from({ length: 24 }, () => randomUUID());
+    let peak = 0;
+    try {
+      await runBounded(ids, target.inFlight, async (id) => {
+        const values = new Map<string, Buffer[]>([
+          ['msDS-DeviceID', [guidToBytes(id)]],
+          ['msDS-IsEnabled', [Buffer.from('TRUE')]],
+          ['altSecurityIdentities', [Buffer.from(`X509:<SHA1-TP-PUBKEY>${id}`)]],
+          ['displayName', [Buffer.from(`pipelined ${id.slice(0, 8)}`)]],
+        ]);
+        const adding = target.add(`CN=${id},${container}`, values);
+        peak = Math.max(peak, connectionsTo(lab.dc.url) - before);
+        await adding;
+      });
+      // four operations were in flight, over one connection (Samba serves each connection from
+      // one worker process; several connections writing at once cost the DC more)
+      expect(peak).toBe(1);
+      expect(connectionsTo(lab.dc.url) - before).toBe(1);
+      for (const id of ids) {
+        const object = await target.readObject(`CN=${id},${container}`);
+        expect(object?.values.get('displayName')?.[0]?.toString()).toBe(`pipelined ${id.slice(0, 8)}`);
+      }
+    } finally {
+      await target.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(connectionsTo(lab.dc.url)).toBe(before);
   });
 });

@@ -12,7 +12,7 @@ import { fakeSchema } from './schema.js';
 type Operation = 'add' | 'modify' | 'delete' | 'read';
 
 export class FakeDirectory implements DeviceDirectory {
-  readonly slots = 2;
+  readonly inFlight = 2;
   private readonly objects = new Map<string, ActualObject>();
   private readonly failures: { operation: Operation; outcome: AdOutcome; dn?: string }[] = [];
   /** Every write, in order, as "add CN=…" (for assertions). */
@@ -57,7 +57,7 @@ export class FakeDirectory implements DeviceDirectory {
     if (this.down) throw new DwbError('DWB_AD_UNREACHABLE', 'cannot reach the fake DC (down).');
   }
 
-  async readObject(_slot: number, dn: string): Promise<ActualObject | undefined> {
+  async readObject(dn: string): Promise<ActualObject | undefined> {
     await this.ping();
     this.maybeFail('read', dn);
     return this.get(dn);
@@ -69,7 +69,7 @@ export class FakeDirectory implements DeviceDirectory {
     for (let i = 0; i < children.length; i += 3) yield children.slice(i, i + 3);
   }
 
-  async add(_slot: number, dn: string, values: AdValues): Promise<void> {
+  async add(dn: string, values: AdValues): Promise<void> {
     await this.ping();
     this.maybeFail('add', dn);
     if (!dnEquals(parentDn(dn), this.containerDn))
@@ -80,7 +80,7 @@ export class FakeDirectory implements DeviceDirectory {
     this.place(dn, values);
   }
 
-  async modify(_slot: number, dn: string, changes: AttributeChange[]): Promise<void> {
+  async modify(dn: string, changes: AttributeChange[]): Promise<void> {
     await this.ping();
     this.maybeFail('modify', dn);
     const o = this.objects.get(dn.toLowerCase());
@@ -100,7 +100,7 @@ export class FakeDirectory implements DeviceDirectory {
     }
   }
 
-  async delete(_slot: number, dn: string): Promise<void> {
+  async delete(dn: string): Promise<void> {
     await this.ping();
     this.maybeFail('delete', dn);
     if (!this.objects.delete(dn.toLowerCase()))

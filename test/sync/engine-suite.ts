@@ -264,7 +264,7 @@ export function describeEngine(name: string, factory: EngineStoreFactory): void 
       const drifted = directory.get(dnOf(1))!.values;
       drifted.set('displayName', [Buffer.from('hand edit')]);
       directory.place(dnOf(1), drifted);
-      await directory.delete(0, dnOf(2));
+      await directory.delete(dnOf(2));
       directory.place(`CN=foreign,${CONTAINER}`, new Map([['displayName', [Buffer.from('theirs')]]]));
       source.devices.delete(sampleDevice(3).id); // gone without a trace in the delta (only a full read sees it)
       const full = await engine.sync({ full: true });

@@ -132,7 +132,7 @@ export async function devicePage(
   let adError: string | undefined;
   if (dn) {
     try {
-      actual = await withTimeout(forest.directory.readObject(0, dn), 5000, 'the domain controller');
+      actual = await withTimeout(forest.directory.readObject(dn), 5000, 'the domain controller');
     } catch (err) {
       adError = causeText(err);
     }
@@ -144,7 +144,7 @@ export async function devicePage(
   if (userInput) {
     try {
       user = await withTimeout(
-        forest.directory.withSession(0, 'search', (conn) =>
+        forest.directory.withSession('search', (conn) =>
           resolveUser(conn, container.rootDse.defaultNamingContext, userInput),
         ),
         5000,
