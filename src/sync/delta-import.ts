@@ -14,11 +14,11 @@ import type { CloudDevice } from '../entra/types.js';
 import { logger } from '../log.js';
 import { rampSlices } from '../util/ramp.js';
 import { exportDeletions } from './export.js';
-import { readJoin, syncForestDevices } from './forest-sync.js';
+import { planForestDevices, readJoin, writeForestPlan, type ForestPlan } from './forest-sync.js';
 import type { ForestRun, Pass } from './pass.js';
 import { invalidRecordIssue, type Operation, planRemoval } from './planner.js';
 import type { Router } from './routing.js';
-import { relationsFor, routeBatch } from './sync-rule.js';
+import { relationsFor, routeBatch, type RoutedBatch } from './sync-rule.js';
 
 /** Devices of a delta pass planned and written together (after the first, smaller ones: util/ramp). */
 const DELTA_CHUNK = 500;
@@ -94,36 +94,65 @@ export async function deltaImport(
   const leaving: Leaving[] = [];
   const chunks = rampSlices([...upserts.values()], DELTA_CHUNK);
   let relations = relationsFor(pass, chunks[0] ?? []);
-  for (const [i, chunk] of chunks.entries()) {
-    const current = relations;
-    const next = chunks[i + 1];
-    if (next) relations = relationsFor(pass, next);
-    const routed = await routeBatch(pass, router, { devices: chunk, relations: current });
-    const objects = groupByDevice(await store.objectsOfDevices(chunk.map((d) => d.id)));
+  // Each chunk is routed and planned while the previous one is still being written, so that the
+  // domain controllers do not wait for the planning between chunks; its writes start once the
+  // previous chunk's are done.
+  let writing: Promise<void> = Promise.resolve();
+  try {
+    for (const [i, chunk] of chunks.entries()) {
+      const current = relations;
+      const next = chunks[i + 1];
+      if (next) relations = relationsFor(pass, next);
+      const routed = await routeBatch(pass, router, { devices: chunk, relations: current });
+      const objects = groupByDevice(await store.objectsOfDevices(chunk.map((d) => d.id)));
+      const plans = await Promise.all(
+        active.map(async (run): Promise<ForestPlan | undefined> => {
+          const mine = routed.byForest.get(run.name) ?? [];
+          if (mine.length === 0 || run.failed) return undefined;
+          try {
+            const written = new Set(
+              mine.flatMap((d) =>
+                (objects.get(d.id) ?? []).filter((o) => o.forest === run.name).map((o) => o.deviceId),
+              ),
+            );
+            return await planForestDevices(run, mine, routed.relations, readJoin(run, written), new Set());
+          } catch (err) {
+            run.fail(err);
+            return undefined;
+          }
+        }),
+      );
+      await writing;
+      writing = writeChunk(chunk, routed, objects, plans);
+    }
+  } finally {
+    await writing; // nothing is left being written when the pass stops (a Graph or store failure)
+  }
+
+  /** Writes a planned chunk, then notes which of its devices' objects leave their forest. */
+  async function writeChunk(
+    chunk: readonly CloudDevice[],
+    routed: RoutedBatch,
+    objects: ReadonlyMap<string, ObjectRecord[]>,
+    plans: readonly (ForestPlan | undefined)[],
+  ): Promise<void> {
     const present = new Map<string, Set<string>>();
     await Promise.all(
-      active.map(async (run) => {
-        const mine = routed.byForest.get(run.name) ?? [];
-        if (mine.length === 0 || run.failed) return;
+      plans.map(async (plan) => {
+        if (!plan || plan.run.failed) return;
         try {
-          const written = new Set(
-            mine.flatMap((d) =>
-              (objects.get(d.id) ?? []).filter((o) => o.forest === run.name).map((o) => o.deviceId),
-            ),
-          );
-          present.set(
-            run.name,
-            await syncForestDevices(run, mine, routed.relations, readJoin(run, written), new Set()),
-          );
+          present.set(plan.run.name, await writeForestPlan(plan));
         } catch (err) {
-          run.fail(err);
+          plan.run.fail(err);
         }
       }),
     );
     // Objects in other forests: a device moved, or no longer written anywhere (out of scope,
     // unrouted). A moved device leaves its old forest only once its new one holds it.
+    const targetOf = new Map<string, string>();
+    for (const [name, list] of routed.byForest) for (const d of list) targetOf.set(d.id, name);
     for (const device of chunk) {
-      const target = [...routed.byForest].find(([, list]) => list.includes(device))?.[0] ?? null;
+      const target = targetOf.get(device.id) ?? null;
       for (const o of objects.get(device.id) ?? []) {
         if (o.forest === target || !activeNames.has(o.forest)) continue;
         if (target !== null && !present.get(target)?.has(device.id)) continue;

@@ -56,22 +56,31 @@ export function readJoin(run: ForestRun, written: ReadonlySet<string>): Joiner {
   };
 }
 
+/** A forest's part of a batch, planned: the operations to export, and the devices it holds already. */
+export interface ForestPlan {
+  run: ForestRun;
+  operations: PendingOperation[];
+  /** Graph ids of the devices whose object is already as it should be. */
+  present: Set<string>;
+}
+
 /**
- * Plans and exports the devices routed to one forest. `claimed` collects the CNs they claim (for
- * the full pass's sweep). Returns the Graph ids of the devices the forest holds afterwards.
+ * Plans the devices routed to one forest (joins them, computes their objects, records the ones
+ * already in place and quarantines the ones that cannot be written). `claimed` collects the CNs
+ * they claim (for the full pass's sweep). Nothing is written to AD: see writeForestPlan.
  */
-export async function syncForestDevices(
+export async function planForestDevices(
   run: ForestRun,
   devices: readonly CloudDevice[],
   relations: ReadonlyMap<string, DeviceRelations>,
   join: Joiner,
   claimed: Set<string>,
-): Promise<Set<string>> {
+): Promise<ForestPlan> {
   const present = new Set<string>();
-  if (devices.length === 0) return present;
+  const operations: PendingOperation[] = [];
+  if (devices.length === 0) return { run, operations, present };
   const pass = run.pass;
   const schema = run.target!.container.schema;
-  const operations: PendingOperation[] = [];
   const unchanged: ObjectWrite[] = [];
   const issues: DeviceIssue[] = [];
   await runBounded(devices, 8, async (device) => {
@@ -114,8 +123,28 @@ export async function syncForestDevices(
     await pass.store.putObjects(unchanged);
     await pass.release(unchanged.map((u) => u.graphId));
   }
-  for (const id of await exportOperations(run, operations)) present.add(id);
-  return present;
+  return { run, operations, present };
+}
+
+/** Exports a forest's plan. Returns the Graph ids of the devices the forest holds afterwards. */
+export async function writeForestPlan(plan: ForestPlan): Promise<Set<string>> {
+  for (const id of await exportOperations(plan.run, plan.operations)) plan.present.add(id);
+  return plan.present;
+}
+
+/**
+ * Plans and exports the devices routed to one forest. Returns the Graph ids of the devices the
+ * forest holds afterwards (written, or found unchanged): a device moving from another forest
+ * leaves that one only once it is here.
+ */
+export async function syncForestDevices(
+  run: ForestRun,
+  devices: readonly CloudDevice[],
+  relations: ReadonlyMap<string, DeviceRelations>,
+  join: Joiner,
+  claimed: Set<string>,
+): Promise<Set<string>> {
+  return writeForestPlan(await planForestDevices(run, devices, relations, join, claimed));
 }
 
 function objectWrite(

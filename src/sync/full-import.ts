@@ -18,7 +18,13 @@ import { lookahead } from '../util/lookahead.js';
 import { rampSlices, WARM_UP } from '../util/ramp.js';
 import { valuesHash } from './attribute-flow.js';
 import { exportDeletions } from './export.js';
-import { indexJoin, syncForestDevices, type IndexedObject } from './forest-sync.js';
+import {
+  indexJoin,
+  planForestDevices,
+  writeForestPlan,
+  type ForestPlan,
+  type IndexedObject,
+} from './forest-sync.js';
 import { collectGarbage, heapGuard } from './heap.js';
 import type { ForestRun, Pass } from './pass.js';
 import { invalidRecordIssue, planSweep } from './planner.js';
@@ -177,36 +183,21 @@ async function reconcile(
   const kept = new Set<string>();
   let deltaLink: string | undefined;
   const keepHeapSmall = heapGuard();
-  for (let next = await first; !next.done; next = await pages.next()) {
-    keepHeapSmall();
-    const { event, others, devices, relations, outOfScope } = next.value;
-    if (event.kind === 'reset') continue; // a reset during a full read changes nothing: it is already full
-    for (const o of outOfScope) for (const forest of forests) noteLeaving(forest, o.cn, o.reason);
-    const invalid = others.filter((c) => c.kind === 'invalid');
-    await pass.quarantine(invalid.map(invalidRecordIssue));
-    const invalidIds = invalid.flatMap((c) => (c.id ? [c.id] : []));
-    for (const id of invalidIds) stored?.delete(id);
-    // An invalid record keeps its objects: the device still exists, it only failed validation.
-    for (const s of (await pass.store.getDevices(invalidIds)).values())
-      if (s.device.deviceId) kept.add(s.device.deviceId.toLowerCase());
-    // (a `removed` entry in a full read: the device is simply not seen, so it is swept below)
-    const routed = await routeBatch(pass, router, { devices, relations, storedFingerprints: stored });
-    noteRouted(forests, devices, routed);
+  /** The previous batch's writes (with what they tell the sweep), while this one is planned. */
+  let writing: Promise<void> = Promise.resolve();
+  const writeBatch = async (
+    routed: RoutedBatch,
+    plans: readonly (ForestPlan | undefined)[],
+  ): Promise<void> => {
     await Promise.all(
-      forests.map(async (forest) => {
-        const mine = routed.byForest.get(forest.run.name) ?? [];
-        if (mine.length === 0 || forest.run.failed) return;
+      plans.map(async (plan) => {
+        if (!plan || plan.run.failed) return;
         try {
-          const present = await syncForestDevices(
-            forest.run,
-            mine,
-            routed.relations,
-            indexJoin(forest.run, forest.index),
-            forest.claimed,
-          );
-          for (const d of mine) if (!present.has(d.id) && d.deviceId) kept.add(d.deviceId.toLowerCase());
+          const present = await writeForestPlan(plan);
+          for (const d of routed.byForest.get(plan.run.name) ?? [])
+            if (!present.has(d.id) && d.deviceId) kept.add(d.deviceId.toLowerCase());
         } catch (err) {
-          forest.run.fail(err);
+          plan.run.fail(err);
         }
       }),
     );
@@ -214,8 +205,49 @@ async function reconcile(
       if (!run.failed) continue;
       for (const d of routed.byForest.get(run.name) ?? []) if (d.deviceId) kept.add(d.deviceId.toLowerCase());
     }
-    if (event.deltaLink) deltaLink = event.deltaLink;
-    if (pass.options.shouldStop?.()) return undefined;
+  };
+  try {
+    for (let next = await first; !next.done; next = await pages.next()) {
+      keepHeapSmall();
+      const { event, others, devices, relations, outOfScope } = next.value;
+      if (event.kind === 'reset') continue; // a reset during a full read changes nothing: it is already full
+      for (const o of outOfScope) for (const forest of forests) noteLeaving(forest, o.cn, o.reason);
+      const invalid = others.filter((c) => c.kind === 'invalid');
+      await pass.quarantine(invalid.map(invalidRecordIssue));
+      const invalidIds = invalid.flatMap((c) => (c.id ? [c.id] : []));
+      for (const id of invalidIds) stored?.delete(id);
+      // An invalid record keeps its objects: the device still exists, it only failed validation.
+      for (const s of (await pass.store.getDevices(invalidIds)).values())
+        if (s.device.deviceId) kept.add(s.device.deviceId.toLowerCase());
+      // (a `removed` entry in a full read: the device is simply not seen, so it is swept below)
+      const routed = await routeBatch(pass, router, { devices, relations, storedFingerprints: stored });
+      noteRouted(forests, devices, routed);
+      const plans = await Promise.all(
+        forests.map(async (forest): Promise<ForestPlan | undefined> => {
+          const mine = routed.byForest.get(forest.run.name) ?? [];
+          if (mine.length === 0 || forest.run.failed) return undefined;
+          try {
+            return await planForestDevices(
+              forest.run,
+              mine,
+              routed.relations,
+              indexJoin(forest.run, forest.index),
+              forest.claimed,
+            );
+          } catch (err) {
+            forest.run.fail(err);
+            return undefined;
+          }
+        }),
+      );
+      // This batch was planned while the previous one was being written; its writes start now.
+      await writing;
+      writing = writeBatch(routed, plans);
+      if (event.deltaLink) deltaLink = event.deltaLink;
+      if (pass.options.shouldStop?.()) return undefined;
+    }
+  } finally {
+    await writing; // nothing is left being written when the pass stops or fails
   }
   if (!deltaLink) return undefined;
   await Promise.all(
