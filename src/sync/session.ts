@@ -46,12 +46,28 @@ export function requireEntra(config: Config): NonNullable<Config['entra']> {
   return config.entra;
 }
 
+let connectorModule: Promise<typeof import('../entra/connector.js')> | undefined;
+
+/**
+ * The Entra connector's module, loaded on demand (@azure/identity takes ~0.4 s to import, and
+ * status, devices and check do not need it): started as soon as a session is opened, so that it
+ * loads while the store is opened and the forests are reached and discovered.
+ */
+function loadConnector(): Promise<typeof import('../entra/connector.js')> {
+  connectorModule ??= import('../entra/connector.js');
+  connectorModule.catch(() => undefined); // awaited after the discovery
+  return connectorModule;
+}
+
 /**
  * Opens everything a pass needs; the store is opened as the one writer (with PostgreSQL: as the
  * leader of its group, refused with DWB_STATE_LOCKED while another instance leads).
  */
 export async function openSyncSession(config: Config, hooks: SessionHooks = {}): Promise<SyncSession> {
-  if (!hooks.source) requireEntra(config);
+  if (!hooks.source) {
+    requireEntra(config);
+    loadConnector(); // while the store is opened
+  }
   const store = await openStateStore(config, { writer: true, command: hooks.command ?? 'sync' });
   try {
     return await connectSession(config, store, hooks);
@@ -79,10 +95,7 @@ export async function connectSession(
     await Promise.all(forests.map((f) => f.close()));
   };
   try {
-    // Loaded on demand (@azure/identity takes ~0.4 s to import; status/devices/check do not need
-    // it), while the forests are reached and discovered.
-    const connector = entra ? import('../entra/connector.js') : undefined;
-    connector?.catch(() => undefined); // awaited below, after the discovery
+    const connector = entra ? loadConnector() : undefined;
     const reached = await Promise.allSettled(forests.map((f) => f.connect()));
     const failure = reached.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure && reached.every((r) => r.status === 'rejected')) throw failure.reason;
