@@ -14,7 +14,7 @@ import type { CloudDevice } from '../entra/types.js';
 import { logger } from '../log.js';
 import { rampSlices } from '../util/ramp.js';
 import { exportDeletions } from './export.js';
-import { planForestDevices, readJoin, writeForestPlan, type ForestPlan } from './forest-sync.js';
+import { planRoutedBatch, readJoin, writePlans, type ForestPlan } from './forest-sync.js';
 import type { ForestRun, Pass } from './pass.js';
 import { invalidRecordIssue, type Operation, planRemoval } from './planner.js';
 import type { Router } from './routing.js';
@@ -105,22 +105,19 @@ export async function deltaImport(
       if (next) relations = relationsFor(pass, next);
       const routed = await routeBatch(pass, router, { devices: chunk, relations: current });
       const objects = groupByDevice(await store.objectsOfDevices(chunk.map((d) => d.id)));
-      const plans = await Promise.all(
-        active.map(async (run): Promise<ForestPlan | undefined> => {
-          const mine = routed.byForest.get(run.name) ?? [];
-          if (mine.length === 0 || run.failed) return undefined;
-          try {
-            const written = new Set(
+      const plans = await planRoutedBatch(
+        active,
+        routed,
+        (run, mine) =>
+          readJoin(
+            run,
+            new Set(
               mine.flatMap((d) =>
                 (objects.get(d.id) ?? []).filter((o) => o.forest === run.name).map((o) => o.deviceId),
               ),
-            );
-            return await planForestDevices(run, mine, routed.relations, readJoin(run, written), new Set());
-          } catch (err) {
-            run.fail(err);
-            return undefined;
-          }
-        }),
+            ),
+          ),
+        () => new Set(),
       );
       await writing;
       writing = writeChunk(chunk, routed, objects, plans);
@@ -134,19 +131,9 @@ export async function deltaImport(
     chunk: readonly CloudDevice[],
     routed: RoutedBatch,
     objects: ReadonlyMap<string, ObjectRecord[]>,
-    plans: readonly (ForestPlan | undefined)[],
+    plans: readonly ForestPlan[],
   ): Promise<void> {
-    const present = new Map<string, Set<string>>();
-    await Promise.all(
-      plans.map(async (plan) => {
-        if (!plan || plan.run.failed) return;
-        try {
-          present.set(plan.run.name, await writeForestPlan(plan));
-        } catch (err) {
-          plan.run.fail(err);
-        }
-      }),
-    );
+    const present = await writePlans(plans);
     // Objects in other forests: a device moved, or no longer written anywhere (out of scope,
     // unrouted). A moved device leaves its old forest only once its new one holds it.
     const targetOf = new Map<string, string>();

@@ -13,6 +13,7 @@ import { desiredObject, valuesHash } from './attribute-flow.js';
 import { exportOperations, type PendingOperation } from './export.js';
 import type { ForestRun } from './pass.js';
 import { type DeviceIssue, planDevice } from './planner.js';
+import type { RoutedBatch } from './sync-rule.js';
 
 /** What a full pass's container scan knows about an object: enough to skip re-reading a match. */
 export interface IndexedObject {
@@ -69,7 +70,7 @@ export interface ForestPlan {
  * already in place and quarantines the ones that cannot be written). `claimed` collects the CNs
  * they claim (for the full pass's sweep). Nothing is written to AD: see writeForestPlan.
  */
-export async function planForestDevices(
+async function planForestDevices(
   run: ForestRun,
   devices: readonly CloudDevice[],
   relations: ReadonlyMap<string, DeviceRelations>,
@@ -127,9 +128,53 @@ export async function planForestDevices(
 }
 
 /** Exports a forest's plan. Returns the Graph ids of the devices the forest holds afterwards. */
-export async function writeForestPlan(plan: ForestPlan): Promise<Set<string>> {
+async function writeForestPlan(plan: ForestPlan): Promise<Set<string>> {
   for (const id of await exportOperations(plan.run, plan.operations)) plan.present.add(id);
   return plan.present;
+}
+
+/**
+ * Plans each forest's part of a routed batch (a forest with nothing routed there, or failed, has
+ * none). A forest whose planning fails is recorded as failed and left out; the others go on.
+ */
+export async function planRoutedBatch(
+  runs: readonly ForestRun[],
+  routed: RoutedBatch,
+  join: (run: ForestRun, devices: readonly CloudDevice[]) => Joiner,
+  claimed: (run: ForestRun) => Set<string>,
+): Promise<ForestPlan[]> {
+  const plans = await Promise.all(
+    runs.map(async (run) => {
+      const mine = routed.byForest.get(run.name) ?? [];
+      if (mine.length === 0 || run.failed) return undefined;
+      try {
+        return await planForestDevices(run, mine, routed.relations, join(run, mine), claimed(run));
+      } catch (err) {
+        run.fail(err);
+        return undefined;
+      }
+    }),
+  );
+  return plans.filter((p): p is ForestPlan => p !== undefined);
+}
+
+/**
+ * Exports the forests' plans at once. Returns, for each forest written, the Graph ids of the
+ * devices it holds afterwards; a forest whose export fails is recorded as failed.
+ */
+export async function writePlans(plans: readonly ForestPlan[]): Promise<Map<string, Set<string>>> {
+  const present = new Map<string, Set<string>>();
+  await Promise.all(
+    plans.map(async (plan) => {
+      if (plan.run.failed) return;
+      try {
+        present.set(plan.run.name, await writeForestPlan(plan));
+      } catch (err) {
+        plan.run.fail(err);
+      }
+    }),
+  );
+  return present;
 }
 
 /**

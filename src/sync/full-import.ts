@@ -8,8 +8,8 @@
 // while the containers are read from AD: neither waits for the other. One batch of look-ahead after
 // that: while a batch is written to AD, the next one is read from Graph and its owners are
 // fetched, so the slower side (usually the DC) sets the pace. A batch is a page, except that the
-// first page is cut into small batches first (util/ramp.ts). A forest that fails is left out of the rest of the pass; the
-// others go on.
+// first page is cut into small batches first (util/ramp.ts). A forest that fails is left out of
+// the rest of the pass; the others go on.
 import { isManaged } from '../ad/device-object.js';
 import { bytesToGuid } from '../ad/guid.js';
 import type { CloudChange, CloudDevice, CloudReadEvent, DeviceRelations } from '../entra/types.js';
@@ -20,8 +20,8 @@ import { valuesHash } from './attribute-flow.js';
 import { exportDeletions } from './export.js';
 import {
   indexJoin,
-  planForestDevices,
-  writeForestPlan,
+  planRoutedBatch,
+  writePlans,
   type ForestPlan,
   type IndexedObject,
 } from './forest-sync.js';
@@ -178,6 +178,7 @@ async function reconcile(
       }),
     )
   ).filter((f): f is ForestReconcile => f !== undefined);
+  const reconcileOf = new Map(forests.map((f) => [f.run, f]));
   // CNs of devices routed to a forest that does not hold them (it failed, or quarantined them):
   // their copies elsewhere stay until it does (a moved device is created before it is deleted).
   const kept = new Set<string>();
@@ -185,22 +186,10 @@ async function reconcile(
   const keepHeapSmall = heapGuard();
   /** The previous batch's writes (with what they tell the sweep), while this one is planned. */
   let writing: Promise<void> = Promise.resolve();
-  const writeBatch = async (
-    routed: RoutedBatch,
-    plans: readonly (ForestPlan | undefined)[],
-  ): Promise<void> => {
-    await Promise.all(
-      plans.map(async (plan) => {
-        if (!plan || plan.run.failed) return;
-        try {
-          const present = await writeForestPlan(plan);
-          for (const d of routed.byForest.get(plan.run.name) ?? [])
-            if (!present.has(d.id) && d.deviceId) kept.add(d.deviceId.toLowerCase());
-        } catch (err) {
-          plan.run.fail(err);
-        }
-      }),
-    );
+  const writeBatch = async (routed: RoutedBatch, plans: readonly ForestPlan[]): Promise<void> => {
+    for (const [name, present] of await writePlans(plans))
+      for (const d of routed.byForest.get(name) ?? [])
+        if (!present.has(d.id) && d.deviceId) kept.add(d.deviceId.toLowerCase());
     for (const run of runs) {
       if (!run.failed) continue;
       for (const d of routed.byForest.get(run.name) ?? []) if (d.deviceId) kept.add(d.deviceId.toLowerCase());
@@ -222,23 +211,11 @@ async function reconcile(
       // (a `removed` entry in a full read: the device is simply not seen, so it is swept below)
       const routed = await routeBatch(pass, router, { devices, relations, storedFingerprints: stored });
       noteRouted(forests, devices, routed);
-      const plans = await Promise.all(
-        forests.map(async (forest): Promise<ForestPlan | undefined> => {
-          const mine = routed.byForest.get(forest.run.name) ?? [];
-          if (mine.length === 0 || forest.run.failed) return undefined;
-          try {
-            return await planForestDevices(
-              forest.run,
-              mine,
-              routed.relations,
-              indexJoin(forest.run, forest.index),
-              forest.claimed,
-            );
-          } catch (err) {
-            forest.run.fail(err);
-            return undefined;
-          }
-        }),
+      const plans = await planRoutedBatch(
+        forests.map((f) => f.run),
+        routed,
+        (run) => indexJoin(run, reconcileOf.get(run)!.index),
+        (run) => reconcileOf.get(run)!.claimed,
       );
       // This batch was planned while the previous one was being written; its writes start now.
       await writing;
