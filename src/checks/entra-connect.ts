@@ -6,7 +6,7 @@ import type { EntraConnector, ProbeResult } from '../entra/connector.js';
 import { CheckSkipped, pass, skip } from './support.js';
 import type { Check, CheckContext } from './types.js';
 
-/** The connector of this check run, created once (and loaded on demand: @azure/identity is slow to import). */
+/** The connector of this check run, created once (and loaded on demand: status and the AD checks do not need it). */
 export async function entraConnector(ctx: CheckContext, entra: EntraConfig): Promise<EntraConnector> {
   let connector = ctx.cache.get('entra.connector') as EntraConnector | undefined;
   if (!connector) {

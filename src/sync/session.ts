@@ -49,9 +49,9 @@ export function requireEntra(config: Config): NonNullable<Config['entra']> {
 let connectorModule: Promise<typeof import('../entra/connector.js')> | undefined;
 
 /**
- * The Entra connector's module, loaded on demand (@azure/identity takes ~0.4 s to import, and
- * status, devices and check do not need it): started as soon as a session is opened, so that it
- * loads while the store is opened and the forests are reached and discovered.
+ * The Entra connector's module, loaded on demand (status, devices and check do not need it):
+ * started as soon as a session is opened, so that it loads while the store is opened and the
+ * forests are reached and discovered.
  */
 function loadConnector(): Promise<typeof import('../entra/connector.js')> {
   connectorModule ??= import('../entra/connector.js');

@@ -1,6 +1,7 @@
-// Tokens through @azure/identity against a local identity platform that serves the documented
-// answers over HTTPS with its own CA: client secret and certificate, caFile trusted for the token and
-// the Graph requests alike, and the identity platform's errors without the secret in them.
+// Tokens against a local identity platform that serves the documented answers over HTTPS with its
+// own CA: the client secret grant (the connector's own POST) and the certificate (@azure/identity),
+// caFile trusted for the token and the Graph requests alike, a busy identity platform asked again,
+// and the identity platform's errors without the secret in them.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +26,8 @@ const DOCUMENTED_TOKEN =
 
 let server: FixtureServer;
 let tokenAnswer: 'ok' | 'invalid_client' = 'ok';
+/** Answers given to the next token requests instead of tokenAnswer's, one each. */
+let tokenReplies: { status: number; headers?: Record<string, string>; body?: unknown }[] = [];
 let dir: string;
 
 function identityAndGraph(req: RecordedRequest) {
@@ -32,6 +35,8 @@ function identityAndGraph(req: RecordedRequest) {
   if (url.pathname === `/${TENANT}/v2.0/.well-known/openid-configuration`)
     return fromFixture('openid-configuration', server.url);
   if (url.pathname === `/${TENANT}/oauth2/v2.0/token`) {
+    const next = tokenReplies.shift();
+    if (next) return next;
     return fromFixture(tokenAnswer === 'ok' ? 'token-response' : 'token-error-invalid-client', server.url);
   }
   if (url.pathname === '/v1.0/devices') return fromFixture('devices-list-top1', server.url);
@@ -53,6 +58,7 @@ afterAll(async () => {
 afterEach(() => {
   server.requests.length = 0;
   tokenAnswer = 'ok';
+  tokenReplies = [];
 });
 
 function config(extra: Parameters<typeof testEntraConfig>[0] = {}) {
@@ -69,7 +75,7 @@ function config(extra: Parameters<typeof testEntraConfig>[0] = {}) {
 const tokenRequests = () =>
   server.requests.filter((r) => new URL(r.url, server.url).pathname.endsWith('/oauth2/v2.0/token'));
 
-describe('ClientSecretCredential over the connector transport', () => {
+describe('the client secret grant over the connector transport', () => {
   it('gets a token from the authority (trusting entra.caFile) and uses it for Graph', async () => {
     const logs = captureLogs();
     const c = new EntraConnector(config(), { logger: logs.logger });
@@ -109,6 +115,64 @@ describe('ClientSecretCredential over the connector transport', () => {
     expect(err.fix).toMatch(/client secret/);
     expect(logs.text()).not.toContain(SECRET);
     expect(server.requests.some((r) => r.url.startsWith('/v1.0/'))).toBe(false);
+    c.close();
+  });
+
+  it('asks a busy identity platform again, as long as its Retry-After asks', async () => {
+    tokenReplies = [
+      { status: 503, headers: { 'retry-after': '0' }, body: '<html>Service Unavailable</html>' },
+      { status: 429, headers: { 'retry-after': '0.05' }, body: { error: 'temporarily_unavailable' } },
+    ];
+    const c = new EntraConnector(config(), { logger: captureLogs().logger });
+    const result = await c.probe();
+    expect(result.devices).toHaveLength(1);
+    expect(tokenRequests()).toHaveLength(3);
+    c.close();
+  });
+
+  it('gives up on an identity platform that stays unavailable, naming the status', async () => {
+    tokenReplies = [0, 1, 2].map(() => ({
+      status: 500,
+      headers: { 'retry-after': '0', 'content-type': 'text/html' },
+      body: '<html>Internal Server Error</html>',
+    }));
+    const c = new EntraConnector(config(), { logger: captureLogs().logger });
+    const err = (await c.probe().catch((e: unknown) => e)) as DwbError;
+    expect(err.code).toBe('DWB_ENTRA_AUTH_FAILED');
+    expect(err.message).toContain('HTTP 500');
+    expect(err.message).toContain(TENANT);
+    expect(tokenRequests()).toHaveLength(3);
+    expect(err.describe()).not.toContain(SECRET);
+    c.close();
+  });
+
+  it('refuses an answer without an access token instead of sending Graph an empty one', async () => {
+    tokenReplies = [{ status: 200, body: { token_type: 'Bearer', expires_in: 3599 } }];
+    const c = new EntraConnector(config(), { logger: captureLogs().logger });
+    const err = (await c.probe().catch((e: unknown) => e)) as DwbError;
+    expect(err.code).toBe('DWB_ENTRA_AUTH_FAILED');
+    expect(err.message).toMatch(/no access_token/);
+    expect(server.requests.some((r) => r.url.startsWith('/v1.0/'))).toBe(false);
+    c.close();
+  });
+
+  it('asks for a new token when the identity platform says so (refresh_in), not only at expiry', async () => {
+    // expires_in as a string (as the v1.0 endpoint writes it) is read too.
+    tokenReplies = [
+      {
+        status: 200,
+        body: { token_type: 'Bearer', expires_in: '86399', refresh_in: 1, access_token: 'first' },
+      },
+    ];
+    const c = new EntraConnector(config(), { logger: captureLogs().logger });
+    await c.probe();
+    expect(tokenRequests()).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 1_100));
+    await c.probe();
+    expect(tokenRequests()).toHaveLength(2);
+    const graph = server.requests.filter((r) => r.url.startsWith('/v1.0/devices'));
+    expect(graph[0]?.headers.authorization).toBe('Bearer first');
+    expect(graph[1]?.headers.authorization).toBe(`Bearer ${DOCUMENTED_TOKEN}`);
     c.close();
   });
 
