@@ -14,7 +14,7 @@ import type { CloudDevice } from '../entra/types.js';
 import { logger } from '../log.js';
 import { rampSlices } from '../util/ramp.js';
 import { exportDeletions } from './export.js';
-import { planRoutedBatch, readJoin, writePlans, type ForestPlan } from './forest-sync.js';
+import { BatchWriter, planRoutedBatch, readJoin } from './forest-sync.js';
 import type { ForestRun, Pass } from './pass.js';
 import { invalidRecordIssue, type Operation, planRemoval } from './planner.js';
 import type { Router } from './routing.js';
@@ -94,10 +94,10 @@ export async function deltaImport(
   const leaving: Leaving[] = [];
   const chunks = rampSlices([...upserts.values()], DELTA_CHUNK);
   let relations = relationsFor(pass, chunks[0] ?? []);
-  // Each chunk is routed and planned while the previous one is still being written, so that the
-  // domain controllers do not wait for the planning between chunks; its writes start once the
-  // previous chunk's are done.
-  let writing: Promise<void> = Promise.resolve();
+  // Each chunk is routed and planned while the previous ones are still being written, so that the
+  // domain controllers do not wait for the planning between chunks; each forest writes its part of
+  // a chunk once its part of the previous one is written.
+  const writer = new BatchWriter();
   try {
     for (const [i, chunk] of chunks.entries()) {
       const current = relations;
@@ -119,21 +119,20 @@ export async function deltaImport(
           ),
         () => new Set(),
       );
-      await writing;
-      writing = writeChunk(chunk, routed, objects, plans);
+      await writer.ready();
+      writer.write(plans, (present) => noteLeaving(chunk, routed, objects, present));
     }
   } finally {
-    await writing; // nothing is left being written when the pass stops (a Graph or store failure)
+    await writer.drain(); // nothing is left being written when the pass stops (a Graph or store failure)
   }
 
-  /** Writes a planned chunk, then notes which of its devices' objects leave their forest. */
-  async function writeChunk(
+  /** Notes which of a written chunk's devices' objects leave their forest. */
+  function noteLeaving(
     chunk: readonly CloudDevice[],
     routed: RoutedBatch,
     objects: ReadonlyMap<string, ObjectRecord[]>,
-    plans: readonly ForestPlan[],
-  ): Promise<void> {
-    const present = await writePlans(plans);
+    present: ReadonlyMap<string, Set<string>>,
+  ): void {
     // Objects in other forests: a device moved, or no longer written anywhere (out of scope,
     // unrouted). A moved device leaves its old forest only once its new one holds it.
     const targetOf = new Map<string, string>();

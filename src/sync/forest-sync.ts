@@ -159,22 +159,51 @@ export async function planRoutedBatch(
 }
 
 /**
- * Exports the forests' plans at once. Returns, for each forest written, the Graph ids of the
- * devices it holds afterwards; a forest whose export fails is recorded as failed.
+ * Writes a pass's planned batches, each forest at its own pace: a forest's part of a batch is
+ * written once its part of the previous batch is, without waiting for the other forests (a slow or
+ * larger forest does not hold back the others at every batch). A forest whose export fails is
+ * recorded as failed; its later parts are skipped. The planning stays at most `lookAhead` batches
+ * ahead of the slowest forest (see ready), so that a slow forest holds only a few planned batches.
  */
-export async function writePlans(plans: readonly ForestPlan[]): Promise<Map<string, Set<string>>> {
-  const present = new Map<string, Set<string>>();
-  await Promise.all(
-    plans.map(async (plan) => {
-      if (plan.run.failed) return;
-      try {
-        present.set(plan.run.name, await writeForestPlan(plan));
-      } catch (err) {
-        plan.run.fail(err);
-      }
-    }),
-  );
-  return present;
+export class BatchWriter {
+  private readonly tails = new Map<string, Promise<void>>();
+  private readonly queued: Promise<void>[] = [];
+
+  constructor(private readonly lookAhead = 2) {}
+
+  /** Waits until fewer than `lookAhead` batches are queued or being written. */
+  async ready(): Promise<void> {
+    while (this.queued.length >= this.lookAhead) await this.queued.shift();
+  }
+
+  /**
+   * Queues a planned batch. Once every forest has written its part, `done` is told, for each forest
+   * written, the Graph ids of the devices it holds afterwards.
+   */
+  write(plans: readonly ForestPlan[], done: (present: ReadonlyMap<string, Set<string>>) => void): void {
+    const present = new Map<string, Set<string>>();
+    const parts = plans.map((plan) => {
+      const name = plan.run.name;
+      const part = (this.tails.get(name) ?? Promise.resolve()).then(async () => {
+        if (plan.run.failed) return;
+        try {
+          present.set(name, await writeForestPlan(plan));
+        } catch (err) {
+          plan.run.fail(err);
+        }
+      });
+      this.tails.set(name, part);
+      return part;
+    });
+    this.queued.push(Promise.all(parts).then(() => done(present)));
+  }
+
+  /** Waits for every queued batch to be written (all of them, even when one's `done` threw). */
+  async drain(): Promise<void> {
+    const results = await Promise.allSettled(this.queued.splice(0));
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) throw failure.reason;
+  }
 }
 
 /**

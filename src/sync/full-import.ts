@@ -19,9 +19,9 @@ import { rampSlices, WARM_UP } from '../util/ramp.js';
 import { valuesHash } from './attribute-flow.js';
 import { exportDeletions } from './export.js';
 import {
+  BatchWriter,
   indexJoin,
   planRoutedBatch,
-  writePlans,
   type ForestPlan,
   type IndexedObject,
 } from './forest-sync.js';
@@ -184,12 +184,13 @@ async function reconcile(
   const kept = new Set<string>();
   let deltaLink: string | undefined;
   const keepHeapSmall = heapGuard();
-  /** The previous batch's writes (with what they tell the sweep), while this one is planned. */
-  let writing: Promise<void> = Promise.resolve();
-  const writeBatch = async (routed: RoutedBatch, plans: readonly ForestPlan[]): Promise<void> => {
-    for (const [name, present] of await writePlans(plans))
+  // Each batch is planned while the previous ones are written (each forest at its own pace); what
+  // a written batch tells the sweep is noted once every forest has written its part.
+  const writer = new BatchWriter();
+  const noteWritten = (routed: RoutedBatch, present: ReadonlyMap<string, Set<string>>): void => {
+    for (const [name, held] of present)
       for (const d of routed.byForest.get(name) ?? [])
-        if (!present.has(d.id) && d.deviceId) kept.add(d.deviceId.toLowerCase());
+        if (!held.has(d.id) && d.deviceId) kept.add(d.deviceId.toLowerCase());
     for (const run of runs) {
       if (!run.failed) continue;
       for (const d of routed.byForest.get(run.name) ?? []) if (d.deviceId) kept.add(d.deviceId.toLowerCase());
@@ -217,14 +218,13 @@ async function reconcile(
         (run) => indexJoin(run, reconcileOf.get(run)!.index),
         (run) => reconcileOf.get(run)!.claimed,
       );
-      // This batch was planned while the previous one was being written; its writes start now.
-      await writing;
-      writing = writeBatch(routed, plans);
+      await writer.ready();
+      writer.write(plans, (present) => noteWritten(routed, present));
       if (event.deltaLink) deltaLink = event.deltaLink;
       if (pass.options.shouldStop?.()) return undefined;
     }
   } finally {
-    await writing; // nothing is left being written when the pass stops or fails
+    await writer.drain(); // nothing is left being written when the pass stops or fails
   }
   if (!deltaLink) return undefined;
   await Promise.all(

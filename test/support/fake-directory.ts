@@ -69,8 +69,12 @@ export class FakeDirectory implements DeviceDirectory {
     for (let i = 0; i < children.length; i += 3) yield children.slice(i, i + 3);
   }
 
+  /** While set, every add waits for it first (a slow DC). */
+  hold: Promise<void> | undefined;
+
   async add(dn: string, values: AdValues): Promise<void> {
     await this.ping();
+    await this.hold;
     this.maybeFail('add', dn);
     if (!dnEquals(parentDn(dn), this.containerDn))
       throw new AdOperationError('no-such-object', `no parent for ${dn}`, 32);

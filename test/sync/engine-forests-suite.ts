@@ -10,9 +10,11 @@ import type { DeviceRelations } from '../../src/entra/types.js';
 import { setLogLevel } from '../../src/log.js';
 import type { StateStore } from '../../src/state/store.js';
 import { SyncEngine } from '../../src/sync/engine.js';
+import type { SyncSummary } from '../../src/sync/pass.js';
 import type { ForestLink } from '../../src/sync/pass.js';
 import { FakeForestLink } from '../support/fake-directory.js';
 import { FakeSource, sampleDevice } from '../support/fake-source.js';
+import { until } from '../support/wait.js';
 import type { EngineStoreFactory } from './engine-suite.js';
 
 const CORP = 'CN=RegisteredDevices,DC=corp,DC=test';
@@ -257,6 +259,41 @@ export function describeEngineForests(name: string, factory: EngineStoreFactory)
       expect(fabrikam.directory.get(dnIn(FAB, 5))).toBeUndefined();
       expect(fabrikam.directory.get(dnIn(FAB, 7))).toBeDefined();
       expect((await store.forestStates()).get('fabrikam')).toMatchObject({ needsFull: false });
+      expect(await engine.sync()).toMatchObject({ created: 0, updated: 0, deleted: 0 });
+    });
+
+    it('a slow forest does not hold back the others: each writes its batches at its own pace', async () => {
+      const put = (from: number, to: number) => {
+        for (let n = from; n <= to; n++)
+          source.put(sampleDevice(n), owner(n % 2 ? CORP_SID : FAB_SID, 1000 + n));
+      };
+      const slowly = async (pass: () => Promise<SyncSummary>, corpAhead: number) => {
+        let release!: () => void;
+        fabrikam.directory.hold = new Promise<void>((r) => (release = r));
+        const before = { corp: corp.directory.writes.length, fabrikam: fabrikam.directory.writes.length };
+        const running = pass();
+        try {
+          // corp goes past its part of the first batch while fabrikam has written nothing of it
+          await until(
+            () => corp.directory.writes.length - before.corp >= corpAhead,
+            'corp ahead of fabrikam',
+            10_000,
+          );
+          expect(fabrikam.directory.writes.length).toBe(before.fabrikam);
+        } finally {
+          fabrikam.directory.hold = undefined;
+          release();
+        }
+        return running;
+      };
+      // A full pass: pages of 50 devices (25 per forest) are its batches.
+      put(1, 200);
+      const full = await slowly(() => engine.sync(), 50);
+      expect(full.forests).toMatchObject({ corp: { created: 100 }, fabrikam: { created: 100 } });
+      // A delta pass: batches of 50, then 200 (25 and 100 per forest).
+      put(201, 600);
+      const delta = await slowly(() => engine.sync(), 125);
+      expect(delta.forests).toMatchObject({ corp: { created: 200 }, fabrikam: { created: 200 } });
       expect(await engine.sync()).toMatchObject({ created: 0, updated: 0, deleted: 0 });
     });
 
