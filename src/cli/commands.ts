@@ -1,27 +1,22 @@
 // The list of subcommands; each module registers itself on the program.
 import type { Command } from 'commander';
-import { register as approveDeletes } from './approve-deletes.js';
-import { register as claims } from './claims.js';
-import { register as check } from './check.js';
-import { register as demo } from './demo.js';
-import { register as devices } from './devices.js';
-import { register as emulator } from './emulator.js';
-import { register as initAd } from './init-ad.js';
-import { register as run } from './run.js';
-import { register as status } from './status.js';
-import { register as sync } from './sync.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [
-  initAd,
-  check,
-  sync,
-  run,
-  devices,
-  status,
-  emulator,
-  demo,
-  claims,
-  approveDeletes,
-];
+/**
+ * Each subcommand's module, by the name it registers, loaded on demand: a run of one command loads
+ * only its own code (sync does not load the checks, the forest preparation or the claims preview,
+ * which cost start-up time at every cycle of a scheduled sync).
+ */
+export const commandModules: Readonly<Record<string, () => Promise<{ register: RegisterCommand }>>> = {
+  'init-ad': () => import('./init-ad.js'),
+  check: () => import('./check.js'),
+  sync: () => import('./sync.js'),
+  run: () => import('./run.js'),
+  devices: () => import('./devices.js'),
+  status: () => import('./status.js'),
+  emulator: () => import('./emulator.js'),
+  demo: () => import('./demo.js'),
+  claims: () => import('./claims.js'),
+  'approve-deletes': () => import('./approve-deletes.js'),
+};

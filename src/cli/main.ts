@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../errors.js';
-import { commands } from './commands.js';
+import { commandModules } from './commands.js';
 import { quietOnClosedPipe } from './output.js';
 
 function version(): string {
@@ -16,7 +16,11 @@ function version(): string {
   }
 }
 
-export function buildProgram(): Command {
+/**
+ * The program with every subcommand, or only `only` when it names one (the command being run: its
+ * help and errors are the same, and the other commands' code is not loaded).
+ */
+export async function buildProgram(only?: string): Promise<Command> {
   const program = new Command('device-writeback')
     .description(
       'Writes Microsoft Entra ID devices back to on-premises Active Directory as msDS-Device objects, so that AD FS can grant device-based conditional access.',
@@ -24,7 +28,10 @@ export function buildProgram(): Command {
     .version(version())
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of commands) register(program);
+  const names =
+    only !== undefined && Object.hasOwn(commandModules, only) ? [only] : Object.keys(commandModules);
+  for (const module of await Promise.all(names.map((name) => commandModules[name]!())))
+    module.register(program);
   program.addHelpText(
     'after',
     '\nExit codes: 0 success, 1 failure, 2 usage or configuration error, 3 some devices quarantined,\n4 the deletion threshold stopped a sync.\n\nStart with: device-writeback demo   (or see the README)',
@@ -34,7 +41,10 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   quietOnClosedPipe();
-  const program = buildProgram();
+  // The subcommand comes first (its options follow it); anything else (--help, --version, an
+  // unknown or misspelt command) gets the whole program.
+  const first = argv[2];
+  const program = await buildProgram(first !== undefined && !first.startsWith('-') ? first : undefined);
   try {
     await program.parseAsync(argv);
   } catch (err) {
