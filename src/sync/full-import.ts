@@ -18,13 +18,7 @@ import { lookahead } from '../util/lookahead.js';
 import { rampSlices, WARM_UP } from '../util/ramp.js';
 import { valuesHash } from './attribute-flow.js';
 import { exportDeletions } from './export.js';
-import {
-  BatchWriter,
-  indexJoin,
-  planRoutedBatch,
-  type ForestPlan,
-  type IndexedObject,
-} from './forest-sync.js';
+import { BatchWriter, indexJoin, planRoutedBatch, type IndexedObject } from './forest-sync.js';
 import { collectGarbage, heapGuard } from './heap.js';
 import type { ForestRun, Pass } from './pass.js';
 import { invalidRecordIssue, planSweep } from './planner.js';
