@@ -46,7 +46,8 @@ const opts = flags(
   { 'latency-samples': { type: 'string' }, 'poll-ms': { type: 'string' }, order: { type: 'string' } },
 );
 // ABBA: the product first in rounds 1 and 4 (the default, the one the goal is judged on); BAAB:
-// ldapadd first in rounds 1 and 4 (the product's adds are slower right after ldapadd's: README).
+// ldapadd first in rounds 1 and 4 (ldapadd's total moves with the positions the order gives it:
+// bench/README.md, "The order of the sides, and what it shows").
 if (opts.order !== 'ABBA' && opts.order !== 'BAAB')
   throw new Error(`--order must be ABBA or BAAB, not ${opts.order}`);
 opts.latencySamples = Number(opts['latency-samples'] ?? opts.latencySamples);
