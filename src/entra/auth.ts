@@ -11,7 +11,14 @@ import { DwbError, causeText } from '../errors.js';
 import { redactText } from '../log.js';
 import { HttpTransport, NetworkError } from './http.js';
 import type { EntraObserver } from './observer.js';
-import { backoffDelay, isRetryableStatus, parseRetryAfter, realSleep, type RetryPolicy } from './retry.js';
+import {
+  backoffDelay,
+  isRetryableStatus,
+  mayRetry,
+  parseRetryAfter,
+  realSleep,
+  type RetryPolicy,
+} from './retry.js';
 
 type HttpClient = NonNullable<ClientSecretCredentialOptions['httpClient']>;
 type PipelineRequest = Parameters<HttpClient['sendRequest']>[0];
@@ -159,8 +166,10 @@ export class TokenSource {
         });
       } catch (err) {
         this.observer.onRequest('token', 0, Date.now() - started);
-        if (err instanceof NetworkError && err.isTransient && attempt < TOKEN_RETRY.maxAttempts) {
-          waited += await this.pause(backoffDelay(attempt, TOKEN_RETRY), waited);
+        const wait = backoffDelay(attempt, TOKEN_RETRY);
+        if (err instanceof NetworkError && err.isTransient && mayRetry(TOKEN_RETRY, attempt, waited, wait)) {
+          await realSleep(wait);
+          waited += wait;
           continue;
         }
         throw err;
@@ -168,22 +177,14 @@ export class TokenSource {
       this.observer.onRequest('token', response.status, Date.now() - started);
       const answer = parseJson(response.body);
       if (response.status === 200) return issuedToken(answer);
-      if (isRetryableStatus(response.status) && attempt < TOKEN_RETRY.maxAttempts) {
-        const asked = parseRetryAfter(response.headers['retry-after']);
-        if (waited + (asked ?? 0) <= TOKEN_RETRY.maxTotalWaitMs) {
-          waited += await this.pause(asked ?? backoffDelay(attempt, TOKEN_RETRY), waited);
-          continue;
-        }
+      const wait = parseRetryAfter(response.headers['retry-after']) ?? backoffDelay(attempt, TOKEN_RETRY);
+      if (isRetryableStatus(response.status) && mayRetry(TOKEN_RETRY, attempt, waited, wait)) {
+        await realSleep(wait);
+        waited += wait;
+        continue;
       }
       throw refusal(response.status, answer, response.body);
     }
-  }
-
-  /** Waits `ms` (within what is left of the retry budget); returns how long it waited. */
-  private async pause(ms: number, waited: number): Promise<number> {
-    const wait = Math.max(0, Math.min(ms, TOKEN_RETRY.maxTotalWaitMs - waited));
-    await realSleep(wait);
-    return wait;
   }
 
   /** A certificate credential (@azure/identity signs the client assertion with the PEM's key). */

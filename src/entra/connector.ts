@@ -23,6 +23,7 @@ import {
   backoffDelay,
   defaultRetryPolicy,
   isRetryableStatus,
+  mayRetry,
   parseRetryAfter,
   realSleep,
   type RetryPolicy,
@@ -557,11 +558,7 @@ export class EntraConnector {
         this.observer.onRequest(request.route, 0, Date.now() - started);
         if (!(err instanceof NetworkError)) throw err;
         const wait = backoffDelay(attempt, this.policy);
-        if (
-          err.isTransient &&
-          attempt < this.policy.maxAttempts &&
-          waited + wait <= this.policy.maxTotalWaitMs
-        ) {
+        if (err.isTransient && mayRetry(this.policy, attempt, waited, wait)) {
           this.log.info(
             { component: 'entra', route: request.route, code: err.code, waitMs: wait },
             'Graph connection failed; retrying',
@@ -586,7 +583,7 @@ export class EntraConnector {
       if (isRetryableStatus(answer.status)) {
         const hinted = parseRetryAfter(answer.headers['retry-after']);
         const wait = hinted ?? backoffDelay(attempt, this.policy);
-        if (attempt >= this.policy.maxAttempts || waited + wait > this.policy.maxTotalWaitMs) {
+        if (!mayRetry(this.policy, attempt, waited, wait)) {
           const info = parseGraphError(answer.body);
           const why =
             attempt >= this.policy.maxAttempts

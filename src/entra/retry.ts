@@ -41,6 +41,14 @@ export function parseRetryAfter(value: string | undefined, now: number = Date.no
   return Math.max(0, date - now);
 }
 
+/**
+ * Whether one more attempt is within the policy: attempts are left, and waiting `waitMs` before it
+ * keeps the request's total wait within maxTotalWaitMs (`waitedMs` already spent).
+ */
+export function mayRetry(policy: RetryPolicy, attempt: number, waitedMs: number, waitMs: number): boolean {
+  return attempt < policy.maxAttempts && waitedMs + waitMs <= policy.maxTotalWaitMs;
+}
+
 /** Exponential backoff with "equal jitter": half the step is fixed, half random. */
 export function backoffDelay(
   attempt: number,

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { graphScope, isMicrosoftLoginHost } from '../../src/entra/auth.js';
 import { isResyncError, parseGraphError } from '../../src/entra/graph-error.js';
-import { backoffDelay, defaultRetryPolicy, parseRetryAfter } from '../../src/entra/retry.js';
+import { backoffDelay, defaultRetryPolicy, mayRetry, parseRetryAfter } from '../../src/entra/retry.js';
 import { toDeviceChange } from '../../src/entra/schema.js';
 
 describe('toDeviceChange', () => {
@@ -93,6 +93,14 @@ describe('Retry-After', () => {
     expect(backoffDelay(3, policy, () => 1)).toBe(4000);
     expect(backoffDelay(10, policy, () => 1)).toBe(8000);
     expect(backoffDelay(10, policy, () => 0)).toBe(4000);
+  });
+
+  it('retries while attempts are left and the wait stays within the total', () => {
+    const policy = { ...defaultRetryPolicy, maxAttempts: 3, maxTotalWaitMs: 8000 };
+    expect(mayRetry(policy, 1, 0, 8000)).toBe(true);
+    expect(mayRetry(policy, 2, 7000, 1000)).toBe(true);
+    expect(mayRetry(policy, 2, 7000, 1001)).toBe(false);
+    expect(mayRetry(policy, 3, 0, 0)).toBe(false);
   });
 });
 
