@@ -230,6 +230,17 @@ function validateBody(
 
 // ---- the service -----------------------------------------------------------------------------
 
+/** Graph's `x-ms-ags-diagnostic` response header, as the emulator fills it in. */
+const DIAGNOSTIC_HEADER = JSON.stringify({
+  ServerInfo: {
+    DataCenter: 'Emulator',
+    Slice: 'E',
+    Ring: '0',
+    ScaleUnit: '000',
+    RoleInstance: 'device-writeback',
+  },
+});
+
 export interface GraphServiceOptions {
   deltaPageSize?: number;
   /** Members per page of groups/delta, over all its groups (default 1000). */
@@ -257,15 +268,7 @@ export class GraphService {
     const baseHeaders: Record<string, string> = {
       'request-id': requestId,
       'client-request-id': clientRequestId,
-      'x-ms-ags-diagnostic': JSON.stringify({
-        ServerInfo: {
-          DataCenter: 'Emulator',
-          Slice: 'E',
-          Ring: '0',
-          ScaleUnit: '000',
-          RoleInstance: 'device-writeback',
-        },
-      }),
+      'x-ms-ags-diagnostic': DIAGNOSTIC_HEADER,
     };
     const questionMark = request.url.indexOf('?');
     const path = questionMark < 0 ? request.url : request.url.slice(0, questionMark);

@@ -34,6 +34,8 @@ export interface AppRegistration {
 export const MICROSOFT_GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
 const GRAPH_RESOURCE = 'https://graph.microsoft.com';
 const TOKEN_LIFETIME_SECONDS = 3599;
+/** Verified bearer tokens remembered (forgotten all at once beyond this; a client holds one at a time). */
+const VERIFIED_TOKENS_KEPT = 256;
 const CLOCK_SKEW_SECONDS = 300;
 
 /** The claims Graph routes look at. */
@@ -73,6 +75,8 @@ function constantTimeEquals(a: string, b: string): boolean {
 export class IdentityPlatform {
   /** Bumped to invalidate every access token issued so far. */
   accessTokenGeneration = 1;
+  /** Bearer tokens whose signature was checked, with their claims (see verifySignature). */
+  private readonly verifiedTokens = new Map<string, Readonly<AccessTokenClaims>>();
   tokensIssued = 0;
   private readonly signingKey: KeyObject;
   private readonly keyId: string;
@@ -299,6 +303,25 @@ export class IdentityPlatform {
       });
     if (!authorization || !/^bearer\s+\S/i.test(authorization)) throw unauthorized('Access token is empty.');
     const token = authorization.replace(/^bearer\s+/i, '').trim();
+    const claims = this.verifiedTokens.get(token) ?? this.verifySignature(token, unauthorized);
+    if (claims.tid !== this.app.tenantId)
+      throw unauthorized('Access token validation failure. Invalid issuer.');
+    const now = Math.floor(Date.now() / 1000);
+    if (claims.exp <= now || claims.xms_emu_gen !== this.accessTokenGeneration) {
+      throw unauthorized('Lifetime validation failed, the token is expired.');
+    }
+    if (claims.nbf > now + CLOCK_SKEW_SECONDS)
+      throw unauthorized('Lifetime validation failed, the token is not yet valid.');
+    return claims;
+  }
+
+  /**
+   * Decodes a bearer token and checks its signature; remembers it, so that the requests of a
+   * `$batch` and a client's next requests with the same token are not verified again (an RSA
+   * verification per request was most of the emulator's CPU). The claims are still judged on
+   * every request.
+   */
+  private verifySignature(token: string, unauthorized: (message: string) => GraphError): AccessTokenClaims {
     const [headerPart, payloadPart, signaturePart] = token.split('.');
     const header = decodeJwtPart<{ alg?: string; kid?: string }>(headerPart);
     const claims = decodeJwtPart<AccessTokenClaims>(payloadPart);
@@ -309,14 +332,8 @@ export class IdentityPlatform {
       header.alg === 'RS256' &&
       verify('sha256', Buffer.from(signedPart), this.signingKey, Buffer.from(signaturePart, 'base64url'));
     if (!valid) throw unauthorized('Access token validation failure. Invalid signature.');
-    if (claims.tid !== this.app.tenantId)
-      throw unauthorized('Access token validation failure. Invalid issuer.');
-    const now = Math.floor(Date.now() / 1000);
-    if (claims.exp <= now || claims.xms_emu_gen !== this.accessTokenGeneration) {
-      throw unauthorized('Lifetime validation failed, the token is expired.');
-    }
-    if (claims.nbf > now + CLOCK_SKEW_SECONDS)
-      throw unauthorized('Lifetime validation failed, the token is not yet valid.');
+    if (this.verifiedTokens.size >= VERIFIED_TOKENS_KEPT) this.verifiedTokens.clear();
+    this.verifiedTokens.set(token, claims);
     return claims;
   }
 

@@ -10,7 +10,7 @@ export function parseSelect(
   typeName: string,
 ): string[] | undefined {
   if (raw === null || raw.trim() === '') return undefined;
-  const byLower = new Map(properties.map((p) => [p.toLowerCase(), p]));
+  const byLower = lowerCaseIndex(properties);
   const out: string[] = [];
   for (const part of raw.split(',')) {
     const name = part.trim();
@@ -21,6 +21,18 @@ export function parseSelect(
     if (!out.includes(canonical)) out.push(canonical);
   }
   return out;
+}
+
+const lowerCaseIndexes = new WeakMap<readonly string[], Map<string, string>>();
+
+/** A type's property names by their lower-case form (built once per list: every request asks). */
+function lowerCaseIndex(properties: readonly string[]): Map<string, string> {
+  let index = lowerCaseIndexes.get(properties);
+  if (!index) {
+    index = new Map(properties.map((p) => [p.toLowerCase(), p]));
+    lowerCaseIndexes.set(properties, index);
+  }
+  return index;
 }
 
 /** Copies the selected properties (always `id`) of an object, in the order asked. */

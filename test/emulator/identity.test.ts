@@ -239,12 +239,20 @@ describe('bearer tokens on Graph routes', () => {
     expect(result.headers['www-authenticate']).toMatch(/^Bearer /);
   });
 
-  it('rejects garbage and tampered tokens', async () => {
+  it('rejects garbage and tampered tokens, also once the genuine token has been accepted', async () => {
     expect((await request(emulator, 'GET', '/v1.0/devices', { token: 'garbage' })).json.error?.code).toBe(
       'InvalidAuthenticationToken',
     );
     const token = await getToken(emulator);
+    // Accepted first, so that the emulator has verified (and remembered) the genuine token.
+    expect((await request(emulator, 'GET', '/v1.0/devices?$top=1', { token })).status).toBe(200);
     const [header, payload, signature] = token.split('.');
+    const flipped = `${signature?.startsWith('A') ? 'B' : 'A'}${signature?.slice(1)}`;
+    const badSignature = await request(emulator, 'GET', '/v1.0/devices', {
+      token: `${header}.${payload}.${flipped}`,
+    });
+    expect(badSignature.status).toBe(401);
+    expect(badSignature.json.error?.message).toMatch(/signature/i);
     const claims = JSON.parse(Buffer.from(payload ?? '', 'base64url').toString()) as Record<string, unknown>;
     claims.roles = ['Directory.ReadWrite.All'];
     const forged = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${signature}`;
