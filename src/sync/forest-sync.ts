@@ -89,9 +89,9 @@ async function planForestDevices(
     const cn = flow.ok ? flow.object.deviceId : device.deviceId?.toLowerCase?.();
     if (cn) claimed.add(cn);
     const joined = join(device);
+    const desiredHash = flow.ok ? valuesHash(flow.object.values) : undefined;
     let actual: ActualObject | undefined;
     if (joined) {
-      const desiredHash = flow.ok ? valuesHash(flow.object.values) : undefined;
       const indexed = joined.indexed;
       if (indexed && indexed.managed && desiredHash === indexed.hash) {
         run.counters.unchanged++;
@@ -111,11 +111,7 @@ async function planForestDevices(
       run.counters.unchanged++;
       unchanged.push(objectWrite(run, device, actual!.dn, valuesHash(actual!.values), actual!.objectGuid));
     } else {
-      operations.push({
-        op: plan.operation,
-        device,
-        hash: flow.ok ? valuesHash(flow.object.values) : undefined,
-      });
+      operations.push({ op: plan.operation, device, hash: desiredHash });
     }
   });
   await pass.quarantine(issues);
