@@ -96,13 +96,14 @@ export async function deltaImport(
   let relations = relationsFor(pass, chunks[0] ?? []);
   // Each chunk is routed and planned while the previous ones are still being written, so that the
   // domain controllers do not wait for the planning between chunks; each forest writes its part of
-  // a chunk once its part of the previous one is written.
+  // a chunk once its part of the previous one is written. The owners of the next chunk are read
+  // once this one is handed to the writer, not before: reading them all at the start of a pass
+  // would take the CPU from the domain controllers when they start writing (and from the product).
   const writer = new BatchWriter();
   try {
     for (const [i, chunk] of chunks.entries()) {
       const current = relations;
       const next = chunks[i + 1];
-      if (next) relations = relationsFor(pass, next);
       const routed = await routeBatch(pass, router, { devices: chunk, relations: current });
       const objects = groupByDevice(await store.objectsOfDevices(chunk.map((d) => d.id)));
       const plans = await planRoutedBatch(
@@ -121,6 +122,7 @@ export async function deltaImport(
       );
       await writer.ready();
       writer.write(plans, (present) => noteLeaving(chunk, routed, objects, present));
+      if (next) relations = relationsFor(pass, next);
     }
   } finally {
     await writer.drain(); // nothing is left being written when the pass stops (a Graph or store failure)
