@@ -9,6 +9,7 @@ import { isGuid } from '../ad/guid.js';
 import type { CloudDevice, DeviceRelations } from '../entra/types.js';
 import type { ObjectWrite } from '../state/store.js';
 import { runBounded } from '../util/bounded.js';
+import { Breather } from '../util/breather.js';
 import { desiredObject, valuesHash } from './attribute-flow.js';
 import { exportOperations, type PendingOperation } from './export.js';
 import type { ForestRun } from './pass.js';
@@ -84,7 +85,9 @@ async function planForestDevices(
   const schema = run.target!.container.schema;
   const unchanged: ObjectWrite[] = [];
   const issues: DeviceIssue[] = [];
+  const breather = new Breather();
   await runBounded(devices, 8, async (device) => {
+    await breather.breathe(); // the writes in flight go on while a large batch is planned
     const flow = desiredObject(device, relations.get(device.id) ?? null, schema);
     const cn = flow.ok ? flow.object.deviceId : device.deviceId?.toLowerCase?.();
     if (cn) claimed.add(cn);
